@@ -1,0 +1,83 @@
+"""factory_boy factories for the data model."""
+
+from __future__ import annotations
+
+import hashlib
+
+import factory
+from django.contrib.auth.models import User
+
+from annotation import models as am
+from judges import models as jm
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("correct-horse-battery")
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = am.Dataset
+
+    name = factory.Sequence(lambda n: f"dataset-{n}")
+
+
+class PromptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = am.Prompt
+
+    dataset = factory.SubFactory(DatasetFactory)
+    text = factory.Sequence(lambda n: f"Question number {n}?")
+    content_hash = factory.LazyAttribute(lambda o: sha(o.text))
+
+
+class ResponseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = am.Response
+
+    prompt = factory.SubFactory(PromptFactory)
+    model_name = factory.Sequence(lambda n: f"model-{n % 4}")
+    text = factory.Sequence(lambda n: f"Answer {n}.")
+    content_hash = factory.LazyAttribute(lambda o: sha(o.text))
+
+
+class PairFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = am.Pair
+
+    prompt = factory.SubFactory(PromptFactory)
+    dataset = factory.LazyAttribute(lambda o: o.prompt.dataset)
+    source_key = factory.Sequence(lambda n: f"pair-{n}")
+    response_a = factory.SubFactory(ResponseFactory, prompt=factory.SelfAttribute("..prompt"))
+    response_b = factory.SubFactory(ResponseFactory, prompt=factory.SelfAttribute("..prompt"))
+    content_hash = factory.LazyAttribute(lambda o: sha(o.source_key))
+
+
+class JudgeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = jm.Judge
+
+    name = factory.Sequence(lambda n: f"judge-{n}")
+    provider = jm.Judge.Provider.IMPORTED
+    model_id = "gpt-4o-2024-08-06"
+    fingerprint = factory.LazyAttribute(lambda o: sha(f"{o.name}:{o.model_id}"))
+
+
+class VerdictFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = jm.Verdict
+
+    judge = factory.SubFactory(JudgeFactory)
+    pair = factory.SubFactory(PairFactory)
+    outcome = "A"
+    outcome_ab = "A"
+    status_ab = jm.ParseStatus.OK

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+
+@pytest.mark.django_db
+def test_it_sends_anonymous_visitors_to_login(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_it_keeps_datasets_from_annotators(annotator_client: Client) -> None:
+    assert annotator_client.get("/datasets/").status_code == 403
+
+
+def test_it_lists_datasets_for_leads(lead_client: Client) -> None:
+    from tests.factories import DatasetFactory
+
+    DatasetFactory(name="pandalm", description="PandaLM test set")
+    response = lead_client.get("/datasets/")
+    assert response.status_code == 200
+    assert b"pandalm" in response.content
+
+
+def test_it_sends_a_content_security_policy(lead_client: Client) -> None:
+    response = lead_client.get("/datasets/")
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert "default-src 'self'" in policy
