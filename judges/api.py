@@ -1,5 +1,151 @@
+"""REST API for judges (mounted under /api/, leads only): versions, runs, run status.
+
+The same services as the pages and the commands.
+"""
+
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from typing import Any
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, URLResolver, path
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotation.models import Audit, Dataset
+from annotation.roles import is_lead
+from judges import selectors, services
+from judges.models import Judge, JudgeRun
+from judges.serializers import JudgeCreateInput, JudgeOutput, JudgeRunInput, JudgeRunOutput
+
+_BUILD_OPTIONS = ("preset", "config", "system_in_user", "tie_epsilon", "name")
+
+
+def _require_lead(request: Request) -> None:
+    if not is_lead(request.user):
+        raise PermissionDenied("Leads only.")
+
+
+def _django_errors(exc: DjangoValidationError) -> Response:
+    if hasattr(exc, "error_dict"):
+        return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _judge_output(judge: Judge) -> dict[str, Any]:
+    stats = {judge.pk: selectors.judge_stats(judge)}
+    return dict(JudgeOutput(judge, context={"stats": stats}).data)
+
+
+@extend_schema(methods=["GET"], responses=JudgeOutput(many=True), summary="Judge versions")
+@extend_schema(
+    methods=["POST"],
+    request=JudgeCreateInput,
+    responses={201: JudgeOutput, 200: JudgeOutput},
+    summary="Create a judge version (200 with the existing one for a known configuration)",
+)
+@api_view(["GET", "POST"])
+def judges(request: Request) -> Response:
+    _require_lead(request)
+    if request.method == "GET":
+        rows = selectors.judge_list_with_stats()
+        stats = {row.judge.pk: row for row in rows}
+        return Response(
+            JudgeOutput([row.judge for row in rows], many=True, context={"stats": stats}).data
+        )
+    data_in = JudgeCreateInput(data=request.data)
+    data_in.is_valid(raise_exception=True)
+    data = dict(data_in.validated_data)
+    fields = {**data.get("config", {})}
+    fields.update({k: v for k, v in data.items() if k not in _BUILD_OPTIONS})
+    try:
+        config = services.judge_config_build(
+            preset_id=data.get("preset"),
+            system_in_user=data.get("system_in_user", False),
+            tie_epsilon=data.get("tie_epsilon"),
+            **fields,
+        )
+        result = services.judge_version_get_or_create(config=config, name=data["name"])
+    except DjangoValidationError as exc:
+        return _django_errors(exc)
+    code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+    return Response(_judge_output(result.judge), status=code)
+
+
+@extend_schema(responses=JudgeOutput, summary="One judge version with its verdict counts")
+@api_view(["GET"])
+def judge_detail(request: Request, pk: int) -> Response:
+    _require_lead(request)
+    return Response(_judge_output(get_object_or_404(Judge, pk=pk)))
+
+
+@extend_schema(
+    request=JudgeRunInput,
+    responses={202: JudgeRunOutput},
+    summary="Start a run of this judge over a dataset or an audit",
+)
+@api_view(["POST"])
+def judge_runs(request: Request, pk: int) -> Response:
+    _require_lead(request)
+    judge = get_object_or_404(Judge, pk=pk)
+    data_in = JudgeRunInput(data=request.data)
+    data_in.is_valid(raise_exception=True)
+    data = data_in.validated_data
+    dataset = audit = None
+    if "dataset" in data:
+        dataset = Dataset.objects.filter(name=data["dataset"]).first()
+        if dataset is None:
+            return Response(
+                {"dataset": [f"no dataset named {data['dataset']!r}"]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+    if "audit" in data:
+        audit = Audit.objects.filter(pk=data["audit"]).first()
+        if audit is None:
+            return Response(
+                {"audit": [f"no audit with id {data['audit']}"]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+    try:
+        run = services.judge_run_start(
+            judge=judge,
+            dataset=dataset,
+            audit=audit,
+            limit=data.get("limit"),
+            created_by=request.user,
+        )
+    except DjangoValidationError as exc:
+        return _django_errors(exc)
+    run.refresh_from_db()
+    return Response(JudgeRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(responses=JudgeRunOutput, summary="A run's status, progress and counts")
+@api_view(["GET"])
+def judge_run_detail(request: Request, pk: int) -> Response:
+    _require_lead(request)
+    run = get_object_or_404(JudgeRun.objects.select_related("judge", "dataset"), pk=pk)
+    return Response(JudgeRunOutput(run).data)
+
+
+@extend_schema(request=None, responses=JudgeRunOutput, summary="Ask a run to stop")
+@api_view(["POST"])
+def judge_run_stop(request: Request, pk: int) -> Response:
+    _require_lead(request)
+    run = services.judge_run_stop(run=get_object_or_404(JudgeRun, pk=pk))
+    run = JudgeRun.objects.select_related("judge", "dataset").get(pk=run.pk)
+    return Response(JudgeRunOutput(run).data)
+
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("judges/", judges, name="api-judges"),
+    path("judges/<int:pk>/", judge_detail, name="api-judge-detail"),
+    path("judges/<int:pk>/runs/", judge_runs, name="api-judge-runs"),
+    path("judge-runs/<int:pk>/", judge_run_detail, name="api-judge-run-detail"),
+    path("judge-runs/<int:pk>/stop/", judge_run_stop, name="api-judge-run-stop"),
+]

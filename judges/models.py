@@ -6,6 +6,7 @@ Changing anything creates a new row; verdicts keep pointing at the version that 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -91,6 +92,10 @@ class Verdict(models.Model):
     raw_ba = models.TextField(blank=True)
     criteria_ab = models.JSONField(default=dict, blank=True)
     criteria_ba = models.JSONField(default=dict, blank=True)
+    # Per order, what the call said beyond the outcome: its own strength and verdict token,
+    # why a parse failed or a call errored, the margin's exactness, tokens used, latency.
+    # {"ab": {...}, "ba": {...}}; the runner's cache reads it back (judges.services).
+    order_details = models.JSONField(default=dict, blank=True)
     row_hash = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -124,6 +129,7 @@ class JudgeRun(models.Model):
         RUNNING = "running"
         DONE = "done"
         FAILED = "failed"
+        STOPPED = "stopped"
 
     judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="runs")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="judge_runs")
@@ -135,7 +141,12 @@ class JudgeRun(models.Model):
     done = models.PositiveIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)  # calls, cache hits, failed parses...
     error = models.TextField(blank=True)
+    stop_requested = models.BooleanField(default=False)  # polled by the running task
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,5 +1,14 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from judges import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.judge_list, name="judge_list"),
+    path("new/", views.judge_create, name="judge_create"),
+    path("<int:pk>/", views.judge_detail, name="judge_detail"),
+    path("runs/start/", views.judge_run_start, name="judge_run_start"),
+    path("runs/<int:pk>/", views.judge_run_detail, name="judge_run_detail"),
+    path("runs/<int:pk>/stop/", views.judge_run_stop, name="judge_run_stop"),
+]

@@ -1,0 +1,167 @@
+"""Reads for judges: versions with their verdict statistics, runs, and the pairs a run covers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from annotation.models import Audit, Dataset, Pair
+from judges.models import Judge, JudgeRun, ParseStatus, Verdict
+
+
+class JudgeNotFound(LookupError):
+    """A ``NAME[:VERSION]`` that names no judge version; the message says what exists."""
+
+
+def judge_by_spec(spec: str) -> Judge:
+    """``NAME`` (the latest version) or ``NAME:VERSION``.
+
+    An exact name wins, so an imported judge whose name holds a colon is still found.
+    """
+    spec = spec.strip()
+    name, sep, version_text = spec.rpartition(":")
+    if not sep or Judge.objects.filter(name=spec).exists():
+        name, version_text = spec, ""
+    versions = list(
+        Judge.objects.filter(name=name).order_by("-version").values_list("version", flat=True)
+    )
+    if not versions:
+        raise JudgeNotFound(f"no judge named {name!r}")
+    if not version_text:
+        return Judge.objects.get(name=name, version=versions[0])
+    if not version_text.isdigit():
+        raise JudgeNotFound(f"{spec!r}: the version after ':' must be a number")
+    version = int(version_text)
+    if version not in versions:
+        listed = ", ".join(str(v) for v in sorted(versions))
+        raise JudgeNotFound(f"{name} has version(s) {listed}; no version {version}")
+    return Judge.objects.get(name=name, version=version)
+
+
+def judge_run_pair_ids(*, dataset: Dataset, audit: Audit | None = None) -> list[int]:
+    """Ids of the pairs a run judges, in run order: the audit's serving order, or the
+    dataset's import order. Pairs without a prompt text or a response text (verdict-only
+    imports) cannot be judged and are left out."""
+    judgeable = Q(prompt__text__gt="") & Q(response_a__has_text=True) & Q(response_b__has_text=True)
+    if audit is not None:
+        pairs = Pair.objects.filter(judgeable, audit_items__audit=audit).order_by(
+            "audit_items__position"
+        )
+    else:
+        pairs = Pair.objects.filter(judgeable, dataset=dataset).order_by("pk")
+    return list(pairs.values_list("pk", flat=True))
+
+
+@dataclass(frozen=True)
+class JudgeStats:
+    """Verdict counts of one judge version. Orders count each presentation order once."""
+
+    judge: Judge
+    verdicts: int
+    orders_ok: int
+    orders_failed: int
+    orders_error: int
+    inconsistent: int
+
+    @property
+    def orders_answered(self) -> int:
+        return self.orders_ok + self.orders_failed
+
+    @property
+    def failed_parse_rate(self) -> float | None:
+        """Failed parses among answered orders (calls that errored are not answers)."""
+        return self.orders_failed / self.orders_answered if self.orders_answered else None
+
+
+def _stats_queryset() -> QuerySet[Judge]:
+    def count(order: str, status: str) -> Count:
+        return Count("verdicts", filter=Q(**{f"verdicts__status_{order}": status}))
+
+    return Judge.objects.annotate(
+        n_verdicts=Count("verdicts"),
+        ok_ab=count("ab", ParseStatus.OK),
+        ok_ba=count("ba", ParseStatus.OK),
+        failed_ab=count("ab", ParseStatus.FAILED),
+        failed_ba=count("ba", ParseStatus.FAILED),
+        error_ab=count("ab", ParseStatus.ERROR),
+        error_ba=count("ba", ParseStatus.ERROR),
+        n_inconsistent=Count("verdicts", filter=Q(verdicts__consistent=False)),
+    )
+
+
+_ANNOTATIONS = (
+    "n_verdicts",
+    "ok_ab",
+    "ok_ba",
+    "failed_ab",
+    "failed_ba",
+    "error_ab",
+    "error_ba",
+    "n_inconsistent",
+)
+
+
+def _stats(judge: Judge) -> JudgeStats:
+    a = {name: int(getattr(judge, name)) for name in _ANNOTATIONS}
+    return JudgeStats(
+        judge=judge,
+        verdicts=a["n_verdicts"],
+        orders_ok=a["ok_ab"] + a["ok_ba"],
+        orders_failed=a["failed_ab"] + a["failed_ba"],
+        orders_error=a["error_ab"] + a["error_ba"],
+        inconsistent=a["n_inconsistent"],
+    )
+
+
+def judge_list_with_stats() -> list[JudgeStats]:
+    return [_stats(j) for j in _stats_queryset().order_by("name", "-version")]
+
+
+def judge_stats(judge: Judge) -> JudgeStats:
+    return _stats(_stats_queryset().get(pk=judge.pk))
+
+
+@dataclass(frozen=True)
+class FailedOrder:
+    """One order of one pair that has no parsed verdict: what the judge said, and why."""
+
+    pair: Pair
+    order: str
+    status: str
+    reason: str
+    raw: str
+
+
+def judge_failed_orders(judge: Judge, *, limit: int = 20) -> list[FailedOrder]:
+    """Orders with a failed parse or a failed call, most recently written first."""
+    failing = [ParseStatus.FAILED, ParseStatus.ERROR]
+    verdicts = (
+        Verdict.objects.filter(judge=judge)
+        .filter(Q(status_ab__in=failing) | Q(status_ba__in=failing))
+        .select_related("pair", "pair__dataset")
+        .order_by("-updated_at", "-pk")[:limit]
+    )
+    rows: list[FailedOrder] = []
+    for verdict in verdicts:
+        for order in ("ab", "ba"):
+            status = getattr(verdict, f"status_{order}")
+            if status not in failing:
+                continue
+            detail = verdict.order_details.get(order) or {}
+            parsed = detail.get("verdict") or {}
+            reason = parsed.get("reason") or detail.get("error") or ""
+            raw = getattr(verdict, f"raw_{order}")
+            rows.append(FailedOrder(verdict.pair, order, status, reason, raw))
+    return rows[:limit]
+
+
+def judge_runs(*, judge: Judge | None = None, limit: int = 20) -> QuerySet[JudgeRun]:
+    runs = JudgeRun.objects.select_related("judge", "dataset", "audit", "created_by")
+    if judge is not None:
+        runs = runs.filter(judge=judge)
+    return runs.order_by("-created_at")[:limit]
+
+
+def runnable_judges() -> QuerySet[Judge]:
+    return Judge.objects.exclude(provider=Judge.Provider.IMPORTED).order_by("name", "-version")

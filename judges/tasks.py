@@ -1,0 +1,14 @@
+"""Celery tasks for judges: each takes an id, re-fetches, and calls one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from judges import services
+
+
+@shared_task(name="judges.judge_run", acks_late=True)
+def judge_run(run_id: int) -> str:
+    """Execute a judge run. Idempotent: a finished run is left as it is, and a redelivered
+    run resumes from the verdicts already stored (each is a cache hit)."""
+    return services.judge_run_execute(run_id).status

@@ -1,0 +1,143 @@
+"""The judges pages (leads only): versions, starting a run, watching it."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation.roles import is_lead
+from judges import selectors, services
+from judges.forms import JudgeCreateForm, JudgeRunForm
+from judges.models import Judge, JudgeRun
+
+ACTIVE = (JudgeRun.Status.PENDING, JudgeRun.Status.RUNNING)
+
+
+def _require_lead(request: HttpRequest) -> None:
+    if not is_lead(request.user):
+        raise PermissionDenied("Leads only.")
+
+
+def _add_service_errors(form: Form, exc: ValidationError) -> None:
+    """Put a service's field errors on the form's fields (or on the form when it has none)."""
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _list_page(
+    request: HttpRequest,
+    *,
+    run_form: JudgeRunForm | None = None,
+    create_form: JudgeCreateForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    return render(
+        request,
+        "judges/judge_list.html",
+        {
+            "judges": selectors.judge_list_with_stats(),
+            "runs": selectors.judge_runs(limit=15),
+            "run_form": run_form or JudgeRunForm(),
+            "create_form": create_form or JudgeCreateForm(),
+        },
+        status=status,
+    )
+
+
+@login_required
+def judge_list(request: HttpRequest) -> HttpResponse:
+    _require_lead(request)
+    return _list_page(request)
+
+
+@login_required
+@require_POST
+def judge_create(request: HttpRequest) -> HttpResponse:
+    _require_lead(request)
+    form = JudgeCreateForm(request.POST)
+    if form.is_valid():
+        try:
+            config = services.judge_config_build(**form.config_fields())
+            result = services.judge_version_get_or_create(
+                config=config, name=form.cleaned_data["name"]
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            judge = result.judge
+            if result.created:
+                messages.success(request, f"Created {judge} ({judge.fingerprint[:12]}).")
+            else:
+                messages.info(request, f"This configuration is already {judge}; nothing new.")
+            return redirect("judge_detail", pk=judge.pk)
+    return _list_page(request, create_form=form, status=400)
+
+
+@login_required
+def judge_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_lead(request)
+    judge = get_object_or_404(Judge, pk=pk)
+    return render(
+        request,
+        "judges/judge_detail.html",
+        {
+            "judge": judge,
+            "stats": selectors.judge_stats(judge),
+            "failures": selectors.judge_failed_orders(judge),
+            "runs": selectors.judge_runs(judge=judge),
+            "versions": Judge.objects.filter(name=judge.name).order_by("-version"),
+            "run_form": JudgeRunForm(initial={"judge": judge.pk}),
+        },
+    )
+
+
+@login_required
+@require_POST
+def judge_run_start(request: HttpRequest) -> HttpResponse:
+    _require_lead(request)
+    form = JudgeRunForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = services.judge_run_start(
+                judge=data["judge"],
+                dataset=data["dataset"],
+                audit=data["audit"],
+                limit=data["limit"],
+                created_by=request.user,
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Run {run.pk} started: {run.judge} on {run.dataset}.")
+            return redirect("judge_run_detail", pk=run.pk)
+    return _list_page(request, run_form=form, status=400)
+
+
+@login_required
+def judge_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run page; an htmx poll gets only the progress fragment, until the run ends."""
+    _require_lead(request)
+    run = get_object_or_404(
+        JudgeRun.objects.select_related("judge", "dataset", "audit", "created_by"), pk=pk
+    )
+    template = "judges/run_detail.html"
+    if getattr(request, "htmx", False):
+        template += "#progress"
+    return render(request, template, {"run": run, "active": run.status in ACTIVE})
+
+
+@login_required
+@require_POST
+def judge_run_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_lead(request)
+    run = get_object_or_404(JudgeRun, pk=pk)
+    if run.status in ACTIVE:
+        services.judge_run_stop(run=run)
+        messages.info(request, f"Run {run.pk} will stop after the calls in flight.")
+    return redirect("judge_run_detail", pk=run.pk)
