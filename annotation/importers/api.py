@@ -1,5 +1,88 @@
+"""Import API (mounted at /api/imports/): POST files to import, GET a job's status.
+
+POST answers 202 with the job (a list of jobs when several `file` parts were sent); the import
+runs after the request, so poll the job's `url` until `status` is `done` or `failed`.
+
+    curl -H "Authorization: Token $TOKEN" -F format=pandalm -F dataset=pandalm \
+         -F file=@testset-v1.json https://tribunal.example/api/imports/
+"""
+
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view, parser_classes
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from annotation.importers import selectors
+from annotation.importers.serializers import ImportCreateInput, ImportJobOutput
+from annotation.importers.services import ImportRequestError, import_jobs_create
+from annotation.models import ImportJob
+from annotation.roles import is_lead
+
+
+def _require_lead(request: Request) -> None:
+    if not is_lead(request.user):
+        raise PermissionDenied("Leads only.")
+
+
+@extend_schema(
+    request={"multipart/form-data": ImportCreateInput},
+    responses={200: ImportJobOutput(many=True), 202: ImportJobOutput},
+    summary="List recent imports, or upload files to import",
+    description="One `file` part returns its job; several `file` parts (imported in one go, "
+    "files that create pairs first) return the list of their jobs.",
+)
+@api_view(["GET", "POST"])
+@parser_classes([MultiPartParser, FormParser])
+def import_collection(request: Request) -> Response:
+    _require_lead(request)
+    if request.method == "GET":
+        recent = selectors.import_jobs_recent()
+        return Response(ImportJobOutput(recent, many=True).data)
+    source = {
+        "format": request.data.get("format"),
+        "dataset": request.data.get("dataset"),
+        "file": request.FILES.getlist("file"),
+        "answers": request.FILES.getlist("answers"),
+        "questions": request.FILES.getlist("questions"),
+    }
+    serializer = ImportCreateInput(data=source)
+    serializer.is_valid(raise_exception=True)
+    values = serializer.validated_data
+    try:
+        jobs = import_jobs_create(
+            dataset_name=values["dataset"],
+            fmt=values["format"],
+            files=values["file"],
+            answers=values["answers"],
+            questions=values["questions"],
+            user=request.user,
+        )
+    except ImportRequestError as exc:
+        raise ValidationError({"detail": str(exc)}) from exc
+    fresh = list(
+        ImportJob.objects.filter(pk__in=[job.pk for job in jobs]).select_related("dataset")
+    )
+    if len(fresh) == 1:  # one file, one job
+        return Response(ImportJobOutput(fresh[0]).data, status=status.HTTP_202_ACCEPTED)
+    return Response(ImportJobOutput(fresh, many=True).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(responses=ImportJobOutput, summary="One import's status, progress and errors")
+@api_view(["GET"])
+def import_detail(request: Request, pk: int) -> Response:
+    _require_lead(request)
+    job = get_object_or_404(ImportJob.objects.select_related("dataset"), pk=pk)
+    return Response(ImportJobOutput(job).data)
+
+
+urlpatterns = [
+    path("", import_collection, name="api_import_collection"),
+    path("<int:pk>/", import_detail, name="api_import_detail"),
+]

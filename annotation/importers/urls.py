@@ -1,5 +1,11 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from annotation.importers import views
+
+urlpatterns = [
+    path("", views.import_list, name="import_list"),
+    path("new/", views.import_new, name="import_new"),
+    path("<int:pk>/", views.import_job, name="import_job"),
+]
