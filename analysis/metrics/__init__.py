@@ -104,3 +104,71 @@ __all__ = [
     "weight_matrix",
     "wilson_interval",
 ]
+
+# Analysis II: refusal gap, style, criteria, PPI, confidence sequences, release gate.
+from analysis.metrics.criteria import CriteriaReport, criteria_importance
+from analysis.metrics.gate import (
+    EXIT_CODES,
+    GateResult,
+    GateRuleError,
+    evaluate_gate,
+    parse_rules,
+)
+from analysis.metrics.ppi import (
+    classical_mean,
+    labels_needed,
+    ppi_by_group,
+    ppi_mean,
+)
+from analysis.metrics.refusal import (
+    RESPONSE_CLASSES,
+    LinearModel,
+    ModerationGap,
+    class_rates,
+    gap_table,
+    moderation_gap,
+    refusal_lpm,
+    response_sides,
+)
+from analysis.metrics.sequential import (
+    ConfidenceSequence,
+    confidence_sequence,
+    labels_for_half_width,
+)
+from analysis.metrics.style import (
+    StyleSensitivity,
+    length_controlled_win_rates,
+    markdown_counts,
+    style_features,
+    style_sensitivity,
+)
+
+__all__ += [
+    "EXIT_CODES",
+    "RESPONSE_CLASSES",
+    "ConfidenceSequence",
+    "CriteriaReport",
+    "GateResult",
+    "GateRuleError",
+    "LinearModel",
+    "ModerationGap",
+    "StyleSensitivity",
+    "class_rates",
+    "classical_mean",
+    "confidence_sequence",
+    "criteria_importance",
+    "evaluate_gate",
+    "gap_table",
+    "labels_for_half_width",
+    "labels_needed",
+    "length_controlled_win_rates",
+    "markdown_counts",
+    "moderation_gap",
+    "parse_rules",
+    "ppi_by_group",
+    "ppi_mean",
+    "refusal_lpm",
+    "response_sides",
+    "style_features",
+    "style_sensitivity",
+]
