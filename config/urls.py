@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("analysis.export_urls")),
     path("api/", include("config.api_urls")),
     path("imports/", include("annotation.importers.urls")),
     path("judges/", include("judges.urls")),

@@ -1,0 +1,23 @@
+"""Calibration-set downloads (a report page link and the API endpoint).
+
+Include at the site root, in config/urls.py: `path("", include("analysis.export_urls"))`.
+"""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path, re_path
+
+from analysis import export_views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    re_path(
+        r"^reports/audit/(?P<pk>[0-9]+)/export\.(?P<fmt>jsonl|csv|parquet)$",
+        export_views.audit_export,
+        name="audit_export",
+    ),
+    path(
+        "api/audits/<int:pk>/export/",
+        export_views.AuditExportApi.as_view(),
+        name="api-audit-export",
+    ),
+]

@@ -1,0 +1,273 @@
+"""Calibration-set export: the file imports back as the same labels and verdicts."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import include, path
+from django.utils import timezone
+
+from analysis.export import export_to_file, manifest_path, pseudonym
+from annotation import models as am
+from annotation.importers.services import import_file
+from judges import models as jm
+from tests.factories import DatasetFactory, JudgeFactory, PairFactory, PromptFactory
+
+# The site's urls plus the export's, until config/urls.py includes analysis.export_urls.
+urlpatterns = [path("", include("analysis.export_urls")), path("", include("config.urls"))]
+
+
+def _label(item: am.AuditItem, user: User, outcome: str, *, a_on_left: bool, ms: int) -> None:
+    now = timezone.now()
+    assignment = am.Assignment.objects.create(
+        item=item,
+        annotator=user,
+        a_on_left=a_on_left,
+        status=am.Assignment.Status.SUBMITTED,
+        served_at=now,
+        expires_at=now + timedelta(minutes=10),
+    )
+    am.Label.objects.create(
+        item=item,
+        assignment=assignment,
+        annotator=user,
+        outcome=outcome,
+        chose_left=None if outcome in ("tie", "both_bad") else (outcome == "A") == a_on_left,
+        strength=2 if outcome == "A" else None,
+        time_spent_ms=ms,
+        submission_key=uuid.uuid4(),
+    )
+
+
+@pytest.fixture
+def audit(lead: User, annotator: User, other_annotator: User) -> am.Audit:
+    dataset = DatasetFactory(name="source-set")
+    audit = am.Audit.objects.create(
+        name="calibration", dataset=dataset, created_by=lead, target_size=3
+    )
+    judges = [JudgeFactory(name="gpt-judge"), JudgeFactory(name="rm-judge", model_id="rm-7b")]
+    outcomes = [("A", "A"), ("B", "tie"), ("tie", "B")]
+    for position, (first, second) in enumerate(outcomes):
+        pair = PairFactory(prompt=PromptFactory(dataset=dataset), category="math")
+        item = am.AuditItem.objects.create(
+            audit=audit,
+            pair=pair,
+            stratum=am.Stratum.LOW_MARGIN if position else am.Stratum.RANDOM,
+            inclusion_probability=0.25 * (position + 1),
+            position=position,
+        )
+        _label(item, annotator, first, a_on_left=True, ms=1200 + position)
+        _label(item, other_annotator, second, a_on_left=False, ms=3400 + position)
+        jm.Verdict.objects.create(
+            judge=judges[0],
+            pair=pair,
+            outcome_ab="A",
+            outcome_ba="B" if position else "A",
+            status_ab="ok",
+            status_ba="ok",
+            outcome="tie" if position else "A",
+            consistent=not position,
+            margin=1.5 - position,
+            raw_ab="[[A]]",
+            raw_ba="[[A]]" if position else "[[B]]",
+        )
+        jm.Verdict.objects.create(
+            judge=judges[1],
+            pair=pair,
+            outcome_ab="B",
+            status_ab="ok",
+            status_ba="failed",
+            outcome="B",
+            raw_ba="garbage",
+        )
+        if position == 1:
+            am.Adjudication.objects.create(item=item, lead=lead, outcome="B")
+    return audit
+
+
+def _votes(pairs: Any) -> set[tuple[str, str, str]]:
+    return {
+        (v.pair.source_key, v.voter_id, v.outcome)
+        for v in am.HumanVote.objects.filter(pair__in=pairs).select_related("pair")
+    }
+
+
+def _verdicts(pairs: Any) -> set[tuple[Any, ...]]:
+    return {
+        (
+            v.pair.source_key,
+            v.judge.fingerprint,
+            v.outcome_ab,
+            v.outcome_ba,
+            v.status_ab,
+            v.status_ba,
+            v.margin,
+            v.outcome,
+            v.consistent,
+            v.raw_ba,
+        )
+        for v in jm.Verdict.objects.filter(pair__in=pairs).select_related("pair", "judge")
+    }
+
+
+def _expected_votes(audit: am.Audit) -> set[tuple[str, str, str]]:
+    from django.conf import settings
+
+    return {
+        (
+            label.item.pair.source_key,
+            pseudonym(label.annotator_id, secret=settings.SECRET_KEY),
+            label.outcome,
+        )
+        for label in am.Label.objects.filter(item__audit=audit).select_related("item__pair")
+    }
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_it_round_trips_labels_and_verdicts(audit: am.Audit, tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"calibration.{fmt}"
+    result = export_to_file(audit_ids=[audit.pk], fmt=fmt, path=path)
+
+    target = DatasetFactory(name=f"reimported-{fmt}")
+    job = import_file(dataset=target, fmt="generic", path=path)
+
+    assert job.status == am.ImportJob.Status.DONE, job.errors
+    original = am.Pair.objects.filter(audit_items__audit=audit)
+    imported = am.Pair.objects.filter(dataset=target)
+    assert imported.count() == original.count() == result["counts"]["pairs"] == 3
+    assert _votes(imported) == _expected_votes(audit)
+    assert len(_votes(imported)) == 6
+    assert _verdicts(imported) == _verdicts(original)
+    assert {(p.source_key, p.prompt.text, p.response_a.text) for p in imported} == {
+        (p.source_key, p.prompt.text, p.response_a.text) for p in original
+    }
+    # the imported judges are the very same versions, found by fingerprint
+    assert jm.Judge.objects.count() == 2
+
+
+def test_it_writes_a_manifest_with_the_files_sha256(audit: am.Audit, tmp_path: Path) -> None:
+    path = tmp_path / "calibration.parquet"
+    export_to_file(audit_ids=[audit.pk], fmt="parquet", path=path)
+
+    manifest = json.loads(manifest_path(path).read_text())
+
+    assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert manifest["counts"]["pairs"] == pq.ParquetFile(path).metadata.num_rows == 3
+    assert manifest["counts"]["labels"] == am.Label.objects.count() == 6
+    assert manifest["counts"]["verdicts"] == 6
+    assert manifest["counts"]["adjudicated"] == 1
+    assert {j["fingerprint"] for j in manifest["judges"]} == set(
+        jm.Judge.objects.values_list("fingerprint", flat=True)
+    )
+    assert "tie" in manifest["tie_policy"]
+    assert manifest["tribunal_version"]
+
+
+def test_it_keeps_side_order_time_weight_and_adjudication_in_meta(
+    audit: am.Audit, tmp_path: Path, annotator: User
+) -> None:
+    path = tmp_path / "calibration.csv"
+    export_to_file(audit_ids=[audit.pk], fmt="csv", path=path)
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    items = {i.pair.source_key: i for i in am.AuditItem.objects.select_related("pair")}
+    for row in rows:
+        meta = json.loads(row["meta"])["tribunal_export"]
+        item = items[row["pair_id"]]
+        assert meta["stratum"] == item.stratum
+        assert meta["weight"] == pytest.approx(1 / item.inclusion_probability)
+        orders = {label["side_order"] for label in meta["labels"]}
+        assert orders == {"A left", "B left"}
+        times = sorted(label["time_spent_ms"] for label in meta["labels"])
+        assert times == sorted(
+            am.Label.objects.filter(item=item).values_list("time_spent_ms", flat=True)
+        )
+        # annotators are pseudonymous: no username in the row
+        assert annotator.username not in json.dumps(row)
+    adjudicated = [
+        json.loads(r["meta"])["tribunal_export"]
+        for r in rows
+        if json.loads(r["meta"])["tribunal_export"]["audits"][0]["adjudicated"]
+    ]
+    assert [m["label"] for m in adjudicated] == ["B"]
+
+
+def test_it_exports_from_the_command(audit: am.Audit, tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    call_command("export_calibration", "--audit", str(audit.pk), "--output", str(path))
+
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3
+    assert manifest_path(path).exists()
+
+
+def test_it_refuses_an_unknown_audit_with_a_clear_message(db: None, tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="no audit with id 999"):
+        call_command(
+            "export_calibration",
+            "--audit",
+            "999",
+            "--format",
+            "csv",
+            "--output",
+            str(tmp_path / "x"),
+        )
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.urls(__name__)
+def test_it_streams_the_download_to_leads_only(
+    audit: am.Audit, lead_client: Client, annotator_client: Client
+) -> None:
+    response = lead_client.get(f"/reports/audit/{audit.pk}/export.jsonl")
+    denied = annotator_client.get(f"/reports/audit/{audit.pk}/export.jsonl")
+
+    assert response.status_code == 200
+    assert response.streaming
+    body = b"".join(response.streaming_content).decode()
+    assert len(body.splitlines()) == 3
+    assert denied.status_code == 403
+
+
+@pytest.mark.urls(__name__)
+def test_it_serves_the_export_over_the_api(audit: am.Audit, lead: User) -> None:
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(lead)
+    response = client.get(f"/api/audits/{audit.pk}/export/", {"file_format": "csv"})
+    bad = client.get(f"/api/audits/{audit.pk}/export/", {"file_format": "xls"})
+
+    assert response.status_code == 200
+    rows = list(csv.DictReader(b"".join(response.streaming_content).decode().splitlines()))
+    assert len(rows) == 3
+    assert bad.status_code == 400
+    assert "file_format" in bad.json()["detail"]
+
+
+@pytest.mark.urls(__name__)
+def test_it_streams_a_parquet_download_that_imports_back(
+    audit: am.Audit, lead_client: Client, tmp_path: Path
+) -> None:
+    response = lead_client.get(f"/reports/audit/{audit.pk}/export.parquet")
+    path = tmp_path / "download.parquet"
+    path.write_bytes(b"".join(response.streaming_content))
+
+    target = DatasetFactory(name="from-download")
+    job = import_file(dataset=target, fmt="generic", path=path)
+
+    assert response["Content-Disposition"].endswith('calibration.parquet"')
+    assert job.status == am.ImportJob.Status.DONE, job.errors
+    assert _votes(am.Pair.objects.filter(dataset=target)) == _expected_votes(audit)

@@ -1,0 +1,80 @@
+"""The REST API against its own OpenAPI schema (drf-spectacular), with schemathesis.
+
+Every operation is called with generated inputs, authenticated as a lead with a DRF token;
+no call may end in a server error and every response must match the schema. Seeded
+(`derandomize`) and small (10 examples per operation), so it runs in CI in about a minute.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import schemathesis
+from django.contrib.auth.models import User
+from django.core.handlers.wsgi import WSGIHandler
+from django.urls import NoReverseMatch, include, path, reverse
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.renderers import OpenApiJsonRenderer
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from annotation.roles import ensure_groups
+
+
+def _site_urls() -> list[Any]:
+    # The calibration-set export until config/urls.py includes it (then it is not doubled).
+    try:
+        reverse("api-audit-export", args=[1], urlconf="config.urls")
+        return [path("", include("config.urls"))]
+    except NoReverseMatch:
+        return [path("", include("analysis.export_urls")), path("", include("config.urls"))]
+
+
+urlpatterns = _site_urls()
+
+# Operations left out, each with the problem found (fix the endpoint, then remove it here).
+EXCLUDED: dict[str, str] = {}
+
+
+@pytest.fixture
+def lead_token(db: None) -> str:
+    lead_group, _ = ensure_groups()
+    user = User.objects.create_user(username="schema-lead", password="correct-horse-battery")
+    user.groups.add(lead_group)
+    return Token.objects.create(user=user).key
+
+
+def _load_schema() -> Any:
+    # Generated in-process (no request, no database) from this module's urls, then served by
+    # the Django app itself: schemathesis calls it through WSGI.
+    generated = SchemaGenerator(urlconf=__name__).get_schema(request=None, public=True)
+    loaded = schemathesis.openapi.from_dict(json.loads(OpenApiJsonRenderer().render(generated)))
+    loaded.app = WSGIHandler()
+    for label in EXCLUDED:
+        method, route = label.split(" ", 1)
+        loaded = loaded.exclude(method=method, path=route)
+    return loaded
+
+
+schema = _load_schema()
+
+
+@pytest.mark.urls(__name__)
+@schema.parametrize()
+@settings(
+    max_examples=10,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_it_answers_every_operation_without_server_errors_or_schema_violations(
+    case: Any, lead_token: str
+) -> None:
+    case.call_and_validate(
+        headers={"Authorization": f"Token {lead_token}"},
+        checks=[not_a_server_error, response_schema_conformance],
+    )
