@@ -1,5 +1,140 @@
+"""Report API (mounted under /api/): the same snapshots as the report pages, as JSON.
+
+``GET .../report/`` returns the latest snapshot with every figure (``metrics``, see
+analysis.services) and whether a newer one is on its way; ``GET .../report/history/`` the
+headline figures of every snapshot, oldest first; ``POST .../report/recompute/`` asks for a
+fresh snapshot (202). Leads only.
+"""
+
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from typing import Any
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, URLResolver, path
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from analysis import selectors, services
+from analysis.serializers import HistoryOutput, ReportOutput, SnapshotOutput, TrendPointOutput
+from annotation.models import Audit, Dataset
+from annotation.roles import is_lead
+
+
+def _require_lead(request: Request) -> None:
+    if not is_lead(request.user):
+        raise PermissionDenied("Reports are for leads.")
+
+
+def _subject(audit: Audit | None, dataset: Dataset | None) -> dict[str, Any]:
+    if audit is not None:
+        return {"kind": "audit", "id": audit.pk, "name": audit.name}
+    assert dataset is not None
+    return {"kind": "dataset", "id": dataset.pk, "name": dataset.name}
+
+
+def _report(audit: Audit | None = None, dataset: Dataset | None = None) -> Response:
+    snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
+    pending = services.snapshot_pending(audit=audit, dataset=dataset)
+    if not pending and not services.snapshot_is_current(snapshot, audit=audit, dataset=dataset):
+        shown = snapshot
+        services.snapshot_request(audit=audit, dataset=dataset)
+        snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
+        # Outside a transaction an inline run is already done; otherwise it is on its way.
+        pending = snapshot is None or (shown is not None and snapshot.pk == shown.pk)
+    body = {
+        "subject": _subject(audit, dataset),
+        "pending": pending,
+        "snapshot": SnapshotOutput(snapshot).data if snapshot is not None else None,
+    }
+    code = status.HTTP_200_OK if snapshot is not None else status.HTTP_202_ACCEPTED
+    return Response(body, status=code)
+
+
+def _history(audit: Audit | None = None, dataset: Dataset | None = None) -> Response:
+    points = selectors.snapshot_history(audit=audit, dataset=dataset)
+    return Response(
+        {
+            "subject": _subject(audit, dataset),
+            "snapshots": TrendPointOutput(points, many=True).data,
+        }
+    )
+
+
+def _recompute(audit: Audit | None = None, dataset: Dataset | None = None) -> Response:
+    services.snapshot_request(audit=audit, dataset=dataset, force=True)
+    return Response(
+        {"subject": _subject(audit, dataset), "pending": True}, status=status.HTTP_202_ACCEPTED
+    )
+
+
+def _audit(request: Request, pk: int) -> Audit:
+    _require_lead(request)
+    return get_object_or_404(Audit, pk=pk)
+
+
+def _dataset(request: Request, name: str) -> Dataset:
+    _require_lead(request)
+    return get_object_or_404(Dataset, name=name)
+
+
+@extend_schema(responses={200: ReportOutput, 202: ReportOutput}, summary="An audit's figures")
+@api_view(["GET"])
+def audit_report(request: Request, pk: int) -> Response:
+    return _report(audit=_audit(request, pk))
+
+
+@extend_schema(responses=HistoryOutput, summary="An audit's figures over time")
+@api_view(["GET"])
+def audit_report_history(request: Request, pk: int) -> Response:
+    return _history(audit=_audit(request, pk))
+
+
+@extend_schema(request=None, responses={202: None}, summary="Recompute an audit's figures")
+@api_view(["POST"])
+def audit_report_recompute(request: Request, pk: int) -> Response:
+    return _recompute(audit=_audit(request, pk))
+
+
+@extend_schema(responses={200: ReportOutput, 202: ReportOutput}, summary="A dataset's figures")
+@api_view(["GET"])
+def dataset_report(request: Request, name: str) -> Response:
+    return _report(dataset=_dataset(request, name))
+
+
+@extend_schema(responses=HistoryOutput, summary="A dataset's figures over time")
+@api_view(["GET"])
+def dataset_report_history(request: Request, name: str) -> Response:
+    return _history(dataset=_dataset(request, name))
+
+
+@extend_schema(request=None, responses={202: None}, summary="Recompute a dataset's figures")
+@api_view(["POST"])
+def dataset_report_recompute(request: Request, name: str) -> Response:
+    return _recompute(dataset=_dataset(request, name))
+
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("audits/<int:pk>/report/", audit_report, name="api-audit-report"),
+    path("audits/<int:pk>/report/history/", audit_report_history, name="api-audit-report-history"),
+    path(
+        "audits/<int:pk>/report/recompute/",
+        audit_report_recompute,
+        name="api-audit-report-recompute",
+    ),
+    path("datasets/<slug:name>/report/", dataset_report, name="api-dataset-report"),
+    path(
+        "datasets/<slug:name>/report/history/",
+        dataset_report_history,
+        name="api-dataset-report-history",
+    ),
+    path(
+        "datasets/<slug:name>/report/recompute/",
+        dataset_report_recompute,
+        name="api-dataset-report-recompute",
+    ),
+]

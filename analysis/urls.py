@@ -1,5 +1,17 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from analysis import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.report_index, name="report_index"),
+    path("audit/<int:pk>/", views.audit_report, name="audit_report"),
+    path("audit/<int:pk>/recompute/", views.audit_report_recompute, name="audit_report_recompute"),
+    path("dataset/<slug:name>/", views.dataset_report, name="dataset_report"),
+    path(
+        "dataset/<slug:name>/recompute/",
+        views.dataset_report_recompute,
+        name="dataset_report_recompute",
+    ),
+]

@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_float, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TRIBUNAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -160,6 +160,21 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600, minimum=60)
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss"))
+
+# A cache shared by web nodes and workers lets a burst of labels coalesce into one recompute
+# across processes; without one, each process coalesces its own (see analysis/tasks.py).
+CACHE_URL = env_url("CACHE_URL", None, schemes=("redis", "rediss"))
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+# Report snapshots: wait this long after a label before recomputing (a burst becomes one
+# recompute), and draw this many bootstrap resamples.
+TRIBUNAL_SNAPSHOT_DELAY = env_float("TRIBUNAL_SNAPSHOT_DELAY", 0.2, minimum=0)
+TRIBUNAL_SNAPSHOT_BOOT = env_int("TRIBUNAL_SNAPSHOT_BOOT", 1000, minimum=0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,529 @@
+"""Reads for the analysis: votes as long tables, snapshots and their history.
+
+A vote table has one row per (item, rater, value), the shape every function of
+:mod:`analysis.metrics` takes, plus the columns that slice it. An *item* is a pair (its id);
+the raters are
+
+- people: ``h:<voter id>`` for votes imported with a dataset, ``u:<user id>`` for the
+  annotators' labels in an audit;
+- judges: ``j:<judge id>``, one per judge *version*, with the verdict's combined outcome
+  (MT-Bench's rule: a verdict that flips when the sides are swapped is a tie);
+- ``human_majority``: the people's majority per item (no majority: tie), overridden by the
+  lead's adjudication where one exists.
+
+Slice columns: ``prompt`` (the bootstrap's cluster: one prompt may yield several pairs),
+``dataset``, ``category``, ``turn``, ``model_pair``, ``response_class`` (the two sides'
+refusal classes, unordered) and, in audits, ``stratum``. Everything is read with a few flat
+``values_list`` queries: no model instances (50,000 pairs with 300,000 votes and verdicts
+load in about two seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db.models import Count, Max, QuerySet
+
+from analysis.metrics import S1, majority_vote
+from analysis.models import MetricSnapshot
+from annotation.models import Adjudication, Audit, AuditItem, Dataset, HumanVote, Label, Pair
+from judges.models import Judge, ResponseClassification, Verdict
+
+MAJORITY = "human_majority"
+MAJORITY_NAME = "human majority"
+SLICE_LABELS = {
+    "stratum": "Stratum",
+    "turn": "Turn",
+    "category": "Category",
+    "model_pair": "Model pair",
+    "response_class": "Response classes",
+    "dataset": "Dataset",
+}
+ITEM_COLUMNS = [
+    "item",
+    "prompt",
+    "dataset",
+    "category",
+    "turn",
+    "model_a",
+    "model_b",
+    "model_pair",
+    "response_class",
+    "stratum",
+]
+_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class JudgeInfo:
+    id: str  # rater id, j:<pk>
+    judge_id: int
+    name: str
+    version: int
+    model_id: str
+    verdicts: int = 0  # verdicts with an outcome on these items
+    unparsed: int = 0  # verdicts without one (failed parse, call error, not run)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+@dataclass(frozen=True)
+class VoteTable:
+    """Everything a snapshot is computed from, as DataFrames.
+
+    ``votes``: item, rater, value, kind (human / judge / majority) and the item's slice
+    columns. ``items``: one row per item with its slice columns. ``orders``: judges' verdicts
+    in each presentation order (item, rater, outcome_ab, outcome_ba, consistent, prompt).
+    ``sides``: the annotators' side choices (rater, value, left = the response shown left).
+    ``adjudicated``: item -> the lead's outcome. ``watermark``: aggregates that change
+    whenever the inputs do (see :func:`audit_watermark`).
+    """
+
+    subject: dict[str, Any]
+    votes: pd.DataFrame
+    items: pd.DataFrame
+    humans: dict[str, str]  # rater id -> display name
+    judges: dict[str, JudgeInfo]
+    orders: pd.DataFrame
+    sides: pd.DataFrame
+    adjudicated: pd.Series
+    counts: dict[str, int] = field(default_factory=dict)
+    slices: tuple[str, ...] = ()
+    progress: dict[str, Any] = field(default_factory=dict)
+
+
+# --- watermarks: has anything changed since the last snapshot? -----------------------------
+
+
+def _stamp(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def audit_judges(audit: Audit) -> list[Judge]:
+    """The audit's chosen judges, or every judge with a verdict on its items."""
+    chosen = list(audit.judges.all())
+    if chosen:
+        return chosen
+    return list(
+        Judge.objects.filter(verdicts__pair__audit_items__audit=audit)
+        .distinct()
+        .order_by("name", "version")
+    )
+
+
+def audit_watermark(audit: Audit) -> dict[str, Any]:
+    """Counts and latest ids/times of everything an audit snapshot reads.
+
+    Read it *before* the data: a label committed in between then makes the next request
+    recompute instead of being claimed by a snapshot that does not contain it.
+    """
+    judges = audit_judges(audit)
+    labels = Label.objects.filter(item__audit=audit).aggregate(n=Count("pk"), last=Max("pk"))
+    adjudications = Adjudication.objects.filter(item__audit=audit).aggregate(
+        n=Count("pk"), last=Max("pk")
+    )
+    verdicts = Verdict.objects.filter(
+        pair__audit_items__audit=audit, judge__in=[j.pk for j in judges]
+    ).aggregate(n=Count("pk"), last=Max("updated_at"))
+    return {
+        "items": AuditItem.objects.filter(audit=audit).count(),
+        "labels": labels["n"],
+        "label_last": labels["last"],
+        "adjudications": adjudications["n"],
+        "adjudication_last": adjudications["last"],
+        "judges": sorted(j.pk for j in judges),
+        "verdicts": verdicts["n"],
+        "verdict_last": _stamp(verdicts["last"]),
+        "classifications": _classification_stamp(audit.dataset_id),
+    }
+
+
+def dataset_watermark(dataset: Dataset) -> dict[str, Any]:
+    votes = HumanVote.objects.filter(pair__dataset=dataset).aggregate(n=Count("pk"), last=Max("pk"))
+    verdicts = Verdict.objects.filter(pair__dataset=dataset).aggregate(
+        n=Count("pk"), last=Max("updated_at")
+    )
+    return {
+        "pairs": Pair.objects.filter(dataset=dataset).count(),
+        "votes": votes["n"],
+        "vote_last": votes["last"],
+        "verdicts": verdicts["n"],
+        "verdict_last": _stamp(verdicts["last"]),
+        "classifications": _classification_stamp(dataset.pk),
+    }
+
+
+def _classification_stamp(dataset_id: int) -> Any:
+    found = ResponseClassification.objects.filter(response__prompt__dataset_id=dataset_id)
+    return _stamp(found.aggregate(last=Max("created_at"))["last"])
+
+
+# --- items ---------------------------------------------------------------------------------
+
+
+def _latest_classifier(dataset_id: int) -> str | None:
+    return (
+        ResponseClassification.objects.filter(response__prompt__dataset_id=dataset_id)
+        .order_by("-created_at", "-pk")
+        .values_list("classifier", flat=True)
+        .first()
+    )
+
+
+def _response_classes(dataset_id: int) -> dict[int, str]:
+    """Response id -> refusal class, from the most recently used classifier."""
+    classifier = _latest_classifier(dataset_id)
+    if classifier is None:
+        return {}
+    rows = ResponseClassification.objects.filter(
+        response__prompt__dataset_id=dataset_id, classifier=classifier
+    ).values_list("response_id", "label")
+    return dict(rows.iterator(chunk_size=_CHUNK))
+
+
+def _items_frame(pairs: QuerySet[Pair], dataset_id: int) -> pd.DataFrame:
+    rows = pairs.values_list(
+        "id",
+        "prompt_id",
+        "dataset__name",
+        "category",
+        "turn",
+        "response_a_id",
+        "response_b_id",
+        "response_a__model_name",
+        "response_b__model_name",
+    )
+    frame = pd.DataFrame.from_records(
+        list(rows.iterator(chunk_size=_CHUNK)),
+        columns=[
+            "item",
+            "prompt",
+            "dataset",
+            "category",
+            "turn",
+            "response_a",
+            "response_b",
+            "model_a",
+            "model_b",
+        ],
+    )
+    frame["category"] = frame["category"].where(frame["category"].astype(bool), None)
+    frame["model_pair"] = _unordered(frame["model_a"], frame["model_b"], " vs ")
+    classes = _response_classes(dataset_id)
+    if classes:
+        frame["response_class"] = _unordered(
+            frame["response_a"].map(classes), frame["response_b"].map(classes), " / "
+        )
+    else:
+        frame["response_class"] = None
+    frame["stratum"] = None
+    return frame.drop(columns=["response_a", "response_b"])
+
+
+def _unordered(first: pd.Series, second: pd.Series, joiner: str) -> pd.Series:
+    """``"x vs y"`` with the two names in sorted order; None where either is missing."""
+    a = first.to_numpy(dtype=object, na_value=None)
+    b = second.to_numpy(dtype=object, na_value=None)
+    known = np.array([bool(x) and bool(y) for x, y in zip(a, b, strict=True)], dtype=bool)
+    a, b = np.where(known, a, ""), np.where(known, b, "")
+    low, high = np.where(a <= b, a, b), np.where(a <= b, b, a)
+    joined = np.char.add(np.char.add(low.astype(str), joiner), high.astype(str))
+    missing = np.full(len(a), None, dtype=object)
+    return pd.Series(
+        np.where(known, joined.astype(object), missing), index=first.index, dtype=object
+    )
+
+
+def _slices(items: pd.DataFrame, candidates: Sequence[str]) -> tuple[str, ...]:
+    """Slice columns worth a table: at least two distinct values."""
+    return tuple(c for c in candidates if items[c].dropna().nunique() >= 2)
+
+
+# --- votes ---------------------------------------------------------------------------------
+
+_VOTE_COLUMNS = ["item", "rater", "value", "kind"]
+
+
+def _judge_votes(
+    pair_filter: dict[str, Any], judges: Iterable[Judge], prompts: pd.Series
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, JudgeInfo]]:
+    judges = list(judges)
+    infos: dict[str, JudgeInfo] = {}
+    rows = Verdict.objects.filter(**pair_filter, judge__in=[j.pk for j in judges]).values_list(
+        "pair_id", "judge_id", "outcome", "outcome_ab", "outcome_ba", "consistent"
+    )
+    frame = pd.DataFrame.from_records(
+        list(rows.iterator(chunk_size=_CHUNK)),
+        columns=["item", "judge", "value", "outcome_ab", "outcome_ba", "consistent"],
+    )
+    frame = frame[frame["item"].isin(prompts.index)]
+    frame["rater"] = "j:" + frame["judge"].astype(str)
+    per_judge = frame.groupby("judge")["value"].agg(["count", "size"])
+    for judge in judges:
+        rater = f"j:{judge.pk}"
+        done = int(per_judge["count"].get(judge.pk, 0))
+        total = int(per_judge["size"].get(judge.pk, 0))
+        infos[rater] = JudgeInfo(
+            id=rater,
+            judge_id=judge.pk,
+            name=judge.name,
+            version=judge.version,
+            model_id=judge.model_id,
+            verdicts=done,
+            unparsed=total - done,
+        )
+    frame["prompt"] = frame["item"].map(prompts)
+    orders = frame[["item", "rater", "outcome_ab", "outcome_ba", "consistent", "prompt"]]
+    votes = frame[frame["value"].notna()].assign(kind="judge")[_VOTE_COLUMNS]
+    return votes, orders.reset_index(drop=True), infos
+
+
+def with_majority(votes: pd.DataFrame, adjudicated: pd.Series) -> pd.DataFrame:
+    """Append the people's majority per item as rater ``human_majority``.
+
+    Majority vote under S1 (``both_bad`` counts as a tie); no strict majority means ``tie``;
+    the lead's adjudication, where one exists, overrides it.
+    """
+    people = votes[votes["kind"] == "human"]
+    if people.empty and adjudicated.empty:
+        return votes
+    adjudicated = adjudicated.mask(adjudicated.eq("both_bad"), "tie")
+    majority = majority_vote(
+        people[["item", "rater", "value"]], policy=S1, tie_break="tie", adjudicated=adjudicated
+    )
+    extra = adjudicated[~adjudicated.index.isin(majority.index)]
+    labels = pd.concat([majority["label"], extra])
+    rows = pd.DataFrame(
+        {"item": labels.index, "rater": MAJORITY, "value": labels.to_numpy(), "kind": "majority"}
+    )
+    return pd.concat([votes, rows[rows["value"].notna()]], ignore_index=True)
+
+
+def _finish(
+    subject: dict[str, Any],
+    items: pd.DataFrame,
+    human_votes: pd.DataFrame,
+    humans: dict[str, str],
+    pair_filter: dict[str, Any],
+    judges: list[Judge],
+    adjudicated: pd.Series,
+    sides: pd.DataFrame,
+    slice_candidates: Sequence[str],
+) -> VoteTable:
+    prompts = items.set_index("item")["prompt"]
+    judge_votes, orders, infos = _judge_votes(pair_filter, judges, prompts)
+    votes = pd.concat([human_votes[_VOTE_COLUMNS], judge_votes], ignore_index=True)
+    votes = with_majority(votes, adjudicated)
+    votes = votes.merge(items, on="item", how="left", validate="many_to_one")
+    counts = {
+        "items": len(items),
+        "prompts": int(items["prompt"].nunique()),
+        "human_votes": len(human_votes),
+        "humans": len(humans),
+        "judges": len(infos),
+        "verdicts": int(sum(j.verdicts for j in infos.values())),
+        "unparsed_verdicts": int(sum(j.unparsed for j in infos.values())),
+        "adjudications": len(adjudicated),
+        "items_with_human_votes": int(human_votes["item"].nunique()),
+    }
+    return VoteTable(
+        subject=subject,
+        votes=votes,
+        items=items,
+        humans=humans,
+        judges=infos,
+        orders=orders,
+        sides=sides,
+        adjudicated=adjudicated,
+        counts=counts,
+        slices=_slices(items, slice_candidates),
+    )
+
+
+def _unique_voters(frame: pd.DataFrame) -> pd.DataFrame:
+    """A voter who voted twice on one item becomes ``voter#2`` for the second vote.
+
+    FastChat's MT-Bench agreement pools every expert vote on an item; the metrics here
+    refuse two votes of one rater on one item, so a repeat counts as another voter.
+    """
+    repeat = frame.groupby(["item", "rater"]).cumcount()
+    frame = frame.copy()
+    frame.loc[repeat > 0, "rater"] = (
+        frame.loc[repeat > 0, "rater"] + "#" + (repeat[repeat > 0] + 1).astype(str)
+    )
+    return frame
+
+
+def dataset_votes(dataset: Dataset) -> VoteTable:
+    """Imported human votes and every judge's verdicts on a dataset's pairs."""
+    items = _items_frame(Pair.objects.filter(dataset=dataset).order_by("pk"), dataset.pk)
+    rows = (
+        HumanVote.objects.filter(pair__dataset=dataset)
+        .order_by("pk")
+        .values_list("pair_id", "voter_id", "outcome")
+    )
+    human_votes = pd.DataFrame.from_records(
+        list(rows.iterator(chunk_size=_CHUNK)), columns=["item", "rater", "value"]
+    )
+    human_votes["rater"] = "h:" + human_votes["rater"].astype(str)
+    human_votes = _unique_voters(human_votes).assign(kind="human")
+    humans = {r: r.removeprefix("h:") for r in sorted(human_votes["rater"].unique())}
+    judges = list(
+        Judge.objects.filter(verdicts__pair__dataset=dataset).distinct().order_by("name", "version")
+    )
+    table = _finish(
+        {"kind": "dataset", "id": dataset.pk, "name": dataset.name},
+        items,
+        human_votes,
+        humans,
+        {"pair__dataset": dataset},
+        judges,
+        pd.Series(dtype=object),
+        pd.DataFrame(columns=["rater", "value", "left"]),
+        ["turn", "category", "model_pair", "response_class"],
+    )
+    table.progress.update(
+        {
+            "pairs": len(items),
+            "pairs_with_votes": table.counts["items_with_human_votes"],
+            "votes": len(human_votes),
+            "voters": len(humans),
+            "verdicts": table.counts["verdicts"],
+        }
+    )
+    return table
+
+
+def audit_votes(audit: Audit) -> VoteTable:
+    """The annotators' labels, the lead's adjudications and the audit's judges' verdicts."""
+    audit_items = pd.DataFrame.from_records(
+        list(
+            AuditItem.objects.filter(audit=audit).values_list(
+                "pair_id", "stratum", "inclusion_probability"
+            )
+        ),
+        columns=["item", "stratum", "inclusion_probability"],
+    )
+    pairs = Pair.objects.filter(audit_items__audit=audit).order_by("pk")
+    items = _items_frame(pairs, audit.dataset_id).drop(columns=["stratum"])
+    items = items.merge(audit_items[["item", "stratum"]], on="item", how="left")
+    rows = (
+        Label.objects.filter(item__audit=audit)
+        .order_by("pk")
+        .values_list(
+            "item__pair_id",
+            "annotator_id",
+            "annotator__username",
+            "outcome",
+            "assignment__a_on_left",
+        )
+    )
+    labels = pd.DataFrame.from_records(
+        list(rows.iterator(chunk_size=_CHUNK)),
+        columns=["item", "user", "username", "value", "a_on_left"],
+    )
+    labels["rater"] = "u:" + labels["user"].astype(str)
+    humans = dict(sorted(zip(labels["rater"], labels["username"], strict=True)))
+    sides = pd.DataFrame(
+        {
+            "rater": labels["rater"],
+            "value": labels["value"],
+            "left": labels["a_on_left"].map({True: "A", False: "B"}),
+        }
+    )
+    adjudicated = pd.Series(
+        dict(
+            Adjudication.objects.filter(item__audit=audit).values_list("item__pair_id", "outcome")
+        ),
+        dtype=object,
+    )
+    table = _finish(
+        {"kind": "audit", "id": audit.pk, "name": audit.name, "dataset": audit.dataset.name},
+        items,
+        labels.assign(kind="human"),
+        humans,
+        {"pair__audit_items__audit": audit},
+        audit_judges(audit),
+        adjudicated,
+        sides,
+        ["stratum", "turn", "category", "model_pair", "response_class"],
+    )
+    per_item = labels.groupby("item").size()
+    k = audit.overlap_k
+    strata = []
+    for stratum, group in items.groupby("stratum", sort=True):
+        labelled = per_item.reindex(group["item"]).fillna(0)
+        strata.append(
+            {
+                "stratum": stratum,
+                "items": len(group),
+                "labels": int(labelled.sum()),
+                "complete": int((labelled >= k).sum()),
+            }
+        )
+    table.progress.update(
+        {
+            "items": len(items),
+            "overlap_k": k,
+            "labels": len(labels),
+            "labels_needed": len(items) * k,
+            "items_labelled": int(per_item.size),
+            "items_complete": int((per_item >= k).sum()),
+            "adjudicated": len(adjudicated),
+            "annotators": len(humans),
+            "strata": strata,
+        }
+    )
+    return table
+
+
+# --- snapshots -----------------------------------------------------------------------------
+
+
+def snapshots_for(*, audit: Audit | None = None, dataset: Dataset | None = None) -> QuerySet[Any]:
+    if (audit is None) == (dataset is None):
+        raise ValueError("give an audit or a dataset")
+    if audit is not None:
+        return MetricSnapshot.objects.filter(audit=audit)
+    return MetricSnapshot.objects.filter(dataset=dataset)
+
+
+def snapshot_latest(
+    *, audit: Audit | None = None, dataset: Dataset | None = None
+) -> MetricSnapshot | None:
+    return snapshots_for(audit=audit, dataset=dataset).order_by("-created_at", "-pk").first()
+
+
+def snapshot_history(
+    *, audit: Audit | None = None, dataset: Dataset | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The compact trend record of the latest ``limit`` snapshots, oldest first.
+
+    Only each snapshot's ``metrics["trend"]`` is read (a JSON key lookup in the database),
+    not the full figures.
+    """
+    rows = (
+        snapshots_for(audit=audit, dataset=dataset)
+        .order_by("-created_at", "-pk")
+        .values("pk", "created_at", "label_count", "metrics__trend")[:limit]
+    )
+    history = []
+    for row in reversed(list(rows)):
+        trend = row["metrics__trend"]
+        if not isinstance(trend, dict):
+            continue
+        history.append(
+            {
+                "id": row["pk"],
+                "created_at": row["created_at"],
+                "label_count": row["label_count"],
+                **trend,
+            }
+        )
+    return history

@@ -1,0 +1,586 @@
+"""Report pages for leads: the latest snapshot at once, a fragment that refreshes while an
+audit runs, and a button to recompute.
+
+The page polls its own URL with htmx (``?since=<snapshot id>``); the answer is 204 (nothing
+to swap) until a newer snapshot exists or the "computing" state changes, then the
+``live`` fragment of the same template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
+
+from analysis import plots, selectors, services
+from analysis.models import MetricSnapshot
+from analysis.plots import IntervalRow, ReferenceLine, Series
+from annotation.models import Audit, Dataset
+from annotation.roles import is_lead
+
+OUTCOME_NAMES = {"A": "A", "B": "B", "tie": "tie", "both_bad": "both bad"}
+ABOUT = {
+    "percent_agreement": "agreement",
+    "cohen_kappa": "Cohen's \u03ba",
+    "cohen_kappa_linear": "Cohen's \u03ba (linear weights)",
+    "scott_pi": "Scott's \u03c0",
+    "gwet_ac": "Gwet's AC1",
+    "fleiss_kappa": "Fleiss' \u03ba",
+    "krippendorff_alpha": "Krippendorff's \u03b1",
+}
+
+
+class HtmxRequest(HttpRequest):
+    """What the middleware gives every view here: the user and htmx details."""
+
+    htmx: HtmxDetails
+
+
+def _require_lead(request: HttpRequest) -> None:
+    if not is_lead(request.user):
+        raise PermissionDenied("Reports are for leads.")
+
+
+def _audit_for_lead(request: HttpRequest, pk: int) -> Audit:
+    _require_lead(request)
+    return get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
+
+
+def _dataset_for_lead(request: HttpRequest, name: str) -> Dataset:
+    _require_lead(request)
+    return get_object_or_404(Dataset, name=name)
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+@login_required
+def report_index(request: HttpRequest) -> HttpResponse:
+    _require_lead(request)
+    latest = MetricSnapshot.objects.order_by("-created_at", "-pk")
+    audits = Audit.objects.select_related("dataset").annotate(
+        snapshot_at=Subquery(latest.filter(audit=OuterRef("pk")).values("created_at")[:1]),
+        snapshot_labels=Subquery(latest.filter(audit=OuterRef("pk")).values("label_count")[:1]),
+    )
+    datasets = Dataset.objects.annotate(
+        snapshot_at=Subquery(latest.filter(dataset=OuterRef("pk")).values("created_at")[:1]),
+        snapshot_labels=Subquery(latest.filter(dataset=OuterRef("pk")).values("label_count")[:1]),
+    )
+    return render(request, "analysis/index.html", {"audits": audits, "datasets": datasets})
+
+
+@login_required
+def audit_report(request: HtmxRequest, pk: int) -> HttpResponse:
+    audit = _audit_for_lead(request, pk)
+    return _report(request, audit=audit)
+
+
+@login_required
+def dataset_report(request: HtmxRequest, name: str) -> HttpResponse:
+    dataset = _dataset_for_lead(request, name)
+    return _report(request, dataset=dataset)
+
+
+@login_required
+@require_POST
+def audit_report_recompute(request: HtmxRequest, pk: int) -> HttpResponse:
+    audit = _audit_for_lead(request, pk)
+    return _recompute(request, audit=audit)
+
+
+@login_required
+@require_POST
+def dataset_report_recompute(request: HtmxRequest, name: str) -> HttpResponse:
+    dataset = _dataset_for_lead(request, name)
+    return _recompute(request, dataset=dataset)
+
+
+def _urls(audit: Audit | None, dataset: Dataset | None) -> dict[str, str]:
+    if audit is not None:
+        return {
+            "page": reverse("audit_report", args=[audit.pk]),
+            "recompute": reverse("audit_report_recompute", args=[audit.pk]),
+            "subject": reverse("audit_detail", args=[audit.pk]),
+            "api": reverse("api-audit-report", args=[audit.pk]),
+        }
+    assert dataset is not None
+    return {
+        "page": reverse("dataset_report", args=[dataset.name]),
+        "recompute": reverse("dataset_report_recompute", args=[dataset.name]),
+        "subject": reverse("dataset_detail", args=[dataset.name]),
+        "api": reverse("api-dataset-report", args=[dataset.name]),
+    }
+
+
+def _report(
+    request: HtmxRequest, *, audit: Audit | None = None, dataset: Dataset | None = None
+) -> HttpResponse:
+    snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
+    pending = services.snapshot_pending(audit=audit, dataset=dataset)
+    if request.htmx and "since" in request.GET:
+        since = request.GET.get("since", "")
+        was_pending = request.GET.get("pending") == "1"
+        same = str(snapshot.pk if snapshot else "") == since
+        if same and was_pending == pending:
+            return HttpResponse(status=204)
+    elif not pending and not services.snapshot_is_current(snapshot, audit=audit, dataset=dataset):
+        # Missing or stale figures: ask for fresh ones and show the last ones meanwhile.
+        snapshot, pending = _request(audit, dataset, snapshot, force=False)
+    context = _context(audit=audit, dataset=dataset, snapshot=snapshot, pending=pending)
+    template = "analysis/report.html#live" if request.htmx else "analysis/report.html"
+    return render(request, template, context)
+
+
+def _request(
+    audit: Audit | None, dataset: Dataset | None, shown: MetricSnapshot | None, *, force: bool
+) -> tuple[MetricSnapshot | None, bool]:
+    """Ask for a snapshot; return the latest one and whether a newer one is still to come.
+
+    Outside a transaction the run may already be done (inline tasks), so look again.
+    """
+    services.snapshot_request(audit=audit, dataset=dataset, force=force)
+    latest = selectors.snapshot_latest(audit=audit, dataset=dataset)
+    done = latest is not None and (shown is None or latest.pk != shown.pk)
+    return latest, not done
+
+
+def _recompute(
+    request: HtmxRequest, *, audit: Audit | None = None, dataset: Dataset | None = None
+) -> HttpResponse:
+    snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
+    snapshot, pending = _request(audit, dataset, snapshot, force=True)
+    if request.htmx:
+        context = _context(audit=audit, dataset=dataset, snapshot=snapshot, pending=pending)
+        return render(request, "analysis/report.html#live", context)
+    messages.info(request, "Recomputing the figures; the page updates when they are ready.")
+    return redirect(_urls(audit, dataset)["page"])
+
+
+def _context(
+    *,
+    audit: Audit | None,
+    dataset: Dataset | None,
+    snapshot: MetricSnapshot | None,
+    pending: bool,
+) -> dict[str, Any]:
+    history = selectors.snapshot_history(audit=audit, dataset=dataset)
+    running = audit is not None and audit.status == Audit.Status.OPEN
+    return {
+        "audit": audit,
+        "dataset": dataset,
+        "subject_name": audit.name if audit is not None else dataset.name if dataset else "",
+        "kind": "audit" if audit is not None else "dataset",
+        "urls": _urls(audit, dataset),
+        "snapshot": snapshot,
+        "pending": pending,
+        "live": running or pending,
+        "report": report_model(snapshot.metrics, history) if snapshot is not None else None,
+    }
+
+
+# --- the report, from a snapshot's JSON ------------------------------------------------------
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _cell(result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A table cell: the full text, its value and interval parts, a sort key."""
+    value = (result or {}).get("value")
+    text = plots.result_text(result)
+    head, _, tail = text.partition(" [")
+    return {
+        "text": text,
+        "value": text if value is None else head,
+        "ci": f"[{tail}".replace(", ", ",\u00a0") if value is not None and tail else "",
+        "sort": "" if value is None else repr(float(value)),
+        "undefined": value is None,
+    }
+
+
+def report_model(metrics: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict:
+    """Everything the report template shows, computed from stored figures only."""
+    judges = [
+        {**j, "colour": plots.PALETTE[i % len(plots.PALETTE)]}
+        for i, j in enumerate(_get(metrics, "raters", "judges") or [])
+    ]
+    humans = {h["id"]: h["name"] for h in _get(metrics, "raters", "humans") or []}
+    figures = metrics.get("figures", {})
+    return {
+        "judges": judges,
+        "humans": humans,
+        "progress": metrics.get("progress", {}),
+        "settings": metrics.get("settings", {}),
+        "headline": _headline(figures, judges),
+        "charts": _agreement_charts(figures, judges),
+        "trend": _trend_charts(history, judges),
+        "confusion": _confusion(metrics.get("confusion", {}), judges),
+        "position": _position(metrics.get("position", {}), judges, humans),
+        "reliability": _reliability(figures),
+        "human_pairs": [
+            {
+                "label": f"{humans.get(p['a'], p['a'])} / {humans.get(p['b'], p['b'])}",
+                "agreement": _cell(p.get("percent_agreement")),
+                "kappa": _cell(p.get("cohen_kappa")),
+            }
+            for p in _get(figures, "S1", "human_pairs") or []
+        ],
+        "consensus": _consensus(metrics.get("consensus", {}), humans),
+        "ranking": _ranking(metrics.get("ranking", {}), judges),
+        "slices": _slices(metrics.get("slices", {}), judges),
+    }
+
+
+def _headline(figures: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> list[dict]:
+    rows = []
+    for judge in judges:
+        path = ("judges", judge["id"])
+        rows.append(
+            {
+                "label": judge["label"],
+                "colour": judge["colour"],
+                "kind": "judge",
+                "cells": [
+                    _cell(_get(figures, "S1", *path, "vs_humans", "percent_agreement")),
+                    _cell(_get(figures, "S2", *path, "vs_humans", "percent_agreement")),
+                    _cell(_get(figures, "S1", *path, "vs_humans", "cohen_kappa")),
+                    _cell(_get(figures, "S1", *path, "vs_majority", "percent_agreement")),
+                    _cell(_get(figures, "S2", *path, "vs_majority", "percent_agreement")),
+                    _cell(_get(figures, "S1", *path, "vs_majority", "cohen_kappa")),
+                ],
+                "n": _get(figures, "S1", *path, "vs_humans", "percent_agreement", "n"),
+            }
+        )
+    rows.append(
+        {
+            "label": "human \u2013 human (ceiling)",
+            "kind": "ceiling",
+            "cells": [
+                _cell(_get(figures, "S1", "ceiling", "percent_agreement")),
+                _cell(_get(figures, "S2", "ceiling", "percent_agreement")),
+                _cell(_get(figures, "S1", "ceiling", "cohen_kappa")),
+                _dash(),
+                _dash(),
+                _dash(),
+            ],
+            "n": _get(figures, "S1", "ceiling", "percent_agreement", "n"),
+        }
+    )
+    answer = _get(figures, "S1", "baseline", "vs_humans", "details", "answer")
+    rows.append(
+        {
+            "label": f"always \u201c{answer}\u201d (baseline)" if answer else "constant answer",
+            "kind": "baseline",
+            "cells": [
+                _cell(_get(figures, "S1", "baseline", "vs_humans")),
+                _cell(_get(figures, "S2", "baseline", "vs_humans")),
+                _dash("0 by construction"),
+                _cell(_get(figures, "S1", "baseline", "vs_majority")),
+                _cell(_get(figures, "S2", "baseline", "vs_majority")),
+                _dash("0 by construction"),
+            ],
+            "n": _get(figures, "S1", "baseline", "vs_humans", "n"),
+        }
+    )
+    return rows
+
+
+def _dash(text: str = "\u2014") -> dict[str, Any]:
+    return {"text": text, "value": text, "ci": "", "sort": "", "undefined": True}
+
+
+def _agreement_charts(
+    figures: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    charts = []
+    specs = [
+        ("S1", "percent_agreement", "vs_humans", "Agreement with each human vote, S1 (ties kept)"),
+        (
+            "S2",
+            "percent_agreement",
+            "vs_humans",
+            "Agreement with each human vote, S2 (ties dropped)",
+        ),
+        ("S1", "cohen_kappa", "vs_humans", "Cohen's \u03ba with the human votes, S1"),
+        ("S1", "percent_agreement", "vs_majority", "Agreement with the human majority, S1"),
+    ]
+    for policy, metric, target, title in specs:
+        rows = [
+            IntervalRow.of(
+                j["label"], _get(figures, policy, "judges", j["id"], target, metric), j["colour"]
+            )
+            for j in judges
+        ]
+        references = []
+        if target == "vs_humans":
+            references.append(
+                ReferenceLine.of(
+                    "human \u2013 human ceiling", _get(figures, policy, "ceiling", metric)
+                )
+            )
+        if metric == "percent_agreement":
+            baseline = _get(figures, policy, "baseline", target)
+            answer = _get(baseline, "details", "answer")
+            references.append(
+                ReferenceLine(
+                    f"always \u201c{answer}\u201d" if answer else "constant answer",
+                    _get(baseline, "value"),
+                    colour=plots.PALETTE[3],
+                )
+            )
+            chance = 1 / 3 if policy == "S1" else 1 / 2
+            references.append(ReferenceLine("chance", chance, colour=plots.MUTED))
+        domain = (0.0, 1.0)
+        charts.append(
+            {
+                "title": title,
+                "svg": plots.interval_chart(
+                    rows, title=title, references=references, domain=domain
+                ),
+            }
+        )
+    return charts
+
+
+def _trend_charts(
+    history: Sequence[Mapping[str, Any]], judges: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    latest_per_count = {p["label_count"]: p for p in history}  # history is oldest first
+    history = sorted(latest_per_count.values(), key=lambda p: p["label_count"])
+    if len(history) < 2:
+        return []
+    names = {j["id"]: j["label"] for j in judges}
+    colours = {j["id"]: j["colour"] for j in judges}
+    ids = list(names)
+    for point in history:
+        for judge, label in (point.get("names") or {}).items():
+            if judge not in names:
+                names[judge] = label
+                colours[judge] = plots.PALETTE[len(colours) % len(plots.PALETTE)]
+                ids.append(judge)
+    charts = []
+    for key, title, y_label in (
+        ("S1", "Agreement with the human votes (S1) as labels accumulate", "agreement"),
+        ("kappa_S1", "Cohen's \u03ba with the human votes (S1) as labels accumulate", "\u03ba"),
+    ):
+        series = [
+            Series(
+                names[judge],
+                [(p["label_count"], _get(p, "judges", judge, key)) for p in history],
+                colours[judge],
+            )
+            for judge in ids
+        ]
+        series.append(
+            Series(
+                "human \u2013 human ceiling",
+                [(p["label_count"], _get(p, "ceiling", key)) for p in history],
+                plots.CEILING,
+                dashed=True,
+            )
+        )
+        charts.append(
+            {
+                "title": title,
+                "svg": plots.trend_chart(
+                    series, title=title, x_label="human votes", y_label=y_label
+                ),
+            }
+        )
+    return charts
+
+
+def _confusion(
+    confusion: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    out = []
+    for judge in judges:
+        table = _get(confusion, judge["id"], "vs_majority")
+        if not table or not table.get("total"):
+            continue
+        labels = [OUTCOME_NAMES.get(c, c) for c in table["categories"]]
+        out.append(
+            {
+                "label": judge["label"],
+                "svg": plots.heatmap(
+                    plots.Heatmap(
+                        title=f"{judge['label']} against the human majority",
+                        rows=table["rows"],
+                        row_labels=labels,
+                        column_labels=labels,
+                        row_title=judge["label"],
+                        column_title="human majority",
+                    )
+                ),
+                "total": table["total"],
+            }
+        )
+    return out
+
+
+def _position(
+    position: Mapping[str, Any],
+    judges: Sequence[Mapping[str, Any]],
+    humans: Mapping[str, str],
+) -> dict[str, Any]:
+    rows = []
+    chart_rows = []
+    for judge in judges:
+        data = _get(position, "judges", judge["id"]) or {}
+        rows.append(
+            {
+                "label": judge["label"],
+                "method": data.get("method"),
+                "consistency": _cell(data.get("consistency")),
+                "fairness": _cell(data.get("fairness")),
+                "n": data.get("n"),
+                "primacy": data.get("primacy"),
+                "recency": data.get("recency"),
+            }
+        )
+        chart_rows.append(IntervalRow.of(judge["label"], data.get("consistency"), judge["colour"]))
+    annotators = []
+    side_rows = []
+    for entry in position.get("annotators", []):
+        name = humans.get(entry["rater"], entry["rater"])
+        ci = entry.get("ci") or [None, None]
+        result = {"value": entry.get("rate"), "ci": ci, "n": entry.get("n")}
+        annotators.append({**entry, "name": name, "rate_text": plots.result_text(result)})
+        side_rows.append(IntervalRow.of(name, result))
+    consistency_chart = (
+        plots.interval_chart(
+            chart_rows, title="Position consistency: the verdict survives swapping the sides"
+        )
+        if any(r.value is not None for r in chart_rows)
+        else None
+    )
+    left_chart = (
+        plots.interval_chart(
+            side_rows,
+            title="Share of side choices that picked the left-hand response",
+            references=[ReferenceLine("no side preference", 0.5, colour=plots.MUTED)],
+        )
+        if side_rows
+        else None
+    )
+    return {
+        "judges": rows,
+        "any_judge": any(row["method"] for row in rows),
+        "annotators": annotators,
+        "consistency_chart": consistency_chart,
+        "left_chart": left_chart,
+    }
+
+
+def _reliability(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for metric in ("fleiss_kappa", "krippendorff_alpha", "gwet_ac", "scott_pi"):
+        rows.append(
+            {
+                "label": f"{ABOUT[metric]}, people",
+                "S1": _cell(_get(figures, "S1", "ceiling", metric)),
+                "S2": _cell(_get(figures, "S2", "ceiling", metric)),
+            }
+        )
+    for metric in ("fleiss_kappa", "krippendorff_alpha"):
+        rows.append(
+            {
+                "label": f"{ABOUT[metric]}, people and judges",
+                "S1": _cell(_get(figures, "S1", "all_raters", metric)),
+                "S2": _cell(_get(figures, "S2", "all_raters", metric)),
+            }
+        )
+    return rows
+
+
+def _consensus(consensus: Mapping[str, Any], humans: Mapping[str, str]) -> dict[str, Any]:
+    majority = consensus.get("majority") or {}
+    model = consensus.get("dawid_skene") or {}
+    accuracy = [
+        {"name": humans.get(rater, rater), "value": plots.number_text(value)}
+        for rater, value in (model.get("accuracy") or {}).items()
+    ]
+    return {
+        "majority": majority,
+        "decided_by": sorted((majority.get("decided_by") or {}).items()),
+        "labels": sorted((majority.get("labels") or {}).items()),
+        "accuracy": accuracy,
+        "ds_reason": model.get("reason"),
+        "ds_agrees": plots.number_text(model.get("agrees_with_majority")),
+    }
+
+
+def _ranking(ranking: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    if "reason" in ranking or not ranking:
+        return {"reason": ranking.get("reason", "not computed")}
+    people = ranking.get("humans") or {}
+    models = [
+        {
+            **row,
+            "text": plots.result_text({"value": row["strength"], "ci": row["ci"]}, digits=2),
+        }
+        for row in people.get("models", [])
+    ]
+    rows = []
+    for judge in judges:
+        data = _get(ranking, "judges", judge["id"]) or {}
+        order = [m["model"] for m in _get(data, "ranking", "models") or []]
+        rows.append(
+            {
+                "label": judge["label"],
+                "tau": _cell(data.get("kendall_tau")),
+                "rho": _cell(data.get("spearman_rho")),
+                "separability": _cell(data.get("separability")),
+                "order": order,
+                "reason": _get(data, "ranking", "reason"),
+            }
+        )
+    return {"models": models, "people_reason": people.get("reason"), "judges": rows}
+
+
+def _slices(slices: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> list[dict]:
+    out = []
+    for dimension, data in slices.items():
+        rows = []
+        for row in data.get("rows", []):
+            cells = [
+                _cell(_get(row, "ceiling", "S1")),
+                _cell(_get(row, "ceiling", "S2")),
+            ]
+            for judge in judges:
+                cells += [
+                    _cell(_get(row, "judges", judge["id"], "S1")),
+                    _cell(_get(row, "judges", judge["id"], "S2")),
+                    _cell(_get(row, "judges", judge["id"], "kappa_S1")),
+                ]
+            rows.append(
+                {
+                    "value": row.get("value"),
+                    "items": row.get("items"),
+                    "prompts": row.get("prompts"),
+                    "cells": cells,
+                }
+            )
+        out.append(
+            {
+                "dimension": dimension,
+                "label": data.get("label", dimension),
+                "rows": rows,
+                "omitted": data.get("omitted", 0),
+            }
+        )
+    return out

@@ -1,0 +1,121 @@
+"""The report API: the same figures as JSON, for leads only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.test import Client
+
+from analysis import services
+from analysis.models import MetricSnapshot
+from tests.analysis.test_snapshot import AuditData, build_audit
+
+
+@pytest.fixture(autouse=True)
+def _quick(settings: Any) -> None:
+    settings.TRIBUNAL_SNAPSHOT_BOOT = 50
+    cache.clear()
+
+
+@pytest.fixture
+def data(lead: User) -> AuditData:
+    return build_audit(lead=lead)
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks: Callable[..., Any]) -> Callable[..., Any]:
+    """Run what a request left for after its commit, as a live server does at once."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def test_it_returns_the_latest_snapshot_as_json(lead_client: Client, data: AuditData) -> None:
+    snapshot = services.snapshot_compute(audit=data.audit)
+
+    response = lead_client.get(f"/api/audits/{data.audit.pk}/report/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["subject"] == {"kind": "audit", "id": data.audit.pk, "name": "Refusal audit"}
+    assert body["pending"] is False
+    assert body["snapshot"]["id"] == snapshot.pk
+    assert body["snapshot"]["label_count"] == snapshot.label_count
+    assert body["snapshot"]["metrics"] == snapshot.metrics
+    assert body["snapshot"]["counts"]["items"] == len(data.rows)
+
+
+def test_it_asks_for_figures_when_there_are_none_yet(
+    lead_client: Client, data: AuditData, committed: Callable[..., Any]
+) -> None:
+    with committed():
+        response = lead_client.get(f"/api/audits/{data.audit.pk}/report/")
+
+    assert response.status_code == 202
+    assert response.json()["snapshot"] is None and response.json()["pending"] is True
+    computed = MetricSnapshot.objects.get()  # the run after the commit
+    again = lead_client.get(f"/api/audits/{data.audit.pk}/report/")
+    assert again.status_code == 200 and again.json()["snapshot"]["id"] == computed.pk
+
+
+def test_it_returns_the_history_oldest_first(lead_client: Client, data: AuditData) -> None:
+    first = services.snapshot_compute(audit=data.audit, n_boot=0)
+    second = services.snapshot_compute(audit=data.audit, n_boot=0)
+
+    body = lead_client.get(f"/api/audits/{data.audit.pk}/report/history/").json()
+
+    assert [s["id"] for s in body["snapshots"]] == [first.pk, second.pk]
+    judge = f"j:{data.judges[0].pk}"
+    assert (
+        body["snapshots"][0]["judges"][judge]["S1"]
+        == (
+            first.metrics["figures"]["S1"]["judges"][judge]["vs_humans"]["percent_agreement"][
+                "value"
+            ]
+        )
+    )
+
+
+def test_it_recomputes_on_post(
+    lead_client: Client, data: AuditData, committed: Callable[..., Any]
+) -> None:
+    with committed():
+        response = lead_client.post(f"/api/audits/{data.audit.pk}/report/recompute/")
+
+    assert response.status_code == 202
+    assert MetricSnapshot.objects.filter(audit=data.audit).count() == 1
+
+
+def test_it_serves_dataset_reports(
+    lead_client: Client, data: AuditData, committed: Callable[..., Any]
+) -> None:
+    with committed():
+        lead_client.get(f"/api/datasets/{data.audit.dataset.name}/report/")
+    response = lead_client.get(f"/api/datasets/{data.audit.dataset.name}/report/")
+
+    assert response.status_code == 200
+    snapshot = response.json()["snapshot"]
+    assert snapshot["metrics"]["subject"]["kind"] == "dataset"
+    assert lead_client.get("/api/datasets/nothing-here/report/").status_code == 404
+
+
+@pytest.mark.parametrize("who", ["annotator_client", "outsider_client"])
+def test_it_refuses_everyone_but_leads(
+    who: str, request: pytest.FixtureRequest, data: AuditData
+) -> None:
+    client: Client = request.getfixturevalue(who)
+
+    for url in (
+        f"/api/audits/{data.audit.pk}/report/",
+        f"/api/audits/{data.audit.pk}/report/history/",
+        f"/api/datasets/{data.audit.dataset.name}/report/",
+    ):
+        assert client.get(url).status_code == 403
+    assert client.post(f"/api/audits/{data.audit.pk}/report/recompute/").status_code == 403
+    assert not MetricSnapshot.objects.exists()
+
+
+def test_it_asks_anonymous_callers_to_authenticate(client: Client, data: AuditData) -> None:
+    assert client.get(f"/api/audits/{data.audit.pk}/report/").status_code in (401, 403)
