@@ -1,36 +1,88 @@
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
 
-from annotation import selectors
-from annotation.models import Dataset
+from annotation import queue, selectors, services
+from annotation.forms import (
+    AdjudicationForm,
+    AnnotatorsForm,
+    AuditBuildForm,
+    AvailabilityForm,
+    LabelForm,
+    SkipForm,
+)
+from annotation.markdown import render_markdown
+from annotation.models import Assignment, Audit, AuditItem, Dataset, Label
 from annotation.roles import is_lead
+from judges.models import Judge
 
 
-def _require_lead(request: HttpRequest) -> None:
+class AuthedRequest(HttpRequest):
+    """What the middleware gives every view here: a logged-in user and htmx details."""
+
+    user: User
+    htmx: HtmxDetails
+
+
+def _require_lead(request: AuthedRequest) -> None:
     if not is_lead(request.user):
         raise PermissionDenied("Leads only.")
 
 
+def _audit_for_lead(request: AuthedRequest, pk: int) -> Audit:
+    _require_lead(request)
+    return get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
+
+
+def _audit_for_annotator(request: AuthedRequest, pk: int) -> Audit:
+    """The audit, if the user is one of its annotators (leads included only if listed)."""
+    audit = get_object_or_404(selectors.audits_with_membership(request.user), pk=pk)
+    if not audit.is_annotator:  # type: ignore[attr-defined]  # annotated by the selector
+        raise PermissionDenied("You are not an annotator of this audit.")
+    return audit
+
+
+def _assignment_for(request: AuthedRequest, audit: Audit, assignment_id: int) -> Assignment:
+    assignment = get_object_or_404(
+        Assignment.objects.select_related("item"),
+        pk=assignment_id,
+        annotator=request.user,
+        item__audit=audit,
+    )
+    assignment.annotator = request.user
+    assignment.item.audit = audit
+    return assignment
+
+
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthedRequest) -> HttpResponse:
     if is_lead(request.user):
-        return redirect("dataset_list")
-    return render(request, "annotation/home.html", {})
+        return redirect("audit_list")
+    audits = selectors.audits_visible_to(request.user)
+    return render(request, "annotation/home.html", {"audits": audits})
 
 
 @login_required
-def dataset_list(request: HttpRequest) -> HttpResponse:
+def dataset_list(request: AuthedRequest) -> HttpResponse:
     _require_lead(request)
     datasets = selectors.dataset_list_with_counts()
     return render(request, "annotation/dataset_list.html", {"datasets": datasets})
 
 
 @login_required
-def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
+def dataset_detail(request: AuthedRequest, name: str) -> HttpResponse:
     _require_lead(request)
     dataset = get_object_or_404(Dataset, name=name)
     summary = selectors.dataset_summary(dataset)
@@ -40,3 +92,436 @@ def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
         "annotation/dataset_detail.html",
         {"dataset": dataset, "summary": summary, "imports": imports},
     )
+
+
+# --- Audits (leads) ---------------------------------------------------------------------------
+
+
+@login_required
+def audit_list(request: AuthedRequest) -> HttpResponse:
+    _require_lead(request)
+    audits = selectors.audits_visible_to(request.user)
+    mine = set(request.user.audits_assigned.values_list("pk", flat=True))
+    return render(request, "annotation/audit_list.html", {"audits": audits, "mine": mine})
+
+
+def _availability(form: AvailabilityForm | AuditBuildForm) -> dict[str, int] | None:
+    data = form.cleaned_data
+    if not data.get("dataset"):
+        return None
+    return selectors.stratum_availability(
+        dataset=data["dataset"],
+        judges=list(data.get("judges") or []),
+        margin_threshold=data.get("margin_threshold"),
+        classifier=data.get("classifier") or None,
+    )
+
+
+@login_required
+def audit_availability(request: AuthedRequest) -> HttpResponse:
+    """The pool per stratum for the builder's current choices (an htmx fragment)."""
+    _require_lead(request)
+    form = AvailabilityForm(request.GET)
+    available = _availability(form) if form.is_valid() else None
+    return render(
+        request,
+        "annotation/audit_form.html#availability",
+        {"available": available, "availability_errors": form.errors},
+    )
+
+
+@login_required
+def audit_create(request: AuthedRequest) -> HttpResponse:
+    _require_lead(request)
+    available = None
+    if request.method == "POST":
+        form = AuditBuildForm(request.POST)
+        if form.is_valid():
+            available = _availability(form)
+            if "preview" not in request.POST:
+                data = form.cleaned_data
+                try:
+                    audit = services.audit_build(
+                        name=data["name"],
+                        dataset=data["dataset"],
+                        judges=list(data["judges"]),
+                        size=data["size"],
+                        overlap_k=data["overlap_k"],
+                        quotas=form.quotas(),
+                        thresholds={"margin": data.get("margin_threshold")},
+                        seed=data["seed"],
+                        created_by=request.user,
+                        annotators=list(data["annotators"]),
+                        guidelines=data["guidelines"],
+                        allow_both_bad=data["allow_both_bad"],
+                        allow_strength=data["allow_strength"],
+                        criteria=form.criteria_names(),
+                        hold_seconds=data["hold_minutes"] * 60,
+                        classifier=data.get("classifier") or None,
+                    )
+                except ValidationError as exc:
+                    for key, errors in exc.message_dict.items():
+                        target = AuditBuildForm.FIELD_FOR.get(key, key)
+                        form.add_error(target if target in form.fields else None, errors)
+                else:
+                    messages.success(
+                        request, f"Audit “{audit.name}” created with {audit.target_size} items."
+                    )
+                    return redirect("audit_detail", audit.pk)
+    else:
+        form = AuditBuildForm(initial={"dataset": request.GET.get("dataset")})
+        availability = AvailabilityForm(request.GET)
+        if request.GET.get("dataset") and availability.is_valid():
+            available = _availability(availability)
+    return render(request, "annotation/audit_form.html", {"form": form, "available": available})
+
+
+@login_required
+def audit_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    audit = _audit_for_lead(request, pk)
+    context = {
+        "audit": audit,
+        "progress": selectors.audit_progress(audit),
+        "strata": selectors.strata_summary(audit),
+        "annotators": selectors.annotator_stats(audit),
+        "annotators_form": AnnotatorsForm(initial={"annotators": audit.annotators.all()}),
+        "judges": audit.judges.all(),
+        "to_adjudicate": len(
+            selectors.adjudication_queue(audit, reference_judge=audit.judges.first())
+        ),
+        "is_annotator": audit.annotators.filter(pk=request.user.pk).exists(),
+    }
+    return render(request, "annotation/audit_detail.html", context)
+
+
+@login_required
+@require_POST
+def audit_annotators(request: AuthedRequest, pk: int) -> HttpResponse:
+    audit = _audit_for_lead(request, pk)
+    form = AnnotatorsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.audit_annotators_set(
+                audit=audit, annotators=list(form.cleaned_data["annotators"])
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Annotators updated.")
+    else:
+        messages.error(request, "Choose at least one annotator.")
+    return redirect("audit_detail", audit.pk)
+
+
+@login_required
+@require_POST
+def audit_status(request: AuthedRequest, pk: int) -> HttpResponse:
+    audit = _audit_for_lead(request, pk)
+    try:
+        services.audit_status_set(audit=audit, status=request.POST.get("status", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("audit_detail", audit.pk)
+
+
+# --- Annotator workspace ---------------------------------------------------------------------
+
+
+def _workspace(
+    request: AuthedRequest,
+    audit: Audit,
+    assignment: Assignment | None,
+    *,
+    notice: str = "",
+    notice_level: str = "info",
+    errors: list[str] | None = None,
+    prefill: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """The workspace page, or for htmx requests just its #workspace fragment.
+
+    Blind by construction: the context holds the texts, the side order's screen labels and
+    counts. No model name, verdict or other annotator's label is ever put into it.
+    """
+    user = request.user
+    now = timezone.now()
+    undo = selectors.undoable_label(audit, user, now=now)
+    context: dict[str, Any] = {
+        "audit": audit,
+        "progress": selectors.audit_progress(audit, user),
+        "notice": notice,
+        "notice_level": notice_level,
+        "guidelines_html": render_markdown(audit.guidelines) if audit.guidelines else "",
+        "undo": undo,
+        "undo_seconds_left": (
+            max(1, int(selectors.undo_seconds() - (now - undo.created_at).total_seconds()))
+            if undo
+            else 0
+        ),
+        "assignment": None,
+    }
+    if assignment is not None:
+        pair = assignment.item.pair
+        left, right = (
+            (pair.response_a, pair.response_b)
+            if assignment.a_on_left
+            else (pair.response_b, pair.response_a)
+        )
+        prefill = prefill or {}
+        criteria_prefill = prefill.get("criteria", {})
+        context.update(
+            {
+                "assignment": assignment,
+                "prompt_html": render_markdown(pair.prompt.text),
+                "left_html": render_markdown(left.text),
+                "right_html": render_markdown(right.text),
+                "submission_key": uuid.uuid4(),
+                "criteria": [
+                    (index, name, criteria_prefill.get(name, ""))
+                    for index, name in enumerate(audit.criteria)
+                ],
+                "errors": errors or [],
+                "prefill": prefill,
+                "skip_form": SkipForm(),
+            }
+        )
+    else:
+        context["waiting"] = selectors.items_open_to(audit, user)
+    template = "annotation/workspace.html"
+    if request.htmx:
+        template += "#workspace"
+    return render(request, template, context)
+
+
+@login_required
+def workspace(request: AuthedRequest, pk: int) -> HttpResponse:
+    audit = _audit_for_annotator(request, pk)
+    assignment = queue.queue_next(audit=audit, annotator=request.user)
+    return _workspace(request, audit, assignment)
+
+
+def _prefill_from_post(form: LabelForm) -> dict[str, Any]:
+    data = form.cleaned_data if hasattr(form, "cleaned_data") else {}
+    return {
+        "rationale": data.get("rationale", ""),
+        "strength": data.get("strength"),
+        "criteria": form.criteria_values() if data else {},
+    }
+
+
+@login_required
+@require_POST
+def label_submit(request: AuthedRequest, pk: int, assignment_id: int) -> HttpResponse:
+    audit = _audit_for_annotator(request, pk)
+    assignment = _assignment_for(request, audit, assignment_id)
+    form = LabelForm(request.POST, criteria=audit.criteria)
+    errors: list[str] = []
+    notice, level = "", "info"
+    following: Assignment | None = None
+    served_next = False
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            result, following = queue.label_submit_and_next(
+                assignment=assignment,
+                choice=data["choice"],
+                submission_key=data["submission_key"],
+                strength=data.get("strength"),
+                criteria=form.criteria_values(),
+                rationale=data.get("rationale", ""),
+                time_spent_ms=data.get("time_spent_ms"),
+            )
+            served_next = True
+        except queue.InvalidLabel as exc:
+            errors.append(exc.message)
+        except queue.QueueError as exc:
+            notice, level = exc.message, "warn"
+        else:
+            notice = "Label saved." if result.created else "Already saved."
+    else:
+        errors.extend(
+            "Choose left, right or tie."
+            if name == "choice"
+            else f"{name}: {' '.join(str(m) for m in msgs)}"
+            for name, msgs in form.errors.items()
+        )
+    if errors:
+        # The same item again, with the annotator's inputs kept.
+        if request.htmx:
+            current = selectors.served_assignment(assignment.pk)
+            if current.status == Assignment.Status.HELD:
+                return _workspace(
+                    request, audit, current, errors=errors, prefill=_prefill_from_post(form)
+                )
+        messages.error(request, " ".join(errors))
+        return redirect("workspace", audit.pk)
+    if not request.htmx:
+        if notice:
+            getattr(messages, "warning" if level == "warn" else "success")(request, notice)
+        return redirect("workspace", audit.pk)
+    if not served_next:
+        following = queue.queue_next(audit=audit, annotator=request.user)
+    return _workspace(request, audit, following, notice=notice, notice_level=level)
+
+
+@login_required
+@require_POST
+def item_skip(request: AuthedRequest, pk: int, assignment_id: int) -> HttpResponse:
+    audit = _audit_for_annotator(request, pk)
+    assignment = _assignment_for(request, audit, assignment_id)
+    form = SkipForm(request.POST)
+    notice, level = "Skipped.", "info"
+    if not form.is_valid():
+        notice, level = "Choose a reason to skip.", "warn"
+    else:
+        try:
+            queue.item_skip(assignment=assignment, reason=form.reason_text())
+        except queue.QueueError as exc:
+            notice, level = exc.message, "warn"
+    if not request.htmx:
+        getattr(messages, "warning" if level == "warn" else "info")(request, notice)
+        return redirect("workspace", audit.pk)
+    following = queue.queue_next(audit=audit, annotator=request.user)
+    return _workspace(request, audit, following, notice=notice, notice_level=level)
+
+
+@login_required
+@require_POST
+def label_undo(request: AuthedRequest, pk: int) -> HttpResponse:
+    audit = _audit_for_annotator(request, pk)
+    try:
+        label_id = int(request.POST.get("label_id", ""))
+    except ValueError:
+        label_id = 0
+    previous = (
+        Label.objects.filter(pk=label_id, annotator=request.user, item__audit=audit)
+        .select_related("assignment")
+        .first()
+    )
+    prefill: dict[str, Any] = {}
+    notice, level = "", "info"
+    if previous is None:
+        notice, level = "That label has already been undone.", "warn"
+    else:
+        a_on_left = previous.assignment.a_on_left
+        prefill = {
+            "choice": queue.to_side(previous.outcome, a_on_left=a_on_left),
+            "rationale": previous.rationale,
+            "strength": previous.strength,
+            "criteria": {
+                name: queue.to_side(value, a_on_left=a_on_left)
+                for name, value in previous.criteria.items()
+            },
+        }
+        try:
+            queue.label_undo(label_id=previous.pk, annotator=request.user)
+        except queue.QueueError as exc:
+            notice, level, prefill = exc.message, "warn", {}
+        else:
+            notice = "Label undone: choose again."
+    if not request.htmx:
+        getattr(messages, "warning" if level == "warn" else "info")(request, notice)
+        return redirect("workspace", audit.pk)
+    current = queue.queue_next(audit=audit, annotator=request.user)
+    return _workspace(request, audit, current, notice=notice, notice_level=level, prefill=prefill)
+
+
+@login_required
+def my_labels(request: AuthedRequest, pk: int) -> HttpResponse:
+    """An annotator's own answers in an audit, in the sides they saw. Nobody else's."""
+    audit = _audit_for_annotator(request, pk)
+    rows = [
+        {
+            "label": label,
+            "side": queue.to_side(label.outcome, a_on_left=label.assignment.a_on_left),
+            "seconds": label.time_spent_ms / 1000,
+        }
+        for label in selectors.my_labels(audit, request.user)
+    ]
+    return render(request, "annotation/my_labels.html", {"audit": audit, "rows": rows})
+
+
+# --- Adjudication (leads) --------------------------------------------------------------------
+
+
+def _reference_judge(request: AuthedRequest, audit: Audit) -> Judge | None:
+    raw = request.GET.get("judge") or request.POST.get("judge")
+    if raw == "none":
+        return None
+    if raw:
+        try:
+            return audit.judges.get(pk=int(raw))
+        except (ValueError, Judge.DoesNotExist):
+            return None
+    return audit.judges.first()
+
+
+@login_required
+def adjudication_queue(request: AuthedRequest, pk: int) -> HttpResponse:
+    audit = _audit_for_lead(request, pk)
+    judge = _reference_judge(request, audit)
+    context = {
+        "audit": audit,
+        "judge": judge,
+        "judges": audit.judges.all(),
+        "queue": selectors.adjudication_queue(audit, reference_judge=judge),
+        "decided": audit.items.filter(adjudication__isnull=False)
+        .select_related("adjudication__lead")
+        .order_by("-adjudication__created_at")[:50],
+    }
+    template = "annotation/adjudication_queue.html"
+    if request.htmx:
+        template += "#queue"
+    return render(request, template, context)
+
+
+@login_required
+def adjudication_item(request: AuthedRequest, pk: int, item_id: int) -> HttpResponse:
+    audit = _audit_for_lead(request, pk)
+    item = get_object_or_404(
+        AuditItem.objects.select_related(
+            "pair__prompt", "pair__response_a", "pair__response_b", "audit"
+        ),
+        pk=item_id,
+        audit=audit,
+    )
+    judge = _reference_judge(request, audit)
+    form = AdjudicationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.adjudication_decide(
+                item=item,
+                lead=request.user,
+                outcome=form.cleaned_data["outcome"],
+                note=form.cleaned_data["note"],
+                reference_judge=judge,
+            )
+        except ValidationError as exc:
+            form.add_error("outcome", exc.messages)
+        except services.AlreadyAdjudicated as exc:
+            messages.warning(request, exc.message)
+            return redirect("adjudication_item", audit.pk, item.pk)
+        else:
+            messages.success(request, f"Item {item.position + 1} decided.")
+            remaining = selectors.adjudication_queue(audit, reference_judge=judge)
+            query = f"?judge={judge.pk if judge else 'none'}"
+            if remaining:
+                target = reverse("adjudication_item", args=[audit.pk, remaining[0].item.pk])
+            else:
+                target = reverse("adjudication_queue", args=[audit.pk])
+            return redirect(target + query)
+    pair = item.pair
+    review = selectors.item_review(item)
+    context = {
+        "audit": audit,
+        "item": item,
+        "pair": pair,
+        "judge": judge,
+        "prompt_html": render_markdown(pair.prompt.text),
+        "a_html": render_markdown(pair.response_a.text),
+        "b_html": render_markdown(pair.response_b.text),
+        "labels": review["labels"],
+        "verdicts": review["verdicts"],
+        "adjudication": getattr(item, "adjudication", None),
+        "form": form,
+    }
+    return render(request, "annotation/adjudication_item.html", context)

@@ -1,0 +1,179 @@
+"""Forms parse and validate input; the services do the work."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+
+from annotation import sampling
+from annotation.models import Dataset, Outcome
+from annotation.queue import CHOICES, CRITERION_CHOICES
+from annotation.roles import ANNOTATOR, LEAD
+from judges.models import Judge
+
+
+def annotator_candidates() -> QuerySet[Any]:
+    User = get_user_model()
+    return (
+        User.objects.filter(is_active=True)
+        .filter(Q(groups__name__in=[ANNOTATOR, LEAD]) | Q(is_superuser=True))
+        .distinct()
+        .order_by("username")
+    )
+
+
+class AuditBuildForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    dataset = forms.ModelChoiceField(
+        queryset=Dataset.objects.order_by("name"), to_field_name="name"
+    )
+    judges = forms.ModelMultipleChoiceField(
+        queryset=Judge.objects.order_by("name", "-version"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Their verdicts decide the low-margin stratum.",
+    )
+    margin_threshold = forms.FloatField(
+        min_value=0,
+        initial=0.5,
+        required=False,
+        help_text="Low margin: |margin| below this, in the judge's own units (score or "
+        "log-probability gap). Leave empty to use only swap flips and judge disagreement.",
+    )
+    classifier = forms.CharField(
+        max_length=64,
+        required=False,
+        help_text="Refusal classifier fingerprint; empty uses every classification.",
+    )
+    size = forms.IntegerField(min_value=1, max_value=100_000, initial=200)
+    overlap_k = forms.IntegerField(
+        min_value=1, max_value=20, initial=2, label="Annotators per item (k)"
+    )
+    quota_ethics_refusal = forms.IntegerField(min_value=0, initial=40, label="Ethics refusal")
+    quota_technical_refusal = forms.IntegerField(min_value=0, initial=20, label="Technical refusal")
+    quota_low_margin = forms.IntegerField(min_value=0, initial=80, label="Low margin")
+    quota_random = forms.IntegerField(
+        min_value=0,
+        required=False,
+        label="Random control",
+        help_text="Empty: whatever the size leaves.",
+    )
+    seed = forms.IntegerField(min_value=0, max_value=2**62)
+    annotators = forms.ModelMultipleChoiceField(
+        queryset=annotator_candidates(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    allow_both_bad = forms.BooleanField(required=False, label="Offer “both bad”")
+    allow_strength = forms.BooleanField(required=False, label="Ask how much better")
+    criteria = forms.CharField(
+        required=False,
+        max_length=500,
+        help_text="Optional, comma separated, e.g. correctness, helpfulness, safety.",
+    )
+    guidelines = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 6}))
+    hold_minutes = forms.IntegerField(
+        min_value=1, max_value=24 * 60, initial=10, label="Hold an item for (minutes)"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["annotators"].queryset = annotator_candidates()  # type: ignore[attr-defined]
+        if not self.is_bound:
+            self.initial.setdefault("seed", secrets.randbelow(1_000_000))
+
+    def quotas(self) -> dict[str, int | None]:
+        data = self.cleaned_data
+        return {
+            sampling.ETHICS_REFUSAL: data.get("quota_ethics_refusal") or 0,
+            sampling.TECHNICAL_REFUSAL: data.get("quota_technical_refusal") or 0,
+            sampling.LOW_MARGIN: data.get("quota_low_margin") or 0,
+            sampling.RANDOM: data.get("quota_random"),
+        }
+
+    def criteria_names(self) -> list[str]:
+        return [part.strip() for part in self.cleaned_data.get("criteria", "").split(",")]
+
+    # Service errors are keyed by service argument names; show them on the matching field.
+    FIELD_FOR = {
+        "thresholds": "margin_threshold",
+        "hold_seconds": "hold_minutes",
+        sampling.ETHICS_REFUSAL: "quota_ethics_refusal",
+        sampling.TECHNICAL_REFUSAL: "quota_technical_refusal",
+        sampling.LOW_MARGIN: "quota_low_margin",
+        sampling.RANDOM: "quota_random",
+        "quotas": None,
+    }
+
+
+class AvailabilityForm(forms.Form):
+    """The part of the builder that decides the pools: read on every change (htmx)."""
+
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.all(), to_field_name="name")
+    judges = forms.ModelMultipleChoiceField(queryset=Judge.objects.all(), required=False)
+    margin_threshold = forms.FloatField(min_value=0, required=False)
+    classifier = forms.CharField(max_length=64, required=False)
+
+
+class LabelForm(forms.Form):
+    choice = forms.ChoiceField(choices=[(c, c) for c in CHOICES])
+    strength = forms.TypedChoiceField(
+        choices=[("", "—"), ("1", "slightly"), ("2", "clearly")],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    rationale = forms.CharField(required=False, max_length=5000)
+    time_spent_ms = forms.IntegerField(required=False, min_value=0)
+    submission_key = forms.UUIDField()
+
+    def __init__(self, *args: Any, criteria: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.criteria = criteria or []
+        for index, _name in enumerate(self.criteria):
+            self.fields[f"criterion_{index}"] = forms.ChoiceField(
+                choices=[("", "—")] + [(c, c) for c in CRITERION_CHOICES], required=False
+            )
+
+    def criteria_values(self) -> dict[str, str]:
+        return {
+            name: self.cleaned_data.get(f"criterion_{index}") or ""
+            for index, name in enumerate(self.criteria)
+        }
+
+
+class SkipForm(forms.Form):
+    REASONS = [
+        ("outside my expertise", "Outside my expertise"),
+        ("content missing or broken", "Content missing or broken"),
+        ("not comfortable judging this", "Not comfortable judging this"),
+        ("other", "Other"),
+    ]
+    reason = forms.ChoiceField(choices=REASONS)
+    detail = forms.CharField(required=False, max_length=400)
+
+    def reason_text(self) -> str:
+        detail = self.cleaned_data.get("detail", "").strip()
+        reason = self.cleaned_data["reason"]
+        return f"{reason}: {detail}" if detail else reason
+
+
+class AdjudicationForm(forms.Form):
+    outcome = forms.ChoiceField(choices=Outcome.choices, widget=forms.RadioSelect)
+    note = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
+    )
+
+
+class AnnotatorsForm(forms.Form):
+    annotators = forms.ModelMultipleChoiceField(
+        queryset=annotator_candidates(), widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["annotators"].queryset = annotator_candidates()  # type: ignore[attr-defined]

@@ -1,0 +1,179 @@
+"""Stratified selection of pairs for an audit. Pure: no Django import.
+
+The strata *partition* the dataset. Each pair is flagged from its judges' verdicts and its
+responses' refusal classes, then placed in the first stratum of `STRATUM_PRIORITY` it qualifies
+for; a pair with no flag belongs to the random control stratum. Within a stratum h of N_h
+pairs a simple random sample of n_h is drawn, so every selected pair carries the exact
+inclusion probability n_h / N_h and weighting labels by its inverse estimates dataset-wide
+figures (a stratified design with known probabilities, not a convenience sample).
+
+Priority puts the rare strata first (ethics refusals, then technical refusals, then the
+low-margin cases) so a pair that is both a refusal and a close call is not lost to the much
+larger low-margin pool. Sampling draws from candidates sorted by the pair's source key with a
+generator seeded from (seed, stratum): the same data and seed give the same audit, and changing
+one stratum's quota does not reshuffle the others.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+LOW_MARGIN = "low_margin"
+ETHICS_REFUSAL = "ethics_refusal"
+TECHNICAL_REFUSAL = "technical_refusal"
+RANDOM = "random"
+
+STRATUM_PRIORITY: tuple[str, ...] = (ETHICS_REFUSAL, TECHNICAL_REFUSAL, LOW_MARGIN)
+ALL_STRATA: tuple[str, ...] = (*STRATUM_PRIORITY, RANDOM)
+
+ETHICS_CLASSES = frozenset({"ethical_refusal", "ethical_disclaimer"})
+TECHNICAL_CLASSES = frozenset({"technical_refusal", "technical_disclaimer"})
+
+
+class SelectionError(ValueError):
+    """A selection that cannot be drawn; `field` names the setting to change."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class JudgeCall:
+    """What the low-margin rule needs from one judge's verdict on one pair."""
+
+    outcome: str | None
+    consistent: bool | None
+    margin: float | None
+
+
+@dataclass(frozen=True)
+class PairSignals:
+    pair_id: int
+    sort_key: str
+    ethics: bool = False
+    technical: bool = False
+    low_margin: bool = False
+
+
+@dataclass(frozen=True)
+class Drawn:
+    pair_id: int
+    stratum: str
+    inclusion_probability: float
+    position: int
+
+
+def is_low_margin(calls: Sequence[JudgeCall], *, margin_threshold: float | None) -> bool:
+    """A close or unstable call: a small margin, a flip under swapped order, or a split panel."""
+    for call in calls:
+        if call.consistent is False:
+            return True
+        close = margin_threshold is not None and call.margin is not None
+        if close and abs(call.margin) < margin_threshold:  # type: ignore[arg-type,operator]
+            return True
+    outcomes = {call.outcome for call in calls if call.outcome}
+    return len(outcomes) > 1
+
+
+def refusal_flags(classes: Iterable[str]) -> tuple[bool, bool]:
+    """(ethics, technical) for the refusal classes of both responses of a pair."""
+    found = set(classes)
+    return bool(found & ETHICS_CLASSES), bool(found & TECHNICAL_CLASSES)
+
+
+def stratum_of(signals: PairSignals) -> str:
+    flags = {
+        ETHICS_REFUSAL: signals.ethics,
+        TECHNICAL_REFUSAL: signals.technical,
+        LOW_MARGIN: signals.low_margin,
+    }
+    for stratum in STRATUM_PRIORITY:
+        if flags[stratum]:
+            return stratum
+    return RANDOM
+
+
+def partition(signals: Iterable[PairSignals]) -> dict[str, list[PairSignals]]:
+    """Each pair in exactly one stratum, each stratum sorted by source key."""
+    strata: dict[str, list[PairSignals]] = {name: [] for name in ALL_STRATA}
+    for item in signals:
+        strata[stratum_of(item)].append(item)
+    for members in strata.values():
+        members.sort(key=lambda s: (s.sort_key, s.pair_id))
+    return strata
+
+
+def resolve_quotas(
+    *, size: int, quotas: Mapping[str, int | None], available: Mapping[str, int]
+) -> dict[str, int]:
+    """Quotas per stratum that sum to `size`; the random control takes what is left.
+
+    A quota over the stratum's available pairs is refused, not silently shrunk: the lead
+    sees the counts before creating and decides where the missing items should come from.
+    """
+    if size < 1:
+        raise SelectionError("size", "must be at least 1")
+    unknown = sorted(set(quotas) - set(ALL_STRATA))
+    if unknown:
+        raise SelectionError(
+            "quotas", f"unknown stratum {unknown[0]!r}; use one of {', '.join(ALL_STRATA)}"
+        )
+    resolved: dict[str, int] = {}
+    for name in STRATUM_PRIORITY:
+        value = quotas.get(name) or 0
+        if value < 0:
+            raise SelectionError(name, f"quota {value} is negative")
+        resolved[name] = value
+    fixed = sum(resolved.values())
+    random_quota = quotas.get(RANDOM)
+    if random_quota is None:
+        random_quota = size - fixed
+        if random_quota < 0:
+            raise SelectionError(
+                "size", f"the strata quotas add up to {fixed}, more than the size {size}"
+            )
+    elif fixed + random_quota != size:
+        raise SelectionError(
+            "size", f"the quotas add up to {fixed + random_quota}, not the size {size}"
+        )
+    if random_quota < 0:
+        raise SelectionError(RANDOM, f"quota {random_quota} is negative")
+    resolved[RANDOM] = random_quota
+    for name in ALL_STRATA:
+        have = available.get(name, 0)
+        if resolved[name] > have:
+            raise SelectionError(
+                name, f"quota {resolved[name]} but only {have} pairs are available in this stratum"
+            )
+    return resolved
+
+
+def draw(
+    strata: Mapping[str, Sequence[PairSignals]], quotas: Mapping[str, int], *, seed: int
+) -> list[Drawn]:
+    """A seeded simple random sample per stratum, then a seeded shuffle into serving order."""
+    chosen: list[tuple[int, str, float]] = []
+    for name in ALL_STRATA:
+        members = strata.get(name, ())
+        wanted = quotas.get(name, 0)
+        if wanted <= 0 or not members:
+            continue
+        rng = random.Random(f"{seed}:{name}")
+        sample = rng.sample(range(len(members)), wanted)
+        probability = wanted / len(members)
+        chosen.extend((members[i].pair_id, name, probability) for i in sorted(sample))
+    order = list(range(len(chosen)))
+    random.Random(f"{seed}:positions").shuffle(order)
+    return [
+        Drawn(
+            pair_id=chosen[index][0],
+            stratum=chosen[index][1],
+            inclusion_probability=chosen[index][2],
+            position=position,
+        )
+        for position, index in enumerate(order)
+    ]

@@ -1,0 +1,186 @@
+"""Small input and output serializers, one pair per API action. No logic: services decide."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from rest_framework import serializers
+
+from annotation import sampling
+from annotation.models import Adjudication, Assignment, Audit, Outcome
+from annotation.queue import CHOICES, CRITERION_CHOICES, to_side
+
+
+class AuditCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    dataset = serializers.SlugField()
+    judges = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    size = serializers.IntegerField(min_value=1, max_value=100_000)
+    overlap_k = serializers.IntegerField(min_value=1, max_value=20, default=2)
+    quotas = serializers.DictField(
+        child=serializers.IntegerField(min_value=0, allow_null=True), required=False, default=dict
+    )
+    thresholds = serializers.DictField(required=False, default=dict)
+    seed = serializers.IntegerField(min_value=0, max_value=2**62, required=False)
+    annotators = serializers.ListField(
+        child=serializers.CharField(max_length=150), required=False, default=list
+    )
+    guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+    allow_both_bad = serializers.BooleanField(required=False, default=False)
+    allow_strength = serializers.BooleanField(required=False, default=False)
+    criteria = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, default=list
+    )
+    hold_seconds = serializers.IntegerField(min_value=10, required=False)
+    classifier = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+    def validate_quotas(self, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(sampling.ALL_STRATA))
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown stratum {unknown[0]!r}; use {', '.join(sampling.ALL_STRATA)}"
+            )
+        return value
+
+
+class AvailabilityInput(serializers.Serializer):
+    dataset = serializers.SlugField()
+    judges = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    margin = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
+    classifier = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+class AuditOutput(serializers.ModelSerializer):
+    dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    judges = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Audit
+        fields = [
+            "id",
+            "name",
+            "dataset",
+            "judges",
+            "status",
+            "target_size",
+            "overlap_k",
+            "allow_both_bad",
+            "allow_strength",
+            "criteria",
+            "guidelines",
+            "seed",
+            "selection",
+            "hold_seconds",
+            "created_at",
+            "progress",
+        ]
+
+    def get_progress(self, audit: Audit) -> dict[str, int]:
+        progress = self.context["progress"](audit)
+        return {
+            "items": progress.items,
+            "labels_done": progress.labels_done,
+            "labels_needed": progress.labels_needed,
+            "items_complete": progress.items_complete,
+            "mine": progress.mine,
+        }
+
+
+class AssignmentOutput(serializers.Serializer):
+    """What an annotator is shown: texts by screen side, never model names or verdicts."""
+
+    id = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+    submission_key = serializers.SerializerMethodField()
+    prompt = serializers.SerializerMethodField()
+    left = serializers.SerializerMethodField()
+    right = serializers.SerializerMethodField()
+
+    def get_submission_key(self, assignment: Assignment) -> str:
+        return str(uuid.uuid4())
+
+    def get_prompt(self, assignment: Assignment) -> str:
+        return assignment.item.pair.prompt.text
+
+    def get_left(self, assignment: Assignment) -> str:
+        pair = assignment.item.pair
+        return (pair.response_a if assignment.a_on_left else pair.response_b).text
+
+    def get_right(self, assignment: Assignment) -> str:
+        pair = assignment.item.pair
+        return (pair.response_b if assignment.a_on_left else pair.response_a).text
+
+
+class LabelInput(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=CHOICES)
+    submission_key = serializers.UUIDField()
+    strength = serializers.ChoiceField(choices=[1, 2], required=False, allow_null=True)
+    criteria = serializers.DictField(
+        child=serializers.ChoiceField(choices=CRITERION_CHOICES), required=False, default=dict
+    )
+    rationale = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    time_spent_ms = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+
+
+class LabelOutput(serializers.Serializer):
+    """The annotator's own label, in the sides they saw."""
+
+    id = serializers.IntegerField()
+    assignment = serializers.IntegerField(source="assignment_id")
+    choice = serializers.SerializerMethodField()
+    strength = serializers.IntegerField(allow_null=True)
+    criteria = serializers.SerializerMethodField()
+    rationale = serializers.CharField()
+    time_spent_ms = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+    def _a_on_left(self, label: Any) -> bool:
+        return bool(label.assignment.a_on_left)
+
+    def get_choice(self, label: Any) -> str:
+        return to_side(label.outcome, a_on_left=self._a_on_left(label))
+
+    def get_criteria(self, label: Any) -> dict[str, str]:
+        return {
+            name: to_side(value, a_on_left=self._a_on_left(label))
+            for name, value in label.criteria.items()
+        }
+
+
+class SkipInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class UndoInput(serializers.Serializer):
+    label_id = serializers.IntegerField()
+
+
+class AdjudicationInput(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=Outcome.choices)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    judge = serializers.IntegerField(required=False, allow_null=True)
+
+
+class AdjudicationOutput(serializers.ModelSerializer):
+    lead = serializers.CharField(source="lead.get_username")
+
+    class Meta:
+        model = Adjudication
+        fields = ["id", "item", "outcome", "note", "lead", "reference_judge", "created_at"]
+
+
+class ReviewLabelOutput(serializers.Serializer):
+    annotator = serializers.CharField(source="annotator.get_username")
+    outcome = serializers.CharField()
+    rationale = serializers.CharField()
+
+
+class ReviewItemOutput(serializers.Serializer):
+    item = serializers.IntegerField(source="item.pk")
+    position = serializers.IntegerField(source="item.position")
+    stratum = serializers.CharField(source="item.stratum")
+    labels = ReviewLabelOutput(many=True)
+    judge_outcome = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()

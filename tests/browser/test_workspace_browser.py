@@ -1,0 +1,277 @@
+"""An annotator labels with the keyboard in real Chromium; a lead adjudicates a disagreement."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from annotation import queue, services
+from annotation.models import Adjudication, Assignment, Audit, Dataset, Label, Pair, Prompt
+from annotation.models import Response as ModelResponse
+from annotation.roles import ensure_groups
+from tests.factories import JudgeFactory, UserFactory, VerdictFactory
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "correct-horse-battery"
+
+PROMPTS = [
+    (
+        "How do I reverse a list in Python without changing the original?",
+        "Use slicing, which returns a **new** list:\n\n```python\nnumbers = [1, 2, 3]\n"
+        "backwards = numbers[::-1]\nprint(backwards)  # [3, 2, 1]\n```\n\n"
+        "`reversed(numbers)` also works but gives an iterator; wrap it in `list()`.",
+        "You can call `numbers.reverse()`:\n\n```python\nnumbers = [1, 2, 3]\n"
+        "numbers.reverse()\n```\n\nThis is the fastest way.",
+    ),
+    (
+        "What is the boiling point of water at the top of Mount Everest?",
+        "About **70 °C** (158 °F), because air pressure at 8,849 m is roughly a third of "
+        "sea level.",
+        "Water always boils at 100 °C.",
+    ),
+    (
+        "Write a haiku about autumn.",
+        "Crimson maples fall\nwhispering to the cold earth\nsummer's last goodbye",
+        "I'm sorry, but I can't help with that request.",
+    ),
+    (
+        "Explain what a hash table is in one paragraph.",
+        "A hash table stores key-value pairs in an array; a hash function turns each key "
+        "into an index, so lookups, inserts and deletes take constant time on average. "
+        "Collisions are handled by chaining or open addressing.",
+        "A hash table is a table of hashes.\n\n- It has rows\n- It has columns",
+    ),
+    (
+        "Give me three tips for a job interview.",
+        "1. Research the company.\n2. Prepare concrete examples (STAR).\n3. Ask questions "
+        "at the end.",
+        "1. Be on time\n2. Dress well\n3. Be yourself",
+    ),
+    (
+        "Translate 'good morning' into French.",
+        "*Bonjour* (literally “good day”) is the usual greeting in the morning.",
+        "Bon matin.",
+    ),
+]
+MODELS = ("gpt-4o-2024-08-06", "llama-3-70b-instruct")
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _person(username: str, *, lead: bool = False) -> User:
+    lead_group, annotator_group = ensure_groups()
+    user: Any = UserFactory(username=username, password=PASSWORD)
+    user.groups.add(lead_group if lead else annotator_group)
+    return user
+
+
+def _audit(lead: User, annotators: list[User]) -> Audit:
+    dataset = Dataset.objects.create(name="demo-questions", description="Browser test data")
+    for i, (question, first, second) in enumerate(PROMPTS):
+        prompt = Prompt.objects.create(dataset=dataset, text=question, content_hash=_sha(question))
+        a = ModelResponse.objects.create(
+            prompt=prompt, model_name=MODELS[0], text=first, content_hash=_sha(first)
+        )
+        b = ModelResponse.objects.create(
+            prompt=prompt, model_name=MODELS[1], text=second, content_hash=_sha(second)
+        )
+        Pair.objects.create(
+            dataset=dataset,
+            source_key=f"demo-{i}",
+            prompt=prompt,
+            response_a=a,
+            response_b=b,
+            content_hash=_sha(f"demo-{i}"),
+        )
+    return services.audit_build(
+        name="Helpfulness check, May",
+        dataset=dataset,
+        judges=[],
+        size=len(PROMPTS),
+        overlap_k=2,
+        quotas={},
+        thresholds={},
+        seed=2,  # serves the Python question (code blocks) first, for the screenshot
+        created_by=lead,
+        annotators=annotators,
+        allow_both_bad=True,
+        allow_strength=True,
+        criteria=["correctness", "clarity"],
+        guidelines=(
+            "Pick the response a careful expert would prefer.\n\n"
+            "- **Correctness** first, then completeness, then clarity.\n"
+            "- Ignore length unless it hides the answer.\n"
+            "- A polite refusal of a harmless request is *not* a good answer."
+        ),
+    )
+
+
+def _log_in(page: Any, live_server: Any, username: str) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/(audits/)?$"))
+
+
+def _press(page: Any, key: str) -> None:
+    """Press a key once the item has settled (the page ignores keys for its first 250 ms)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#workspace")).to_have_attribute("data-ready", "1")
+    page.keyboard.press(key)
+
+
+def _current_assignment(page: Any) -> int:
+    action = page.locator("#label-form").get_attribute("action")
+    match = re.search(r"/label/(\d+)/$", action or "")
+    assert match, action
+    return int(match.group(1))
+
+
+def test_it_labels_with_the_keyboard_and_resumes_after_a_reload(
+    live_server: Any, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    lead = _person("lena-lead", lead=True)
+    ana, otto = _person("ana-annotator"), _person("otto-annotator")
+    audit = _audit(lead, [ana, otto])
+
+    _log_in(page, live_server, "ana-annotator")
+    page.get_by_role("link", name=re.compile("Start labelling")).click()
+    page.wait_for_url(f"**/audits/{audit.pk}/label/")
+    expect(page.get_by_test_id("my-count")).to_have_text("0 of ~6")
+    expect(page.locator("#guidelines")).to_have_attribute("open", "")
+    body = page.content()
+    for secret in (*MODELS, "otto-annotator"):
+        assert secret not in body
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "workspace.png"), full_page=True)
+    page.set_viewport_size({"width": 820, "height": 1180})
+    page.screenshot(path=str(SCREENSHOTS / "workspace-tablet.png"), full_page=True)
+    left_box = page.locator("#response-left").bounding_box()
+    right_box = page.locator("#response-right").bounding_box()
+    assert left_box and right_box and right_box["x"] > left_box["x"]  # still side by side
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    _press(page, "g")  # close the guidelines
+    expect(page.locator("#guidelines")).not_to_have_attribute("open", "")
+
+    served: list[tuple[int, str]] = []
+    for key, count in (("1", 1), ("2", 2), ("3", 3)):
+        served.append((_current_assignment(page), key))
+        _press(page, key)
+        expect(page.get_by_test_id("my-count")).to_have_text(f"{count} of ~6")
+        expect(page.get_by_test_id("notice")).to_have_text("Label saved.")
+    expect(page.get_by_test_id("audit-count")).to_contain_text("3 of 12 labels")
+
+    # Digits typed into the rationale are text, not choices.
+    page.locator("#rationale").press_sequentially("Right one explains 1 thing, 2 ways")
+    expect(page.locator("#rationale")).to_have_value("Right one explains 1 thing, 2 ways")
+    expect(page.get_by_test_id("my-count")).to_have_text("3 of ~6")
+    before_reload = _current_assignment(page)
+    page.reload()
+    assert _current_assignment(page) == before_reload  # the same item after a reload
+    expect(page.get_by_test_id("my-count")).to_have_text("3 of ~6")
+    # Escape leaves the text field; Shift+2 is "right, clearly".
+    page.fill("#rationale", "Right is correct, 2 ways")
+    page.keyboard.press("Escape")
+    _press(page, "Shift+Digit2")
+    expect(page.get_by_test_id("my-count")).to_have_text("4 of ~6")
+    served.append((before_reload, "shift-2"))
+
+    # Undo the last one with U, then answer it again with 0 (both bad).
+    _press(page, "u")
+    expect(page.get_by_test_id("notice")).to_have_text("Label undone: choose again.")
+    expect(page.get_by_test_id("my-count")).to_have_text("3 of ~6")
+    assert _current_assignment(page) == before_reload
+    expect(page.locator("#rationale")).to_have_value("Right is correct, 2 ways")
+    expect(page.locator('input[name="strength"][value="2"]')).to_be_checked()
+    _press(page, "0")
+    expect(page.get_by_test_id("my-count")).to_have_text("4 of ~6")
+    served[-1] = (before_reload, "0")
+
+    labels = {label.assignment_id: label for label in Label.objects.filter(annotator=ana)}
+    assert len(labels) == 4
+    for assignment_id, key in served:
+        label = labels[assignment_id]
+        a_on_left = Assignment.objects.get(pk=assignment_id).a_on_left
+        expected = {
+            "1": "A" if a_on_left else "B",
+            "2": "B" if a_on_left else "A",
+            "3": "tie",
+            "0": "both_bad",
+        }[key]
+        assert label.outcome == expected
+        assert 0 < label.time_spent_ms < 120_000  # measured by the page, capped by the server
+    assert labels[before_reload].rationale == "Right is correct, 2 ways"
+
+
+def test_it_lets_a_lead_adjudicate_a_disagreement(live_server: Any, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    lead = _person("lena-lead", lead=True)
+    ana, otto = _person("ana-annotator"), _person("otto-annotator")
+    audit = _audit(lead, [ana, otto])
+    judge: Any = JudgeFactory(name="gpt-4o-judge", model_id="gpt-4o-2024-08-06")
+    audit.judges.add(judge)
+    for item in audit.items.select_related("pair"):
+        VerdictFactory(
+            judge=judge,
+            pair=item.pair,
+            outcome="A",
+            outcome_ab="A",
+            outcome_ba="B",
+            consistent=False,
+            margin=0.12,
+        )
+    # Ana prefers A everywhere, Otto prefers B everywhere: every item is a disagreement.
+    for seconds, (person, outcome) in ((41, (ana, "A")), (27, (otto, "B"))):
+        while (assignment := queue.queue_next(audit=audit, annotator=person)) is not None:
+            queue.label_submit(
+                assignment=assignment,
+                choice=queue.to_side(outcome, a_on_left=assignment.a_on_left),
+                submission_key=uuid.uuid4(),
+                rationale=f"{'A' if outcome == 'A' else 'B'} answers the question as asked.",
+                time_spent_ms=seconds * 1000,
+                now=assignment.served_at + timedelta(seconds=seconds),
+            )
+
+    _log_in(page, live_server, "lena-lead")
+    page.goto(f"{live_server.url}/audits/{audit.pk}/")
+    page.get_by_role("link", name=re.compile(r"Adjudicate \(6\)")).click()
+    rows = page.get_by_test_id("adjudication-queue").locator("tbody tr")
+    expect(rows).to_have_count(6)
+    rows.first.get_by_role("link", name="Decide").click()
+    expect(page.get_by_test_id("labels").locator("tbody tr")).to_have_count(2)
+    content = page.content()
+    for visible in (*MODELS, "ana-annotator", "otto-annotator", "gpt-4o-judge", "flips"):
+        assert visible in content
+    page.get_by_label("A is better").check()
+    page.fill("textarea[name=note]", "A keeps the original list, as asked; B mutates it.")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "adjudication.png"), full_page=True)
+    item_url = page.url
+    page.get_by_role("button", name="Decide").click()
+    expect(page.locator(".messages")).to_contain_text("decided")
+
+    adjudication = Adjudication.objects.get()
+    assert (adjudication.lead, adjudication.outcome) == (lead, "A")
+    assert adjudication.note == "A keeps the original list, as asked; B mutates it."
+    page.goto(item_url)
+    expect(page.get_by_test_id("final")).to_contain_text("A is better")
+    page.goto(f"{live_server.url}/audits/{audit.pk}/adjudicate/")
+    expect(page.get_by_test_id("adjudication-queue").locator("tbody tr")).to_have_count(5)
