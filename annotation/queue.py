@@ -646,7 +646,16 @@ def _submit_in_transaction(
             *then,
         )
     label = _from_db(Label, id=inserted[0][0], **values)
+    _snapshot_after_commit(audit)
     return LabelResult(label, created=True), after
+
+
+def _snapshot_after_commit(audit: Audit) -> None:
+    """Ask the analysis app for a fresh report once this transaction commits (coalesced there;
+    the annotator's request never waits for it)."""
+    from analysis.services import snapshot_request
+
+    snapshot_request(audit=audit)
 
 
 def label_submit_and_next(
@@ -734,6 +743,7 @@ def label_undo(*, label_id: int, annotator: Any, now: datetime | None = None) ->
             expires_at=now + timedelta(seconds=audit.hold_seconds),
         )
         AuditItem.objects.filter(pk=label.item_id).update(label_count=F("label_count") - 1)
+        _snapshot_after_commit(label.item.audit)
     return selectors.served_assignment(assignment_id)
 
 

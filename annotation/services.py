@@ -191,10 +191,14 @@ def adjudication_decide(
         AuditItem.objects.select_for_update().filter(pk=item.pk).first()
         if Adjudication.objects.filter(item=item).exists():
             raise AlreadyAdjudicated("This item has already been decided.")
-        return Adjudication.objects.create(
+        adjudication = Adjudication.objects.create(
             item=item,
             lead=lead,
             outcome=outcome,
             note=note.strip(),
             reference_judge=reference_judge,
         )
+        from analysis.services import snapshot_request
+
+        snapshot_request(audit=item.audit)
+        return adjudication

@@ -201,6 +201,8 @@ REFUSAL_LABEL_MAP = env_str("REFUSAL_LABEL_MAP", "")  # JSON: model label -> Tri
 
 # Queue: how long an annotator holds an item before it returns to the pool.
 ANNOTATION_HOLD_SECONDS = env_int("ANNOTATION_HOLD_SECONDS", 600, minimum=10)
+# How long an annotator may take back their latest label.
+ANNOTATION_UNDO_SECONDS = env_int("ANNOTATION_UNDO_SECONDS", 30, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -17,6 +17,11 @@ def _inline_tasks(settings: Any) -> None:
     # Tasks run inline after commit in tests; threads would outlive the test's transaction.
     settings.TRIBUNAL_TASKS_INLINE = True
     settings.CELERY_BROKER_URL = None
+    # Labels trigger report snapshots inline in tests; fewer resamples keep them quick (tests of
+    # the figures themselves pass their own n_boot).
+    settings.TRIBUNAL_SNAPSHOT_BOOT = 50
+    # Personas are created in nearly every test; the default hasher costs 0.5 s each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -1,0 +1,141 @@
+"""Seed the demo: real PandaLM pairs with their human votes and both judges' verdicts, a lead and
+two annotators, and an audit that is part-way labelled (with PandaLM's own annotators' votes),
+so every page has something true to show. Safe to run again: imports de-duplicate, the audit
+is built once, and fresh passwords are printed each time.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Count
+from django.utils import timezone
+
+from analysis.services import snapshot_compute
+from annotation import queue, services
+from annotation.importers.services import dataset_for_import, import_file
+from annotation.models import Audit, HumanVote, ImportJob, Pair
+from annotation.roles import ensure_groups
+from judges.models import Judge
+
+DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
+PANDALM_FILES = ["testset-v1.json", "gpt-3.5-turbo-testset-v1.json", "pandalm-7b-testset-v1.json"]
+AUDIT_NAME = "PandaLM demo audit"
+AUDIT_SIZE = 100
+PRELABELLED = 60  # items each demo annotator has already labelled (with real PandaLM votes)
+
+
+class Command(BaseCommand):
+    help = "Seed the demo: PandaLM data, a lead, two annotators and a part-labelled audit."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--data", type=Path, default=DATA, help="the shared/data folder")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        data: Path = options["data"]
+        if not (data / "pandalm").is_dir():
+            raise CommandError(f"{data / 'pandalm'}: not found; pass --data PATH/TO/shared/data")
+        lead_group, annotator_group = ensure_groups()
+        logins = {
+            "lead": self._user("lead", lead_group),
+            "annotator1": self._user("annotator1", annotator_group),
+            "annotator2": self._user("annotator2", annotator_group),
+        }
+        dataset = dataset_for_import(name="pandalm")
+        if not dataset.description:
+            dataset.description = (
+                "PandaLM test set (WeOpenML/PandaLM, Apache-2.0): 999 instruction pairs, three "
+                "human annotators each, verdicts of GPT-3.5-turbo and PandaLM-7B."
+            )
+            dataset.save(update_fields=["description"])
+        for name in PANDALM_FILES:
+            job = import_file(dataset=dataset, fmt="pandalm", path=data / "pandalm" / name)
+            if job.status != ImportJob.Status.DONE:
+                raise CommandError(f"{name}: import failed: {'; '.join(job.errors[:5])}")
+            self.stdout.write(f"imported {name}: {job.counts}")
+
+        audit = Audit.objects.filter(name=AUDIT_NAME, dataset=dataset).first()
+        if audit is None:
+            audit = self._build_audit(dataset, logins)
+        self._prelabel(audit)
+        # Reports open with figures at once: compute both snapshots here rather than in the
+        # background threads a short-lived command would not wait for.
+        snapshot_compute(dataset=dataset)
+        snapshot_compute(audit=audit)
+
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS("Demo ready. Log in at http://127.0.0.1:8000/ as:"))
+        for username, password in logins.items():
+            self.stdout.write(f"  {username:<11} password {password}")
+
+    def _user(self, username: str, group: Any) -> str:
+        user_model = get_user_model()
+        user, _ = user_model.objects.get_or_create(username=username)
+        password = secrets.token_urlsafe(9)
+        user.set_password(password)
+        user.save()
+        user.groups.add(group)
+        return password
+
+    def _build_audit(self, dataset: Any, logins: dict[str, str]) -> Audit:
+        user_model = get_user_model()
+        judges = list(
+            Judge.objects.filter(verdicts__pair__dataset=dataset)
+            .annotate(n=Count("verdicts"))
+            .order_by("name")
+        )
+        annotators = list(user_model.objects.filter(username__in=["annotator1", "annotator2"]))
+        return services.audit_build(
+            name=AUDIT_NAME,
+            dataset=dataset,
+            judges=judges,
+            size=AUDIT_SIZE,
+            overlap_k=2,
+            quotas={"low_margin": 60, "random": None},
+            thresholds={},
+            seed=7,
+            created_by=user_model.objects.get(username="lead"),
+            annotators=annotators,
+            guidelines=(
+                "Pick the response that better follows the instruction: correct first, then "
+                "complete, then clear. Choose tie when neither is better. Keys: 1 left, "
+                "2 right, 3 tie."
+            ),
+        )
+
+    def _prelabel(self, audit: Audit) -> None:
+        """Label the first items with the real votes of PandaLM's annotator1 and annotator2."""
+        user_model = get_user_model()
+        for username, voter in (("annotator1", "annotator1"), ("annotator2", "annotator2")):
+            annotator = user_model.objects.get(username=username)
+            done = audit.items.filter(labels__annotator=annotator).count()
+            while done < PRELABELLED:
+                # Served 20 s ago, so the seeded labels carry a plausible time spent.
+                served = timezone.now() - timedelta(seconds=20)
+                assignment = queue.queue_next(audit=audit, annotator=annotator, now=served)
+                if assignment is None:
+                    break
+                pair: Pair = assignment.item.pair
+                vote = (
+                    HumanVote.objects.filter(pair=pair, voter_id__endswith=voter)
+                    .values_list("outcome", flat=True)
+                    .first()
+                )
+                if vote is None:
+                    queue.item_skip(assignment=assignment, reason="no PandaLM vote to seed")
+                    continue
+                queue.label_submit(
+                    assignment=assignment,
+                    choice=queue.to_side(vote, a_on_left=assignment.a_on_left),
+                    submission_key=uuid.uuid4(),
+                    time_spent_ms=20_000,
+                    now=timezone.now(),
+                )
+                done += 1
