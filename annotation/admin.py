@@ -50,8 +50,8 @@ class HumanVoteInline(admin.TabularInline):
     model = models.HumanVote
     extra = 0
     can_delete = False
-    readonly_fields = ["source", "voter_id", "outcome", "strength", "import_job"]
-    fields = readonly_fields
+    readonly_fields = ("source", "voter_id", "outcome", "strength", "import_job")
+    fields = ("source", "voter_id", "outcome", "strength", "import_job")
 
 
 @admin.register(models.Pair)
