@@ -8,12 +8,15 @@ no call may end in a server error and every response must match the schema. Seed
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from django.contrib.auth.models import User
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.urls import NoReverseMatch, include, path, reverse
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
@@ -38,6 +41,17 @@ urlpatterns = _site_urls()
 
 # Operations left out, each with the problem found (fix the endpoint, then remove it here).
 EXCLUDED: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _keep_test_connection() -> Iterator[None]:
+    # Django's own test client does this too: a request must not close the connection that
+    # holds the test's transaction (on PostgreSQL close_old_connections would end it).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
