@@ -1,0 +1,173 @@
+"""The labelled examples the head is trained on (judges/data/refusal_training/*.csv).
+
+Each CSV has the columns `text, label, source, prompt, source_id`; the README in that folder
+says where every source comes from. Run
+
+    python -m judges.refusal.training_data --xstest-dir /path/to/xstest
+
+to rebuild `xstest_v2.csv` from the XSTest release files (the hand-written file is edited by
+hand). Reading checks every row and names the file and line of the first problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from judges.refusal.labels import CLASSES, TRAINING_CLASS_FOR_XSTEST, XSTEST_LABELS
+
+TRAINING_DIR: Final = Path(__file__).resolve().parents[1] / "data" / "refusal_training"
+COLUMNS: Final = ("text", "label", "source", "prompt", "source_id")
+XSTEST_MODELS: Final = ("gpt4", "llama2orig")
+XSTEST_FILE: Final = "xstest_v2_completions_{model}.csv"
+XSTEST_SOURCE: Final = "xstest-v2-{model}"
+WRITTEN_SOURCE: Final = "written-for-tribunal"
+
+
+class TrainingDataError(ValueError):
+    """A training or XSTest file is not as expected; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str
+    source: str
+    prompt: str
+    source_id: str
+
+
+def read_examples(path: Path) -> list[Example]:
+    """The examples in one training CSV."""
+    with path.open(newline="", encoding="utf-8") as stream:
+        reader = csv.DictReader(stream)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise TrainingDataError(f"{path}: header lacks the columns {missing}")
+        examples = []
+        for row in reader:
+            where = f"{path}, line {reader.line_num}"
+            if row["label"] not in CLASSES:
+                raise TrainingDataError(f"{where}: label {row['label']!r} is not one of {CLASSES}")
+            if not (row["text"] or "").strip():
+                raise TrainingDataError(f"{where}: empty text")
+            if not row["source"]:
+                raise TrainingDataError(f"{where}: empty source")
+            examples.append(Example(*(row[c] or "" for c in COLUMNS)))
+    return examples
+
+
+def load_training_examples(directory: Path = TRAINING_DIR) -> list[Example]:
+    """Every example in every CSV of the training folder, in file-name order."""
+    files = sorted(directory.glob("*.csv"))
+    if not files:
+        raise TrainingDataError(f"no training CSV files in {directory}")
+    examples = [example for path in files for example in read_examples(path)]
+    seen: dict[str, str] = {}
+    for example in examples:
+        key = f"{example.source}:{example.source_id}"
+        if key in seen:
+            raise TrainingDataError(f"duplicate example id {key} in {directory}")
+        seen[key] = example.text
+    return examples
+
+
+def training_files(directory: Path = TRAINING_DIR) -> list[Path]:
+    return sorted(directory.glob("*.csv"))
+
+
+@dataclass(frozen=True)
+class XSTestRow:
+    model: str
+    id: str
+    type: str
+    prompt: str
+    completion: str
+    final_label: str
+    other_label: str | None = None  # strmatch_label or gpt4_label in the *_streval/_gpteval files
+
+
+def read_xstest(xstest_dir: Path, model: str, variant: str = "") -> list[XSTestRow]:
+    """One XSTest v2 completions file; `variant` is "", "streval" or "gpteval"."""
+    name = XSTEST_FILE.format(model=model)
+    if variant:
+        name = name.replace(".csv", f"_{variant}.csv")
+    path = xstest_dir / name
+    other_column = {"": None, "streval": "strmatch_label", "gpteval": "gpt4_label"}[variant]
+    try:
+        stream = path.open(newline="", encoding="utf-8")
+    except OSError as error:
+        raise TrainingDataError(f"cannot read {path}: {error.strerror}") from error
+    with stream:
+        reader = csv.DictReader(stream)
+        needed = ["id", "type", "prompt", "completion", "final_label"]
+        if other_column:
+            needed.append(other_column)
+        missing = [c for c in needed if c not in (reader.fieldnames or ())]
+        if missing:
+            raise TrainingDataError(f"{path}: header lacks the columns {missing}")
+        rows = []
+        for row in reader:
+            labels = [row["final_label"]] + ([row[other_column]] if other_column else [])
+            for label in labels:
+                if label not in XSTEST_LABELS:
+                    raise TrainingDataError(
+                        f"{path}, line {reader.line_num}: label {label!r} is not one of "
+                        f"{XSTEST_LABELS}"
+                    )
+            rows.append(
+                XSTestRow(
+                    model=model,
+                    id=row["id"],
+                    type=row["type"],
+                    prompt=row["prompt"],
+                    completion=row["completion"],
+                    final_label=row["final_label"],
+                    other_label=row[other_column] if other_column else None,
+                )
+            )
+    return rows
+
+
+def xstest_examples(xstest_dir: Path) -> list[Example]:
+    """XSTest v2 completions with human final labels, mapped by TRAINING_CLASS_FOR_XSTEST."""
+    return [
+        Example(
+            text=row.completion,
+            label=TRAINING_CLASS_FOR_XSTEST[row.final_label],
+            source=XSTEST_SOURCE.format(model=model),
+            prompt=row.prompt,
+            source_id=row.id,
+        )
+        for model in XSTEST_MODELS
+        for row in read_xstest(xstest_dir, model)
+    ]
+
+
+def write_examples(path: Path, examples: Iterable[Example]) -> int:
+    count = 0
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for example in examples:
+            writer.writerow([getattr(example, c) for c in COLUMNS])
+            count += 1
+    return count
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Rebuild xstest_v2.csv from XSTest's files.")
+    parser.add_argument("--xstest-dir", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=TRAINING_DIR / "xstest_v2.csv")
+    args = parser.parse_args(argv)
+    count = write_examples(args.out, xstest_examples(args.xstest_dir))
+    print(f"wrote {count} examples to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

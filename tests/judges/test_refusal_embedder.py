@@ -1,0 +1,98 @@
+"""MiniLM embeddings: identical to sentence-transformers, pinned, offline."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from judges.refusal import EmbeddingModelError, MiniLMEmbedder, get_embedder
+from judges.refusal.embedder import (
+    MAX_LENGTH,
+    MODEL_PACKAGE_VERSION,
+    WEIGHTS_SHA256,
+    default_model_dir,
+)
+
+TEXTS = [
+    "I'm sorry, but I can't help with that.",
+    "Hello world",
+    "",
+    "Ünïcödé façade 東京 👍",
+    "long " * 600,  # beyond the 256-token cut
+]
+
+
+def test_it_embeds_exactly_like_sentence_transformers() -> None:
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(default_model_dir()), device="cpu", local_files_only=True)
+    assert reference.max_seq_length == MAX_LENGTH
+    expected = reference.encode(TEXTS, convert_to_numpy=True)
+    got = get_embedder().embed(TEXTS)
+    assert got.shape == (len(TEXTS), 384)
+    assert np.allclose(got, expected, atol=1e-5)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)
+
+
+def test_it_tokenises_like_the_transformers_tokenizer() -> None:
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(str(default_model_dir()), local_files_only=True)
+    expected = reference(TEXTS, truncation=True, max_length=MAX_LENGTH)["input_ids"]
+    encoded = get_embedder().tokens.encode(TEXTS)
+    assert encoded.model_ids == expected
+    assert max(len(ids) for ids in encoded.model_ids) == MAX_LENGTH
+    assert encoded.token_counts[4] == 600  # counts are never truncated
+
+
+def test_it_embeds_a_repeated_text_once_and_keeps_the_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    embedder = get_embedder()
+    sizes: list[int] = []
+    original = MiniLMEmbedder.embed_ids
+
+    def counting(self: MiniLMEmbedder, ids: list[list[int]], **kwargs: int) -> np.ndarray:
+        sizes.append(len(ids))
+        return original(self, ids, **kwargs)
+
+    monkeypatch.setattr(MiniLMEmbedder, "embed_ids", counting)
+    texts = ["same", "other", "same", "same"]
+    vectors = embedder.embed(texts, batch_size=1)
+    assert sizes == [2]
+    assert np.array_equal(vectors[0], vectors[2]) and not np.array_equal(vectors[0], vectors[1])
+
+
+def test_it_records_the_pinned_model_identity() -> None:
+    identity = get_embedder().identity
+    assert identity.weights_sha256 == WEIGHTS_SHA256
+    assert identity.package_version == MODEL_PACKAGE_VERSION
+    assert identity.max_length == MAX_LENGTH
+
+
+def test_it_refuses_model_files_with_other_weights(tmp_path: Path) -> None:
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+        shutil.copy(default_model_dir() / name, tmp_path / name)
+    (tmp_path / "model.safetensors").write_bytes(b"not the pinned weights")
+    with pytest.raises(EmbeddingModelError, match=f"expected {WEIGHTS_SHA256}"):
+        MiniLMEmbedder(tmp_path)
+
+
+def test_it_names_a_missing_model_file(tmp_path: Path) -> None:
+    with pytest.raises(EmbeddingModelError, match=r"model.safetensors is missing"):
+        MiniLMEmbedder(tmp_path)
+    with pytest.raises(EmbeddingModelError, match="is not a directory"):
+        MiniLMEmbedder(tmp_path / "nowhere")
+
+
+def test_it_refuses_a_bad_thread_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from judges.refusal.embedder import torch_threads
+
+    monkeypatch.setenv("TRIBUNAL_TORCH_THREADS", "two")
+    with pytest.raises(EmbeddingModelError, match="TRIBUNAL_TORCH_THREADS must be a whole number"):
+        torch_threads()
+    monkeypatch.setenv("TRIBUNAL_TORCH_THREADS", "1")
+    assert torch_threads() == 1
