@@ -26,7 +26,7 @@ demo: install seed serve
 
 seed: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
 
 serve: install
 	@echo "Serving the demo at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"

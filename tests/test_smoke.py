@@ -29,3 +29,15 @@ def test_it_sends_a_content_security_policy(lead_client: Client) -> None:
     policy = response["Content-Security-Policy"]
     assert "script-src 'self'" in policy
     assert "default-src 'self'" in policy
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["css/tribunal.css", "vendor/htmx-2.0.8.min.js", "js/workspace.js"]
+)
+def test_it_serves_static_files_without_collectstatic(client: Client, path: str) -> None:
+    # DEBUG is off, as in the demo: WhiteNoise, not runserver, must serve the page's assets.
+    response = client.get(f"/static/{path}")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    assert len(body) > 100

@@ -37,6 +37,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--data", type=Path, default=DATA, help="the shared/data folder")
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000/", help="where the demo will be served"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         data: Path = options["data"]
@@ -71,7 +74,7 @@ class Command(BaseCommand):
         snapshot_compute(audit=audit)
 
         self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS("Demo ready. Log in at http://127.0.0.1:8000/ as:"))
+        self.stdout.write(self.style.SUCCESS(f"Demo ready. Log in at {options['url']} as:"))
         for username, password in logins.items():
             self.stdout.write(f"  {username:<11} password {password}")
 
