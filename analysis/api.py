@@ -10,19 +10,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analysis import selectors, services
-from analysis.serializers import HistoryOutput, ReportOutput, SnapshotOutput, TrendPointOutput
+from analysis.metrics.gate import GateRuleError
+from analysis.serializers import (
+    GateInput,
+    GateOutput,
+    HistoryOutput,
+    ReportOutput,
+    SnapshotOutput,
+    TrendPointOutput,
+)
 from annotation.models import Audit, Dataset
 from annotation.roles import is_lead
+from judges.models import Judge
 
 
 def _require_lead(request: Request) -> None:
@@ -118,7 +129,49 @@ def dataset_report_recompute(request: Request, name: str) -> Response:
     return _recompute(dataset=_dataset(request, name))
 
 
+@extend_schema(
+    methods=["GET"],
+    responses=GateOutput,
+    summary="Check the audit's release gate: PASS, FAIL or INCONCLUSIVE",
+)
+@extend_schema(
+    methods=["PUT"],
+    request=GateInput,
+    responses=GateOutput,
+    summary="Write the audit's release gate (a new version) and check it",
+)
+@api_view(["GET", "PUT"])
+def audit_gate(request: Request, pk: int) -> Response:
+    audit = _audit(request, pk)
+    if request.method == "PUT":
+        data = GateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        judge = Judge.objects.filter(pk=data.validated_data["judge"]).first()
+        if judge is None:
+            raise ApiValidationError({"judge": f"no judge {data.validated_data['judge']}"})
+        try:
+            gate = services.gate_set(
+                audit=audit,
+                judge=judge,
+                rules=data.validated_data["rules"],
+                created_by=request.user,
+            )
+        except ValidationError as exc:
+            raise ApiValidationError(exc.message_dict) from None
+    else:
+        latest = services.gate_latest(audit)
+        if latest is None:
+            raise NotFound(f"audit {audit.pk} has no release gate yet: PUT one")
+        gate = latest
+    try:
+        outcome = services.gate_evaluate(audit=audit, gate=gate)
+    except GateRuleError as exc:
+        raise ApiValidationError({"rules": str(exc)}) from None
+    return Response(GateOutput(services.gate_json(audit, outcome, gate)).data)
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("audits/<int:pk>/gate/", audit_gate, name="api-audit-gate"),
     path("audits/<int:pk>/report/", audit_report, name="api-audit-report"),
     path("audits/<int:pk>/report/history/", audit_report_history, name="api-audit-report-history"),
     path(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -43,3 +44,30 @@ class MetricSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot {self.pk} ({self.label_count} labels)"
+
+
+class ReleaseGate(models.Model):
+    """A lead's release rules for one judge on an audit, pinned to the judge's fingerprint.
+
+    ``rules`` are kept as written (one-line strings in the syntax of
+    :mod:`analysis.metrics.gate`). Gates are never edited: a change is a new row, so the
+    latest row is the gate in force and the older ones record what was decided before.
+    """
+
+    audit = models.ForeignKey(
+        "annotation.Audit", on_delete=models.CASCADE, related_name="release_gates"
+    )
+    judge = models.ForeignKey("judges.Judge", on_delete=models.PROTECT, related_name="gates")
+    judge_fingerprint = models.CharField(max_length=64)
+    rules = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="release_gates"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["audit", "-created_at"], name="gate_audit_latest")]
+
+    def __str__(self) -> str:
+        return f"gate {self.pk} on audit {self.audit_id} ({len(self.rules)} rules)"

@@ -127,7 +127,14 @@ def _domain(values: Sequence[float | None], low: float, high: float) -> tuple[fl
 
 def _ticks(low: float, high: float) -> list[float]:
     span = high - low
-    step = 0.25 if span <= 1.0 else 0.5 if span <= 2.0 else 1.0
+    if span <= 1.0:
+        step = 0.25
+    elif span <= 2.0:
+        step = 0.5
+    else:  # a round step giving about five ticks (percentage points, counts)
+        raw = span / 5.0
+        magnitude = 10.0 ** math.floor(math.log10(raw))
+        step = next(m * magnitude for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * magnitude >= raw)
     first = math.ceil(low / step) * step
     count = math.floor((high - first) / step + 1e-9) + 1
     return [round(first + i * step, 6) for i in range(count)]
@@ -141,8 +148,12 @@ def interval_chart(
     domain: tuple[float, float] = (0.0, 1.0),
     width: int = 480,
     label_width: int = 170,
+    digits: int = 3,
+    unit: str = "",
 ) -> Svg:
     """Horizontal point-and-interval bars, one row per rater, with reference lines.
+
+    ``digits`` and ``unit`` (e.g. ``" pts"``) shape the value written beside each bar.
 
     A reference with a CI (the human ceiling) is drawn as a band behind a dashed line; rows
     without a value show ``undefined: reason`` in place of the bar.
@@ -172,7 +183,7 @@ def interval_chart(
             f'<line x1="{_f(x(tick))}" y1="{top - 6}" x2="{_f(x(tick))}" y2="{plot_bottom}" '
             f'stroke="{LINE}" stroke-width="1"/>'
             f'<text x="{_f(x(tick))}" y="{plot_bottom + 14}" text-anchor="middle" '
-            f'fill="{MUTED}">{esc(number_text(tick, 2))}</text>'
+            f'fill="{MUTED}">{esc(_tick_text(tick, high - low))}</text>'
         )
     for ref in references:
         if ref.value is None:
@@ -201,9 +212,9 @@ def interval_chart(
                 f"undefined: {esc(row.reason or 'no value')}</text>"
             )
             continue
-        tip = f"{row.label}: {number_text(row.value)}"
+        tip = f"{row.label}: {number_text(row.value, digits)}{unit}"
         if row.ci is not None:
-            tip += f" [{number_text(row.ci[0])}, {number_text(row.ci[1])}]"
+            tip += f" [{number_text(row.ci[0], digits)}, {number_text(row.ci[1], digits)}]"
             parts.append(
                 f'<line x1="{_f(x(row.ci[0]))}" y1="{_f(y)}" x2="{_f(x(row.ci[1]))}" '
                 f'y2="{_f(y)}" stroke="{row.colour}" stroke-width="3" stroke-linecap="round"/>'
@@ -214,7 +225,7 @@ def interval_chart(
             f'<circle cx="{_f(x(row.value))}" cy="{_f(y)}" r="5" fill="{row.colour}" '
             f'stroke="#fff" stroke-width="1.5"><title>{esc(tip)}</title></circle>'
             f'<text x="{right + 8}" y="{_f(y + 4)}" fill="{INK}">'
-            f"{esc(number_text(row.value))}</text>"
+            f"{esc(number_text(row.value, digits) + unit)}</text>"
         )
     legend_y = plot_bottom + 32
     for ref in references:
@@ -232,6 +243,10 @@ def interval_chart(
         legend_y += 16
     parts.append("</svg>")
     return Svg("".join(parts))
+
+
+def _tick_text(tick: float, span: float) -> str:
+    return number_text(tick, 2) if span <= 2.0 else f"{tick:g}"
 
 
 def _clip(text: str, length: int) -> str:
@@ -288,7 +303,7 @@ def trend_chart(
             f'<line x1="{left}" y1="{_f(py(tick))}" x2="{right}" y2="{_f(py(tick))}" '
             f'stroke="{LINE}" stroke-width="1"/>'
             f'<text x="{left - 6}" y="{_f(py(tick) + 4)}" text-anchor="end" fill="{MUTED}">'
-            f"{esc(number_text(tick, 2))}</text>"
+            f"{esc(_tick_text(tick, high - low))}</text>"
         )
     for tick in _x_ticks(x_low, x_high):
         parts.append(

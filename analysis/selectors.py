@@ -27,11 +27,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.db.models import Count, Max, QuerySet
+from django.db.models.functions import Length
 
 from analysis.metrics import S1, majority_vote
 from analysis.models import MetricSnapshot
-from annotation.models import Adjudication, Audit, AuditItem, Dataset, HumanVote, Label, Pair
-from judges.models import Judge, ResponseClassification, Verdict
+from annotation.models import (
+    Adjudication,
+    Audit,
+    AuditItem,
+    Dataset,
+    HumanVote,
+    Label,
+    Pair,
+    Response,
+)
+from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
 
 MAJORITY = "human_majority"
 MAJORITY_NAME = "human majority"
@@ -527,3 +537,182 @@ def snapshot_history(
             }
         )
     return history
+
+
+# --- pairs' responses, criteria and the population: the inputs of analysis.studies ----------
+
+DETAIL_COLUMNS = [
+    "pair_id",
+    "model_a",
+    "model_b",
+    "class_a",
+    "class_b",
+    "tokens_a",
+    "tokens_b",
+    "sim_a",
+    "sim_b",
+    "headers_a",
+    "headers_b",
+    "lists_a",
+    "lists_b",
+    "bold_a",
+    "bold_b",
+]
+
+
+@dataclass(frozen=True)
+class PairDetails:
+    """Per pair: both responses' models, refusal classes and text features.
+
+    ``frame`` has :data:`DETAIL_COLUMNS`; ``class_*`` is None where no classifier has seen the
+    response, ``sim_*`` and the markdown counts are NaN where no features were computed.
+    ``length_unit`` is ``"tokens"`` when features exist (MiniLM WordPiece tokens), else
+    ``"characters"`` (read from the texts), so a refusal gap can still control for length.
+    """
+
+    frame: pd.DataFrame
+    classifier: str | None
+    extractor: str | None
+    length_unit: str
+
+
+def _latest_extractor(dataset_id: int) -> str | None:
+    return (
+        ResponseFeatures.objects.filter(response__prompt__dataset_id=dataset_id)
+        .order_by("-created_at", "-pk")
+        .values_list("extractor", flat=True)
+        .first()
+    )
+
+
+def pair_details(pairs: QuerySet[Pair], dataset_id: int) -> PairDetails:
+    """Models, classes and features of both responses of each pair in ``pairs``."""
+    rows = pairs.order_by("pk").values_list(
+        "id",
+        "response_a_id",
+        "response_b_id",
+        "response_a__model_name",
+        "response_b__model_name",
+    )
+    frame = pd.DataFrame.from_records(
+        list(rows.iterator(chunk_size=_CHUNK)),
+        columns=["pair_id", "response_a", "response_b", "model_a", "model_b"],
+    )
+    classifier = _latest_classifier(dataset_id)
+    classes = _response_classes(dataset_id)
+    for side in ("a", "b"):
+        found_class = frame[f"response_{side}"].map(classes).astype(object)
+        frame[f"class_{side}"] = found_class.where(found_class.notna(), None)
+    extractor = _latest_extractor(dataset_id)
+    names = ("tokens", "sim", "headers", "lists", "bold")
+    if extractor is not None:
+        found = ResponseFeatures.objects.filter(
+            response__prompt__dataset_id=dataset_id, extractor=extractor
+        ).values_list(
+            "response_id", "length_tokens", "prompt_similarity", "headers", "list_items", "bold"
+        )
+        features = pd.DataFrame.from_records(
+            list(found.iterator(chunk_size=_CHUNK)), columns=["response", *names]
+        ).set_index("response")
+        unit = "tokens"
+    else:
+        lengths = (
+            Response.objects.filter(prompt__dataset_id=dataset_id)
+            .annotate(n=Length("text"))
+            .values_list("id", "n")
+        )
+        features = pd.DataFrame.from_records(
+            list(lengths.iterator(chunk_size=_CHUNK)), columns=["response", "tokens"]
+        ).set_index("response")
+        for name in names[1:]:
+            features[name] = np.nan
+        unit = "characters"
+    for side in ("a", "b"):
+        joined = features.reindex(frame[f"response_{side}"].to_numpy())
+        for name in names:
+            frame[f"{name}_{side}"] = pd.to_numeric(joined[name], errors="coerce").to_numpy()
+    return PairDetails(
+        frame=frame[DETAIL_COLUMNS],
+        classifier=classifier if classes else None,
+        extractor=extractor,
+        length_unit=unit,
+    )
+
+
+def judge_criteria(pair_filter: dict[str, Any], judge_ids: Sequence[int]) -> pd.DataFrame:
+    """Per-criterion verdicts (SOS-Bench style) of the judges, one row per (pair, judge).
+
+    Columns ``pair_id``, ``rater`` (``j:<id>``), ``criterion``, ``score``: the graded verdict
+    on the pair's labelling (A>>B +2 ... B>>A -2), the mean of the two orders where both ran.
+    """
+    rows = (
+        Verdict.objects.filter(**pair_filter, judge__in=list(judge_ids))
+        .exclude(criteria_ab={}, criteria_ba={})
+        .values_list("pair_id", "judge_id", "criteria_ab", "criteria_ba")
+    )
+    records = []
+    for pair_id, judge_id, *orders in rows.iterator(chunk_size=_CHUNK):
+        scores: dict[str, list[float]] = {}
+        for criteria in orders:
+            for name, entry in (criteria or {}).items():
+                score = _criterion_score(entry)
+                if score is not None:
+                    scores.setdefault(str(name), []).append(score)
+        for name, values in scores.items():
+            records.append((pair_id, f"j:{judge_id}", name, sum(values) / len(values)))
+    return pd.DataFrame.from_records(records, columns=["pair_id", "rater", "criterion", "score"])
+
+
+def _criterion_score(entry: Any) -> float | None:
+    """+2 / +1 / 0 / -1 / -2 from a stored criterion verdict (outcome and strength)."""
+    if not isinstance(entry, dict):
+        return None
+    outcome = entry.get("outcome")
+    strength = entry.get("strength") or 1
+    if outcome == "A":
+        return float(min(int(strength), 2))
+    if outcome == "B":
+        return -float(min(int(strength), 2))
+    if outcome in ("tie", "both_bad"):
+        return 0.0
+    return None
+
+
+def population_verdicts(dataset_id: int, judge_ids: Sequence[int]) -> pd.DataFrame:
+    """Every combined verdict of ``judges`` on a dataset's pairs: ``pair_id``, ``rater``,
+    ``value`` (A, B, tie; failed or missing verdicts left out). The judge-only part of a
+    prediction-powered estimate."""
+    rows = (
+        Verdict.objects.filter(
+            pair__dataset_id=dataset_id,
+            judge__in=list(judge_ids),
+            outcome__isnull=False,
+        )
+        .order_by("pk")
+        .values_list("pair_id", "judge_id", "outcome")
+    )
+    frame = pd.DataFrame.from_records(
+        list(rows.iterator(chunk_size=_CHUNK)), columns=["pair_id", "judge", "value"]
+    )
+    frame["rater"] = "j:" + frame["judge"].astype(str)
+    return frame[["pair_id", "rater", "value"]]
+
+
+def audit_design(audit: Audit) -> pd.DataFrame:
+    """The audit's sampling design: ``pair_id``, ``stratum``, ``inclusion_probability``."""
+    rows = AuditItem.objects.filter(audit=audit).values_list(
+        "pair_id", "stratum", "inclusion_probability"
+    )
+    return pd.DataFrame.from_records(
+        list(rows), columns=["pair_id", "stratum", "inclusion_probability"]
+    )
+
+
+def audit_label_sequence(audit: Audit) -> pd.DataFrame:
+    """The audit's labels in the order they were given: ``item`` (pair id), ``value``."""
+    rows = (
+        Label.objects.filter(item__audit=audit)
+        .order_by("created_at", "pk")
+        .values_list("item__pair_id", "outcome")
+    )
+    return pd.DataFrame.from_records(list(rows), columns=["item", "value"])

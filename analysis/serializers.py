@@ -38,3 +38,41 @@ class ReportOutput(serializers.Serializer[dict[str, Any]]):
 class HistoryOutput(serializers.Serializer[dict[str, Any]]):
     subject = serializers.DictField()
     snapshots = TrendPointOutput(many=True)
+
+
+class GateInput(serializers.Serializer[dict[str, Any]]):
+    """A gate to store: the judge version it is about and its rules, one per string."""
+
+    judge = serializers.IntegerField(
+        help_text="judge id (a version); the gate pins its fingerprint"
+    )
+    rules = serializers.ListField(
+        child=serializers.CharField(max_length=500),
+        min_length=1,
+        max_length=50,
+        help_text="e.g. 'lower(cohen_kappa) >= 0.6 on each slice with n >= 30'",
+    )
+
+
+class GateRuleOutput(serializers.Serializer[dict[str, Any]]):
+    rule = serializers.CharField()
+    status = serializers.ChoiceField(choices=["PASS", "FAIL", "INCONCLUSIVE"])
+    reason = serializers.CharField()
+    labels_needed = serializers.IntegerField(allow_null=True)
+    slices = serializers.ListField(child=serializers.DictField())
+
+
+class GateOutput(serializers.Serializer[dict[str, Any]]):
+    """A gate's verdict: PASS / FAIL / INCONCLUSIVE with the reason, per rule and slice."""
+
+    audit = serializers.IntegerField()
+    gate = serializers.IntegerField(allow_null=True, help_text="the stored gate's id")
+    status = serializers.ChoiceField(choices=["PASS", "FAIL", "INCONCLUSIVE"])
+    exit_code = serializers.IntegerField(help_text="0 PASS, 1 FAIL, 2 INCONCLUSIVE")
+    reason = serializers.CharField()
+    labels_needed = serializers.IntegerField(allow_null=True)
+    judge = serializers.DictField(allow_null=True, help_text="the judge version whose figures")
+    pinned_fingerprint = serializers.CharField(allow_null=True)
+    fingerprint = serializers.CharField(allow_null=True)
+    snapshot = serializers.IntegerField(allow_null=True)
+    rules = GateRuleOutput(many=True)

@@ -44,6 +44,7 @@ import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.backends.base import BaseCache
+from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connections, transaction
 from scipy import sparse
 
@@ -71,10 +72,14 @@ from analysis.metrics import (
     weight_matrix,
     wilson_interval,
 )
-from analysis.metrics.outcomes import NO_ITEMS, ONE_CATEGORY
-from analysis.models import MetricSnapshot
+from analysis.metrics.gate import GateResult, GateRuleError, evaluate_gate, parse_rules
+from analysis.metrics.outcomes import NO_ITEMS, ONE_CATEGORY, result_json
+from analysis.metrics.outcomes import json_number as _number
+from analysis.models import MetricSnapshot, ReleaseGate
 from analysis.selectors import MAJORITY, VoteTable
-from annotation.models import Audit, Dataset
+from analysis.studies import GATE_METRICS, HUMAN, StudyInputs, gate_figures, studies_compute
+from annotation.models import Audit, Dataset, Pair
+from judges.models import Judge
 
 log = logging.getLogger(__name__)
 
@@ -86,41 +91,6 @@ MAX_PAIRED_PEOPLE = 12  # up to 66 pairs of people, each with its own agreement 
 MAX_SLICE_ROWS = 100  # per dimension: the largest slices; the rest are counted, not shown
 PENDING_SECONDS = 60  # a scheduled run that never started frees the flag after this long
 _CATEGORIES = {"S1": S1.categories, "S2": S2.categories}
-
-
-# --- JSON for results ------------------------------------------------------------------------
-
-
-def _number(value: Any) -> Any:
-    """A JSON-safe scalar: finite floats rounded to 6 decimals, NaN/inf as None."""
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return round(number, 6) if math.isfinite(number) else None
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
-
-def result_json(result: Result) -> dict[str, Any]:
-    """An Estimate or Undefined as JSON: value, n, ci, level, details (or reason)."""
-    details = {str(k): _number(v) for k, v in dict(result.details).items()}
-    if isinstance(result, Undefined) or not result.defined:
-        return {"value": None, "reason": result.reason, "n": int(result.n), "details": details}
-    ci = None
-    if result.ci is not None:
-        low, high = (_number(v) for v in result.ci)
-        ci = [low, high] if low is not None and high is not None else None
-    return {
-        "value": _number(result.value),
-        "n": int(result.n),
-        "ci": ci,
-        "level": _number(result.level),
-        "details": details,
-    }
 
 
 def _undefined(reason: str) -> dict[str, Any]:
@@ -291,6 +261,8 @@ def _rankings(table: VoteTable, boot: dict[str, Any]) -> dict[str, Any]:
     """Bradley-Terry from the people's votes and from each judge; how far the orders agree."""
     votes = table.votes[table.votes["model_a"].astype(bool) & table.votes["model_b"].astype(bool)]
     votes = votes[votes["model_a"].notna() & votes["model_b"].notna()]
+    # Two samples of one model (possible in generic imports) say nothing about a ranking.
+    votes = votes[votes["model_a"] != votes["model_b"]]
     models = pd.unique(pd.concat([votes["model_a"], votes["model_b"]]))
     if len(models) < 3:
         return {"reason": "fewer than 3 models named in the pairs"}
@@ -931,6 +903,48 @@ def figures_compute(
     }
 
 
+def study_inputs(
+    table: VoteTable, *, audit: Audit | None = None, dataset: Dataset | None = None
+) -> StudyInputs:
+    """What :mod:`analysis.studies` needs beyond the vote table: the pairs' classes and
+    features, the judges' criteria and, for an audit, its design and the whole dataset's
+    verdicts (the population of the prediction-powered estimates)."""
+    votes = table.votes[table.votes["kind"].isin(["majority", "judge"])]
+    verdicts = votes[["item", "rater", "value"]].replace({"rater": {MAJORITY: HUMAN}})
+    items = table.items["item"]
+    judges = {rater: info.label for rater, info in table.judges.items()}
+    judge_ids = [info.judge_id for info in table.judges.values()]
+    if audit is not None:
+        dataset_id = audit.dataset_id
+        pairs = Pair.objects.filter(audit_items__audit=audit)
+        pair_filter: dict[str, Any] = {"pair__audit_items__audit": audit}
+    else:
+        assert dataset is not None
+        dataset_id = dataset.pk
+        pairs = Pair.objects.filter(dataset=dataset)
+        pair_filter = {"pair__dataset": dataset}
+    details = selectors.pair_details(pairs, dataset_id)
+    study = StudyInputs(
+        verdicts=verdicts,
+        judges=judges,
+        details=details.frame[details.frame["pair_id"].isin(items)],
+        length_unit=details.length_unit,
+        classifier=details.classifier,
+        prompts=table.items.set_index("item")["prompt"],
+        criteria=selectors.judge_criteria(pair_filter, judge_ids),
+    )
+    if audit is None:
+        return study
+    whole = selectors.pair_details(Pair.objects.filter(dataset_id=dataset_id), dataset_id)
+    return replace(
+        study,
+        population=selectors.population_verdicts(dataset_id, judge_ids),
+        population_details=whole.frame,
+        design=selectors.audit_design(audit),
+        labels=selectors.audit_label_sequence(audit),
+    )
+
+
 # --- snapshots -------------------------------------------------------------------------------
 
 
@@ -990,6 +1004,8 @@ def snapshot_compute(
         assert dataset is not None
         table = selectors.dataset_votes(dataset)
     metrics = figures_compute(table, n_boot=n_boot, level=level, seed=seed)
+    study = study_inputs(table, audit=audit, dataset=dataset)
+    metrics["studies"] = studies_compute(study, n_boot=n_boot, level=level, seed=seed)
     label_count = int(table.counts["human_votes"])
     counts = {**table.counts, "watermark": watermark}
     return MetricSnapshot.objects.create(
@@ -1143,3 +1159,117 @@ def snapshot_refresh(*, kind: str, pk: int, force: bool = False) -> MetricSnapsh
                 cache.delete(_running_key(kind, pk))
             except Exception:
                 log.exception("snapshot: could not clear the running flag")
+
+
+# --- release gates ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """A gate's verdict on an audit and where its figures came from."""
+
+    result: GateResult
+    judge: Judge | None  # the judge version whose figures were read
+    snapshot: MetricSnapshot | None
+    rules: tuple[str, ...]
+
+
+def gate_rules_parse(rules: Sequence[str]) -> list[str]:
+    """The rules, stripped and checked; raises ``GateRuleError`` naming the rule and field."""
+    cleaned = [r.strip() for r in rules if r and r.strip() and not r.strip().startswith("#")]
+    parse_rules(cleaned, known_metrics=GATE_METRICS)
+    return cleaned
+
+
+def gate_set(*, audit: Audit, judge: Judge, rules: Sequence[str], created_by: Any) -> ReleaseGate:
+    """Write a new gate for ``audit`` (the latest gate is the one in force).
+
+    The gate is pinned to ``judge``'s fingerprint: figures of another version of that judge
+    make it INCONCLUSIVE. Raises ``ValidationError`` (fields ``rules``, ``judge``).
+    """
+    try:
+        cleaned = gate_rules_parse(rules)
+    except GateRuleError as exc:
+        raise ValidationError({"rules": str(exc)}) from None
+    if judge.pk not in {j.pk for j in selectors.audit_judges(audit)}:
+        raise ValidationError({"judge": f"{judge} is not one of this audit's judges"})
+    with transaction.atomic():
+        return ReleaseGate.objects.create(
+            audit=audit,
+            judge=judge,
+            judge_fingerprint=judge.fingerprint,
+            rules=cleaned,
+            created_by=created_by,
+        )
+
+
+def gate_latest(audit: Audit) -> ReleaseGate | None:
+    return ReleaseGate.objects.filter(audit=audit).select_related("judge").first()
+
+
+def _gate_judge(snapshot: MetricSnapshot | None, pinned: Judge) -> Judge | None:
+    """The newest version of the pinned judge (same name) that the snapshot has figures of."""
+    if snapshot is None:
+        return None
+    ids = [j["judge_id"] for j in (snapshot.metrics.get("raters") or {}).get("judges", [])]
+    return Judge.objects.filter(pk__in=ids, name=pinned.name).order_by("-version", "-pk").first()
+
+
+def gate_evaluate(
+    *,
+    audit: Audit,
+    gate: ReleaseGate | None = None,
+    rules: Sequence[str] | None = None,
+    judge: Judge | None = None,
+    refresh: bool = True,
+) -> GateOutcome:
+    """Check a gate against the audit's latest figures: PASS, FAIL or INCONCLUSIVE.
+
+    By default the audit's gate in force; ``rules`` and ``judge`` check other rules without
+    storing them (as a CI pipeline keeping its rules in its own repository would). With
+    ``refresh`` a stale snapshot is recomputed first, so the answer counts every label.
+    Raises ``ValueError`` when there is no gate, ``GateRuleError`` for a rule it cannot read.
+    """
+    if rules is None:
+        gate = gate or gate_latest(audit)
+        if gate is None:
+            raise ValueError(f"audit {audit.pk} has no release gate: write one first")
+        rules, pinned, fingerprint = gate.rules, gate.judge, gate.judge_fingerprint
+    else:
+        if judge is None:
+            raise ValueError("checking rules needs the judge they are about")
+        pinned, fingerprint = judge, judge.fingerprint
+    cleaned = gate_rules_parse(rules)
+    snapshot = selectors.snapshot_latest(audit=audit)
+    if refresh and not snapshot_is_current(snapshot, audit=audit):
+        snapshot = snapshot_compute(audit=audit)
+    used = _gate_judge(snapshot, pinned)
+    figures = gate_figures(snapshot.metrics, f"j:{used.pk}") if snapshot and used else {}
+    result = evaluate_gate(
+        cleaned,
+        figures,
+        fingerprint=used.fingerprint if used else None,
+        pinned_fingerprint=fingerprint,
+    )
+    return GateOutcome(result=result, judge=used, snapshot=snapshot, rules=tuple(cleaned))
+
+
+def gate_json(audit: Audit, outcome: GateOutcome, gate: ReleaseGate | None) -> dict[str, Any]:
+    """The JSON of a gate's verdict (the API's and ``manage.py gate --format json``'s)."""
+    result = outcome.result.as_dict()
+    judge = outcome.judge
+    return {
+        "audit": audit.pk,
+        "gate": gate.pk if gate is not None else None,
+        "status": result["status"],
+        "exit_code": outcome.result.exit_code,
+        "reason": result["reason"],
+        "labels_needed": result["labels_needed"],
+        "judge": {"id": judge.pk, "name": judge.name, "version": judge.version}
+        if judge is not None
+        else None,
+        "pinned_fingerprint": gate.judge_fingerprint if gate is not None else None,
+        "fingerprint": result["fingerprint"],
+        "snapshot": outcome.snapshot.pk if outcome.snapshot is not None else None,
+        "rules": result["rules"],
+    }

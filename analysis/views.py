@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,8 +22,11 @@ from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
 from analysis import plots, selectors, services
+from analysis.forms import GateForm
+from analysis.metrics.gate import GateRuleError
 from analysis.models import MetricSnapshot
 from analysis.plots import IntervalRow, ReferenceLine, Series
+from analysis.report_studies import refusal_csv, studies_model
 from annotation.models import Audit, Dataset
 from annotation.roles import is_lead
 
@@ -104,6 +107,57 @@ def dataset_report_recompute(request: HtmxRequest, name: str) -> HttpResponse:
     return _recompute(request, dataset=dataset)
 
 
+@login_required
+@require_POST
+def audit_gate(request: HtmxRequest, pk: int) -> HttpResponse:
+    """Write a new release gate for the audit (the latest one is in force)."""
+    audit = _audit_for_lead(request, pk)
+    form = GateForm(request.POST, judges=selectors.audit_judges(audit))
+    if form.is_valid():
+        try:
+            services.gate_set(
+                audit=audit,
+                judge=form.cleaned_data["judge"],
+                rules=form.rule_lines(),
+                created_by=request.user,
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, "Release gate saved.")
+            return redirect(reverse("audit_report", args=[audit.pk]) + "#gate")
+    snapshot = selectors.snapshot_latest(audit=audit)
+    pending = services.snapshot_pending(audit=audit)
+    context = _context(
+        audit=audit, dataset=None, snapshot=snapshot, pending=pending, gate_form=form
+    )
+    return render(request, "analysis/report.html", context, status=400)
+
+
+@login_required
+def audit_refusal_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    return _refusal_csv(_audit_for_lead(request, pk), None, f"audit-{pk}")
+
+
+@login_required
+def dataset_refusal_csv(request: HttpRequest, name: str) -> HttpResponse:
+    return _refusal_csv(None, _dataset_for_lead(request, name), f"dataset-{name}")
+
+
+def _refusal_csv(audit: Audit | None, dataset: Dataset | None, stem: str) -> HttpResponse:
+    """The refusal-gap and class-rate tables of the latest snapshot, as CSV."""
+    snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
+    if snapshot is None:
+        return HttpResponse("No figures yet: open the report first.", status=404)
+    names = {j["id"]: j["label"] for j in _get(snapshot.metrics, "raters", "judges") or []}
+    names["human"] = "human majority"
+    body = refusal_csv(snapshot.metrics.get("studies"), names)
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{stem}-refusal-gap.csv"'
+    return response
+
+
 def _urls(audit: Audit | None, dataset: Dataset | None) -> dict[str, str]:
     if audit is not None:
         return {
@@ -111,6 +165,7 @@ def _urls(audit: Audit | None, dataset: Dataset | None) -> dict[str, str]:
             "recompute": reverse("audit_report_recompute", args=[audit.pk]),
             "subject": reverse("audit_detail", args=[audit.pk]),
             "api": reverse("api-audit-report", args=[audit.pk]),
+            "refusal_csv": reverse("audit_refusal_csv", args=[audit.pk]),
         }
     assert dataset is not None
     return {
@@ -118,6 +173,7 @@ def _urls(audit: Audit | None, dataset: Dataset | None) -> dict[str, str]:
         "recompute": reverse("dataset_report_recompute", args=[dataset.name]),
         "subject": reverse("dataset_detail", args=[dataset.name]),
         "api": reverse("api-dataset-report", args=[dataset.name]),
+        "refusal_csv": reverse("dataset_refusal_csv", args=[dataset.name]),
     }
 
 
@@ -171,6 +227,7 @@ def _context(
     dataset: Dataset | None,
     snapshot: MetricSnapshot | None,
     pending: bool,
+    gate_form: GateForm | None = None,
 ) -> dict[str, Any]:
     history = selectors.snapshot_history(audit=audit, dataset=dataset)
     running = audit is not None and audit.status == Audit.Status.OPEN
@@ -184,7 +241,32 @@ def _context(
         "pending": pending,
         "live": running or pending,
         "report": report_model(snapshot.metrics, history) if snapshot is not None else None,
+        "gate": _gate(audit, gate_form) if audit is not None else None,
     }
+
+
+def _gate(audit: Audit, form: GateForm | None) -> dict[str, Any]:
+    """The audit's release gate, checked against the latest figures (never recomputed here:
+    the page asks for a fresh snapshot itself), and the form to change it."""
+    gate = services.gate_latest(audit)
+    judges = selectors.audit_judges(audit)
+    if form is None:
+        initial = {"rules": "\n".join(gate.rules), "judge": gate.judge} if gate else {}
+        form = GateForm(initial=initial, judges=judges)
+    out: dict[str, Any] = {
+        "gate": gate,
+        "form": form,
+        "url": reverse("audit_gate", args=[audit.pk]),
+    }
+    if gate is not None:
+        try:
+            outcome = services.gate_evaluate(audit=audit, gate=gate, refresh=False)
+        except (GateRuleError, ValueError) as exc:
+            out["error"] = str(exc)
+        else:
+            out["result"] = outcome.result
+            out["judge"] = outcome.judge
+    return out
 
 
 # --- the report, from a snapshot's JSON ------------------------------------------------------
@@ -242,6 +324,7 @@ def report_model(metrics: Mapping[str, Any], history: Sequence[Mapping[str, Any]
         "consensus": _consensus(metrics.get("consensus", {}), humans),
         "ranking": _ranking(metrics.get("ranking", {}), judges),
         "slices": _slices(metrics.get("slices", {}), judges),
+        "studies": studies_model(metrics.get("studies"), judges),
     }
 
 

@@ -14,6 +14,7 @@ with the reason, so a page can print "undefined: only one category observed".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -163,3 +164,38 @@ class Undefined:
 
 
 Result = Estimate | Undefined
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+def json_number(value: Any) -> Any:
+    """A JSON-safe scalar: finite floats rounded to 6 decimals, NaN/inf as None."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return round(number, 6) if math.isfinite(number) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def result_json(result: Result) -> dict[str, Any]:
+    """An Estimate or Undefined as JSON: value, n, ci, level, details (or reason)."""
+    details = {str(k): json_number(v) for k, v in dict(result.details).items()}
+    if isinstance(result, Undefined) or not result.defined:
+        return {"value": None, "reason": result.reason, "n": int(result.n), "details": details}
+    ci = None
+    if result.ci is not None:
+        low, high = (json_number(v) for v in result.ci)
+        ci = [low, high] if low is not None and high is not None else None
+    return {
+        "value": json_number(result.value),
+        "n": int(result.n),
+        "ci": ci,
+        "level": json_number(result.level),
+        "details": details,
+    }

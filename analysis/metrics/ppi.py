@@ -284,6 +284,7 @@ def ppi_by_group(
     stratum: str | None = None,
     lam: Lambda = "tune",
     level: float = 0.95,
+    half_width: float | None = None,
 ) -> pd.DataFrame:
     """PPI++ human win rates per group (per model, per response class, ...).
 
@@ -297,7 +298,10 @@ def ppi_by_group(
     Returns one row per group: ``n_labelled``, ``n_judged``, ``judge_only`` (the judge's mean),
     ``classical`` / ``classical_low`` / ``classical_high`` (labels alone, weighted if
     weights are given), ``ppi`` / ``ppi_low`` / ``ppi_high``, ``lambda``, ``effective_labels``
-    (how many labels the classical interval would need to be as narrow) and ``note``.
+    (how many labels the classical interval would need to be as narrow) and ``note``; with
+    ``half_width``, also ``labels_more``: about how many more labels (same design) bring the
+    group's interval to +/- ``half_width`` (:func:`labels_needed`; NaN when labels alone
+    cannot).
     """
     keys = [by] if isinstance(by, str) else list(by)
     extra = [c for c in (weight, stratum) if c is not None]
@@ -348,6 +352,9 @@ def ppi_by_group(
             )
         else:
             row.update(note=str(estimate.reason))
+        if half_width is not None:
+            more = labels_needed(estimate, half_width).more
+            row["labels_more"] = np.nan if more is None else more
         rows.append(row)
     columns = [
         *keys,
@@ -364,4 +371,6 @@ def ppi_by_group(
         "effective_labels",
         "note",
     ]
+    if half_width is not None:
+        columns.append("labels_more")
     return pd.DataFrame(rows, columns=columns)
