@@ -562,3 +562,25 @@ def test_it_saves_a_gate_from_the_report_page(audited: AuditBuilt, lead_client: 
     assert wrong.status_code == 400
     assert "rule 1" in wrong.content.decode()
     assert ReleaseGate.objects.count() == 1
+
+
+def test_it_prints_the_refusal_gap_in_the_markdown_report(planted: Built) -> None:
+    out = StringIO()
+    call_command(
+        "report", "--dataset", planted.dataset.name, "--n-boot", "0", stdout=out, stderr=StringIO()
+    )
+    text = out.getvalue()
+    section = text[text.index("## Refusal gap") :]
+    assert "| human majority | ethical refusal |" in section
+    assert "### planted judge v1: gap against people" in section
+    snapshot = services.snapshot_compute(dataset=planted.dataset, n_boot=0)
+    rater = f"j:{planted.judge.pk}"
+    gap = next(
+        row["gap"]
+        for row in snapshot.metrics["studies"]["refusal"]["gaps"][rater]["rows"]
+        if row["class"] == "ethical_refusal"
+    )
+    assert "| ethical refusal | " in section
+    assert f"{100 * gap['value']:+.1f} [{100 * gap['ci'][0]:+.1f}, {100 * gap['ci'][1]:+.1f}]" in (
+        section
+    )

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis import plots, selectors, services
 from analysis.models import MetricSnapshot
+from analysis.report_studies import studies_model
 from analysis.serializers import SnapshotOutput
 from annotation.models import Audit, Dataset
 
@@ -237,6 +238,7 @@ def markdown_report(snapshot: MetricSnapshot) -> str:
         lines += _slice(data, judges)
     lines += _ranking(m.get("ranking", {}), judges)
     lines += _consensus(m.get("consensus", {}), humans)
+    lines += _studies(m.get("studies"), judges)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -395,3 +397,168 @@ def _consensus(consensus: Mapping[str, Any], humans: Mapping[str, str]) -> list[
             [[humans.get(r, r), plots.number_text(v)] for r, v in model["accuracy"].items()],
         ),
     ]
+
+
+def _cell(cell: Mapping[str, Any] | None) -> str:
+    """A report_studies cell as text: value, interval and p-value where there are some."""
+    if not cell:
+        return ""
+    if cell.get("undefined"):
+        return f"undefined: {cell['reason']}" if cell.get("reason") else "—"
+    return " ".join(part for part in (cell["value"], cell.get("ci", ""), cell.get("p", "")) if part)
+
+
+def _studies(studies: Mapping[str, Any] | None, judges: Sequence[Mapping[str, Any]]) -> list[str]:
+    model = studies_model(studies, [{**j, "colour": plots.PALETTE[0]} for j in judges])
+    if not model:
+        return []
+    lines = ["## Refusal gap (METHODS.md section 4)", ""]
+    refusal = model["refusal"]
+    if refusal.get("reason"):
+        lines += [f"undefined: {refusal['reason']}", ""]
+    else:
+        counts = ", ".join(f"{name} {n:,}" for name, n in refusal["class_counts"])
+        lines += [
+            f"{refusal['pairs']:,} pairs with both responses classified (classifier "
+            f"`{refusal['classifier']}`): {counts}. Lengths in {refusal['length_unit']}.",
+            "",
+            "### Win, loss and tie rates by response class (95% Wilson intervals)",
+            "",
+            *_table(
+                ["rater", "class", "responses", "win", "loss", "tie", "win/loss"],
+                [
+                    [
+                        r["rater"],
+                        r["class"],
+                        r["n"],
+                        _cell(r["win"]),
+                        _cell(r["loss"]),
+                        _cell(r["tie"]),
+                        r["wl"],
+                    ]
+                    for r in refusal["rates"]
+                ],
+            ),
+        ]
+        if refusal["rates_vs_normal"]:
+            lines += [
+                "### Against normal (compliant) responses only",
+                "",
+                *_table(
+                    ["rater", "class", "pairs", "win", "loss", "tie"],
+                    [
+                        [
+                            r["rater"],
+                            r["class"],
+                            r["n"],
+                            _cell(r["win"]),
+                            _cell(r["loss"]),
+                            _cell(r["tie"]),
+                        ]
+                        for r in refusal["rates_vs_normal"]
+                    ],
+                ),
+            ]
+        for gap in refusal["gaps"]:
+            lines += [f"### {gap['label']}: gap against people (points, judge minus people)", ""]
+            if not gap.get("rows"):
+                lines += [f"undefined: {gap['reason']}", ""]
+                continue
+            lines += _table(
+                ["class", "people", "judge", "gap [95% CI]", "gap, ties as 1/2"],
+                [
+                    [
+                        r["class"],
+                        _cell(r["human"]),
+                        _cell(r["judge"]),
+                        _cell(r["gap"]),
+                        _cell(r["half"]),
+                    ]
+                    for r in gap["rows"]
+                ]
+                + [["length (per SD)", "", "", _cell(gap["length"]), ""]],
+            )
+    style = model["style"]
+    lines += ["## Style and length (METHODS.md section 5)", ""]
+    if style.get("reason"):
+        lines += [f"undefined: {style['reason']}", ""]
+    else:
+        for judge in style["judges"]:
+            lines += [f"### {judge['label']}: sensitivity net of people's (points)", ""]
+            if not judge.get("rows"):
+                lines += [f"undefined: {judge['reason']}", ""]
+                continue
+            lines += _table(
+                ["feature", "people", "judge", "judge - people [95% CI]"],
+                [
+                    [r["feature"], _cell(r["human"]), _cell(r["judge"]), _cell(r["net"])]
+                    for r in judge["rows"]
+                ],
+            )
+        if style["lc_models"]:
+            header = ["model"]
+            for rater in style["lc_raters"]:
+                header += [f"{rater['name']} raw", f"{rater['name']} length-controlled"]
+            rows = []
+            for entry in style["lc_models"]:
+                row = [entry["model"]]
+                for cell in entry["cells"]:
+                    row += [_cell(cell["raw"]), _cell(cell["lc"])] if cell else ["", ""]
+                rows.append(row)
+            lines += ["### Length-controlled win rates", "", *_table(header, rows)]
+    ppi = model.get("ppi")
+    if ppi:
+        lines += ["## Few labels, many verdicts: PPI++ human win rates", ""]
+        if ppi.get("reason"):
+            lines += [f"undefined: {ppi['reason']}", ""]
+        else:
+            lines += [f"{ppi['labelled']:,} labelled pairs; {ppi['method']}.", ""]
+            for table in ppi["tables"]:
+                lines += [f"### By {table['by']}, with {table['judge']}", ""]
+                if table.get("reason"):
+                    lines += [f"undefined: {table['reason']}", ""]
+                    continue
+                lines += _table(
+                    [
+                        table["by"],
+                        "labelled",
+                        "judged",
+                        "judge alone",
+                        "labels alone",
+                        "PPI",
+                        "lambda",
+                        f"more labels for +/-{model['half_width_pts']} pts",
+                    ],
+                    [
+                        [
+                            r["group"],
+                            r["labelled"],
+                            r["judged"],
+                            _cell(r["judge_only"]),
+                            _cell(r["classical"]),
+                            _cell(r["ppi"]),
+                            r["lam"],
+                            "" if r["more"] is None else f"{r['more']:,.0f}",
+                        ]
+                        for r in table["rows"]
+                    ],
+                )
+    sequential = model.get("sequential")
+    if sequential:
+        lines += ["## Anytime-valid agreement with the labels (S1)", ""]
+        if sequential.get("reason"):
+            lines += [f"undefined: {sequential['reason']}", ""]
+        else:
+            lines += _table(
+                ["judge", "confidence sequence", "fixed-n interval", "to stop"],
+                [
+                    [
+                        j["label"],
+                        j.get("current", ""),
+                        j.get("fixed", ""),
+                        j.get("projection") or j.get("reason", ""),
+                    ]
+                    for j in sequential["judges"]
+                ],
+            )
+    return lines
