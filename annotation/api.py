@@ -1,41 +1,143 @@
-"""REST API for audits, the labelling queue and adjudication (mounted under /api/).
+"""REST API for datasets, audits, the labelling queue and adjudication (mounted under /api/).
 
-The same services as the HTML views; each action declares its own small serializers.
+The same services and selectors as the HTML views; each action declares its own small
+serializers. Roles as on the pages: datasets, building and managing audits, items and
+adjudication are for leads; the queue (`next`, `label`, `skip`, `undo`, your labels) is for the
+audit's annotators and serves only texts by screen side, never model names, verdicts or other
+people's labels.
+
+Lists are paginated by `?page=` and `?page_size=`: the body stays a JSON array of the page's
+rows, the total is in `X-Total-Count` and the neighbouring pages in `Link` (RFC 8288), as
+`LinkHeaderPagination` below (also used by the imports and judges APIs). A query parameter
+with a bad value is answered 400 with the parameter as the key: `{"status": ["..."]}`.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from annotation import queue, selectors, services
-from annotation.models import Assignment, Audit, AuditItem, Dataset
+from annotation.models import Adjudication, Assignment, Audit, AuditItem, Dataset
 from annotation.roles import is_lead
 from annotation.serializers import (
     AdjudicationInput,
     AdjudicationOutput,
     AssignmentOutput,
+    AuditAnnotatorsInput,
     AuditCreateInput,
+    AuditFilterInput,
     AuditOutput,
+    AuditStatusInput,
     AvailabilityInput,
+    DatasetDetailOutput,
+    DatasetOutput,
+    ItemReviewOutput,
     LabelInput,
     LabelOutput,
+    PageInput,
+    PairFilterInput,
+    PairOutput,
     ReviewItemOutput,
     SkipInput,
     UndoInput,
 )
 from judges.models import Judge
+
+# --- Lists: pagination and query parameters, shared with the imports and judges APIs --------
+
+
+class LinkHeaderPagination(PageNumberPagination):
+    """Page-number pagination that leaves the body a plain JSON array.
+
+    The lists were plain arrays before they were paginated; keeping the body and putting the
+    paging in headers (`X-Total-Count`, `Link` with first/prev/next/last) changed nothing for
+    existing callers. A page or page size that cannot be served is a 400 naming it.
+    """
+
+    page_size_query_param = "page_size"
+
+    def paginate_queryset(  # type: ignore[override]
+        self, queryset: QuerySet[Any] | Sequence[Any], request: Request, view: Any = None
+    ) -> list[Any]:
+        wanted = query_params(PageInput, request)
+        self.request = request
+        size = wanted.get("page_size") or self.get_page_size(request) or 100
+        paginator = self.django_paginator_class(queryset, size)
+        number = wanted["page"]
+        if number > paginator.num_pages:  # num_pages is 1 for an empty list
+            raise ValidationError(
+                {"page": [f"there is no page {number}; the last page is {paginator.num_pages}"]}
+            )
+        self.page = paginator.page(number)
+        return list(self.page)
+
+    def get_paginated_response(self, data: Any) -> Response:
+        url = self.request.build_absolute_uri()
+        last = self.page.paginator.num_pages
+        pages = {"first": 1, "last": last}
+        if self.page.has_previous():
+            pages["prev"] = self.page.previous_page_number()
+        if self.page.has_next():
+            pages["next"] = self.page.next_page_number()
+        links = ", ".join(
+            f'<{replace_query_param(url, self.page_query_param, n)}>; rel="{rel}"'
+            for rel, n in pages.items()
+        )
+        headers = {"X-Total-Count": str(self.page.paginator.count), "Link": links}
+        return Response(data, headers=headers)
+
+
+def paginated(request: Request, rows: Any, serialize: Callable[[list[Any]], Any]) -> Response:
+    """One page of `rows` (a queryset or a list), serialized, with the paging headers."""
+    pages = LinkHeaderPagination()
+    page = pages.paginate_queryset(rows, request)
+    return pages.get_paginated_response(serialize(page))
+
+
+def query_params(serializer_class: type[serializers.Serializer], request: Request) -> Any:
+    """The query parameters a serializer declares, validated: 400 `{name: [problem]}`."""
+    params = serializer_class(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return params.validated_data
+
+
+PAGE_HEADERS = [
+    OpenApiParameter(
+        "X-Total-Count",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="rows in all pages together",
+    ),
+    OpenApiParameter(
+        "Link",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description='the first, previous, next and last pages: `<URL>; rel="next", ...`',
+    ),
+]
+BAD_QUERY = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="a query parameter is wrong; the parameter is the key: `{page: [problem]}`",
+)
 
 
 def _require_lead(request: Request) -> None:
@@ -70,11 +172,81 @@ def _django_errors(exc: DjangoValidationError) -> Response:
 
 
 def _audit_output(audit: Audit, user: Any) -> dict[str, Any]:
-    context = {"progress": lambda a: selectors.audit_progress(a, user)}
+    context = {"progress": lambda a: selectors.audit_progress(a, user), "lead": is_lead(user)}
     return dict(AuditOutput(audit, context=context).data)
 
 
-@extend_schema(methods=["GET"], responses=AuditOutput(many=True), summary="Audits visible to you")
+def _users_named(names: list[str], field: str) -> list[Any]:
+    User = get_user_model()
+    users = list(User.objects.filter(username__in=names))
+    unknown = sorted(set(names) - {user.get_username() for user in users})
+    if unknown:
+        raise ValidationError({field: [f"no user named {unknown[0]!r}"]})
+    return users
+
+
+# --- Datasets (leads) -------------------------------------------------------------------------
+
+
+@extend_schema(
+    parameters=[PageInput, *PAGE_HEADERS],
+    responses={200: DatasetOutput(many=True), 400: BAD_QUERY},
+    summary="Datasets with their numbers of pairs, human votes and verdicts (leads)",
+)
+@api_view(["GET"])
+def datasets(request: Request) -> Response:
+    _require_lead(request)
+    rows = selectors.datasets_with_counts()
+    return paginated(request, rows, lambda page: DatasetOutput(page, many=True).data)
+
+
+@extend_schema(
+    responses=DatasetDetailOutput,
+    summary="One dataset: counts, categories, models and the judges with verdicts (leads)",
+)
+@api_view(["GET"])
+def dataset_detail(request: Request, name: str) -> Response:
+    _require_lead(request)
+    dataset = get_object_or_404(selectors.datasets_with_counts(), name=name)
+    body = {
+        "name": dataset.name,
+        "description": dataset.description,
+        "created_at": dataset.created_at,
+        "pair_count": dataset.pair_count,  # type: ignore[attr-defined]
+        "vote_count": dataset.vote_count,  # type: ignore[attr-defined]
+        "verdict_count": dataset.verdict_count,  # type: ignore[attr-defined]
+        "categories": selectors.dataset_categories(dataset),
+        "models": selectors.dataset_models(dataset),
+        "judges": selectors.dataset_judges(dataset),
+    }
+    return Response(DatasetDetailOutput(body).data)
+
+
+@extend_schema(
+    parameters=[PairFilterInput, PageInput, *PAGE_HEADERS],
+    responses={200: PairOutput(many=True), 400: BAD_QUERY},
+    summary="A dataset's pairs with texts and model names, in import order (leads)",
+)
+@api_view(["GET"])
+def dataset_pairs(request: Request, name: str) -> Response:
+    _require_lead(request)
+    dataset = get_object_or_404(Dataset, name=name)
+    filters = query_params(PairFilterInput, request)
+    rows = selectors.dataset_pairs(
+        dataset, category=filters.get("category") or None, model=filters.get("model") or None
+    )
+    return paginated(request, rows, lambda page: PairOutput(page, many=True).data)
+
+
+# --- Audits -----------------------------------------------------------------------------------
+
+
+@extend_schema(
+    methods=["GET"],
+    parameters=[AuditFilterInput, PageInput, *PAGE_HEADERS],
+    responses={200: AuditOutput(many=True), 400: BAD_QUERY},
+    summary="Audits visible to you (leads: all; annotators: theirs)",
+)
 @extend_schema(
     methods=["POST"],
     request=AuditCreateInput,
@@ -84,8 +256,19 @@ def _audit_output(audit: Audit, user: Any) -> dict[str, Any]:
 @api_view(["GET", "POST"])
 def audits(request: Request) -> Response:
     if request.method == "GET":
-        visible = selectors.audits_visible_to(request.user)
-        return Response([_audit_output(audit, request.user) for audit in visible])
+        filters = query_params(AuditFilterInput, request)
+        visible = (
+            selectors.audits_visible_to(request.user)
+            .prefetch_related("judges")
+            .order_by("-created_at", "-pk")  # a total order, so pages neither skip nor repeat
+        )
+        if filters.get("status"):
+            visible = visible.filter(status=filters["status"])
+        if filters.get("dataset"):
+            visible = visible.filter(dataset__name=filters["dataset"])
+        return paginated(
+            request, visible, lambda page: [_audit_output(a, request.user) for a in page]
+        )
     _require_lead(request)
     data_in = AuditCreateInput(data=request.data)
     data_in.is_valid(raise_exception=True)
@@ -163,6 +346,55 @@ def audit_detail(request: Request, pk: int) -> Response:
     if not is_lead(request.user) and not audit.annotators.filter(pk=request.user.pk).exists():
         raise PermissionDenied("You are not an annotator of this audit.")
     return Response(_audit_output(audit, request.user))
+
+
+@extend_schema(
+    request=AuditStatusInput,
+    responses=AuditOutput,
+    summary="Open or close an audit (leads); a closed audit serves no items, takes no labels",
+)
+@api_view(["POST"])
+def audit_status(request: Request, pk: int) -> Response:
+    _require_lead(request)
+    audit = get_object_or_404(Audit, pk=pk)
+    data_in = AuditStatusInput(data=request.data)
+    data_in.is_valid(raise_exception=True)
+    try:
+        services.audit_status_set(audit=audit, status=data_in.validated_data["status"])
+    except DjangoValidationError as exc:
+        return _django_errors(exc)
+    return Response(_audit_output(audit, request.user))
+
+
+@extend_schema(
+    request=AuditAnnotatorsInput,
+    responses=AuditOutput,
+    summary="Replace who labels an audit (leads); labels already given stay",
+)
+@api_view(["POST"])
+def audit_annotators(request: Request, pk: int) -> Response:
+    _require_lead(request)
+    audit = get_object_or_404(Audit, pk=pk)
+    data_in = AuditAnnotatorsInput(data=request.data)
+    data_in.is_valid(raise_exception=True)
+    people = _users_named(data_in.validated_data["annotators"], "annotators")
+    try:
+        services.audit_annotators_set(audit=audit, annotators=people)
+    except DjangoValidationError as exc:
+        return _django_errors(exc)
+    return Response(_audit_output(audit, request.user))
+
+
+@extend_schema(
+    parameters=[PageInput, *PAGE_HEADERS],
+    responses={200: LabelOutput(many=True), 400: BAD_QUERY},
+    summary="Your own labels in this audit, newest first, in the sides you saw",
+)
+@api_view(["GET"])
+def audit_my_labels(request: Request, pk: int) -> Response:
+    audit = _audit_for_annotator(request, pk)
+    rows = selectors.my_labels(audit, request.user)
+    return paginated(request, rows, lambda page: LabelOutput(page, many=True).data)
 
 
 @extend_schema(
@@ -283,6 +515,22 @@ def adjudication_queue(request: Request, pk: int) -> Response:
 
 
 @extend_schema(
+    responses=ItemReviewOutput,
+    summary="An item as a lead decides it: texts, model names, labels, verdicts (leads)",
+)
+@api_view(["GET"])
+def item_detail(request: Request, pk: int) -> Response:
+    _require_lead(request)
+    item = get_object_or_404(
+        AuditItem.objects.select_related("pair__prompt", "pair__response_a", "pair__response_b"),
+        pk=pk,
+    )
+    adjudication = Adjudication.objects.filter(item=item).select_related("lead").first()
+    body = {"item": item, **selectors.item_review(item), "adjudication": adjudication}
+    return Response(ItemReviewOutput(body).data)
+
+
+@extend_schema(
     request=AdjudicationInput,
     responses={201: AdjudicationOutput},
     summary="Decide an item's final label (leads)",
@@ -315,13 +563,20 @@ def item_adjudicate(request: Request, pk: int) -> Response:
 
 
 urlpatterns = [
+    path("datasets/", datasets, name="api-datasets"),
+    path("datasets/<slug:name>/", dataset_detail, name="api-dataset-detail"),
+    path("datasets/<slug:name>/pairs/", dataset_pairs, name="api-dataset-pairs"),
     path("audits/", audits, name="api-audits"),
     path("audits/availability/", availability, name="api-audit-availability"),
     path("audits/<int:pk>/", audit_detail, name="api-audit-detail"),
+    path("audits/<int:pk>/status/", audit_status, name="api-audit-status"),
+    path("audits/<int:pk>/annotators/", audit_annotators, name="api-audit-annotators"),
+    path("audits/<int:pk>/labels/", audit_my_labels, name="api-audit-my-labels"),
     path("audits/<int:pk>/next/", audit_next, name="api-audit-next"),
     path("audits/<int:pk>/undo/", audit_undo, name="api-audit-undo"),
     path("audits/<int:pk>/adjudications/", adjudication_queue, name="api-adjudication-queue"),
     path("assignments/<int:pk>/label/", assignment_label, name="api-assignment-label"),
     path("assignments/<int:pk>/skip/", assignment_skip, name="api-assignment-skip"),
+    path("items/<int:pk>/", item_detail, name="api-item-detail"),
     path("items/<int:pk>/adjudication/", item_adjudicate, name="api-item-adjudicate"),
 ]

@@ -5,17 +5,60 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from annotation import sampling
-from annotation.models import Adjudication, Assignment, Audit, Outcome
+from annotation.models import Adjudication, Assignment, Audit, Outcome, Pair
 from annotation.queue import CHOICES, CRITERION_CHOICES, to_side
+
+MAX_PAGE_SIZE = 1000
+ID_MAX = 2**63 - 1  # a BigAutoField; larger numbers crash SQLite's `IN (...)` lookups
+
+
+def _id_field(**kwargs: Any) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=ID_MAX, **kwargs)
+
+
+def _page_size() -> int:
+    size = settings.REST_FRAMEWORK.get("PAGE_SIZE")
+    return size if isinstance(size, int) else 100
+
+
+class PageInput(serializers.Serializer):
+    """`?page=` and `?page_size=` of every list; the rows come back as a JSON array, the
+    total in `X-Total-Count` and the neighbouring pages in `Link` (RFC 8288)."""
+
+    page = serializers.IntegerField(min_value=1, required=False, default=1)
+    page_size = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_PAGE_SIZE,
+        required=False,
+        help_text=f"rows per page (default {_page_size()}, at most {MAX_PAGE_SIZE})",
+    )
+
+
+def _choice(choices: Any, name: str) -> serializers.ChoiceField:
+    values = [value for value, _ in choices]
+    return serializers.ChoiceField(
+        choices=choices,
+        required=False,
+        allow_blank=True,
+        error_messages={
+            "invalid_choice": f'"{{input}}" is not a {name}; use {" or ".join(values)}'
+        },
+    )
+
+
+class AuditFilterInput(serializers.Serializer):
+    status = _choice(Audit.Status.choices, "status")
+    dataset = serializers.SlugField(required=False, allow_blank=True, help_text="dataset name")
 
 
 class AuditCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     dataset = serializers.SlugField()
-    judges = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    judges = serializers.ListField(child=_id_field(), required=False, default=list)
     size = serializers.IntegerField(min_value=1, max_value=100_000)
     overlap_k = serializers.IntegerField(min_value=1, max_value=20, default=2)
     quotas = serializers.DictField(
@@ -46,14 +89,19 @@ class AuditCreateInput(serializers.Serializer):
 
 class AvailabilityInput(serializers.Serializer):
     dataset = serializers.SlugField()
-    judges = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    judges = serializers.ListField(child=_id_field(), required=False, default=list)
     margin = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
     classifier = serializers.CharField(max_length=64, required=False, allow_blank=True)
 
 
 class AuditOutput(serializers.ModelSerializer):
+    """An audit. `judges`, `selection` and `seed` describe the instruments and the sampling
+    design: leads get them, annotators get null (the pages do not show them either)."""
+
     dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    judges = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    judges = serializers.SerializerMethodField()
+    selection = serializers.SerializerMethodField()
+    seed = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
 
     class Meta:
@@ -77,6 +125,20 @@ class AuditOutput(serializers.ModelSerializer):
             "progress",
         ]
 
+    def _for_lead(self) -> bool:
+        return bool(self.context.get("lead", False))
+
+    def get_judges(self, audit: Audit) -> list[int] | None:
+        if not self._for_lead():
+            return None
+        return sorted(judge.pk for judge in audit.judges.all())
+
+    def get_selection(self, audit: Audit) -> dict[str, Any] | None:
+        return audit.selection if self._for_lead() else None
+
+    def get_seed(self, audit: Audit) -> int | None:
+        return audit.seed if self._for_lead() else None
+
     def get_progress(self, audit: Audit) -> dict[str, int]:
         progress = self.context["progress"](audit)
         return {
@@ -86,6 +148,16 @@ class AuditOutput(serializers.ModelSerializer):
             "items_complete": progress.items_complete,
             "mine": progress.mine,
         }
+
+
+class AuditStatusInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Audit.Status.choices)
+
+
+class AuditAnnotatorsInput(serializers.Serializer):
+    annotators = serializers.ListField(
+        child=serializers.CharField(max_length=150), min_length=1, help_text="user names"
+    )
 
 
 class AssignmentOutput(serializers.Serializer):
@@ -154,13 +226,13 @@ class SkipInput(serializers.Serializer):
 
 
 class UndoInput(serializers.Serializer):
-    label_id = serializers.IntegerField()
+    label_id = _id_field()
 
 
 class AdjudicationInput(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Outcome.choices)
     note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
-    judge = serializers.IntegerField(required=False, allow_null=True)
+    judge = _id_field(required=False, allow_null=True)
 
 
 class AdjudicationOutput(serializers.ModelSerializer):
@@ -184,3 +256,125 @@ class ReviewItemOutput(serializers.Serializer):
     labels = ReviewLabelOutput(many=True)
     judge_outcome = serializers.CharField(allow_null=True)
     reason = serializers.CharField()
+
+
+# --- Datasets (leads) -------------------------------------------------------------------------
+
+
+class DatasetOutput(serializers.Serializer):
+    name = serializers.SlugField()
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    pairs = serializers.IntegerField(source="pair_count")
+    human_votes = serializers.IntegerField(source="vote_count", help_text="imported human votes")
+    verdicts = serializers.IntegerField(source="verdict_count", help_text="judge verdicts")
+
+
+class CategoryCountOutput(serializers.Serializer):
+    category = serializers.CharField()
+    pairs = serializers.IntegerField()
+
+
+class ModelCountOutput(serializers.Serializer):
+    model = serializers.CharField()
+    responses = serializers.IntegerField()
+
+
+class DatasetJudgeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    fingerprint = serializers.CharField()
+    verdicts = serializers.IntegerField()
+
+
+class DatasetDetailOutput(DatasetOutput):
+    """A dataset with what an audit is built from: its categories, models and judges."""
+
+    categories = CategoryCountOutput(many=True)
+    models = ModelCountOutput(many=True)
+    judges = DatasetJudgeOutput(many=True)
+
+
+class PairFilterInput(serializers.Serializer):
+    category = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, help_text="exact category"
+    )
+    model = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="pairs where either response is by this model",
+    )
+
+
+class PairResponseOutput(serializers.Serializer):
+    model = serializers.CharField(source="model_name")
+    text = serializers.CharField()
+    has_text = serializers.BooleanField()
+
+
+class PairOutput(serializers.Serializer):
+    """A pair as a lead sees it, model names included (never served to annotators)."""
+
+    id = serializers.IntegerField()
+    key = serializers.CharField(source="source_key")
+    prompt = serializers.CharField(source="prompt.text")
+    category = serializers.SerializerMethodField()
+    turn = serializers.IntegerField()
+    response_a = PairResponseOutput()
+    response_b = PairResponseOutput()
+
+    def get_category(self, pair: Pair) -> str:
+        return pair.category or pair.prompt.category
+
+
+# --- An item as the lead reviews it -----------------------------------------------------------
+
+
+class ItemLabelOutput(serializers.Serializer):
+    annotator = serializers.CharField(source="annotator.get_username")
+    outcome = serializers.CharField()
+    strength = serializers.IntegerField(allow_null=True)
+    criteria = serializers.DictField()
+    rationale = serializers.CharField()
+    a_on_left = serializers.BooleanField(source="assignment.a_on_left")
+    time_spent_ms = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class ItemVerdictOutput(serializers.Serializer):
+    judge = serializers.IntegerField(source="judge_id")
+    judge_name = serializers.CharField(source="judge.name")
+    judge_version = serializers.IntegerField(source="judge.version")
+    fingerprint = serializers.CharField(source="judge.fingerprint")
+    outcome = serializers.CharField(allow_null=True)
+    outcome_ab = serializers.CharField(allow_null=True)
+    outcome_ba = serializers.CharField(allow_null=True)
+    status_ab = serializers.CharField()
+    status_ba = serializers.CharField()
+    consistent = serializers.BooleanField(allow_null=True)
+    margin = serializers.FloatField(allow_null=True)
+
+
+class ItemAdjudicationOutput(serializers.Serializer):
+    outcome = serializers.CharField()
+    note = serializers.CharField()
+    lead = serializers.CharField(source="lead.get_username")
+    reference_judge = serializers.IntegerField(source="reference_judge_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ItemReviewOutput(serializers.Serializer):
+    """Everything a lead decides an item from: the pair with model names, every label with
+    its annotator, every judge's verdict, and the decision if there is one."""
+
+    id = serializers.IntegerField(source="item.pk")
+    audit = serializers.IntegerField(source="item.audit_id")
+    position = serializers.IntegerField(source="item.position")
+    stratum = serializers.CharField(source="item.stratum")
+    inclusion_probability = serializers.FloatField(source="item.inclusion_probability")
+    pair = PairOutput(source="item.pair")
+    labels = ItemLabelOutput(many=True)
+    verdicts = ItemVerdictOutput(many=True)
+    adjudication = ItemAdjudicationOutput(allow_null=True)

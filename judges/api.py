@@ -11,19 +11,36 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotation.api import BAD_QUERY, PAGE_HEADERS, paginated, query_params
 from annotation.models import Audit, Dataset
 from annotation.roles import is_lead
+from annotation.serializers import PageInput
 from judges import selectors, services
 from judges.models import Judge, JudgeRun
 from judges.serializers import JudgeCreateInput, JudgeOutput, JudgeRunInput, JudgeRunOutput
 
 _BUILD_OPTIONS = ("preset", "config", "system_in_user", "tie_epsilon", "name")
+
+
+class JudgeFilterInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class JudgeRunFilterInput(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=JudgeRun.Status.choices,
+        required=False,
+        allow_blank=True,
+        error_messages={
+            "invalid_choice": '"{input}" is not a status; use ' + ", ".join(JudgeRun.Status.values)
+        },
+    )
 
 
 def _require_lead(request: Request) -> None:
@@ -42,7 +59,12 @@ def _judge_output(judge: Judge) -> dict[str, Any]:
     return dict(JudgeOutput(judge, context={"stats": stats}).data)
 
 
-@extend_schema(methods=["GET"], responses=JudgeOutput(many=True), summary="Judge versions")
+@extend_schema(
+    methods=["GET"],
+    parameters=[JudgeFilterInput, PageInput, *PAGE_HEADERS],
+    responses={200: JudgeOutput(many=True), 400: BAD_QUERY},
+    summary="Judge versions, by name and newest version first",
+)
 @extend_schema(
     methods=["POST"],
     request=JudgeCreateInput,
@@ -53,10 +75,13 @@ def _judge_output(judge: Judge) -> dict[str, Any]:
 def judges(request: Request) -> Response:
     _require_lead(request)
     if request.method == "GET":
-        rows = selectors.judge_list_with_stats()
+        name = query_params(JudgeFilterInput, request).get("name")
+        rows = [r for r in selectors.judge_list_with_stats() if not name or r.judge.name == name]
         stats = {row.judge.pk: row for row in rows}
-        return Response(
-            JudgeOutput([row.judge for row in rows], many=True, context={"stats": stats}).data
+        return paginated(
+            request,
+            [row.judge for row in rows],
+            lambda page: JudgeOutput(page, many=True, context={"stats": stats}).data,
         )
     data_in = JudgeCreateInput(data=request.data)
     data_in.is_valid(raise_exception=True)
@@ -85,14 +110,28 @@ def judge_detail(request: Request, pk: int) -> Response:
 
 
 @extend_schema(
+    methods=["GET"],
+    parameters=[JudgeRunFilterInput, PageInput, *PAGE_HEADERS],
+    responses={200: JudgeRunOutput(many=True), 400: BAD_QUERY},
+    summary="This judge's runs, newest first",
+)
+@extend_schema(
+    methods=["POST"],
     request=JudgeRunInput,
     responses={202: JudgeRunOutput},
     summary="Start a run of this judge over a dataset or an audit",
 )
-@api_view(["POST"])
+@api_view(["GET", "POST"])
 def judge_runs(request: Request, pk: int) -> Response:
     _require_lead(request)
     judge = get_object_or_404(Judge, pk=pk)
+    if request.method == "GET":
+        wanted = query_params(JudgeRunFilterInput, request).get("status")
+        runs = JudgeRun.objects.filter(judge=judge).select_related("judge", "dataset")
+        if wanted:
+            runs = runs.filter(status=wanted)
+        runs = runs.order_by("-created_at", "-pk")
+        return paginated(request, runs, lambda page: JudgeRunOutput(page, many=True).data)
     data_in = JudgeRunInput(data=request.data)
     data_in.is_valid(raise_exception=True)
     data = data_in.validated_data

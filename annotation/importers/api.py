@@ -1,7 +1,9 @@
 """Import API (mounted at /api/imports/): POST files to import, GET a job's status.
 
 POST answers 202 with the job (a list of jobs when several `file` parts were sent); the import
-runs after the request, so poll the job's `url` until `status` is `done` or `failed`.
+runs after the request, so poll the job's `url` until `status` is `done` or `failed`. GET lists
+the imports, newest first, paginated and filtered by `?dataset=` and `?status=` (see
+annotation.api for the paging headers).
 
     curl -H "Authorization: Token $TOKEN" -F format=pandalm -F dataset=pandalm \
          -F file=@testset-v1.json https://tribunal.example/api/imports/
@@ -12,18 +14,32 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.importers import selectors
+from annotation.api import BAD_QUERY, PAGE_HEADERS, paginated, query_params
 from annotation.importers.serializers import ImportCreateInput, ImportJobOutput
 from annotation.importers.services import ImportRequestError, import_jobs_create
 from annotation.models import ImportJob
 from annotation.roles import is_lead
+from annotation.serializers import PageInput
+
+
+class ImportFilterInput(serializers.Serializer):
+    dataset = serializers.SlugField(required=False, allow_blank=True, help_text="dataset name")
+    status = serializers.ChoiceField(
+        choices=ImportJob.Status.choices,
+        required=False,
+        allow_blank=True,
+        error_messages={
+            "invalid_choice": '"{input}" is not a status; use '
+            + " or ".join(ImportJob.Status.values)
+        },
+    )
 
 
 def _require_lead(request: Request) -> None:
@@ -32,9 +48,16 @@ def _require_lead(request: Request) -> None:
 
 
 @extend_schema(
+    methods=["GET"],
+    parameters=[ImportFilterInput, PageInput, *PAGE_HEADERS],
+    responses={200: ImportJobOutput(many=True), 400: BAD_QUERY},
+    summary="Imports, newest first (leads)",
+)
+@extend_schema(
+    methods=["POST"],
     request={"multipart/form-data": ImportCreateInput},
-    responses={200: ImportJobOutput(many=True), 202: ImportJobOutput},
-    summary="List recent imports, or upload files to import",
+    responses={202: ImportJobOutput},
+    summary="Upload files to import (leads)",
     description="One `file` part returns its job; several `file` parts (imported in one go, "
     "files that create pairs first) return the list of their jobs.",
 )
@@ -43,8 +66,13 @@ def _require_lead(request: Request) -> None:
 def import_collection(request: Request) -> Response:
     _require_lead(request)
     if request.method == "GET":
-        recent = selectors.import_jobs_recent()
-        return Response(ImportJobOutput(recent, many=True).data)
+        filters = query_params(ImportFilterInput, request)
+        listed = ImportJob.objects.select_related("dataset").order_by("-created_at", "-pk")
+        if filters.get("dataset"):
+            listed = listed.filter(dataset__name=filters["dataset"])
+        if filters.get("status"):
+            listed = listed.filter(status=filters["status"])
+        return paginated(request, listed, lambda page: ImportJobOutput(page, many=True).data)
     source = {
         "format": request.data.get("format"),
         "dataset": request.data.get("dataset"),
