@@ -20,4 +20,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
         export_views.AuditExportApi.as_view(),
         name="api-audit-export",
     ),
+    path("api/exports/", export_views.ExportsApi.as_view(), name="api-exports"),
+    path(
+        "api/exports/manifest/",
+        export_views.ExportManifestApi.as_view(),
+        name="api-exports-manifest",
+    ),
 ]
