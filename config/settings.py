@@ -196,6 +196,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Audit LLM judges against people.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a `status`; name each set of choices once.
+    "ENUM_NAME_OVERRIDES": {
+        "AuditStatusEnum": "annotation.models.Audit.Status",
+        "JobStatusEnum": "annotation.models.ImportJob.Status",  # and other pending..failed jobs
+        "JudgeRunStatusEnum": "judges.models.JudgeRun.Status",
+    },
 }
 
 # Judges and models: local paths only, never downloaded at run time.
