@@ -39,3 +39,12 @@ class ResponseClassificationAdmin(HistoryAdmin):
 class ResponseFeaturesAdmin(HistoryAdmin):
     list_display = ["response", "length_chars", "length_tokens", "prompt_similarity"]
     raw_id_fields = ["response"]
+
+
+@admin.register(models.ClassificationRun)
+class ClassificationRunAdmin(HistoryAdmin):
+    """Read-only: runs are started from the dataset page, the API or classify_responses."""
+
+    list_display = ["dataset", "status", "done", "total", "classifier", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["dataset"]

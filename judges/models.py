@@ -207,3 +207,60 @@ class ResponseFeatures(models.Model):
 
     def __str__(self) -> str:
         return f"{self.response_id}: {self.length_chars} chars"
+
+
+class ClassificationRun(models.Model):
+    """One pass of the refusal classifier and the text features over a dataset's responses.
+
+    Only responses without a row for the classifier's (or the extractor's) fingerprint are
+    computed, so `total` is the work this run found to do: a rerun over an unchanged dataset
+    finishes at once with a total of 0. Written by `judges.classification`.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.CASCADE, related_name="classification_runs"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    total = models.PositiveIntegerField(default=0)  # responses that needed work at the start
+    done = models.PositiveIntegerField(default=0)
+    classifier = models.CharField(max_length=64, blank=True)  # fingerprints, once loaded
+    extractor = models.CharField(max_length=64, blank=True)
+    # {"classes": {class: n over the dataset}, "classified": new rows, "featurised": ...}
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched by every progress write: an active run silent for long is presumed dead.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(done__lte=models.F("total")), name="classificationrun_done_le_total"
+            ),
+        ]
+        indexes = [models.Index(fields=["dataset", "status"], name="classificationrun_status")]
+
+    def __str__(self) -> str:
+        return f"classification of {self.dataset_id}: {self.status}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0

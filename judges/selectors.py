@@ -1,4 +1,5 @@
-"""Reads for judges: versions with their verdict statistics, runs, and the pairs a run covers."""
+"""Reads for judges: versions with their verdict statistics, runs, the pairs a run covers,
+and the refusal classes of a dataset's responses."""
 
 from __future__ import annotations
 
@@ -6,8 +7,17 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
-from annotation.models import Audit, Dataset, Pair
-from judges.models import Judge, JudgeRun, ParseStatus, Verdict
+from annotation.models import Audit, Dataset, Pair, Response
+from judges.charts import ClassChart, class_chart
+from judges.models import (
+    ClassificationRun,
+    Judge,
+    JudgeRun,
+    ParseStatus,
+    ResponseClass,
+    ResponseClassification,
+    Verdict,
+)
 
 
 class JudgeNotFound(LookupError):
@@ -165,3 +175,51 @@ def judge_runs(*, judge: Judge | None = None, limit: int = 20) -> QuerySet[Judge
 
 def runnable_judges() -> QuerySet[Judge]:
     return Judge.objects.exclude(provider=Judge.Provider.IMPORTED).order_by("name", "-version")
+
+
+# --- refusal classes ---------------------------------------------------------------------------
+
+
+def class_chart_of(counts: dict[str, int]) -> ClassChart:
+    """The per-class bar chart of ``counts`` (class -> responses), every class shown."""
+    return class_chart(counts, classes=ResponseClass.values, names=dict(ResponseClass.choices))
+
+
+@dataclass(frozen=True)
+class DatasetClasses:
+    """The refusal classes of a dataset's responses under one classifier."""
+
+    classifier: str  # fingerprint
+    counts: dict[str, int]
+    responses: int  # responses of the dataset, with text or not
+
+    @property
+    def classified(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def chart(self) -> ClassChart:
+        return class_chart_of(self.counts)
+
+
+def dataset_classes(dataset: Dataset) -> DatasetClasses | None:
+    """Responses per class from the most recently used classifier on this dataset (the same
+    classifier the reports read), or None when nothing is classified yet."""
+    found = ResponseClassification.objects.filter(response__prompt__dataset=dataset)
+    classifier = found.order_by("-created_at", "-pk").values_list("classifier", flat=True).first()
+    if classifier is None:
+        return None
+    rows = (
+        found.filter(classifier=classifier)
+        .values("label")
+        .annotate(n=Count("pk"))
+        .values_list("label", "n")
+    )
+    counts = dict.fromkeys(ResponseClass.values, 0)
+    counts.update(dict(rows))
+    responses = Response.objects.filter(prompt__dataset=dataset).count()
+    return DatasetClasses(classifier=classifier, counts=counts, responses=responses)
+
+
+def classification_run_latest(dataset: Dataset) -> ClassificationRun | None:
+    return ClassificationRun.objects.filter(dataset=dataset).order_by("-created_at", "-pk").first()

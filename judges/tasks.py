@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from judges import services
+from judges import classification, services
 
 
 @shared_task(name="judges.judge_run", acks_late=True)
@@ -12,3 +12,10 @@ def judge_run(run_id: int) -> str:
     """Execute a judge run. Idempotent: a finished run is left as it is, and a redelivered
     run resumes from the verdicts already stored (each is a cache hit)."""
     return services.judge_run_execute(run_id).status
+
+
+@shared_task(name="judges.classification_run", acks_late=True)
+def classification_run(run_id: int) -> str:
+    """Classify and featurise a dataset's responses. Idempotent: a finished or failed run is
+    left as it is, and a redelivered run computes only the rows still missing."""
+    return classification.classification_run_execute(run_id).status

@@ -81,3 +81,10 @@ class VerdictFactory(factory.django.DjangoModelFactory):
     outcome = "A"
     outcome_ab = "A"
     status_ab = jm.ParseStatus.OK
+
+
+class ClassificationRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = jm.ClassificationRun
+
+    dataset = factory.SubFactory(DatasetFactory)
