@@ -201,6 +201,7 @@ SPECTACULAR_SETTINGS = {
         "AuditStatusEnum": "annotation.models.Audit.Status",
         "JobStatusEnum": "annotation.models.ImportJob.Status",  # and other pending..failed jobs
         "JudgeRunStatusEnum": "judges.models.JudgeRun.Status",
+        "GateStatusEnum": ["PASS", "FAIL", "INCONCLUSIVE"],
     },
 }
 

@@ -8,7 +8,8 @@ gate as a whole, ends PASS, FAIL or INCONCLUSIVE:
 - FAIL: even the most favourable end of the interval misses the threshold, so more labels
   would not rescue it.
 - INCONCLUSIVE: the interval straddles the threshold (or the figure is missing, undefined, or
-  has too few items). The result says about how many more labels would decide, from the usual
+  has too few items: fewer than ``min_items``, or fewer than :data:`MIN_INTERVAL_ITEMS` behind
+  an interval). The result says about how many more labels would decide, from the usual
   width-versus-n scaling: an interval's half-width h at n items shrinks as 1/sqrt(n), so
   separating the estimate m from the threshold x needs about n (h / |m - x|)^2 items.
 
@@ -72,6 +73,9 @@ INTERVAL_CHECKS: Final = ("interval_excludes_above", "interval_excludes_below", 
 FIELDS: Final = ("metric", "bound", "op", "value", "slice", "min_items", *INTERVAL_CHECKS)
 ALL: Final = "all"
 EACH: Final = "each"
+# A bootstrap or Wilson interval from a handful of items can be degenerate ([0, 0] from one
+# item): below this many, an interval check is INCONCLUSIVE whatever the interval says.
+MIN_INTERVAL_ITEMS: Final = 10
 
 
 class GateRuleError(ValueError):
@@ -500,6 +504,13 @@ def _judge_slice(rule: Rule, name: str, figure: Figure) -> SliceOutcome:
         return make(PASS if ok else FAIL, reason)
     if figure.ci is None:
         return make(INCONCLUSIVE, "no interval for this figure")
+    if figure.n is not None and figure.n < MIN_INTERVAL_ITEMS:
+        return make(
+            INCONCLUSIVE,
+            f"only {figure.n} items: an interval from fewer than {MIN_INTERVAL_ITEMS} is not "
+            "trusted",
+            MIN_INTERVAL_ITEMS - figure.n,
+        )
     low, high = figure.ci
     interval = f"[{low:.3g}, {high:.3g}]"
     if rule.check == "bound":

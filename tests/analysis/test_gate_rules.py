@@ -225,3 +225,14 @@ def test_it_suggests_a_known_metric_for_a_typo() -> None:
         parse_rules(["lower(cohen_kapa) >= 0.6"], known_metrics=["cohen_kappa", "fleiss_kappa"])
     with pytest.raises(GateRuleError, match=r"the gate has no rules"):
         parse_rules([])
+
+
+def test_it_does_not_trust_an_interval_from_a_handful_of_items() -> None:
+    # One label gives a bootstrap interval of [0, 0]: that decides nothing.
+    figures = {"cohen_kappa": kappa(0.0, 0.0, 0.0, n=1)}
+    result = evaluate_gate(["lower(cohen_kappa) >= 0.4"], figures)
+    assert result.status == "INCONCLUSIVE"
+    assert "only 1 items" in result.reason
+    assert result.labels_needed == 9
+    enough = {"cohen_kappa": kappa(0.0, -0.1, 0.1, n=10)}
+    assert evaluate_gate(["lower(cohen_kappa) >= 0.4"], enough).status == "FAIL"
