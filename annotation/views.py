@@ -83,6 +83,8 @@ def dataset_list(request: AuthedRequest) -> HttpResponse:
 
 @login_required
 def dataset_detail(request: AuthedRequest, name: str) -> HttpResponse:
+    from judges import selectors as judges_selectors  # the response-classes card
+
     _require_lead(request)
     dataset = get_object_or_404(Dataset, name=name)
     summary = selectors.dataset_summary(dataset)
@@ -90,7 +92,13 @@ def dataset_detail(request: AuthedRequest, name: str) -> HttpResponse:
     return render(
         request,
         "annotation/dataset_detail.html",
-        {"dataset": dataset, "summary": summary, "imports": imports},
+        {
+            "dataset": dataset,
+            "summary": summary,
+            "imports": imports,
+            "classes": judges_selectors.dataset_classes(dataset),
+            "classification_run": judges_selectors.classification_run_latest(dataset),
+        },
     )
 
 

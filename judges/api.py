@@ -1,4 +1,5 @@
-"""REST API for judges (mounted under /api/, leads only): versions, runs, run status.
+"""REST API for judges (mounted under /api/, leads only): versions, runs, run status, and
+classifying a dataset's responses (refusal class and text features).
 
 The same services as the pages and the commands.
 """
@@ -21,9 +22,15 @@ from annotation.api import BAD_QUERY, PAGE_HEADERS, paginated, query_params
 from annotation.models import Audit, Dataset
 from annotation.roles import is_lead
 from annotation.serializers import PageInput
-from judges import selectors, services
-from judges.models import Judge, JudgeRun
-from judges.serializers import JudgeCreateInput, JudgeOutput, JudgeRunInput, JudgeRunOutput
+from judges import classification, selectors, services
+from judges.models import ClassificationRun, Judge, JudgeRun
+from judges.serializers import (
+    ClassificationRunOutput,
+    JudgeCreateInput,
+    JudgeOutput,
+    JudgeRunInput,
+    JudgeRunOutput,
+)
 
 _BUILD_OPTIONS = ("preset", "config", "system_in_user", "tie_epsilon", "name")
 
@@ -181,10 +188,52 @@ def judge_run_stop(request: Request, pk: int) -> Response:
     return Response(JudgeRunOutput(run).data)
 
 
+@extend_schema(
+    request=None,
+    responses={202: ClassificationRunOutput},
+    summary="Classify a dataset's responses (refusal class and text features)",
+    description="Queues a run over the responses not yet done with the configured classifier "
+    "and returns it; when a run is already classifying this dataset, returns that run. "
+    "400 when the dataset has no response texts; 503 when the installation's refusal "
+    "classifier settings are unusable.",
+)
+@api_view(["POST"])
+def dataset_classify(request: Request, name: str) -> Response:
+    _require_lead(request)
+    dataset = get_object_or_404(Dataset, name=name)
+    try:
+        run, _ = classification.classification_run_start(dataset=dataset, created_by=request.user)
+    except DjangoValidationError as exc:
+        return _django_errors(exc)
+    except classification.RefusalClassifierConfigError as exc:
+        return Response(
+            {"detail": f"the refusal classifier is not usable: {exc}"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    run = ClassificationRun.objects.select_related("dataset").get(pk=run.pk)
+    return Response(ClassificationRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(
+    responses=ClassificationRunOutput, summary="A classification run's status, progress, counts"
+)
+@api_view(["GET"])
+def classification_run_detail(request: Request, pk: int) -> Response:
+    _require_lead(request)
+    run = get_object_or_404(ClassificationRun.objects.select_related("dataset"), pk=pk)
+    return Response(ClassificationRunOutput(run).data)
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("judges/", judges, name="api-judges"),
     path("judges/<int:pk>/", judge_detail, name="api-judge-detail"),
     path("judges/<int:pk>/runs/", judge_runs, name="api-judge-runs"),
     path("judge-runs/<int:pk>/", judge_run_detail, name="api-judge-run-detail"),
     path("judge-runs/<int:pk>/stop/", judge_run_stop, name="api-judge-run-stop"),
+    path("datasets/<slug:name>/classify/", dataset_classify, name="api-dataset-classify"),
+    path(
+        "classification-runs/<int:pk>/",
+        classification_run_detail,
+        name="api-classification-run-detail",
+    ),
 ]

@@ -13,7 +13,7 @@ from judges.core.config import (
     SWAP_POLICIES,
     TIE_POLICIES,
 )
-from judges.models import Judge, JudgeRun
+from judges.models import ClassificationRun, Judge, JudgeRun
 from judges.services import PRESET_ALIASES
 
 
@@ -125,6 +125,30 @@ class JudgeRunOutput(serializers.ModelSerializer):
             "counts",
             "error",
             "stop_requested",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class ClassificationRunOutput(serializers.ModelSerializer):
+    """A classification run; ``counts.classes`` is responses per class over the dataset for
+    the run's classifier, once the run has loaded it."""
+
+    dataset = serializers.CharField(source="dataset.name", read_only=True)
+
+    class Meta:
+        model = ClassificationRun
+        fields = [
+            "id",
+            "dataset",
+            "status",
+            "total",
+            "done",
+            "classifier",
+            "extractor",
+            "counts",
+            "error",
             "created_at",
             "started_at",
             "finished_at",

@@ -11,4 +11,14 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("runs/start/", views.judge_run_start, name="judge_run_start"),
     path("runs/<int:pk>/", views.judge_run_detail, name="judge_run_detail"),
     path("runs/<int:pk>/stop/", views.judge_run_stop, name="judge_run_stop"),
+    path(
+        "datasets/<slug:name>/classify/",
+        views.classification_run_start,
+        name="classification_run_start",
+    ),
+    path(
+        "classifications/<int:pk>/",
+        views.classification_run_detail,
+        name="classification_run_detail",
+    ),
 ]

@@ -1,4 +1,5 @@
-"""The judges pages (leads only): versions, starting a run, watching it."""
+"""The judges pages (leads only): versions, starting a run, watching it; classifying a
+dataset's responses and watching that."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from annotation.models import Dataset
 from annotation.roles import is_lead
-from judges import selectors, services
+from judges import classification, selectors, services
 from judges.forms import JudgeCreateForm, JudgeRunForm
-from judges.models import Judge, JudgeRun
+from judges.models import ClassificationRun, Judge, JudgeRun
 
 ACTIVE = (JudgeRun.Status.PENDING, JudgeRun.Status.RUNNING)
 
@@ -141,3 +143,45 @@ def judge_run_stop(request: HttpRequest, pk: int) -> HttpResponse:
         services.judge_run_stop(run=run)
         messages.info(request, f"Run {run.pk} will stop after the calls in flight.")
     return redirect("judge_run_detail", pk=run.pk)
+
+
+@login_required
+@require_POST
+def classification_run_start(request: HttpRequest, name: str) -> HttpResponse:
+    """Classify the dataset's responses not yet classified (or show the run already at it)."""
+    _require_lead(request)
+    dataset = get_object_or_404(Dataset, name=name)
+    try:
+        run, created = classification.classification_run_start(
+            dataset=dataset, created_by=request.user
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("dataset_detail", name=dataset.name)
+    except classification.RefusalClassifierConfigError as exc:
+        messages.error(request, f"The refusal classifier is not usable: {exc}")
+        return redirect("dataset_detail", name=dataset.name)
+    if created:
+        messages.success(request, f"Classification run {run.pk} started on {dataset}.")
+    else:
+        messages.info(request, f"Run {run.pk} is already classifying {dataset}.")
+    return redirect("classification_run_detail", pk=run.pk)
+
+
+@login_required
+def classification_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run page; an htmx poll gets only the progress fragment, until the run ends."""
+    _require_lead(request)
+    run = get_object_or_404(
+        ClassificationRun.objects.select_related("dataset", "created_by"), pk=pk
+    )
+    classes = run.counts.get("classes")
+    done = run.status == ClassificationRun.Status.DONE
+    template = "judges/classification_run.html"
+    if getattr(request, "htmx", False):
+        template += "#progress"
+    return render(
+        request,
+        template,
+        {"run": run, "chart": selectors.class_chart_of(classes) if done and classes else None},
+    )
