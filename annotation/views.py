@@ -198,8 +198,37 @@ def audit_detail(request: AuthedRequest, pk: int) -> HttpResponse:
             selectors.adjudication_queue(audit, reference_judge=audit.judges.first())
         ),
         "is_annotator": audit.annotators.filter(pk=request.user.pk).exists(),
+        "precision": _audit_precision(audit),
     }
     return render(request, "annotation/audit_detail.html", context)
+
+
+def _audit_precision(audit: Audit) -> dict[str, Any]:
+    """How sure the audit already is, from its latest report snapshot: each judge's
+    anytime-valid agreement interval with "about N more labels for +/- x", and the gate."""
+    from analysis import selectors as analysis_selectors
+    from analysis import services as analysis_services
+    from analysis.report_studies import studies_model
+
+    snapshot = analysis_selectors.snapshot_latest(audit=audit)
+    if snapshot is None:
+        return {}
+    judges = [{**j, "colour": ""} for j in (snapshot.metrics.get("raters") or {}).get("judges", [])]
+    model = studies_model(snapshot.metrics.get("studies"), judges)
+    out: dict[str, Any] = {
+        "snapshot": snapshot,
+        "sequential": model.get("sequential"),
+        "half_width_pts": model.get("half_width_pts"),
+    }
+    gate = analysis_services.gate_latest(audit)
+    if gate is not None:
+        try:
+            out["gate"] = analysis_services.gate_evaluate(
+                audit=audit, gate=gate, refresh=False
+            ).result
+        except ValueError as exc:
+            out["gate_error"] = str(exc)
+    return out
 
 
 @login_required

@@ -584,3 +584,13 @@ def test_it_prints_the_refusal_gap_in_the_markdown_report(planted: Built) -> Non
     assert f"{100 * gap['value']:+.1f} [{100 * gap['ci'][0]:+.1f}, {100 * gap['ci'][1]:+.1f}]" in (
         section
     )
+
+
+def test_it_tells_the_lead_on_the_audit_page_how_many_more_labels(
+    audited: AuditBuilt, lead_client: Client
+) -> None:
+    snapshot = services.snapshot_compute(audit=audited.audit, n_boot=0)
+    entry = snapshot.metrics["studies"]["sequential"]["judges"][f"j:{audited.built.judge.pk}"]
+    page = lead_client.get(f"/audits/{audited.audit.pk}/").content.decode()
+    assert 'id="precision"' in page
+    assert f"about {entry['more']} more labels for +/- 0.05" in page

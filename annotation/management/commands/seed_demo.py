@@ -1,7 +1,10 @@
 """Seed the demo: real PandaLM pairs with their human votes and both judges' verdicts, a lead and
 two annotators, and an audit that is part-way labelled (with PandaLM's own annotators' votes),
-so every page has something true to show. Safe to run again: imports de-duplicate, the audit
-is built once, and fresh passwords are printed each time.
+so every page has something true to show. The responses of PandaLM and of Anthropic's hh-rlhf
+harmless-base test set (human preferences between refusals and compliance) are classified by
+the default refusal classifier, so the refusal-gap sections have real classes; the demo audit
+gets a release gate. Safe to run again: imports de-duplicate, classification skips what is
+done, the audit and its gate are made once, and fresh passwords are printed each time.
 """
 
 from __future__ import annotations
@@ -18,16 +21,24 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 from django.utils import timezone
 
-from analysis.services import snapshot_compute
+from analysis.services import gate_evaluate, gate_latest, gate_set, snapshot_compute
 from annotation import queue, services
 from annotation.importers.services import dataset_for_import, import_file
 from annotation.models import Audit, HumanVote, ImportJob, Pair
 from annotation.roles import ensure_groups
+from judges.classification import classification_run_create, classification_run_execute
 from judges.models import Judge
 
 DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
 PANDALM_FILES = ["testset-v1.json", "gpt-3.5-turbo-testset-v1.json", "pandalm-7b-testset-v1.json"]
+HH_RLHF_FILE = "harmless-base-test.jsonl.gz"
 AUDIT_NAME = "PandaLM demo audit"
+GATE_JUDGE = "gpt-3.5-turbo"  # the gate is about the judge imported under this name
+GATE_RULES = [
+    "lower(cohen_kappa) >= 0.4 on each slice with n >= 30",
+    "lower(percent_agreement) >= 0.6",
+    "interval(refusal_gap.ethical_refusal) excludes above 0.10",
+]
 AUDIT_SIZE = 100
 PRELABELLED = 60  # items each demo annotator has already labelled (with real PandaLM votes)
 
@@ -59,24 +70,78 @@ class Command(BaseCommand):
             )
             dataset.save(update_fields=["description"])
         for name in PANDALM_FILES:
-            job = import_file(dataset=dataset, fmt="pandalm", path=data / "pandalm" / name)
-            if job.status != ImportJob.Status.DONE:
-                raise CommandError(f"{name}: import failed: {'; '.join(job.errors[:5])}")
-            self.stdout.write(f"imported {name}: {job.counts}")
+            self._import(dataset, "pandalm", data / "pandalm" / name)
+        hh_rlhf = dataset_for_import(name="hh-rlhf")
+        if not hh_rlhf.description:
+            hh_rlhf.description = (
+                "Anthropic hh-rlhf harmless-base test set (MIT): 2,312 dialogues, a crowdworker "
+                "chose the better of two final assistant turns, often a refusal against "
+                "compliance."
+            )
+            hh_rlhf.save(update_fields=["description"])
+        self._import(hh_rlhf, "hh-rlhf", data / "hh-rlhf" / HH_RLHF_FILE)
+        for subject in (dataset, hh_rlhf):
+            self._classify(subject)
 
         audit = Audit.objects.filter(name=AUDIT_NAME, dataset=dataset).first()
         if audit is None:
             audit = self._build_audit(dataset, logins)
         self._prelabel(audit)
-        # Reports open with figures at once: compute both snapshots here rather than in the
+        self._gate(audit)
+        # Reports open with figures at once: compute the snapshots here rather than in the
         # background threads a short-lived command would not wait for.
-        snapshot_compute(dataset=dataset)
+        for subject in (dataset, hh_rlhf):
+            snapshot_compute(dataset=subject)
         snapshot_compute(audit=audit)
+        gate = gate_evaluate(audit=audit).result
+        self.stdout.write(f"release gate on the demo audit: {gate.status}: {gate.reason}")
 
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Demo ready. Log in at {options['url']} as:"))
         for username, password in logins.items():
             self.stdout.write(f"  {username:<11} password {password}")
+
+    def _import(self, dataset: Any, fmt: str, path: Path) -> None:
+        job = import_file(dataset=dataset, fmt=fmt, path=path)
+        if job.status != ImportJob.Status.DONE:
+            raise CommandError(f"{path.name}: import failed: {'; '.join(job.errors[:5])}")
+        self.stdout.write(f"imported {path.name}: {job.counts}")
+
+    def _classify(self, dataset: Any) -> None:
+        """Refusal classes and text features of every response (skips what is done)."""
+        run, _ = classification_run_create(dataset=dataset)
+        shown = [-1]
+
+        def progress(current: Any) -> None:
+            step = max(1, current.total // 10)
+            if current.done // step != shown[0]:
+                shown[0] = current.done // step
+                self.stdout.write(
+                    f"  classifying {dataset.name}: {current.done:,} of {current.total:,} responses"
+                )
+
+        run = classification_run_execute(run.pk, on_progress=progress)
+        if run.status != run.Status.DONE:
+            raise CommandError(f"classifying {dataset.name} failed: {run.error}")
+        classes = ", ".join(f"{k} {v:,}" for k, v in (run.counts.get("classes") or {}).items())
+        self.stdout.write(f"classified {dataset.name}: {classes}")
+
+    def _gate(self, audit: Audit) -> None:
+        if gate_latest(audit) is not None:
+            return
+        judge = (
+            Judge.objects.filter(name__startswith=GATE_JUDGE, verdicts__pair__dataset=audit.dataset)
+            .order_by("-version")
+            .first()
+        )
+        if judge is None:
+            return
+        gate_set(
+            audit=audit,
+            judge=judge,
+            rules=GATE_RULES,
+            created_by=get_user_model().objects.get(username="lead"),
+        )
 
     def _user(self, username: str, group: Any) -> str:
         user_model = get_user_model()

@@ -1,0 +1,75 @@
+"""The README's demo command seeds real data: PandaLM with its votes and both judges, hh-rlhf,
+refusal classes for every response, a part-labelled audit with a release gate, and reports."""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from analysis.models import MetricSnapshot, ReleaseGate
+from annotation.models import Audit, Dataset, HumanVote, Label, Pair
+from judges.models import ParseStatus, ResponseClassification, ResponseFeatures, Verdict
+
+pytestmark = pytest.mark.slow
+
+
+def _counts() -> dict[str, int]:
+    return {
+        "pairs": Pair.objects.count(),
+        "votes": HumanVote.objects.count(),
+        "verdicts": Verdict.objects.count(),
+        "classes": ResponseClassification.objects.count(),
+        "features": ResponseFeatures.objects.count(),
+        "labels": Label.objects.count(),
+        "gates": ReleaseGate.objects.count(),
+        "audits": Audit.objects.count(),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_seeds_the_demo_from_the_real_files_and_again_adds_nothing() -> None:
+    out = StringIO()
+    call_command("seed_demo", "--url", "http://127.0.0.1:8123/", stdout=out)
+    text = out.getvalue()
+
+    pandalm = Dataset.objects.get(name="pandalm")
+    assert Pair.objects.filter(dataset=pandalm).count() == 999
+    assert HumanVote.objects.filter(pair__dataset=pandalm).count() == 2997
+    verdicts = Verdict.objects.filter(pair__dataset=pandalm)
+    assert verdicts.values("judge").distinct().count() == 2
+    assert verdicts.count() == 2 * 999
+    assert verdicts.filter(status_ab=ParseStatus.FAILED).count() == 25  # "garbage" outputs
+    hh = Dataset.objects.get(name="hh-rlhf")
+    assert Pair.objects.filter(dataset=hh).count() == 2312
+    for dataset in (pandalm, hh):
+        with_text = dataset.prompts.filter(responses__has_text=True).values("responses").count()
+        classified = ResponseClassification.objects.filter(response__prompt__dataset=dataset)
+        assert classified.count() > 0.95 * with_text
+    assert ResponseClassification.objects.filter(
+        response__prompt__dataset=hh, label="ethical_refusal"
+    ).exists()
+
+    audit = Audit.objects.get(name="PandaLM demo audit")
+    assert Label.objects.filter(item__audit=audit).count() == 120
+    gate = ReleaseGate.objects.get(audit=audit)
+    assert gate.judge.name.startswith("gpt-3.5-turbo")
+    for subject in ({"audit": audit}, {"dataset": pandalm}, {"dataset": hh}):
+        snapshot = MetricSnapshot.objects.filter(**subject).latest("created_at")
+        assert "refusal" in snapshot.metrics["studies"]
+    status = re.search(r"release gate on the demo audit: (PASS|FAIL|INCONCLUSIVE)", text)
+    assert status is not None
+    logins = dict(re.findall(r"^\s+(lead|annotator1|annotator2)\s+password (\S+)$", text, re.M))
+    assert set(logins) == {"lead", "annotator1", "annotator2"}
+    assert "http://127.0.0.1:8123/" in text
+
+    before = _counts()
+    again = StringIO()
+    call_command("seed_demo", stdout=again)
+    assert _counts() == before
+    new_logins = dict(
+        re.findall(r"^\s+(lead|annotator1|annotator2)\s+password (\S+)$", again.getvalue(), re.M)
+    )
+    assert new_logins["lead"] != logins["lead"]
