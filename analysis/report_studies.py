@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from analysis import plots
+from analysis.metrics.outcomes import dig as _get
 from analysis.plots import IntervalRow, ReferenceLine, Series
 
 CLASS_NAMES = {
@@ -28,14 +29,6 @@ FEATURE_NAMES = {
     "lists": "list items",
     "bold": "bold spans",
 }
-
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _scaled(result: Mapping[str, Any] | None, factor: float) -> dict[str, Any]:
@@ -98,6 +91,20 @@ def studies_model(
     }
 
 
+def _points_chart(
+    rows: Sequence[tuple[str, Mapping[str, Any] | None]], *, title: str, colour: str, zero: str
+) -> plots.Svg:
+    """A forest plot of 0-1-scale figures in percentage points around a zero line."""
+    return plots.interval_chart(
+        [IntervalRow.of(label, _scaled(result, 100.0), colour) for label, result in rows],
+        title=title,
+        references=[ReferenceLine(zero, 0.0, colour=plots.MUTED)],
+        domain=(-10.0, 10.0),
+        digits=1,
+        unit=" pts",
+    )
+
+
 # --- refusal gap -----------------------------------------------------------------------------
 
 
@@ -143,15 +150,6 @@ def _refusal(
             }
             for row in gap["rows"]
         ]
-        chart_rows = [
-            IntervalRow.of(
-                CLASS_NAMES.get(row["class"], row["class"]),
-                _scaled(row["gap"], 100.0),
-                colours.get(judge, plots.PALETTE[0]),
-            )
-            for row in gap["rows"]
-        ]
-        title = f"{label}: how much more the judge rewards each class than people (points)"
         gaps.append(
             {
                 "label": label,
@@ -159,13 +157,11 @@ def _refusal(
                 "reason": gap.get("reason"),
                 "rows": rows,
                 "length": pts(gap.get("length")),
-                "svg": plots.interval_chart(
-                    chart_rows,
-                    title=title,
-                    references=[ReferenceLine("no gap", 0.0, colour=plots.MUTED)],
-                    domain=(-10.0, 10.0),
-                    digits=1,
-                    unit=" pts",
+                "svg": _points_chart(
+                    [(CLASS_NAMES.get(r["class"], r["class"]), r["gap"]) for r in gap["rows"]],
+                    title=f"{label}: how much more the judge rewards each class than people",
+                    colour=colours.get(judge, plots.PALETTE[0]),
+                    zero="no gap",
                 ),
             }
         )
@@ -309,18 +305,11 @@ def _style(
             }
             for row in fit["rows"]
         ]
-        chart = plots.interval_chart(
-            [
-                IntervalRow.of(
-                    row["feature"], _scaled(row["net"], 100.0), colours.get(judge, "#2f5d8a")
-                )
-                for row in fit["rows"]
-            ],
+        chart = _points_chart(
+            [(row["feature"], row["net"]) for row in fit["rows"]],
             title=f"{label}: sensitivity net of people's (points of win probability)",
-            references=[ReferenceLine("same as people", 0.0, colour=plots.MUTED)],
-            domain=(-10.0, 10.0),
-            digits=1,
-            unit=" pts",
+            colour=colours.get(judge, plots.PALETTE[0]),
+            zero="same as people",
         )
         judges.append(
             {

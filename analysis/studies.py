@@ -37,6 +37,7 @@ from analysis.metrics import (
 )
 from analysis.metrics.criteria import SOS_CRITERIA, STYLE_CRITERIA
 from analysis.metrics.outcomes import Estimate, Result, Undefined, json_number, result_json
+from analysis.metrics.outcomes import dig as _get
 from analysis.metrics.refusal import CLASS_TERMS, JUDGE
 from analysis.metrics.style import FEATURES, MARKDOWN_FEATURES
 
@@ -474,14 +475,6 @@ GATE_METRICS: Final = {
     "ppi.win_rate": "PPI human win rate (slices: model names)",
     "ppi.class_win_rate": "PPI human win rate of responses (slices: response classes)",
 }
-
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(key)
-    return data
 
 
 def gate_figures(metrics: Mapping[str, Any], rater: str) -> dict[str, Any]:

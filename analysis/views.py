@@ -24,6 +24,7 @@ from django_htmx.middleware import HtmxDetails
 from analysis import plots, selectors, services
 from analysis.forms import GateForm
 from analysis.metrics.gate import GateRuleError
+from analysis.metrics.outcomes import dig as _get
 from analysis.models import MetricSnapshot
 from analysis.plots import IntervalRow, ReferenceLine, Series
 from analysis.report_studies import refusal_csv, studies_model
@@ -270,14 +271,6 @@ def _gate(audit: Audit, form: GateForm | None) -> dict[str, Any]:
 
 
 # --- the report, from a snapshot's JSON ------------------------------------------------------
-
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _cell(result: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis import plots, selectors, services
+from analysis.metrics.outcomes import dig as _get
 from analysis.models import MetricSnapshot
 from analysis.report_studies import studies_model
 from analysis.serializers import SnapshotOutput
@@ -86,14 +87,6 @@ def snapshot_json(snapshot: MetricSnapshot) -> dict[str, Any]:
 
 
 # --- Markdown ----------------------------------------------------------------------------------
-
-
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _md(text: Any) -> str:
