@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import uuid
 from datetime import timedelta
@@ -20,7 +21,19 @@ from tests.factories import JudgeFactory, UserFactory, VerdictFactory
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's and docs' screenshots are refreshed with
+#   TRIBUNAL_SCREENSHOTS=docs/screenshots make test PYTEST_ARGS=tests/browser
+# otherwise they go to the test's temporary directory, leaving the checkout as it was.
+SCREENSHOTS_ENV = "TRIBUNAL_SCREENSHOTS"
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(chosen).resolve() if chosen else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 PASSWORD = "correct-horse-battery"
 
 PROMPTS = [
@@ -141,7 +154,7 @@ def _current_assignment(page: Any) -> int:
 
 
 def test_it_labels_with_the_keyboard_and_resumes_after_a_reload(
-    live_server: Any, page: Any
+    live_server: Any, page: Any, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -158,10 +171,10 @@ def test_it_labels_with_the_keyboard_and_resumes_after_a_reload(
     for secret in (*MODELS, "otto-annotator"):
         assert secret not in body
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "workspace.png"), full_page=True)
+    shots = screenshot_dir(tmp_path)
+    page.screenshot(path=str(shots / "workspace.png"), full_page=True)
     page.set_viewport_size({"width": 820, "height": 1180})
-    page.screenshot(path=str(SCREENSHOTS / "workspace-tablet.png"), full_page=True)
+    page.screenshot(path=str(shots / "workspace-tablet.png"), full_page=True)
     left_box = page.locator("#response-left").bounding_box()
     right_box = page.locator("#response-right").bounding_box()
     assert left_box and right_box and right_box["x"] > left_box["x"]  # still side by side
@@ -220,7 +233,9 @@ def test_it_labels_with_the_keyboard_and_resumes_after_a_reload(
     assert labels[before_reload].rationale == "Right is correct, 2 ways"
 
 
-def test_it_lets_a_lead_adjudicate_a_disagreement(live_server: Any, page: Any) -> None:
+def test_it_lets_a_lead_adjudicate_a_disagreement(
+    live_server: Any, page: Any, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
     lead = _person("lena-lead", lead=True)
@@ -262,8 +277,7 @@ def test_it_lets_a_lead_adjudicate_a_disagreement(live_server: Any, page: Any) -
         assert visible in content
     page.get_by_label("A is better").check()
     page.fill("textarea[name=note]", "A keeps the original list, as asked; B mutates it.")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "adjudication.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "adjudication.png"), full_page=True)
     item_url = page.url
     page.get_by_role("button", name="Decide").click()
     expect(page.locator(".messages")).to_contain_text("decided")
