@@ -55,10 +55,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy config annotation judges analysis
 
+# Each script prints one figure per line; PostgreSQL (and Redis) are used when reachable.
 bench: install
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/annotator_bench.py
 	$(BIN)/python bench/features_bench.py
+	$(BIN)/python bench/analysis_bench.py
+	$(BIN)/python bench/export_bench.py
+	$(BIN)/python bench/gap_simulation.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
