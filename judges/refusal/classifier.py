@@ -4,7 +4,8 @@ Every classifier has a pinned identity whose sha256 `fingerprint` is stored with
 classification, so classes from different classifiers are never mixed up:
 
 - default: the embedding model's name, weights and tokenizer sha256, truncation and pooling,
-  the sha256 of the head file, and the label set;
+  the version of the lexical cues the head reads, the sha256 of the head file, and the label
+  set;
 - a user's `transformers` model: the sha256 of its config, weight and tokenizer files, the
   label mapping and the label set.
 
@@ -24,7 +25,12 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 
-from judges.refusal.cues import CUE_NAMES, CUES_VERSION, cue_matrix
+from judges.refusal.cues import (
+    CUE_NAMES_BY_VERSION,
+    CUES_VERSION,
+    SUPPORTED_CUES_VERSIONS,
+    cue_matrix,
+)
 from judges.refusal.embedder import (
     MiniLMEmbedder,
     available_cpus,
@@ -85,9 +91,11 @@ def _classifications(
     ]
 
 
-def head_inputs(texts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+def head_inputs(
+    texts: Sequence[str], embeddings: np.ndarray, cues_version: int = CUES_VERSION
+) -> np.ndarray:
     """What the head reads: the MiniLM embedding followed by the lexical cues."""
-    return np.hstack([np.asarray(embeddings, dtype=np.float64), cue_matrix(texts)])
+    return np.hstack([np.asarray(embeddings, dtype=np.float64), cue_matrix(texts, cues_version)])
 
 
 class DefaultRefusalClassifier:
@@ -100,19 +108,22 @@ class DefaultRefusalClassifier:
                 f"the refusal head was trained on embedding weights {trained_on}, but the "
                 f"loaded model's weights are {embedder.identity.weights_sha256}"
             )
-        if head.embedding.get("cues_version") != CUES_VERSION:
+        cues_version = head.embedding.get("cues_version")
+        if cues_version not in SUPPORTED_CUES_VERSIONS:
             raise ClassifierLoadError(
-                f"the refusal head was trained with cues version "
-                f"{head.embedding.get('cues_version')}, this code computes version "
-                f"{CUES_VERSION}: retrain it with python -m judges.refusal.train"
+                f"the refusal head was trained with cues version {cues_version!r}, this code "
+                f"computes versions {list(SUPPORTED_CUES_VERSIONS)} (the current one is "
+                f"{CUES_VERSION}): retrain it with python -m judges.refusal.train"
             )
-        if head.dimension != embedder.dimension + len(CUE_NAMES):
+        cue_count = len(CUE_NAMES_BY_VERSION[cues_version])
+        if head.dimension != embedder.dimension + cue_count:
             raise ClassifierLoadError(
                 f"the head expects {head.dimension} inputs, the model and cues give "
-                f"{embedder.dimension + len(CUE_NAMES)}"
+                f"{embedder.dimension + cue_count}"
             )
         self.embedder = embedder
         self.head = head
+        self.cues_version: int = cues_version
         embedding = embedder.identity
         self.identity = ClassifierIdentity(
             kind="minilm-head",
@@ -122,7 +133,7 @@ class DefaultRefusalClassifier:
                 "embedding_tokenizer_sha256": embedding.tokenizer_sha256,
                 "embedding_max_length": embedding.max_length,
                 "embedding_pooling": embedding.pooling,
-                "cues_version": CUES_VERSION,
+                "cues_version": cues_version,
                 "head_sha256": head_sha256,
                 "labels": list(head.classes),
             },
@@ -140,7 +151,7 @@ class DefaultRefusalClassifier:
         self, texts: Sequence[str], embeddings: np.ndarray
     ) -> list[Classification]:
         """Classes for texts already embedded by this classifier's embedder."""
-        probabilities = self.head.probabilities(head_inputs(texts, embeddings))
+        probabilities = self.head.probabilities(head_inputs(texts, embeddings, self.cues_version))
         return _classifications(probabilities, self.head.classes, self.identity.fingerprint)
 
 
