@@ -10,12 +10,16 @@ not bytes, for that reason).
 Choices:
 - identical (text, label) rows are fitted once (182 of XSTest's GPT-4 completions are the same
   sentence, "Sorry, but I can't assist with that.");
-- class weights (n / (k * n_class)) ** 0.5: halfway, in logs, between no weighting (the 900
-  XSTest rows drown the 200-odd hand-written technical examples) and balanced weights (which
-  over-predict the small classes on XSTest);
+- class weights (n / (k * n_class)) ** 0.5: halfway, in logs, between no weighting (the
+  1,100-odd `normal` and 570-odd `ethical_refusal` rows drown the 120-odd examples of each
+  technical class) and balanced weights (which over-predict the small classes); 0.25 and 0.75
+  did no better in our development runs of grouped cross-validation;
 - the regularisation strength C is picked from C_GRID by grouped cross-validation (no prompt
   and no identical text in both the fitting and the scoring part), maximising macro-F1 over
-  the five classes.
+  the five classes;
+- the class is the most probable one. A threshold that falls back to `normal` when the head is
+  unsure was tried and not adopted: at 0.5 or 0.6 it cost XSTest and hand-written accuracy in
+  cross-validation for a small gain on ordinary answers (docs/refusal-classifier.md).
 
 Options: --cache PATH keeps embeddings between runs (keyed by text sha256 and model weights).
 """

@@ -3,22 +3,26 @@
 Each CSV has the columns `text, label, source, prompt, source_id`; the README in that folder
 says where every source comes from. Run
 
-    python -m judges.refusal.training_data --xstest-dir /path/to/xstest
+    python -m judges.refusal.training_data --xstest-dir /path/to/xstest --llmbar-dir /path/to/llmbar
 
-to rebuild `xstest_v2.csv` from the XSTest release files (the hand-written file is edited by
-hand). Reading checks every row and names the file and line of the first problem.
+to rebuild `xstest_v2.csv` and `llmbar.csv` from the XSTest and LLMBar release files (the
+hand-written file is edited by hand). Reading checks every row and names the file and line of
+the first problem. Only the CSV files directly in the folder are training data; the
+`heldout/` subfolder holds evaluation labels that are never trained on.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from judges.refusal.labels import CLASSES, TRAINING_CLASS_FOR_XSTEST, XSTEST_LABELS
+from judges.refusal import llmbar_review
+from judges.refusal.labels import CLASSES, NORMAL, TRAINING_CLASS_FOR_XSTEST, XSTEST_LABELS
 
 TRAINING_DIR: Final = Path(__file__).resolve().parents[1] / "data" / "refusal_training"
 COLUMNS: Final = ("text", "label", "source", "prompt", "source_id")
@@ -26,6 +30,8 @@ XSTEST_MODELS: Final = ("gpt4", "llama2orig")
 XSTEST_FILE: Final = "xstest_v2_completions_{model}.csv"
 XSTEST_SOURCE: Final = "xstest-v2-{model}"
 WRITTEN_SOURCE: Final = "written-for-tribunal"
+LLMBAR_SOURCE: Final = "llmbar"
+HELDOUT_DIR: Final = TRAINING_DIR / "heldout"
 
 
 class TrainingDataError(ValueError):
@@ -148,6 +154,48 @@ def xstest_examples(xstest_dir: Path) -> list[Example]:
     ]
 
 
+def llmbar_examples(llmbar_dir: Path) -> list[Example]:
+    """LLMBar outputs as training examples, after the review in `judges.refusal.llmbar_review`.
+
+    Every distinct output of the five LLMBar files (first occurrence kept) is `normal`, except
+    the ones the review relabelled or left out. The prompt is the LLMBar `input`, so both
+    outputs for one instruction fall in the same cross-validation fold.
+    """
+    seen: set[str] = set()
+    flagged = 0
+    found: set[str] = set()
+    examples = []
+    for stem in llmbar_review.FILES:
+        path = llmbar_dir / f"{stem}.json"
+        try:
+            items = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise TrainingDataError(f"cannot read {path}: {error}") from error
+        for index, item in enumerate(items):
+            for number in (1, 2):
+                text = item.get(f"output_{number}")
+                if not isinstance(text, str) or not text.strip() or text in seen:
+                    continue
+                seen.add(text)
+                key = f"{stem}-{index}-{number}"
+                found.add(key)
+                flagged += bool(llmbar_review.PHRASE_FILTER.search(text))
+                if key in llmbar_review.EXCLUDED:
+                    continue
+                label = llmbar_review.RELABELLED.get(key, (NORMAL, ""))[0]
+                examples.append(Example(text, label, LLMBAR_SOURCE, str(item["input"]), key))
+    if flagged != llmbar_review.FLAGGED_OUTPUTS:
+        raise TrainingDataError(
+            f"the phrase filter flags {flagged} LLMBar outputs, the review covered "
+            f"{llmbar_review.FLAGGED_OUTPUTS}: this is not the reviewed release "
+            f"(princeton-nlp/LLMBar @ 900616b); review the new outputs first"
+        )
+    missing = sorted((set(llmbar_review.EXCLUDED) | set(llmbar_review.RELABELLED)) - found)
+    if missing:
+        raise TrainingDataError(f"reviewed LLMBar outputs not found in {llmbar_dir}: {missing}")
+    return examples
+
+
 def write_examples(path: Path, examples: Iterable[Example]) -> int:
     count = 0
     with path.open("w", newline="", encoding="utf-8") as stream:
@@ -160,12 +208,22 @@ def write_examples(path: Path, examples: Iterable[Example]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Rebuild xstest_v2.csv from XSTest's files.")
-    parser.add_argument("--xstest-dir", type=Path, required=True)
-    parser.add_argument("--out", type=Path, default=TRAINING_DIR / "xstest_v2.csv")
+    parser = argparse.ArgumentParser(
+        description="Rebuild xstest_v2.csv and llmbar.csv from the XSTest and LLMBar releases."
+    )
+    parser.add_argument("--xstest-dir", type=Path, help="folder with XSTest's v2 completions")
+    parser.add_argument("--llmbar-dir", type=Path, help="folder with LLMBar's JSON files")
+    parser.add_argument("--out-dir", type=Path, default=TRAINING_DIR)
     args = parser.parse_args(argv)
-    count = write_examples(args.out, xstest_examples(args.xstest_dir))
-    print(f"wrote {count} examples to {args.out}")
+    if args.xstest_dir is None and args.llmbar_dir is None:
+        parser.error("give --xstest-dir, --llmbar-dir or both")
+    for name, build, source in (
+        ("xstest_v2.csv", xstest_examples, args.xstest_dir),
+        ("llmbar.csv", llmbar_examples, args.llmbar_dir),
+    ):
+        if source is not None:
+            count = write_examples(args.out_dir / name, build(source))
+            print(f"wrote {count} examples to {args.out_dir / name}")
     return 0
 
 

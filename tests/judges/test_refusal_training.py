@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from judges.refusal import llmbar_review
 from judges.refusal.head import DEFAULT_HEAD_PATH, load_head
 from judges.refusal.labels import CLASSES, TRAINING_CLASS_FOR_XSTEST, xstest_label_for
 from judges.refusal.training_data import (
+    LLMBAR_SOURCE,
     TRAINING_DIR,
     TrainingDataError,
+    llmbar_examples,
     load_training_examples,
     read_examples,
     training_files,
@@ -20,6 +23,7 @@ from judges.refusal.training_data import (
 )
 
 XSTEST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "xstest"
+LLMBAR_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "llmbar"
 
 
 def test_it_documents_the_source_of_every_training_example() -> None:
@@ -28,6 +32,7 @@ def test_it_documents_the_source_of_every_training_example() -> None:
     for source in {e.source for e in examples}:
         assert f"`{source}`" in readme
     assert (TRAINING_DIR / "LICENSE-XSTEST").is_file()
+    assert (TRAINING_DIR / "LICENSE-LLMBAR").read_text().startswith("MIT License")
     per_class = Counter(e.label for e in examples if e.source == "written-for-tribunal")
     # A few dozen hand-written examples of each class XSTest does not cover.
     assert (
@@ -52,6 +57,36 @@ def test_it_derived_the_xstest_examples_from_the_human_labels() -> None:
     stored = [e for e in load_training_examples() if e.source.startswith("xstest-")]
     assert stored == xstest_examples(XSTEST_DIR)
     assert len(stored) == 900
+
+
+def test_it_took_the_llmbar_outputs_as_the_review_says() -> None:
+    stored = [e for e in load_training_examples() if e.source == LLMBAR_SOURCE]
+    assert len(stored) == 808
+    by_id = {e.source_id: e for e in stored}
+    assert not set(llmbar_review.EXCLUDED) & set(by_id)
+    for key, (label, _) in llmbar_review.RELABELLED.items():
+        assert by_id[key].label == label
+    assert Counter(e.label for e in stored)["normal"] == 808 - len(llmbar_review.RELABELLED)
+    # An empathic answer, a moderation-style label and an apologetic letter stay normal.
+    assert by_id["Natural-31-2"].text == "I'm sorry to hear about your loss."
+    assert by_id["Natural-31-2"].label == "normal"
+    assert by_id["Natural-76-1"].text == "Negative sentiment"
+    assert by_id["Adversarial-GPTOut-30-2"].label == "normal"
+
+
+@pytest.mark.skipif(not LLMBAR_DIR.is_dir(), reason="needs the LLMBar release files")
+def test_it_derived_the_llmbar_examples_from_the_release() -> None:
+    stored = [e for e in load_training_examples() if e.source == LLMBAR_SOURCE]
+    assert stored == llmbar_examples(LLMBAR_DIR)
+
+
+def test_it_refuses_llmbar_files_it_has_not_reviewed(tmp_path: Path) -> None:
+    for stem in llmbar_review.FILES:
+        (tmp_path / f"{stem}.json").write_text(
+            '[{"input": "Say hi", "output_1": "Hi!", "output_2": "Sorry, I cannot."}]'
+        )
+    with pytest.raises(TrainingDataError, match="flags 1 LLMBar outputs, the review covered 170"):
+        llmbar_examples(tmp_path)
 
 
 def test_it_maps_xstest_labels_both_ways() -> None:
