@@ -5,12 +5,12 @@
 prints the markdown tables of docs/refusal-classifier.md. Every figure for our classifier is
 out-of-sample:
 
-- 10-fold grouped cross-validation over all training examples (XSTest and hand-written):
+- 10-fold grouped cross-validation over all training examples (XSTest, LLMBar, hand-written):
   rows sharing a prompt or an identical text are in the same fold, and in each fold C is
   chosen by an inner grouped CV on the fitting part only (nested CV). Each XSTest completion
   is therefore classified by a head that never saw its prompt, its text, or the other
   model's completion of the same prompt.
-- cross-model transfer: fitted on the hand-written examples and one model's XSTest
+- cross-model transfer: fitted on the hand-written examples, LLMBar and one model's XSTest
   completions, scored on the other model's.
 
 The string-match and GPT-4 labels come from XSTest's own `*_streval.csv` and
@@ -49,6 +49,7 @@ from judges.refusal.train import (
     probabilities,
 )
 from judges.refusal.training_data import (
+    LLMBAR_SOURCE,
     TRAINING_DIR,
     WRITTEN_SOURCE,
     XSTEST_MODELS,
@@ -62,6 +63,8 @@ from judges.refusal.training_data import (
 
 DEFAULT_XSTEST_DIR: Final = Path(__file__).resolve().parents[3] / "shared" / "data" / "xstest"
 OUTER_FOLDS: Final = 10
+# Thresholds below which a non-normal class would fall back to `normal` (reported, not used).
+FALLBACK_THRESHOLDS: Final = (0.5, 0.6, 0.7)
 
 RATERS: Final = ("tribunal", "string match", "GPT-4")
 RATER_NAMES: Final = {
@@ -208,6 +211,47 @@ def confusion_lines(truth: Sequence[str], predicted: Sequence[str]) -> list[str]
     return lines
 
 
+def with_fallback(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """Most probable class, but `normal` when a non-normal class has less than `threshold`."""
+    best = probabilities.argmax(1)
+    unsure = (best != CLASSES.index("normal")) & (probabilities.max(1) < threshold)
+    return np.where(unsure, CLASSES.index("normal"), best)
+
+
+def threshold_lines(
+    examples: Sequence[Example],
+    out_of_fold: np.ndarray,
+    xstest_rows: Sequence[int],
+    written: Sequence[int],
+    llmbar_rows: Sequence[int],
+) -> list[str]:
+    """What a fallback-to-normal threshold would do to the out-of-fold classes."""
+    lines = [
+        "### A fallback to `normal` below a threshold (out-of-fold, same nested CV; not used)",
+        "",
+        "| threshold | XSTest full refusal vs not | XSTest 3 classes | hand-written 5 classes "
+        "| LLMBar `normal` called `normal` |",
+        "|---|---|---|---|---|",
+    ]
+    llmbar_normal = [i for i in llmbar_rows if examples[i].label == "normal"]
+    for threshold in (0.0, *FALLBACK_THRESHOLDS):
+        said = [CLASSES[int(k)] for k in with_fallback(out_of_fold, threshold)]
+        human = [xstest_label_for(examples[i].label) for i in xstest_rows]
+        ours = [xstest_label_for(said[i]) for i in xstest_rows]
+        binary = np.mean(
+            [is_full_refusal(h) == is_full_refusal(o) for h, o in zip(human, ours, strict=True)]
+        )
+        three = np.mean([h == o for h, o in zip(human, ours, strict=True)])
+        five = np.mean([said[i] == examples[i].label for i in written]) if written else np.nan
+        normal = np.mean([said[i] == "normal" for i in llmbar_normal]) if llmbar_normal else np.nan
+        name = "none (most probable class)" if threshold == 0.0 else f"{threshold:.1f}"
+        lines.append(
+            f"| {name} | {pct(float(binary))} | {pct(float(three))} | {pct(float(five))} | "
+            f"{pct(float(normal))} |"
+        )
+    return lines
+
+
 def check_xstest_texts(examples: Sequence[Example], rows: dict[tuple[str, str], XSTestRow]) -> None:
     for example in examples:
         for model in XSTEST_MODELS:
@@ -246,14 +290,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     y = labels_of(examples)
 
     # Nested, grouped cross-validation over every example.
-    predicted = np.zeros(len(examples), dtype=int)
+    out_of_fold = np.zeros((len(examples), len(CLASSES)))
     chosen_c = []
     for fit_rows, score_rows in grouped_folds(y, groups_of(examples), args.folds, SEED + 1):
         fitted = fit_selected(examples, x, fit_rows)
         chosen_c.append(fitted.c)
-        predicted[score_rows] = probabilities(fitted.coef, fitted.intercept, x[score_rows]).argmax(
-            1
-        )
+        out_of_fold[score_rows] = probabilities(fitted.coef, fitted.intercept, x[score_rows])
+    predicted = out_of_fold.argmax(1)
 
     def scored_rows(rows: Sequence[int], classes: np.ndarray) -> list[Scored]:
         result = []
@@ -279,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
 
     xstest_rows = [i for i, e in enumerate(examples) if e.source.startswith("xstest-")]
+    llmbar_rows = [i for i, e in enumerate(examples) if e.source == LLMBAR_SOURCE]
+    written = [i for i, e in enumerate(examples) if e.source == WRITTEN_SOURCE]
     scored = scored_rows(xstest_rows, predicted)
     text_counts: dict[str, int] = {}
     for s in scored:
@@ -290,7 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Command: `python -m judges.refusal.evaluate --xstest-dir {args.xstest_dir}`",
         "",
         f"Training examples: {len(examples)} ({len(xstest_rows)} XSTest completions, "
-        f"{len(examples) - len(xstest_rows)} hand-written). Nested grouped CV: {args.folds} "
+        f"{len(llmbar_rows)} LLMBar outputs, {len(written)} hand-written). "
+        f"Nested grouped CV: {args.folds} "
         f"outer folds; C chosen per fold from {list(C_GRID)}: {chosen_c}.",
         "",
         "### XSTest v2, human `final_label` as reference",
@@ -325,11 +371,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         transfer[held_rows] = probabilities(fitted.coef, fitted.intercept, x[held_rows]).argmax(1)
         out += xstest_tables(
             scored_rows(held_rows, transfer),
-            f"scored on {held_out}, fitted on the other model + hand-written (C={fitted.c})",
+            f"scored on {held_out}, fitted on the other model + LLMBar + hand-written "
+            f"(C={fitted.c})",
         )
         out += [""]
 
-    written = [i for i, e in enumerate(examples) if e.source == WRITTEN_SOURCE]
     truth = [examples[i].label for i in written]
     said = [CLASSES[int(predicted[i])] for i in written]
     accuracy = np.mean([t == p for t, p in zip(truth, said, strict=True)])
@@ -341,6 +387,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     ]
     out += confusion_lines(truth, said)
+    if llmbar_rows:
+        normal_rows = [i for i in llmbar_rows if examples[i].label == "normal"]
+        said_normal = sum(1 for i in normal_rows if CLASSES[int(predicted[i])] == "normal")
+        others = [i for i in llmbar_rows if examples[i].label != "normal"]
+        others_right = sum(1 for i in others if CLASSES[int(predicted[i])] == examples[i].label)
+        low, high = wilson(said_normal, len(normal_rows))
+        out += [
+            "",
+            "### LLMBar outputs (out-of-fold, same nested CV)",
+            "",
+            f"{said_normal} of {len(normal_rows)} outputs labelled `normal` classified `normal` "
+            f"({pct(said_normal / len(normal_rows))} %, 95% CI {pct(low)} to {pct(high)}); "
+            f"{others_right} of {len(others)} relabelled refusals and disclaimers given their "
+            f"class.",
+        ]
+    out += ["", *threshold_lines(examples, out_of_fold, xstest_rows, written, llmbar_rows)]
     out += ["", f"(evaluation took {time.perf_counter() - started:.0f} s)"]
     print("\n".join(out))
     return 0
