@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Length
 
 from analysis.metrics import S1, majority_vote
@@ -678,24 +678,46 @@ def _criterion_score(entry: Any) -> float | None:
     return None
 
 
-def population_verdicts(dataset_id: int, judge_ids: Sequence[int]) -> pd.DataFrame:
-    """Every combined verdict of ``judges`` on a dataset's pairs: ``pair_id``, ``rater``,
-    ``value`` (A, B, tie; failed or missing verdicts left out). The judge-only part of a
-    prediction-powered estimate."""
-    rows = (
-        Verdict.objects.filter(
-            pair__dataset_id=dataset_id,
-            judge__in=list(judge_ids),
-            outcome__isnull=False,
-        )
-        .order_by("pk")
-        .values_list("pair_id", "judge_id", "outcome")
+def population_groups(dataset_id: int, judge_ids: Sequence[int]) -> pd.DataFrame:
+    """How each judge's verdicts on a whole dataset fall on each model and response class.
+
+    One row per (``rater`` ``j:<id>``, ``by`` ``model`` or ``class``, ``group``) with the
+    ``wins``, ``ties`` and ``losses`` of that group's responses under the judge's combined
+    verdicts (a response wins when its side is chosen; both sides of a pair count). Counted by
+    the database, so a large dataset is summarised without reading its verdicts one by one:
+    the judge-only half of a prediction-powered estimate needs only these counts.
+    """
+    base = Verdict.objects.filter(
+        pair__dataset_id=dataset_id, judge__in=list(judge_ids), outcome__isnull=False
+    ).order_by()
+    classifier = _latest_classifier(dataset_id)
+    counts: dict[tuple[str, str, str], dict[str, int]] = {}
+    for side, win, loss in (("a", "A", "B"), ("b", "B", "A")):
+        keys: dict[str, Any] = {"model": F(f"pair__response_{side}__model_name")}
+        if classifier is not None:
+            keys["class"] = Subquery(
+                ResponseClassification.objects.filter(
+                    response=OuterRef(f"pair__response_{side}"), classifier=classifier
+                ).values("label")[:1]
+            )
+        for by, expression in keys.items():
+            rows = (
+                base.annotate(group=expression)
+                .values("judge_id", "group", "outcome")
+                .annotate(n=Count("pk"))
+            )
+            for row in rows:
+                if not row["group"]:
+                    continue
+                key = (f"j:{row['judge_id']}", by, str(row["group"]))
+                entry = counts.setdefault(key, {"wins": 0, "ties": 0, "losses": 0})
+                outcome = row["outcome"]
+                kind = "wins" if outcome == win else "losses" if outcome == loss else "ties"
+                entry[kind] += int(row["n"])
+    return pd.DataFrame(
+        [(*key, v["wins"], v["ties"], v["losses"]) for key, v in sorted(counts.items())],
+        columns=["rater", "by", "group", "wins", "ties", "losses"],
     )
-    frame = pd.DataFrame.from_records(
-        list(rows.iterator(chunk_size=_CHUNK)), columns=["pair_id", "judge", "value"]
-    )
-    frame["rater"] = "j:" + frame["judge"].astype(str)
-    return frame[["pair_id", "rater", "value"]]
 
 
 def audit_design(audit: Audit) -> pd.DataFrame:

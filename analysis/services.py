@@ -935,11 +935,9 @@ def study_inputs(
     )
     if audit is None:
         return study
-    whole = selectors.pair_details(Pair.objects.filter(dataset_id=dataset_id), dataset_id)
     return replace(
         study,
-        population=selectors.population_verdicts(dataset_id, judge_ids),
-        population_details=whole.frame,
+        population=selectors.population_groups(dataset_id, judge_ids),
         design=selectors.audit_design(audit),
         labels=selectors.audit_label_sequence(audit),
     )

@@ -29,7 +29,6 @@ from analysis.metrics import (
     labels_for_half_width,
     length_controlled_win_rates,
     moderation_gap,
-    ppi_by_group,
     refusal_lpm,
     response_sides,
     style_sensitivity,
@@ -38,6 +37,7 @@ from analysis.metrics import (
 from analysis.metrics.criteria import SOS_CRITERIA, STYLE_CRITERIA
 from analysis.metrics.outcomes import Estimate, Result, Undefined, json_number, result_json
 from analysis.metrics.outcomes import dig as _get
+from analysis.metrics.ppi import Moments, ppi_row
 from analysis.metrics.refusal import CLASS_TERMS, JUDGE
 from analysis.metrics.style import FEATURES, MARKDOWN_FEATURES
 
@@ -62,8 +62,9 @@ class StudyInputs:
     ``rater``, ``criterion``, ``score`` (+2 ... -2).
 
     Audits add the sampling design and the population for prediction-powered estimates:
-    ``population`` (every judge verdict on the dataset: ``pair_id``, ``rater``, ``value``),
-    ``population_details`` (the dataset's pairs, as ``details``), ``design`` (``pair_id``,
+    ``population`` (how every judge verdict on the whole dataset falls on each model and
+    response class: ``rater``, ``by`` (``model`` / ``class``), ``group``, ``wins``, ``ties``,
+    ``losses``; see ``analysis.selectors.population_groups``), ``design`` (``pair_id``,
     ``stratum``, ``inclusion_probability``) and ``labels`` (``item``, ``value`` in the order
     the labels were given).
     """
@@ -76,7 +77,6 @@ class StudyInputs:
     prompts: pd.Series
     criteria: pd.DataFrame
     population: pd.DataFrame | None = None
-    population_details: pd.DataFrame | None = None
     design: pd.DataFrame | None = None
     labels: pd.DataFrame | None = None
 
@@ -340,8 +340,7 @@ def ppi_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
     probability with the audit's strata (PPI++, tuned lambda)."""
     assert inputs.design is not None
     population = inputs.population if inputs.population is not None else pd.DataFrame()
-    details = inputs.population_details
-    if population.empty or details is None or details.empty:
+    if population.empty:
         return {"reason": "no judge verdicts on the dataset"}
     design = inputs.design.set_index("pair_id")
     humans = inputs.verdicts[inputs.verdicts["rater"] == HUMAN].set_index("item")["value"]
@@ -349,6 +348,7 @@ def ppi_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
     human_won = human_won[human_won.index.isin(design.index)]
     if human_won.empty:
         return {"reason": "no human labels yet"}
+    details = inputs.details[inputs.details["pair_id"].isin(human_won.index)]
     out: dict[str, Any] = {
         "raters": dict(inputs.judges),
         "labelled": len(human_won),
@@ -358,41 +358,43 @@ def ppi_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
         "by_class": {},
     }
     for judge in inputs.judges:
-        mine = population[population["rater"] == judge]
-        judge_won = mine.set_index("pair_id")["value"].map(_WON_A)
-        judged = details[details["pair_id"].isin(judge_won.index)]
-        if judged.empty:
-            out["by_model"][judge] = out["by_class"][judge] = {
-                "reason": "this judge has no verdicts on the dataset"
-            }
-            continue
-        for key, (group_a, group_b) in (
-            ("by_model", ("model_a", "model_b")),
-            ("by_class", ("class_a", "class_b")),
+        mine = inputs.verdicts[inputs.verdicts["rater"] == judge]
+        judge_won = mine.set_index("item")["value"].map(_WON_A)
+        labelled_pairs = details[details["pair_id"].isin(judge_won.index)]
+        for key, by, (group_a, group_b) in (
+            ("by_model", "model", ("model_a", "model_b")),
+            ("by_class", "class", ("class_a", "class_b")),
         ):
-            rows = _side_rows(judged, judge_won, group_a, group_b).rename(
-                columns={"value": "judge"}
-            )
-            if rows.empty:
-                out[key][judge] = {
-                    "reason": "no model names" if key == "by_model" else NOT_CLASSIFIED
-                }
+            groups = population[(population["rater"] == judge) & (population["by"] == by)]
+            if groups.empty:
+                reason = "no model names" if by == "model" else NOT_CLASSIFIED
+                out[key][judge] = {"reason": f"this judge has no verdicts here, or {reason}"}
                 continue
-            labelled = _side_rows(
-                judged[judged["pair_id"].isin(human_won.index)], human_won, group_a, group_b
-            ).rename(columns={"value": "human"})
-            rows = rows.merge(labelled.drop(columns="group"), on=["pair_id", "side"], how="left")
-            rows["weight"] = 1.0 / rows["pair_id"].map(design["inclusion_probability"])
-            rows["stratum"] = rows["pair_id"].map(design["stratum"])
-            table = ppi_by_group(
-                rows,
-                "group",
-                weight="weight",
-                stratum="stratum",
-                level=level,
-                half_width=HALF_WIDTH,
+            labelled = _side_rows(labelled_pairs, human_won, group_a, group_b).merge(
+                _side_rows(labelled_pairs, judge_won, group_a, group_b).drop(columns="group"),
+                on=["pair_id", "side"],
+                suffixes=("_human", "_judge"),
             )
-            out[key][judge] = {"rows": _rows(table)}
+            labelled["weight"] = 1.0 / labelled["pair_id"].map(design["inclusion_probability"])
+            labelled["stratum"] = labelled["pair_id"].map(design["stratum"])
+            rows = []
+            for group in groups.itertuples(index=False):
+                mine_labelled = labelled[labelled["group"] == group.group]
+                rows.append(
+                    {
+                        "group": group.group,
+                        **ppi_row(
+                            mine_labelled["value_human"],
+                            mine_labelled["value_judge"],
+                            Moments.of_outcomes(group.wins, group.ties, group.losses),
+                            weights=mine_labelled["weight"],
+                            strata=mine_labelled["stratum"],
+                            level=level,
+                            half_width=HALF_WIDTH,
+                        ),
+                    }
+                )
+            out[key][judge] = {"rows": _rows(pd.DataFrame(rows))}
     return out
 
 

@@ -430,6 +430,14 @@ def main() -> None:
         help="annotators as threads of this process (default) or as forked processes",
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--snapshots",
+        choices=["off", "thread"],
+        default="off",
+        help="report recomputation after labels: off (default: it is a Celery worker's job, "
+        "timed by bench/analysis_bench.py) or in a thread of this process, sharing its CPU "
+        "and its interpreter lock with the annotators",
+    )
     args = parser.parse_args()
 
     base_url = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -445,6 +453,11 @@ def main() -> None:
     from django.db import connections
 
     settings.LOGGING_CONFIG = None
+    if args.snapshots == "off":
+        from analysis import services as analysis_services
+
+        analysis_services.snapshot_request = lambda **kwargs: None  # type: ignore[assignment]
+        print("report recomputation after labels: off (a worker's job; see analysis_bench.py)")
     try:
         call_command("migrate", verbosity=0)
         started = time.perf_counter()
@@ -502,6 +515,9 @@ def main() -> None:
                 f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
             )
     finally:
+        for thread in threading.enumerate():  # in-process report runs still going
+            if thread.name.startswith("snapshot-"):
+                thread.join(timeout=120)
         connections.close_all()
         if not args.keep:
             _drop_database(base_url)

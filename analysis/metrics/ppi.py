@@ -65,6 +65,55 @@ def _z(level: float) -> float:
 
 
 @dataclass(frozen=True)
+class Moments:
+    """Count, mean and sum of squared deviations of the judge's unlabelled verdicts.
+
+    All PPI needs of the N judge-only values is their mean and variance, so a large population
+    can be summarised in the database (counts of wins, ties and losses) instead of being read
+    value by value. :meth:`of` summarises an array; ``variance`` uses ddof = 1 as
+    ``np.var(values, ddof=1)`` does.
+    """
+
+    n: int
+    mean: float
+    m2: float
+
+    @classmethod
+    def of(cls, values: Any) -> Moments:
+        array = _array(values, "judge_unlabelled")
+        if not len(array):
+            return cls(0, 0.0, 0.0)
+        mean = float(array.mean())
+        return cls(len(array), mean, float(((array - mean) ** 2).sum()))
+
+    @classmethod
+    def of_outcomes(cls, wins: int, ties: int, losses: int) -> Moments:
+        """Values 1 (win), 0.5 (tie) and 0 (loss) given by their counts."""
+        n = wins + ties + losses
+        if n == 0:
+            return cls(0, 0.0, 0.0)
+        mean = (wins + 0.5 * ties) / n
+        squares = wins + 0.25 * ties
+        return cls(n, mean, max(squares - n * mean * mean, 0.0))
+
+    def variance(self) -> float:
+        return self.m2 / (self.n - 1) if self.n > 1 else float("nan")
+
+    def combined(self, other: Moments) -> Moments:
+        """The moments of both sets of values together (Chan et al.'s pairwise update)."""
+        n = self.n + other.n
+        if n == 0:
+            return self
+        delta = other.mean - self.mean
+        mean = self.mean + delta * other.n / n
+        return Moments(n, mean, self.m2 + other.m2 + delta * delta * self.n * other.n / n)
+
+
+def _moments(values: Any) -> Moments:
+    return values if isinstance(values, Moments) else Moments.of(values)
+
+
+@dataclass(frozen=True)
 class _Design:
     """Weights and stratum codes of the labelled items, with the linearised covariance."""
 
@@ -131,21 +180,21 @@ def tuned_lambda(
     """PPI++'s power-tuned lambda, clipped to [0, 1] (module docstring); 0 if undefined."""
     y = _array(labels, "labels")
     f = _array(judge_labelled, "judge_labelled")
-    f_tilde = _array(judge_unlabelled, "judge_unlabelled")
-    n, big_n = len(y), len(f_tilde)
+    f_tilde = _moments(judge_unlabelled)
+    n, big_n = len(y), f_tilde.n
     if n < 2 or big_n < 2:
         return 0.0
     if weights is None and strata is None:
         covariance = float(((y - y.mean()) * (f - f.mean())).sum() / n)
-        variance = float(np.var(np.concatenate([f, f_tilde]), ddof=1))
-        if variance <= 0:
+        variance = Moments.of(f).combined(f_tilde).variance()
+        if not variance > 0:
             return 0.0
         value = covariance / ((1.0 + n / big_n) * variance)
     else:
         design = _design(n, weights, strata)
         if isinstance(design, str):
             return 0.0
-        denominator = design.covariance(f, f) + float(np.var(f_tilde, ddof=1)) / big_n
+        denominator = design.covariance(f, f) + f_tilde.variance() / big_n
         if denominator <= 0:
             return 0.0
         value = design.covariance(y, f) / denominator
@@ -166,8 +215,9 @@ def ppi_mean(
 
     ``labels`` Y and ``judge_labelled`` f are aligned arrays over the n labelled items,
     ``judge_unlabelled`` holds the N verdicts whose mean stands for the judge's population
-    mean. ``lam`` is a number in [0, 1] or ``"tune"`` (PPI++). ``weights`` (inverse inclusion
-    probabilities) and ``strata`` describe a stratified sample of the labelled items.
+    mean (an array, or their :class:`Moments`). ``lam`` is a number in [0, 1] or ``"tune"``
+    (PPI++). ``weights`` (inverse inclusion probabilities) and ``strata`` describe a
+    stratified sample of the labelled items.
 
     ``details``: ``lambda``, ``n``, ``N``, ``se``, ``var_judge`` (lambda^2 var(f~) / N),
     ``var_labels`` (the rectifier's variance), and the classical estimate from the labels
@@ -176,10 +226,10 @@ def ppi_mean(
     z = _z(level)
     y = _array(labels, "labels")
     f = _array(judge_labelled, "judge_labelled")
-    f_tilde = _array(judge_unlabelled, "judge_unlabelled")
+    f_tilde = _moments(judge_unlabelled)
     if f.shape != y.shape:
         raise ValueError(f"judge_labelled has {len(f)} entries for {len(y)} labels")
-    n, big_n = len(y), len(f_tilde)
+    n, big_n = len(y), f_tilde.n
     if n == 0:
         return Undefined("no labelled items", n=0)
     design = _design(n, weights, strata)
@@ -195,10 +245,8 @@ def ppi_mean(
         return Undefined("fewer than 2 judge verdicts for the judge's mean", n=n)
     rectifier = y - value_lambda * f
     var_labels = design.covariance(rectifier, rectifier)
-    var_judge = (
-        value_lambda**2 * float(np.var(f_tilde, ddof=1)) / big_n if value_lambda > 0 else 0.0
-    )
-    judge_mean = float(f_tilde.mean()) if value_lambda > 0 else 0.0
+    var_judge = value_lambda**2 * f_tilde.variance() / big_n if value_lambda > 0 else 0.0
+    judge_mean = f_tilde.mean if value_lambda > 0 else 0.0
     value = value_lambda * judge_mean + design.mean(rectifier)
     se = math.sqrt(max(var_labels + var_judge, 0.0))
     classical_value = design.mean(y)
@@ -274,6 +322,52 @@ def labels_needed(estimate: Result, half_width: float) -> LabelsNeeded:
     return LabelsNeeded(half_width, more, total, reason)
 
 
+def ppi_row(
+    labels: Any,
+    judge_labelled: Any,
+    judge_unlabelled: Any,
+    *,
+    weights: Any = None,
+    strata: Any = None,
+    lam: Lambda = "tune",
+    level: float = 0.95,
+    half_width: float | None = None,
+) -> dict[str, Any]:
+    """One group's row of :func:`ppi_by_group` (its columns but the group keys), from the
+    labelled values and the judge's unlabelled values or their :class:`Moments`."""
+    everything = _moments(judge_unlabelled)
+    labelled_count = len(_array(labels, "labels"))
+    estimate = ppi_mean(
+        labels, judge_labelled, everything, lam=lam, weights=weights, strata=strata, level=level
+    )
+    row: dict[str, Any] = {
+        "n_labelled": labelled_count,
+        "n_judged": everything.n,
+        "judge_only": everything.mean if everything.n else np.nan,
+    }
+    if isinstance(estimate, Estimate) and estimate.ci is not None:
+        d = estimate.details
+        se = float(d["se"])
+        classical_se = float(d["classical_se"])
+        row.update(
+            classical=d["classical"],
+            classical_low=d["classical_low"],
+            classical_high=d["classical_high"],
+            ppi=estimate.value,
+            ppi_low=estimate.ci[0],
+            ppi_high=estimate.ci[1],
+            **{"lambda": d["lambda"]},
+            effective_labels=labelled_count * (classical_se / se) ** 2 if se > 0 else np.nan,
+            note="",
+        )
+    else:
+        row.update(note=str(estimate.reason))
+    if half_width is not None:
+        more = labels_needed(estimate, half_width).more
+        row["labels_more"] = np.nan if more is None else more
+    return row
+
+
 def ppi_by_group(
     frame: pd.DataFrame,
     by: str | Sequence[str],
@@ -325,36 +419,18 @@ def ppi_by_group(
         row: dict[str, Any] = dict(
             zip(keys, value if isinstance(value, tuple) else (value,), strict=True)
         )
-        estimate = ppi_mean(
-            labelled["_y"],
-            labelled["_f"],
-            group["_f"],
-            lam=lam,
-            weights=labelled[weight] if weight is not None else None,
-            strata=labelled[stratum] if stratum is not None else None,
-            level=level,
-        )
-        row.update(n_labelled=len(labelled), n_judged=len(group), judge_only=group["_f"].mean())
-        if isinstance(estimate, Estimate) and estimate.ci is not None:
-            d = estimate.details
-            se = float(d["se"])
-            classical_se = float(d["classical_se"])
-            row.update(
-                classical=d["classical"],
-                classical_low=d["classical_low"],
-                classical_high=d["classical_high"],
-                ppi=estimate.value,
-                ppi_low=estimate.ci[0],
-                ppi_high=estimate.ci[1],
-                **{"lambda": d["lambda"]},
-                effective_labels=len(labelled) * (classical_se / se) ** 2 if se > 0 else np.nan,
-                note="",
+        row.update(
+            ppi_row(
+                labelled["_y"],
+                labelled["_f"],
+                group["_f"],
+                weights=labelled[weight] if weight is not None else None,
+                strata=labelled[stratum] if stratum is not None else None,
+                lam=lam,
+                level=level,
+                half_width=half_width,
             )
-        else:
-            row.update(note=str(estimate.reason))
-        if half_width is not None:
-            more = labels_needed(estimate, half_width).more
-            row["labels_more"] = np.nan if more is None else more
+        )
         rows.append(row)
     columns = [
         *keys,

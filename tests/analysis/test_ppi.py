@@ -10,6 +10,7 @@ from statsmodels.stats.weightstats import DescrStatsW
 
 from analysis.metrics import Estimate, Undefined
 from analysis.metrics.ppi import (
+    Moments,
     classical_mean,
     labels_needed,
     ppi_by_group,
@@ -217,3 +218,18 @@ def test_it_names_the_position_of_a_missing_label() -> None:
 def test_it_refuses_a_lambda_outside_zero_and_one() -> None:
     with pytest.raises(ValueError, match=r"lam must be a number between 0 and 1 or 'tune'"):
         ppi_mean([1.0, 0.0], [1.0, 0.0], [1.0, 0.0], lam=2.0)
+
+
+def test_it_gives_the_same_estimate_from_the_judges_moments_as_from_its_values() -> None:
+    rng = np.random.default_rng(3)
+    judge = rng.choice([0.0, 0.5, 1.0], size=5_000, p=[0.4, 0.1, 0.5])
+    labelled = rng.choice(5_000, size=200, replace=False)
+    truth = np.clip(judge[labelled] + rng.choice([-1.0, 0.0, 0.5], size=200), 0.0, 1.0)
+    wins, ties = int((judge == 1.0).sum()), int((judge == 0.5).sum())
+    moments = Moments.of_outcomes(wins, ties, len(judge) - wins - ties)
+    assert moments.variance() == pytest.approx(float(np.var(judge, ddof=1)), rel=1e-12)
+    for kwargs in ({}, {"weights": rng.uniform(1, 5, 200), "strata": rng.integers(0, 2, 200)}):
+        from_values = ppi_mean(truth, judge[labelled], judge, **kwargs)
+        from_moments = ppi_mean(truth, judge[labelled], moments, **kwargs)
+        assert from_moments.value == pytest.approx(from_values.value, rel=1e-12)
+        assert from_moments.ci == pytest.approx(from_values.ci, rel=1e-12)
