@@ -573,6 +573,8 @@ def test_it_prints_the_refusal_gap_in_the_markdown_report(planted: Built) -> Non
     section = text[text.index("## Refusal gap") :]
     assert "| human majority | ethical refusal |" in section
     assert "### planted judge v1: gap against people" in section
+    assert "### human majority: linear probability model" in section
+    assert "| EthRef | +" in section
     snapshot = services.snapshot_compute(dataset=planted.dataset, n_boot=0)
     rater = f"j:{planted.judge.pk}"
     gap = next(

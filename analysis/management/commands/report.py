@@ -452,6 +452,19 @@ def _studies(studies: Mapping[str, Any] | None, judges: Sequence[Mapping[str, An
                     ],
                 ),
             ]
+        for fit in refusal["lpm"]:
+            lines += [
+                f"### {fit['rater']}: linear probability model (points; win 1, loss 0, "
+                "ties left out; cluster-robust by pair)",
+                "",
+            ]
+            if fit.get("reason"):
+                lines += [f"undefined: {fit['reason']}", ""]
+                continue
+            lines += _table(
+                ["term", "coefficient", "95% CI", "p", "note"],
+                [[r["term"], r["coef"], r["ci"], r["p"], r["note"]] for r in fit["rows"]],
+            )
         for gap in refusal["gaps"]:
             lines += [f"### {gap['label']}: gap against people (points, judge minus people)", ""]
             if not gap.get("rows"):
