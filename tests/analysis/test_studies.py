@@ -10,6 +10,7 @@ through the selectors loses or mislabels nothing), and cover what was planted.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from io import StringIO
@@ -574,7 +575,7 @@ def test_it_prints_the_refusal_gap_in_the_markdown_report(planted: Built) -> Non
     assert "| human majority | ethical refusal |" in section
     assert "### planted judge v1: gap against people" in section
     assert "### human majority: linear probability model" in section
-    assert "| EthRef | +" in section
+    assert re.search(r"\| EthRef \| [+-]\d+\.\d \| \[", section)
     snapshot = services.snapshot_compute(dataset=planted.dataset, n_boot=0)
     rater = f"j:{planted.judge.pk}"
     gap = next(
