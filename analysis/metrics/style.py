@@ -35,7 +35,7 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from analysis.metrics.outcomes import BOTH_BAD, TIE, A, B, Estimate, Result, Undefined
 from analysis.metrics.refusal import (
@@ -345,7 +345,7 @@ def fit_logistic(
     while iteration < max_iter:
         iteration += 1
         eta = x @ beta
-        p = 1.0 / (1.0 + np.exp(-eta))
+        p = special.expit(eta)
         gradient = x.T @ (y - p) - penalty * beta
         hessian = (x * (p * (1.0 - p))[:, np.newaxis]).T @ x + np.diag(penalty)
         step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]
@@ -363,7 +363,7 @@ def fit_logistic(
             converged = True
             break
         objective = value
-    p = 1.0 / (1.0 + np.exp(-(x @ beta)))
+    p = special.expit(x @ beta)
     hessian = (x * (p * (1.0 - p))[:, np.newaxis]).T @ x + np.diag(penalty)
     scores = x * (y - p)[:, np.newaxis]
     bread = np.linalg.pinv(hessian)
@@ -444,7 +444,7 @@ def length_controlled_win_rates(
         n = int(involved.sum())
         raw = np.where(code_a[involved] == k, y[involved], 1.0 - y[involved]).mean()
         opponent = np.where(code_a[involved] == k, code_b[involved], code_a[involved])
-        prob = 1.0 / (1.0 + np.exp(-(theta[k] - theta[opponent])))
+        prob = special.expit(theta[k] - theta[opponent])
         value = float(prob.mean())
         # Gradient of the mean over the strength parameters (reference model has none).
         gradient = np.zeros(x.shape[1])
