@@ -14,7 +14,7 @@ Identical texts are embedded once (PandaLM repeats responses and instructions ac
 model pairs, so it runs fastest); the distinct counts are printed. The model is loaded and
 warmed up on three texts before the clock starts; the load time is printed on its own line.
 Prints one figure per line, e.g. `classify+features 1,000 hh-rlhf responses (992 distinct,
-986 distinct prompts, mean 39 tokens, 2 torch threads): 29 responses/s (41 CPU-ms per
+986 distinct prompts, mean 39 tokens, 2 torch threads, bfloat16): 313 responses/s (6 CPU-ms per
 response), peak 750 MB`. CPU milliseconds per response (all threads) are printed next to the
 wall-clock rate, and the machine's load average around the runs: on a shared machine the
 wall-clock rate falls with other work, the CPU time much less.
@@ -89,7 +89,8 @@ def run_one(name: str, data_dir: Path, first: bool) -> None:
     print(
         f"classify+features {len(responses):,} {name} responses ({len(set(responses)):,} distinct, "
         f"{len(set(prompts)):,} distinct prompts, mean {mean_tokens:.0f} tokens, "
-        f"{classifier.embedder.threads} torch threads): {len(responses) / elapsed:,.0f} "
+        f"{classifier.embedder.threads} torch threads, {classifier.embedder.precision}): "
+        f"{len(responses) / elapsed:,.0f} "
         f"responses/s ({1000 * cpu / len(responses):.0f} CPU-ms per response), "
         f"peak {peak_mb:,.0f} MB",
         flush=True,

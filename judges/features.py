@@ -266,6 +266,7 @@ def extractor_fingerprint(embedder: MiniLMEmbedder | None = None) -> str:
         "tokenizer_sha256": identity.tokenizer_sha256,
         "max_length": MAX_LENGTH,
         "pooling": identity.pooling,
+        **({"precision": identity.precision} if identity.precision != "float32" else {}),
         "markdown_rules": MARKDOWN_RULES_VERSION,
         "length_chars": "unicode code points",
         "length_tokens": "MiniLM WordPiece, no special tokens, untruncated",

@@ -35,6 +35,7 @@ from judges.refusal.embedder import (
     MiniLMEmbedder,
     available_cpus,
     check_texts,
+    default_precision,
     file_sha256,
     get_embedder,
     go_offline,
@@ -133,6 +134,12 @@ class DefaultRefusalClassifier:
                 "embedding_tokenizer_sha256": embedding.tokenizer_sha256,
                 "embedding_max_length": embedding.max_length,
                 "embedding_pooling": embedding.pooling,
+                # Added only when not float32, so float32 fingerprints stay as they were.
+                **(
+                    {"embedding_precision": embedding.precision}
+                    if embedding.precision != "float32"
+                    else {}
+                ),
                 "cues_version": cues_version,
                 "head_sha256": head_sha256,
                 "labels": list(head.classes),
@@ -156,7 +163,7 @@ class DefaultRefusalClassifier:
 
 
 _default_lock = threading.Lock()
-_defaults: dict[tuple[Path, Path | None], DefaultRefusalClassifier] = {}
+_defaults: dict[tuple[Path, Path | None, str], DefaultRefusalClassifier] = {}
 
 
 def load_default_classifier(
@@ -164,7 +171,11 @@ def load_default_classifier(
 ) -> DefaultRefusalClassifier:
     """The shipped classifier (or another head over the same embeddings); one per process."""
     head_file = Path(head_path or DEFAULT_HEAD_PATH).resolve()
-    key = (head_file, Path(model_dir).resolve() if model_dir is not None else None)
+    key = (
+        head_file,
+        Path(model_dir).resolve() if model_dir is not None else None,
+        default_precision(),
+    )
     with _default_lock:
         classifier = _defaults.get(key)
         if classifier is None:

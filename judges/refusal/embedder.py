@@ -13,6 +13,14 @@ only meaningful on the embeddings it was trained on.
 
 torch and transformers are imported lazily, so importing this module (and counting tokens,
 which needs only `tokenizers`) stays cheap.
+
+Precision: on a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX) the model runs under
+torch's bfloat16 autocast, about 2.5 times faster on 2 cores; elsewhere in float32. The
+embeddings differ from float32 by a cosine of at most 5e-5 (no class changed on 1,604 real
+XSTest and PandaLM responses; `tests/judges/test_refusal_embedder.py`), but they are not
+bit-identical, so the precision is part of the embedder's identity and of every fingerprint
+built on it. `TRIBUNAL_EMBEDDING_PRECISION=float32` (or `bfloat16`) pins the choice; float32 is
+what equals sentence-transformers to 1e-5.
 """
 
 from __future__ import annotations
@@ -44,6 +52,8 @@ DEFAULT_BATCH_SIZE: Final = 32  # fastest of 8/16/32/64/128 on a 2-core CPU (ben
 
 MODEL_DIR_ENV: Final = "TRIBUNAL_MINILM_DIR"
 THREADS_ENV: Final = "TRIBUNAL_TORCH_THREADS"
+PRECISION_ENV: Final = "TRIBUNAL_EMBEDDING_PRECISION"
+PRECISIONS: Final = ("float32", "bfloat16")
 
 _OFFLINE_SWITCHES: Final = {
     "HF_HUB_OFFLINE": "1",
@@ -92,6 +102,28 @@ def available_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
+
+
+def cpu_has_bfloat16() -> bool:
+    """Does this CPU do bfloat16 arithmetic natively (else autocast would only emulate it)?"""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def default_precision() -> str:
+    """`$TRIBUNAL_EMBEDDING_PRECISION` if set (float32, bfloat16 or auto), else auto:
+    bfloat16 where the CPU has it natively, float32 elsewhere."""
+    chosen = (os.environ.get(PRECISION_ENV) or "auto").strip().lower()
+    if chosen == "auto":
+        return "bfloat16" if cpu_has_bfloat16() else "float32"
+    if chosen not in PRECISIONS:
+        raise EmbeddingModelError(
+            f"{PRECISION_ENV} must be auto, float32 or bfloat16, got {chosen!r}"
+        )
+    return chosen
 
 
 def torch_threads() -> int:
@@ -196,9 +228,11 @@ class EmbedderIdentity:
     tokenizer_sha256: str
     max_length: int
     pooling: str
+    precision: str = "float32"
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "precision": self.precision,
             "model": self.model,
             "package": self.package,
             "package_version": self.package_version,
@@ -218,8 +252,12 @@ class MiniLMEmbedder:
         *,
         threads: int | None = None,
         verify_weights: bool = True,
+        precision: str | None = None,
     ) -> None:
         go_offline()
+        self.precision = precision or default_precision()
+        if self.precision not in PRECISIONS:
+            raise EmbeddingModelError(f"precision must be float32 or bfloat16, got {precision!r}")
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         if not model_dir.is_dir():
             raise EmbeddingModelError(f"{model_dir} is not a directory")
@@ -261,6 +299,7 @@ class MiniLMEmbedder:
             tokenizer_sha256=self.tokens.tokenizer_sha256,
             max_length=MAX_LENGTH,
             pooling="mean over tokens, L2-normalised",
+            precision=self.precision,
         )
 
     def embed(self, texts: Sequence[str], *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -283,7 +322,11 @@ class MiniLMEmbedder:
         out = np.zeros((len(model_ids), self.dimension), dtype=np.float32)
         # Sorted by length, so each batch pads to nearly its own length: padding is wasted work.
         order = sorted(range(len(model_ids)), key=lambda i: len(model_ids[i]))
-        with torch.inference_mode():
+        bfloat16 = self.precision == "bfloat16"
+        with (
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16),
+        ):
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
                 width = max(len(model_ids[i]) for i in rows)
@@ -302,22 +345,24 @@ class MiniLMEmbedder:
                 weights = attention.unsqueeze(-1).to(hidden.dtype)
                 mean = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
                 unit = torch.nn.functional.normalize(mean, p=2, dim=1)
-                out[rows] = unit.numpy()
+                out[rows] = unit.float().numpy()
         return out
 
 
 _lock = threading.Lock()
-_embedders: dict[Path, MiniLMEmbedder] = {}
+_embedders: dict[tuple[Path, str], MiniLMEmbedder] = {}
 _counters: dict[Path, TokenCounter] = {}
 
 
-def get_embedder(model_dir: Path | None = None) -> MiniLMEmbedder:
-    """The process-wide embedder for `model_dir` (default: the pinned MiniLM), loaded once."""
+def get_embedder(model_dir: Path | None = None, *, precision: str | None = None) -> MiniLMEmbedder:
+    """The process-wide embedder for `model_dir` (default: the pinned MiniLM) at `precision`
+    (default: :func:`default_precision`), loaded once."""
     key = (Path(model_dir) if model_dir is not None else default_model_dir()).resolve()
+    precision = precision or default_precision()
     with _lock:
-        embedder = _embedders.get(key)
+        embedder = _embedders.get((key, precision))
         if embedder is None:
-            embedder = _embedders[key] = MiniLMEmbedder(key)
+            embedder = _embedders[(key, precision)] = MiniLMEmbedder(key, precision=precision)
             _counters.setdefault(key, embedder.tokens)
         return embedder
 

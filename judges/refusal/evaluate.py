@@ -41,6 +41,7 @@ from judges.refusal.labels import (
 from judges.refusal.train import (
     C_GRID,
     SEED,
+    TRAINING_PRECISION,
     example_inputs,
     fit_selected,
     grouped_folds,
@@ -286,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for rater, variant in (("string match", "streval"), ("GPT-4", "gpteval"))
     }
     check_xstest_texts(examples, human_rows)
-    x = example_inputs(examples, get_embedder(), args.cache)
+    x = example_inputs(examples, get_embedder(precision=TRAINING_PRECISION), args.cache)
     y = labels_of(examples)
 
     # Nested, grouped cross-validation over every example.

@@ -29,6 +29,7 @@ import argparse
 import csv
 import gzip
 import json
+import os
 import re
 import sys
 import time
@@ -41,9 +42,11 @@ from typing import Final
 import numpy as np
 
 from judges.refusal.classifier import load_default_classifier
+from judges.refusal.embedder import PRECISION_ENV
 from judges.refusal.evaluate import pct, wilson
 from judges.refusal.head import DEFAULT_HEAD_PATH
 from judges.refusal.labels import CLASSES, DISCLAIMERS, NORMAL, REFUSALS
+from judges.refusal.train import TRAINING_PRECISION
 from judges.refusal.training_data import HELDOUT_DIR, TrainingDataError
 
 SHARED_DATA: Final = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -225,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hh-rlhf", type=Path, default=DEFAULT_HH_RLHF)
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    # Measured in float32, as the head was trained (embedder.py explains bfloat16).
+    os.environ.setdefault(PRECISION_ENV, TRAINING_PRECISION)
     classifier = load_default_classifier(head_path=args.head)
 
     def classify(texts: Sequence[str]) -> dict[str, str]:

@@ -50,6 +50,9 @@ from judges.refusal.training_data import (
     training_files,
 )
 
+# Heads are trained, and their published figures measured, on float32 embeddings: the same on
+# every CPU. (Classification may run in bfloat16; it changes no class on real texts.)
+TRAINING_PRECISION: Final = "float32"
 C_GRID: Final = (0.3, 1.0, 3.0, 10.0, 30.0)
 CLASS_WEIGHT_POWER: Final = 0.5
 SELECTION_FOLDS: Final = 5
@@ -276,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     examples = load_training_examples(args.data_dir)
-    embedder = get_embedder()
+    embedder = get_embedder(precision=TRAINING_PRECISION)
     x = example_inputs(examples, embedder, args.cache)
     identity = {**embedder.identity.as_dict(), "dimension": embedder.dimension}
     head = train_head(examples, x, identity, args.data_dir)

@@ -86,3 +86,10 @@ def make_judge(db: None) -> Callable[..., Judge]:
         return services.judge_version_for(config, name)
 
     return make
+
+
+@pytest.fixture
+def float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Embed in float32, the precision that equals sentence-transformers to 1e-5 (the default
+    is bfloat16 on CPUs that have it; see judges/refusal/embedder.py)."""
+    monkeypatch.setenv("TRIBUNAL_EMBEDDING_PRECISION", "float32")

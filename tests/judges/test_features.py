@@ -91,7 +91,7 @@ def test_it_computes_the_style_difference_of_methods_section_5() -> None:
         style_difference(-1, 2)
 
 
-def test_it_measures_prompt_similarity_like_sentence_transformers() -> None:
+def test_it_measures_prompt_similarity_like_sentence_transformers(float32: None) -> None:
     from sentence_transformers import SentenceTransformer
 
     prompts = ["How do I boil an egg?", "What is the capital of France?", None, "  "]

@@ -25,7 +25,7 @@ TEXTS = [
 ]
 
 
-def test_it_embeds_exactly_like_sentence_transformers() -> None:
+def test_it_embeds_exactly_like_sentence_transformers(float32: None) -> None:
     from sentence_transformers import SentenceTransformer
 
     reference = SentenceTransformer(str(default_model_dir()), device="cpu", local_files_only=True)
@@ -96,3 +96,43 @@ def test_it_refuses_a_bad_thread_setting(monkeypatch: pytest.MonkeyPatch) -> Non
         torch_threads()
     monkeypatch.setenv("TRIBUNAL_TORCH_THREADS", "1")
     assert torch_threads() == 1
+
+
+def test_it_embeds_in_bfloat16_nearly_as_in_float32_and_says_so_in_its_identity() -> None:
+    from judges.refusal import load_default_classifier
+    from judges.refusal.training_data import TRAINING_DIR, read_examples
+
+    texts = [e.text for e in read_examples(TRAINING_DIR / "xstest_v2.csv")][:300]
+    wide = MiniLMEmbedder(precision="float32")
+    narrow = MiniLMEmbedder(precision="bfloat16")
+    a, b = wide.embed(texts), narrow.embed(texts)
+    assert float((a * b).sum(axis=1).min()) > 0.9999
+    assert narrow.identity.precision == "bfloat16" and wide.identity.precision == "float32"
+    classifier = load_default_classifier()
+    same = [
+        x.label == y.label
+        for x, y in zip(
+            classifier.classify_embedded(texts, a),
+            classifier.classify_embedded(texts, b),
+            strict=True,
+        )
+    ]
+    assert sum(same) >= len(texts) - 1  # at most one borderline text may change class
+
+
+def test_it_pins_the_precision_in_the_fingerprints(monkeypatch: pytest.MonkeyPatch) -> None:
+    from judges.features import extractor_fingerprint
+    from judges.refusal import load_default_classifier
+
+    prints = {}
+    for precision in ("float32", "bfloat16"):
+        monkeypatch.setenv("TRIBUNAL_EMBEDDING_PRECISION", precision)
+        prints[precision] = (
+            load_default_classifier().identity.fingerprint,
+            extractor_fingerprint(get_embedder()),
+        )
+    assert prints["float32"][0] != prints["bfloat16"][0]
+    assert prints["float32"][1] != prints["bfloat16"][1]
+    monkeypatch.setenv("TRIBUNAL_EMBEDDING_PRECISION", "half")
+    with pytest.raises(EmbeddingModelError, match="auto, float32 or bfloat16"):
+        get_embedder()
