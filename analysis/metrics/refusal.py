@@ -92,6 +92,8 @@ SIM_OTHER: Final = "sim_other"
 INTERCEPT: Final = "const"
 JUDGE: Final = "judge"
 SIDE_COLUMNS: Final = ("pair_id", "side", "rater", "won", "response_class", "len_diff")
+# A class needs this many responses (distinct pair sides) before its coefficient is estimated.
+MIN_CLASS_RESPONSES: Final = 10
 
 Ties = Literal["drop", "half"]
 
@@ -521,6 +523,15 @@ def _regressors(
         if dummy.sum() == 0:
             absent[term] = f"no {response_class} responses among the rated pairs"
             continue
+        responses = len(frame.loc[dummy == 1.0, ["pair_id", "side"]].drop_duplicates())
+        if responses < MIN_CLASS_RESPONSES:
+            # A dummy carried by a handful of responses is fitted almost exactly, and its
+            # cluster-robust standard error collapses toward 0: a confident, meaningless gap.
+            absent[term] = (
+                f"only {responses} {response_class} response(s) among the rated pairs, "
+                f"fewer than the {MIN_CLASS_RESPONSES} an interval needs"
+            )
+            continue
         design[term] = dummy
     if length_scale is None:
         absent[LENGTH] = "len_diff has no spread"
@@ -531,8 +542,12 @@ def _regressors(
     if opponent:
         for response_class, term in CLASS_TERMS.items():
             dummy = frame["other_class"].eq(response_class).astype(float)
-            if dummy.sum() == 0:
-                absent[f"opp_{term}"] = f"no {response_class} opponents among the rated pairs"
+            opponents = len(frame.loc[dummy == 1.0, ["pair_id", "side"]].drop_duplicates())
+            if opponents < MIN_CLASS_RESPONSES:
+                absent[f"opp_{term}"] = (
+                    f"{opponents} {response_class} opponent(s) among the rated pairs, fewer "
+                    f"than {MIN_CLASS_RESPONSES}"
+                )
                 continue
             design[f"opp_{term}"] = dummy
         if use_sim:

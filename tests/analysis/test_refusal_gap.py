@@ -353,3 +353,21 @@ def test_it_covers_the_planted_values_at_the_nominal_rate_over_200_runs() -> Non
     assert result["opponent_eth_rejected"] <= 19
     assert result["pasch_eth_rejected"] <= 19
     assert 178 <= result["opponent_length_covered"] <= 199
+
+
+def test_it_leaves_out_a_class_with_too_few_responses_for_an_interval() -> None:
+    # One ethical refusal among 300 pairs: its dummy would be fitted exactly and its
+    # cluster-robust standard error would collapse, a confident and meaningless gap.
+    study = simulate_study(PlantedStudy(), 300, seed=4)
+    pairs = study.pairs.copy()
+    refusals = pairs.index[pairs["class_a"].eq("ethical_refusal")]
+    keep = refusals[:1]
+    for side in ("a", "b"):
+        extra = pairs[f"class_{side}"].eq("ethical_refusal") & ~pairs.index.isin(keep)
+        pairs.loc[extra, f"class_{side}"] = "normal"
+    sides = response_sides(pairs, study.verdicts)
+    gap = moderation_gap(sides, human="human", judge="judge")
+    result = gap.gaps["ethical_refusal"]
+    assert result.value is None
+    assert "only 1 ethical_refusal response(s)" in result.reason
+    assert gap.gaps["technical_refusal"].value is not None  # the other classes still fit
