@@ -17,7 +17,8 @@ which needs only `tokenizers`) stays cheap.
 Precision: on a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX) the model runs under
 torch's bfloat16 autocast, about 2.5 times faster on 2 cores; elsewhere in float32. The
 embeddings differ from float32 by a cosine of at most 5e-5 (no class changed on 1,604 real
-XSTest and PandaLM responses; `tests/judges/test_refusal_embedder.py`), but they are not
+XSTest and PandaLM responses, 2 of 4,616 hh-rlhf final turns did; see
+`tests/judges/test_refusal_embedder.py`), but they are not
 bit-identical, so the precision is part of the embedder's identity and of every fingerprint
 built on it. `TRIBUNAL_EMBEDDING_PRECISION=float32` (or `bfloat16`) pins the choice; float32 is
 what equals sentence-transformers to 1e-5.
