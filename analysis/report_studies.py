@@ -202,6 +202,13 @@ def _refusal(
     }
 
 
+def _text_cell(value: Any) -> str:
+    """Text for a CSV cell that a spreadsheet will not run: judge names come from imported
+    files, and a cell starting with =, +, - or @ would be read as a formula."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def refusal_csv(studies: Mapping[str, Any] | None, names: Mapping[str, str]) -> str:
     """The refusal-gap tables as CSV: one row per (judge, class) gap, then the class rates."""
     data = _get(studies, "refusal") or {}
@@ -246,7 +253,7 @@ def refusal_csv(studies: Mapping[str, Any] | None, names: Mapping[str, str]) -> 
                 [
                     "gap",
                     judge,
-                    names.get(judge, judge),
+                    _text_cell(names.get(judge, judge)),
                     row["class"],
                     result.get("n", ""),
                     pp(result),
@@ -266,7 +273,7 @@ def refusal_csv(studies: Mapping[str, Any] | None, names: Mapping[str, str]) -> 
                 [
                     table,
                     row["rater"],
-                    names.get(row["rater"], row["rater"]),
+                    _text_cell(names.get(row["rater"], row["rater"])),
                     row["response_class"],
                     row["n"],
                     *[""] * 7,

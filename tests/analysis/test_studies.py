@@ -597,3 +597,14 @@ def test_it_tells_the_lead_on_the_audit_page_how_many_more_labels(
     page = lead_client.get(f"/audits/{audited.audit.pk}/").content.decode()
     assert 'id="precision"' in page
     assert f"about {entry['more']} more labels for +/- 0.05" in page
+
+
+def test_it_keeps_a_judge_name_from_running_as_a_spreadsheet_formula(
+    planted: Built, lead_client: Client
+) -> None:
+    Judge.objects.filter(pk=planted.judge.pk).update(name='=HYPERLINK("http://x","y")')
+    services.snapshot_compute(dataset=planted.dataset, n_boot=0)
+    response = lead_client.get(f"/reports/dataset/{planted.dataset.name}/refusal-gap.csv")
+    table = pd.read_csv(StringIO(response.content.decode()))
+    names = set(table.loc[table["table"] == "gap", "rater_name"])
+    assert names == {'\'=HYPERLINK("http://x","y") v1'}
