@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,13 +31,9 @@ from analysis.serializers import (
     TrendPointOutput,
 )
 from annotation.models import Audit, Dataset
-from annotation.roles import is_lead
+from annotation.selectors import audit_for_lead
+from config.roles import object_for_lead
 from judges.models import Judge
-
-
-def _require_lead(request: Request) -> None:
-    if not is_lead(request.user):
-        raise PermissionDenied("Reports are for leads.")
 
 
 def _subject(audit: Audit | None, dataset: Dataset | None) -> dict[str, Any]:
@@ -83,50 +78,40 @@ def _recompute(audit: Audit | None = None, dataset: Dataset | None = None) -> Re
     )
 
 
-def _audit(request: Request, pk: int) -> Audit:
-    _require_lead(request)
-    return get_object_or_404(Audit, pk=pk)
-
-
-def _dataset(request: Request, name: str) -> Dataset:
-    _require_lead(request)
-    return get_object_or_404(Dataset, name=name)
-
-
 @extend_schema(responses={200: ReportOutput, 202: ReportOutput}, summary="An audit's figures")
 @api_view(["GET"])
 def audit_report(request: Request, pk: int) -> Response:
-    return _report(audit=_audit(request, pk))
+    return _report(audit=audit_for_lead(request.user, pk))
 
 
 @extend_schema(responses=HistoryOutput, summary="An audit's figures over time")
 @api_view(["GET"])
 def audit_report_history(request: Request, pk: int) -> Response:
-    return _history(audit=_audit(request, pk))
+    return _history(audit=audit_for_lead(request.user, pk))
 
 
 @extend_schema(request=None, responses={202: None}, summary="Recompute an audit's figures")
 @api_view(["POST"])
 def audit_report_recompute(request: Request, pk: int) -> Response:
-    return _recompute(audit=_audit(request, pk))
+    return _recompute(audit=audit_for_lead(request.user, pk))
 
 
 @extend_schema(responses={200: ReportOutput, 202: ReportOutput}, summary="A dataset's figures")
 @api_view(["GET"])
 def dataset_report(request: Request, name: str) -> Response:
-    return _report(dataset=_dataset(request, name))
+    return _report(dataset=object_for_lead(request.user, Dataset, name=name))
 
 
 @extend_schema(responses=HistoryOutput, summary="A dataset's figures over time")
 @api_view(["GET"])
 def dataset_report_history(request: Request, name: str) -> Response:
-    return _history(dataset=_dataset(request, name))
+    return _history(dataset=object_for_lead(request.user, Dataset, name=name))
 
 
 @extend_schema(request=None, responses={202: None}, summary="Recompute a dataset's figures")
 @api_view(["POST"])
 def dataset_report_recompute(request: Request, name: str) -> Response:
-    return _recompute(dataset=_dataset(request, name))
+    return _recompute(dataset=object_for_lead(request.user, Dataset, name=name))
 
 
 @extend_schema(
@@ -142,7 +127,7 @@ def dataset_report_recompute(request: Request, name: str) -> Response:
 )
 @api_view(["GET", "PUT"])
 def audit_gate(request: Request, pk: int) -> Response:
-    audit = _audit(request, pk)
+    audit = audit_for_lead(request.user, pk)
     if request.method == "PUT":
         data = GateInput(data=request.data)
         data.is_valid(raise_exception=True)

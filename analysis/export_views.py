@@ -18,7 +18,6 @@ import io
 from typing import IO, Any, cast
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -30,7 +29,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError, ValidationError
-from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -44,7 +42,8 @@ from analysis.export import (
     export_to_stream,
 )
 from annotation.models import Audit
-from annotation.roles import is_lead
+from config.api import IsLead
+from config.roles import object_for_lead
 
 
 def _download(audit: Audit, fmt: str) -> StreamingHttpResponse:
@@ -57,10 +56,7 @@ def _download(audit: Audit, fmt: str) -> StreamingHttpResponse:
 
 @login_required
 def audit_export(request: HttpRequest, pk: str, fmt: str) -> StreamingHttpResponse:
-    if not is_lead(request.user):
-        raise PermissionDenied("Exports are for leads.")
-    audit = get_object_or_404(Audit, pk=pk)
-    return _download(audit, fmt)
+    return _download(object_for_lead(request.user, Audit, pk=pk), fmt)
 
 
 class FileFormatInput(serializers.Serializer):
@@ -72,6 +68,8 @@ _Detail = inline_serializer("ExportError", fields={"detail": serializers.CharFie
 
 class AuditExportApi(APIView):
     """`GET /api/audits/<id>/export/?file_format=jsonl|csv|parquet` (leads)."""
+
+    permission_classes = [IsLead]
 
     @extend_schema(
         operation_id="audit_export",
@@ -89,8 +87,6 @@ class AuditExportApi(APIView):
         },
     )
     def get(self, request: Request, pk: int) -> StreamingHttpResponse:
-        if not is_lead(request.user):
-            raise ApiPermissionDenied("Exports are for leads.")
         params = FileFormatInput(data=request.query_params)
         if not params.is_valid():
             raise ParseError(
@@ -113,8 +109,6 @@ class ExportInput(serializers.Serializer):
 
 def _export_request(request: Request) -> tuple[list[int], str]:
     """The audits and format asked for; 400 naming the parameter otherwise."""
-    if not is_lead(request.user):
-        raise ApiPermissionDenied("Exports are for leads.")
     params = ExportInput(data=request.query_params)
     if not params.is_valid():
         errors = dict(params.errors)
@@ -151,6 +145,8 @@ _BAD_EXPORT = OpenApiResponse(
 class ExportsApi(APIView):
     """`GET /api/exports/?audit=1&audit=2&file_format=jsonl|csv|parquet` (leads)."""
 
+    permission_classes = [IsLead]
+
     @extend_schema(
         operation_id="exports_download",
         summary="Download several audits' calibration set (generic import schema), streamed",
@@ -186,6 +182,8 @@ class _Discard(io.RawIOBase):
 
 class ExportManifestApi(APIView):
     """`GET /api/exports/manifest/?audit=1&audit=2&file_format=...` (leads)."""
+
+    permission_classes = [IsLead]
 
     @extend_schema(
         operation_id="exports_manifest",

@@ -13,10 +13,10 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
@@ -29,7 +29,8 @@ from analysis.models import MetricSnapshot
 from analysis.plots import IntervalRow, ReferenceLine, Series
 from analysis.report_studies import refusal_csv, studies_model
 from annotation.models import Audit, Dataset
-from annotation.roles import is_lead
+from annotation.selectors import audit_for_lead
+from config.roles import object_for_lead, require_lead
 
 OUTCOME_NAMES = {"A": "A", "B": "B", "tie": "tie", "both_bad": "both bad"}
 ABOUT = {
@@ -49,27 +50,12 @@ class HtmxRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def _require_lead(request: HttpRequest) -> None:
-    if not is_lead(request.user):
-        raise PermissionDenied("Reports are for leads.")
-
-
-def _audit_for_lead(request: HttpRequest, pk: int) -> Audit:
-    _require_lead(request)
-    return get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
-
-
-def _dataset_for_lead(request: HttpRequest, name: str) -> Dataset:
-    _require_lead(request)
-    return get_object_or_404(Dataset, name=name)
-
-
 # --- pages -----------------------------------------------------------------------------------
 
 
 @login_required
 def report_index(request: HttpRequest) -> HttpResponse:
-    _require_lead(request)
+    require_lead(request.user)
     latest = MetricSnapshot.objects.order_by("-created_at", "-pk")
     audits = Audit.objects.select_related("dataset").annotate(
         snapshot_at=Subquery(latest.filter(audit=OuterRef("pk")).values("created_at")[:1]),
@@ -84,27 +70,27 @@ def report_index(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def audit_report(request: HtmxRequest, pk: int) -> HttpResponse:
-    audit = _audit_for_lead(request, pk)
+    audit = audit_for_lead(request.user, pk)
     return _report(request, audit=audit)
 
 
 @login_required
 def dataset_report(request: HtmxRequest, name: str) -> HttpResponse:
-    dataset = _dataset_for_lead(request, name)
+    dataset = object_for_lead(request.user, Dataset, name=name)
     return _report(request, dataset=dataset)
 
 
 @login_required
 @require_POST
 def audit_report_recompute(request: HtmxRequest, pk: int) -> HttpResponse:
-    audit = _audit_for_lead(request, pk)
+    audit = audit_for_lead(request.user, pk)
     return _recompute(request, audit=audit)
 
 
 @login_required
 @require_POST
 def dataset_report_recompute(request: HtmxRequest, name: str) -> HttpResponse:
-    dataset = _dataset_for_lead(request, name)
+    dataset = object_for_lead(request.user, Dataset, name=name)
     return _recompute(request, dataset=dataset)
 
 
@@ -112,7 +98,7 @@ def dataset_report_recompute(request: HtmxRequest, name: str) -> HttpResponse:
 @require_POST
 def audit_gate(request: HtmxRequest, pk: int) -> HttpResponse:
     """Write a new release gate for the audit (the latest one is in force)."""
-    audit = _audit_for_lead(request, pk)
+    audit = audit_for_lead(request.user, pk)
     form = GateForm(request.POST, judges=selectors.audit_judges(audit))
     if form.is_valid():
         try:
@@ -138,12 +124,13 @@ def audit_gate(request: HtmxRequest, pk: int) -> HttpResponse:
 
 @login_required
 def audit_refusal_csv(request: HttpRequest, pk: int) -> HttpResponse:
-    return _refusal_csv(_audit_for_lead(request, pk), None, f"audit-{pk}")
+    return _refusal_csv(audit_for_lead(request.user, pk), None, f"audit-{pk}")
 
 
 @login_required
 def dataset_refusal_csv(request: HttpRequest, name: str) -> HttpResponse:
-    return _refusal_csv(None, _dataset_for_lead(request, name), f"dataset-{name}")
+    dataset = object_for_lead(request.user, Dataset, name=name)
+    return _refusal_csv(None, dataset, f"dataset-{name}")
 
 
 def _refusal_csv(audit: Audit | None, dataset: Dataset | None, stem: str) -> HttpResponse:

@@ -1,41 +1,31 @@
-"""REST API for datasets, audits, the labelling queue and adjudication (mounted under /api/).
+"""REST API for audits, the labelling queue and adjudication (mounted under /api/).
 
 The same services and selectors as the HTML views; each action declares its own small
-serializers. Roles as on the pages: datasets, building and managing audits, items and
-adjudication are for leads; the queue (`next`, `label`, `skip`, `undo`, your labels) is for the
-audit's annotators and serves only texts by screen side, never model names, verdicts or other
-people's labels.
-
-Lists are paginated by `?page=` and `?page_size=`: the body stays a JSON array of the page's
-rows, the total is in `X-Total-Count` and the neighbouring pages in `Link` (RFC 8288), as
-`LinkHeaderPagination` below (also used by the imports and judges APIs). A query parameter
-with a bad value is answered 400 with the parameter as the key: `{"status": ["..."]}`.
+serializers. Roles as on the pages: building and managing audits, items and adjudication are
+for leads (`config.api.IsLead`); the queue (`next`, `label`, `skip`, `undo`, your labels) is for
+the audit's annotators (`selectors.audit_for_annotator`) and serves only texts by screen side,
+never model names, verdicts or other people's labels. Lists are paginated as every list of the
+API is (`config.api`).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
-from rest_framework.decorators import api_view
-from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import PageNumberPagination
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils.urls import replace_query_param
 
 from annotation import queue, selectors, services
 from annotation.models import Adjudication, Assignment, Audit, AuditItem, Dataset
-from annotation.roles import is_lead
 from annotation.serializers import (
     AdjudicationInput,
     AdjudicationOutput,
@@ -51,105 +41,23 @@ from annotation.serializers import (
     ItemReviewOutput,
     LabelInput,
     LabelOutput,
-    PageInput,
     PairFilterInput,
     PairOutput,
     ReviewItemOutput,
     SkipInput,
     UndoInput,
 )
-from judges.models import Judge
-
-# --- Lists: pagination and query parameters, shared with the imports and judges APIs --------
-
-
-class LinkHeaderPagination(PageNumberPagination):
-    """Page-number pagination that leaves the body a plain JSON array.
-
-    The lists were plain arrays before they were paginated; keeping the body and putting the
-    paging in headers (`X-Total-Count`, `Link` with first/prev/next/last) changed nothing for
-    existing callers. A page or page size that cannot be served is a 400 naming it.
-    """
-
-    page_size_query_param = "page_size"
-
-    def paginate_queryset(  # type: ignore[override]
-        self, queryset: QuerySet[Any] | Sequence[Any], request: Request, view: Any = None
-    ) -> list[Any]:
-        wanted = query_params(PageInput, request)
-        self.request = request
-        size = wanted.get("page_size") or self.get_page_size(request) or 100
-        paginator = self.django_paginator_class(queryset, size)
-        number = wanted["page"]
-        if number > paginator.num_pages:  # num_pages is 1 for an empty list
-            raise ValidationError(
-                {"page": [f"there is no page {number}; the last page is {paginator.num_pages}"]}
-            )
-        self.page = paginator.page(number)
-        return list(self.page)
-
-    def get_paginated_response(self, data: Any) -> Response:
-        url = self.request.build_absolute_uri()
-        last = self.page.paginator.num_pages
-        pages = {"first": 1, "last": last}
-        if self.page.has_previous():
-            pages["prev"] = self.page.previous_page_number()
-        if self.page.has_next():
-            pages["next"] = self.page.next_page_number()
-        links = ", ".join(
-            f'<{replace_query_param(url, self.page_query_param, n)}>; rel="{rel}"'
-            for rel, n in pages.items()
-        )
-        headers = {"X-Total-Count": str(self.page.paginator.count), "Link": links}
-        return Response(data, headers=headers)
-
-
-def paginated(request: Request, rows: Any, serialize: Callable[[list[Any]], Any]) -> Response:
-    """One page of `rows` (a queryset or a list), serialized, with the paging headers."""
-    pages = LinkHeaderPagination()
-    page = pages.paginate_queryset(rows, request)
-    return pages.get_paginated_response(serialize(page))
-
-
-def query_params(serializer_class: type[serializers.Serializer], request: Request) -> Any:
-    """The query parameters a serializer declares, validated: 400 `{name: [problem]}`."""
-    params = serializer_class(data=request.query_params)
-    params.is_valid(raise_exception=True)
-    return params.validated_data
-
-
-PAGE_HEADERS = [
-    OpenApiParameter(
-        "X-Total-Count",
-        OpenApiTypes.INT,
-        OpenApiParameter.HEADER,
-        response=[200],
-        description="rows in all pages together",
-    ),
-    OpenApiParameter(
-        "Link",
-        OpenApiTypes.STR,
-        OpenApiParameter.HEADER,
-        response=[200],
-        description='the first, previous, next and last pages: `<URL>; rel="next", ...`',
-    ),
-]
-BAD_QUERY = OpenApiResponse(
-    OpenApiTypes.OBJECT,
-    description="a query parameter is wrong; the parameter is the key: `{page: [problem]}`",
+from config.api import (
+    BAD_QUERY,
+    PAGE_HEADERS,
+    IsLead,
+    PageInput,
+    django_errors,
+    paginated,
+    query_params,
 )
-
-
-def _require_lead(request: Request) -> None:
-    if not is_lead(request.user):
-        raise PermissionDenied("Leads only.")
-
-
-def _audit_for_annotator(request: Request, pk: int) -> Audit:
-    audit = get_object_or_404(Audit, pk=pk)
-    if not audit.annotators.filter(pk=request.user.pk).exists():
-        raise PermissionDenied("You are not an annotator of this audit.")
-    return audit
+from config.roles import is_lead, require_lead
+from judges.models import Judge
 
 
 def _assignment_for(request: Request, pk: int) -> Assignment:
@@ -163,12 +71,6 @@ def _error(message: str, field: str | None = None, code: int = 400) -> Response:
     if field:
         body["field"] = field
     return Response(body, status=code)
-
-
-def _django_errors(exc: DjangoValidationError) -> Response:
-    if hasattr(exc, "error_dict"):
-        return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
-    return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
 
 
 def _audit_output(audit: Audit, user: Any) -> dict[str, Any]:
@@ -194,8 +96,8 @@ def _users_named(names: list[str], field: str) -> list[Any]:
     summary="Datasets with their numbers of pairs, human votes and verdicts (leads)",
 )
 @api_view(["GET"])
+@permission_classes([IsLead])
 def datasets(request: Request) -> Response:
-    _require_lead(request)
     rows = selectors.datasets_with_counts()
     return paginated(request, rows, lambda page: DatasetOutput(page, many=True).data)
 
@@ -205,8 +107,8 @@ def datasets(request: Request) -> Response:
     summary="One dataset: counts, categories, models and the judges with verdicts (leads)",
 )
 @api_view(["GET"])
+@permission_classes([IsLead])
 def dataset_detail(request: Request, name: str) -> Response:
-    _require_lead(request)
     dataset = get_object_or_404(selectors.datasets_with_counts(), name=name)
     body = {
         "name": dataset.name,
@@ -228,8 +130,8 @@ def dataset_detail(request: Request, name: str) -> Response:
     summary="A dataset's pairs with texts and model names, in import order (leads)",
 )
 @api_view(["GET"])
+@permission_classes([IsLead])
 def dataset_pairs(request: Request, name: str) -> Response:
-    _require_lead(request)
     dataset = get_object_or_404(Dataset, name=name)
     filters = query_params(PairFilterInput, request)
     rows = selectors.dataset_pairs(
@@ -269,7 +171,7 @@ def audits(request: Request) -> Response:
         return paginated(
             request, visible, lambda page: [_audit_output(a, request.user) for a in page]
         )
-    _require_lead(request)
+    require_lead(request.user)
     data_in = AuditCreateInput(data=request.data)
     data_in.is_valid(raise_exception=True)
     data = data_in.validated_data
@@ -305,7 +207,7 @@ def audits(request: Request) -> Response:
             classifier=data.get("classifier") or None,
         )
     except DjangoValidationError as exc:
-        return _django_errors(exc)
+        return django_errors(exc)
     return Response(_audit_output(audit, request.user), status=status.HTTP_201_CREATED)
 
 
@@ -315,8 +217,8 @@ def audits(request: Request) -> Response:
     summary="Pairs available per stratum before building (leads)",
 )
 @api_view(["GET"])
+@permission_classes([IsLead])
 def availability(request: Request) -> Response:
-    _require_lead(request)
     query = {
         "dataset": request.query_params.get("dataset", ""),
         "judges": request.query_params.getlist("judges"),
@@ -342,9 +244,7 @@ def availability(request: Request) -> Response:
 @extend_schema(responses=AuditOutput, summary="One audit with its progress")
 @api_view(["GET"])
 def audit_detail(request: Request, pk: int) -> Response:
-    audit = get_object_or_404(Audit, pk=pk)
-    if not is_lead(request.user) and not audit.annotators.filter(pk=request.user.pk).exists():
-        raise PermissionDenied("You are not an annotator of this audit.")
+    audit = selectors.audit_for_member(request.user, pk)
     return Response(_audit_output(audit, request.user))
 
 
@@ -354,15 +254,15 @@ def audit_detail(request: Request, pk: int) -> Response:
     summary="Open or close an audit (leads); a closed audit serves no items, takes no labels",
 )
 @api_view(["POST"])
+@permission_classes([IsLead])
 def audit_status(request: Request, pk: int) -> Response:
-    _require_lead(request)
     audit = get_object_or_404(Audit, pk=pk)
     data_in = AuditStatusInput(data=request.data)
     data_in.is_valid(raise_exception=True)
     try:
         services.audit_status_set(audit=audit, status=data_in.validated_data["status"])
     except DjangoValidationError as exc:
-        return _django_errors(exc)
+        return django_errors(exc)
     return Response(_audit_output(audit, request.user))
 
 
@@ -372,8 +272,8 @@ def audit_status(request: Request, pk: int) -> Response:
     summary="Replace who labels an audit (leads); labels already given stay",
 )
 @api_view(["POST"])
+@permission_classes([IsLead])
 def audit_annotators(request: Request, pk: int) -> Response:
-    _require_lead(request)
     audit = get_object_or_404(Audit, pk=pk)
     data_in = AuditAnnotatorsInput(data=request.data)
     data_in.is_valid(raise_exception=True)
@@ -381,7 +281,7 @@ def audit_annotators(request: Request, pk: int) -> Response:
     try:
         services.audit_annotators_set(audit=audit, annotators=people)
     except DjangoValidationError as exc:
-        return _django_errors(exc)
+        return django_errors(exc)
     return Response(_audit_output(audit, request.user))
 
 
@@ -392,7 +292,7 @@ def audit_annotators(request: Request, pk: int) -> Response:
 )
 @api_view(["GET"])
 def audit_my_labels(request: Request, pk: int) -> Response:
-    audit = _audit_for_annotator(request, pk)
+    audit = selectors.audit_for_annotator(request.user, pk)
     rows = selectors.my_labels(audit, request.user)
     return paginated(request, rows, lambda page: LabelOutput(page, many=True).data)
 
@@ -407,7 +307,7 @@ def audit_my_labels(request: Request, pk: int) -> Response:
 )
 @api_view(["POST"])
 def audit_next(request: Request, pk: int) -> Response:
-    audit = _audit_for_annotator(request, pk)
+    audit = selectors.audit_for_annotator(request.user, pk)
     assignment = queue.queue_next(audit=audit, annotator=request.user)
     if assignment is None:
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -424,7 +324,7 @@ def audit_next(request: Request, pk: int) -> Response:
 @api_view(["POST"])
 def assignment_label(request: Request, pk: int) -> Response:
     assignment = _assignment_for(request, pk)
-    _audit_for_annotator(request, assignment.item.audit_id)
+    selectors.audit_for_annotator(request.user, assignment.item.audit_id)
     data_in = LabelInput(data=request.data)
     data_in.is_valid(raise_exception=True)
     data = data_in.validated_data
@@ -464,7 +364,7 @@ def assignment_label(request: Request, pk: int) -> Response:
 @api_view(["POST"])
 def assignment_skip(request: Request, pk: int) -> Response:
     assignment = _assignment_for(request, pk)
-    _audit_for_annotator(request, assignment.item.audit_id)
+    selectors.audit_for_annotator(request.user, assignment.item.audit_id)
     data_in = SkipInput(data=request.data)
     data_in.is_valid(raise_exception=True)
     try:
@@ -479,7 +379,7 @@ def assignment_skip(request: Request, pk: int) -> Response:
 )
 @api_view(["POST"])
 def audit_undo(request: Request, pk: int) -> Response:
-    _audit_for_annotator(request, pk)
+    selectors.audit_for_annotator(request.user, pk)
     data_in = UndoInput(data=request.data)
     data_in.is_valid(raise_exception=True)
     try:
@@ -506,8 +406,8 @@ def _judge_param(request: Request, audit: Audit) -> Judge | None:
     summary="Items to adjudicate, with all labels (leads)",
 )
 @api_view(["GET"])
+@permission_classes([IsLead])
 def adjudication_queue(request: Request, pk: int) -> Response:
-    _require_lead(request)
     audit = get_object_or_404(Audit, pk=pk)
     judge = _judge_param(request, audit)
     rows = selectors.adjudication_queue(audit, reference_judge=judge)
@@ -519,8 +419,8 @@ def adjudication_queue(request: Request, pk: int) -> Response:
     summary="An item as a lead decides it: texts, model names, labels, verdicts (leads)",
 )
 @api_view(["GET"])
+@permission_classes([IsLead])
 def item_detail(request: Request, pk: int) -> Response:
-    _require_lead(request)
     item = get_object_or_404(
         AuditItem.objects.select_related("pair__prompt", "pair__response_a", "pair__response_b"),
         pk=pk,
@@ -536,8 +436,8 @@ def item_detail(request: Request, pk: int) -> Response:
     summary="Decide an item's final label (leads)",
 )
 @api_view(["POST"])
+@permission_classes([IsLead])
 def item_adjudicate(request: Request, pk: int) -> Response:
-    _require_lead(request)
     item = get_object_or_404(AuditItem.objects.select_related("audit"), pk=pk)
     data_in = AdjudicationInput(data=request.data)
     data_in.is_valid(raise_exception=True)
@@ -556,7 +456,7 @@ def item_adjudicate(request: Request, pk: int) -> Response:
             reference_judge=judge,
         )
     except DjangoValidationError as exc:
-        return _django_errors(exc)
+        return django_errors(exc)
     except services.AlreadyAdjudicated as exc:
         return _error(exc.message, code=status.HTTP_409_CONFLICT)
     return Response(AdjudicationOutput(adjudication).data, status=status.HTTP_201_CREATED)

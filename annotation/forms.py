@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from annotation import sampling
 from annotation.models import Dataset, Outcome
 from annotation.queue import CHOICES, CRITERION_CHOICES
-from annotation.roles import ANNOTATOR, LEAD
+from config.roles import ANNOTATOR, LEAD
 from judges.models import Judge
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import (
     Count,
@@ -23,6 +24,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, NullIf
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from annotation import sampling
@@ -39,7 +41,7 @@ from annotation.models import (
     Response,
     Stratum,
 )
-from annotation.roles import is_lead
+from config.roles import is_lead, require_lead
 from judges.models import Judge, ResponseClass, ResponseClassification, Verdict
 
 
@@ -306,6 +308,32 @@ def audits_with_membership(user: Any) -> QuerySet[Audit]:
     """Audits annotated with `is_annotator` for this user: one query loads and authorises."""
     membership = Audit.annotators.through.objects.filter(audit_id=OuterRef("pk"), user_id=user.pk)
     return Audit.objects.annotate(is_annotator=Exists(membership))
+
+
+# --- Access: load an audit and check the user in one call (every page and API) --------------
+
+
+def audit_for_lead(user: Any, pk: int) -> Audit:
+    """The audit, for a lead: 403 for anyone else before the look-up, then 404 if missing."""
+    require_lead(user)
+    return get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
+
+
+def audit_for_annotator(user: Any, pk: int) -> Audit:
+    """The audit, if `user` is one of its annotators (a lead too, only when listed): 404 if
+    it does not exist, 403 if it does and they are not listed. One query."""
+    audit = get_object_or_404(audits_with_membership(user), pk=pk)
+    if not audit.is_annotator:  # type: ignore[attr-defined]  # annotated above
+        raise PermissionDenied("You are not an annotator of this audit.")
+    return audit
+
+
+def audit_for_member(user: Any, pk: int) -> Audit:
+    """The audit, for a lead or one of its annotators: 404 if missing, else 403 for others."""
+    audit = get_object_or_404(audits_with_membership(user).select_related("dataset"), pk=pk)
+    if not is_lead(user) and not audit.is_annotator:  # type: ignore[attr-defined]
+        raise PermissionDenied("You are not an annotator of this audit.")
+    return audit
 
 
 def items_open_to(audit: Audit, annotator: Any) -> int:

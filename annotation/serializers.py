@@ -5,37 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.conf import settings
 from rest_framework import serializers
 
 from annotation import sampling
 from annotation.models import Adjudication, Assignment, Audit, Outcome, Pair
 from annotation.queue import CHOICES, CRITERION_CHOICES, to_side
 
-MAX_PAGE_SIZE = 1000
 ID_MAX = 2**63 - 1  # a BigAutoField; larger numbers crash SQLite's `IN (...)` lookups
 
 
 def _id_field(**kwargs: Any) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=1, max_value=ID_MAX, **kwargs)
-
-
-def _page_size() -> int:
-    size = settings.REST_FRAMEWORK.get("PAGE_SIZE")
-    return size if isinstance(size, int) else 100
-
-
-class PageInput(serializers.Serializer):
-    """`?page=` and `?page_size=` of every list; the rows come back as a JSON array, the
-    total in `X-Total-Count` and the neighbouring pages in `Link` (RFC 8288)."""
-
-    page = serializers.IntegerField(min_value=1, required=False, default=1)
-    page_size = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_PAGE_SIZE,
-        required=False,
-        help_text=f"rows per page (default {_page_size()}, at most {MAX_PAGE_SIZE})",
-    )
 
 
 def _choice(choices: Any, name: str) -> serializers.ChoiceField:

@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -25,7 +25,7 @@ from annotation.forms import (
 )
 from annotation.markdown import render_markdown
 from annotation.models import Assignment, Audit, AuditItem, Dataset, Label
-from annotation.roles import is_lead
+from config.roles import is_lead, object_for_lead, require_lead
 from judges.models import Judge
 
 
@@ -34,24 +34,6 @@ class AuthedRequest(HttpRequest):
 
     user: User
     htmx: HtmxDetails
-
-
-def _require_lead(request: AuthedRequest) -> None:
-    if not is_lead(request.user):
-        raise PermissionDenied("Leads only.")
-
-
-def _audit_for_lead(request: AuthedRequest, pk: int) -> Audit:
-    _require_lead(request)
-    return get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
-
-
-def _audit_for_annotator(request: AuthedRequest, pk: int) -> Audit:
-    """The audit, if the user is one of its annotators (leads included only if listed)."""
-    audit = get_object_or_404(selectors.audits_with_membership(request.user), pk=pk)
-    if not audit.is_annotator:  # type: ignore[attr-defined]  # annotated by the selector
-        raise PermissionDenied("You are not an annotator of this audit.")
-    return audit
 
 
 def _assignment_for(request: AuthedRequest, audit: Audit, assignment_id: int) -> Assignment:
@@ -76,7 +58,7 @@ def home(request: AuthedRequest) -> HttpResponse:
 
 @login_required
 def dataset_list(request: AuthedRequest) -> HttpResponse:
-    _require_lead(request)
+    require_lead(request.user)
     datasets = selectors.dataset_list_with_counts()
     return render(request, "annotation/dataset_list.html", {"datasets": datasets})
 
@@ -85,8 +67,7 @@ def dataset_list(request: AuthedRequest) -> HttpResponse:
 def dataset_detail(request: AuthedRequest, name: str) -> HttpResponse:
     from judges import selectors as judges_selectors  # the response-classes card
 
-    _require_lead(request)
-    dataset = get_object_or_404(Dataset, name=name)
+    dataset = object_for_lead(request.user, Dataset, name=name)
     summary = selectors.dataset_summary(dataset)
     imports = dataset.imports.all()[:20]
     return render(
@@ -107,7 +88,7 @@ def dataset_detail(request: AuthedRequest, name: str) -> HttpResponse:
 
 @login_required
 def audit_list(request: AuthedRequest) -> HttpResponse:
-    _require_lead(request)
+    require_lead(request.user)
     audits = selectors.audits_visible_to(request.user)
     mine = set(request.user.audits_assigned.values_list("pk", flat=True))
     return render(request, "annotation/audit_list.html", {"audits": audits, "mine": mine})
@@ -128,7 +109,7 @@ def _availability(form: AvailabilityForm | AuditBuildForm) -> dict[str, int] | N
 @login_required
 def audit_availability(request: AuthedRequest) -> HttpResponse:
     """The pool per stratum for the builder's current choices (an htmx fragment)."""
-    _require_lead(request)
+    require_lead(request.user)
     form = AvailabilityForm(request.GET)
     available = _availability(form) if form.is_valid() else None
     return render(
@@ -140,7 +121,7 @@ def audit_availability(request: AuthedRequest) -> HttpResponse:
 
 @login_required
 def audit_create(request: AuthedRequest) -> HttpResponse:
-    _require_lead(request)
+    require_lead(request.user)
     available = None
     if request.method == "POST":
         form = AuditBuildForm(request.POST)
@@ -186,7 +167,7 @@ def audit_create(request: AuthedRequest) -> HttpResponse:
 
 @login_required
 def audit_detail(request: AuthedRequest, pk: int) -> HttpResponse:
-    audit = _audit_for_lead(request, pk)
+    audit = selectors.audit_for_lead(request.user, pk)
     context = {
         "audit": audit,
         "progress": selectors.audit_progress(audit),
@@ -234,7 +215,7 @@ def _audit_precision(audit: Audit) -> dict[str, Any]:
 @login_required
 @require_POST
 def audit_annotators(request: AuthedRequest, pk: int) -> HttpResponse:
-    audit = _audit_for_lead(request, pk)
+    audit = selectors.audit_for_lead(request.user, pk)
     form = AnnotatorsForm(request.POST)
     if form.is_valid():
         try:
@@ -253,7 +234,7 @@ def audit_annotators(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def audit_status(request: AuthedRequest, pk: int) -> HttpResponse:
-    audit = _audit_for_lead(request, pk)
+    audit = selectors.audit_for_lead(request.user, pk)
     try:
         services.audit_status_set(audit=audit, status=request.POST.get("status", ""))
     except ValidationError as exc:
@@ -331,7 +312,7 @@ def _workspace(
 
 @login_required
 def workspace(request: AuthedRequest, pk: int) -> HttpResponse:
-    audit = _audit_for_annotator(request, pk)
+    audit = selectors.audit_for_annotator(request.user, pk)
     assignment = queue.queue_next(audit=audit, annotator=request.user)
     return _workspace(request, audit, assignment)
 
@@ -348,7 +329,7 @@ def _prefill_from_post(form: LabelForm) -> dict[str, Any]:
 @login_required
 @require_POST
 def label_submit(request: AuthedRequest, pk: int, assignment_id: int) -> HttpResponse:
-    audit = _audit_for_annotator(request, pk)
+    audit = selectors.audit_for_annotator(request.user, pk)
     assignment = _assignment_for(request, audit, assignment_id)
     form = LabelForm(request.POST, criteria=audit.criteria)
     errors: list[str] = []
@@ -403,7 +384,7 @@ def label_submit(request: AuthedRequest, pk: int, assignment_id: int) -> HttpRes
 @login_required
 @require_POST
 def item_skip(request: AuthedRequest, pk: int, assignment_id: int) -> HttpResponse:
-    audit = _audit_for_annotator(request, pk)
+    audit = selectors.audit_for_annotator(request.user, pk)
     assignment = _assignment_for(request, audit, assignment_id)
     form = SkipForm(request.POST)
     notice, level = "Skipped.", "info"
@@ -424,7 +405,7 @@ def item_skip(request: AuthedRequest, pk: int, assignment_id: int) -> HttpRespon
 @login_required
 @require_POST
 def label_undo(request: AuthedRequest, pk: int) -> HttpResponse:
-    audit = _audit_for_annotator(request, pk)
+    audit = selectors.audit_for_annotator(request.user, pk)
     try:
         label_id = int(request.POST.get("label_id", ""))
     except ValueError:
@@ -465,7 +446,7 @@ def label_undo(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 def my_labels(request: AuthedRequest, pk: int) -> HttpResponse:
     """An annotator's own answers in an audit, in the sides they saw. Nobody else's."""
-    audit = _audit_for_annotator(request, pk)
+    audit = selectors.audit_for_annotator(request.user, pk)
     rows = [
         {
             "label": label,
@@ -494,7 +475,7 @@ def _reference_judge(request: AuthedRequest, audit: Audit) -> Judge | None:
 
 @login_required
 def adjudication_queue(request: AuthedRequest, pk: int) -> HttpResponse:
-    audit = _audit_for_lead(request, pk)
+    audit = selectors.audit_for_lead(request.user, pk)
     judge = _reference_judge(request, audit)
     context = {
         "audit": audit,
@@ -513,7 +494,7 @@ def adjudication_queue(request: AuthedRequest, pk: int) -> HttpResponse:
 
 @login_required
 def adjudication_item(request: AuthedRequest, pk: int, item_id: int) -> HttpResponse:
-    audit = _audit_for_lead(request, pk)
+    audit = selectors.audit_for_lead(request.user, pk)
     item = get_object_or_404(
         AuditItem.objects.select_related(
             "pair__prompt", "pair__response_a", "pair__response_b", "audit"

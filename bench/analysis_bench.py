@@ -196,7 +196,7 @@ def generate(dataset_pairs: int = DATASET_PAIRS) -> None:
         HumanVote,
         Label,
     )
-    from annotation.roles import ensure_groups
+    from config.roles import ensure_groups
     from judges.models import Judge
 
     rng = random.Random(SEED)

@@ -13,15 +13,20 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.api import BAD_QUERY, PAGE_HEADERS, paginated, query_params
 from annotation.models import Audit, Dataset
-from annotation.roles import is_lead
-from annotation.serializers import PageInput
+from config.api import (
+    BAD_QUERY,
+    PAGE_HEADERS,
+    IsLead,
+    PageInput,
+    django_errors,
+    paginated,
+    query_params,
+)
 from judges import classification, selectors, services
 from judges.models import ClassificationRun, Judge, JudgeRun
 from judges.serializers import (
@@ -50,17 +55,6 @@ class JudgeRunFilterInput(serializers.Serializer):
     )
 
 
-def _require_lead(request: Request) -> None:
-    if not is_lead(request.user):
-        raise PermissionDenied("Leads only.")
-
-
-def _django_errors(exc: DjangoValidationError) -> Response:
-    if hasattr(exc, "error_dict"):
-        return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
-    return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
-
-
 def _judge_output(judge: Judge) -> dict[str, Any]:
     stats = {judge.pk: selectors.judge_stats(judge)}
     return dict(JudgeOutput(judge, context={"stats": stats}).data)
@@ -79,8 +73,8 @@ def _judge_output(judge: Judge) -> dict[str, Any]:
     summary="Create a judge version (200 with the existing one for a known configuration)",
 )
 @api_view(["GET", "POST"])
+@permission_classes([IsLead])
 def judges(request: Request) -> Response:
-    _require_lead(request)
     if request.method == "GET":
         name = query_params(JudgeFilterInput, request).get("name")
         rows = [r for r in selectors.judge_list_with_stats() if not name or r.judge.name == name]
@@ -104,15 +98,15 @@ def judges(request: Request) -> Response:
         )
         result = services.judge_version_get_or_create(config=config, name=data["name"])
     except DjangoValidationError as exc:
-        return _django_errors(exc)
+        return django_errors(exc)
     code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
     return Response(_judge_output(result.judge), status=code)
 
 
 @extend_schema(responses=JudgeOutput, summary="One judge version with its verdict counts")
 @api_view(["GET"])
+@permission_classes([IsLead])
 def judge_detail(request: Request, pk: int) -> Response:
-    _require_lead(request)
     return Response(_judge_output(get_object_or_404(Judge, pk=pk)))
 
 
@@ -129,8 +123,8 @@ def judge_detail(request: Request, pk: int) -> Response:
     summary="Start a run of this judge over a dataset or an audit",
 )
 @api_view(["GET", "POST"])
+@permission_classes([IsLead])
 def judge_runs(request: Request, pk: int) -> Response:
-    _require_lead(request)
     judge = get_object_or_404(Judge, pk=pk)
     if request.method == "GET":
         wanted = query_params(JudgeRunFilterInput, request).get("status")
@@ -166,23 +160,23 @@ def judge_runs(request: Request, pk: int) -> Response:
             created_by=request.user,
         )
     except DjangoValidationError as exc:
-        return _django_errors(exc)
+        return django_errors(exc)
     run.refresh_from_db()
     return Response(JudgeRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(responses=JudgeRunOutput, summary="A run's status, progress and counts")
 @api_view(["GET"])
+@permission_classes([IsLead])
 def judge_run_detail(request: Request, pk: int) -> Response:
-    _require_lead(request)
     run = get_object_or_404(JudgeRun.objects.select_related("judge", "dataset"), pk=pk)
     return Response(JudgeRunOutput(run).data)
 
 
 @extend_schema(request=None, responses=JudgeRunOutput, summary="Ask a run to stop")
 @api_view(["POST"])
+@permission_classes([IsLead])
 def judge_run_stop(request: Request, pk: int) -> Response:
-    _require_lead(request)
     run = services.judge_run_stop(run=get_object_or_404(JudgeRun, pk=pk))
     run = JudgeRun.objects.select_related("judge", "dataset").get(pk=run.pk)
     return Response(JudgeRunOutput(run).data)
@@ -198,13 +192,13 @@ def judge_run_stop(request: Request, pk: int) -> Response:
     "classifier settings are unusable.",
 )
 @api_view(["POST"])
+@permission_classes([IsLead])
 def dataset_classify(request: Request, name: str) -> Response:
-    _require_lead(request)
     dataset = get_object_or_404(Dataset, name=name)
     try:
         run, _ = classification.classification_run_start(dataset=dataset, created_by=request.user)
     except DjangoValidationError as exc:
-        return _django_errors(exc)
+        return django_errors(exc)
     except classification.RefusalClassifierConfigError as exc:
         return Response(
             {"detail": f"the refusal classifier is not usable: {exc}"},
@@ -218,8 +212,8 @@ def dataset_classify(request: Request, name: str) -> Response:
     responses=ClassificationRunOutput, summary="A classification run's status, progress, counts"
 )
 @api_view(["GET"])
+@permission_classes([IsLead])
 def classification_run_detail(request: Request, pk: int) -> Response:
-    _require_lead(request)
     run = get_object_or_404(ClassificationRun.objects.select_related("dataset"), pk=pk)
     return Response(ClassificationRunOutput(run).data)
 

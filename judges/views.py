@@ -5,24 +5,19 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.models import Dataset
-from annotation.roles import is_lead
+from config.roles import object_for_lead, require_lead
 from judges import classification, selectors, services
 from judges.forms import JudgeCreateForm, JudgeRunForm
 from judges.models import ClassificationRun, Judge, JudgeRun
 
 ACTIVE = (JudgeRun.Status.PENDING, JudgeRun.Status.RUNNING)
-
-
-def _require_lead(request: HttpRequest) -> None:
-    if not is_lead(request.user):
-        raise PermissionDenied("Leads only.")
 
 
 def _add_service_errors(form: Form, exc: ValidationError) -> None:
@@ -53,14 +48,14 @@ def _list_page(
 
 @login_required
 def judge_list(request: HttpRequest) -> HttpResponse:
-    _require_lead(request)
+    require_lead(request.user)
     return _list_page(request)
 
 
 @login_required
 @require_POST
 def judge_create(request: HttpRequest) -> HttpResponse:
-    _require_lead(request)
+    require_lead(request.user)
     form = JudgeCreateForm(request.POST)
     if form.is_valid():
         try:
@@ -82,8 +77,7 @@ def judge_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def judge_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_lead(request)
-    judge = get_object_or_404(Judge, pk=pk)
+    judge = object_for_lead(request.user, Judge, pk=pk)
     return render(
         request,
         "judges/judge_detail.html",
@@ -101,7 +95,7 @@ def judge_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def judge_run_start(request: HttpRequest) -> HttpResponse:
-    _require_lead(request)
+    require_lead(request.user)
     form = JudgeRunForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -124,9 +118,10 @@ def judge_run_start(request: HttpRequest) -> HttpResponse:
 @login_required
 def judge_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The run page; an htmx poll gets only the progress fragment, until the run ends."""
-    _require_lead(request)
-    run = get_object_or_404(
-        JudgeRun.objects.select_related("judge", "dataset", "audit", "created_by"), pk=pk
+    run = object_for_lead(
+        request.user,
+        JudgeRun.objects.select_related("judge", "dataset", "audit", "created_by"),
+        pk=pk,
     )
     template = "judges/run_detail.html"
     if getattr(request, "htmx", False):
@@ -137,8 +132,7 @@ def judge_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def judge_run_stop(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_lead(request)
-    run = get_object_or_404(JudgeRun, pk=pk)
+    run = object_for_lead(request.user, JudgeRun, pk=pk)
     if run.status in ACTIVE:
         services.judge_run_stop(run=run)
         messages.info(request, f"Run {run.pk} will stop after the calls in flight.")
@@ -149,8 +143,7 @@ def judge_run_stop(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def classification_run_start(request: HttpRequest, name: str) -> HttpResponse:
     """Classify the dataset's responses not yet classified (or show the run already at it)."""
-    _require_lead(request)
-    dataset = get_object_or_404(Dataset, name=name)
+    dataset = object_for_lead(request.user, Dataset, name=name)
     try:
         run, created = classification.classification_run_start(
             dataset=dataset, created_by=request.user
@@ -171,9 +164,8 @@ def classification_run_start(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 def classification_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The run page; an htmx poll gets only the progress fragment, until the run ends."""
-    _require_lead(request)
-    run = get_object_or_404(
-        ClassificationRun.objects.select_related("dataset", "created_by"), pk=pk
+    run = object_for_lead(
+        request.user, ClassificationRun.objects.select_related("dataset", "created_by"), pk=pk
     )
     classes = run.counts.get("classes")
     done = run.status == ClassificationRun.Status.DONE

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from annotation.roles import ensure_groups
+from config.roles import ensure_groups
 from tests.factories import UserFactory
 
 

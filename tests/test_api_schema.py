@@ -25,7 +25,7 @@ from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from annotation.roles import ensure_groups
+from config.roles import ensure_groups
 
 
 def _site_urls() -> list[Any]:

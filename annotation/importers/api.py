@@ -3,7 +3,7 @@
 POST answers 202 with the job (a list of jobs when several `file` parts were sent); the import
 runs after the request, so poll the job's `url` until `status` is `done` or `failed`. GET lists
 the imports, newest first, paginated and filtered by `?dataset=` and `?status=` (see
-annotation.api for the paging headers).
+config.api for the paging headers).
 
     curl -H "Authorization: Token $TOKEN" -F format=pandalm -F dataset=pandalm \
          -F file=@testset-v1.json https://tribunal.example/api/imports/
@@ -15,18 +15,16 @@ from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view, parser_classes
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.decorators import api_view, parser_classes, permission_classes
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.api import BAD_QUERY, PAGE_HEADERS, paginated, query_params
 from annotation.importers.serializers import ImportCreateInput, ImportJobOutput
 from annotation.importers.services import ImportRequestError, import_jobs_create
 from annotation.models import ImportJob
-from annotation.roles import is_lead
-from annotation.serializers import PageInput
+from config.api import BAD_QUERY, PAGE_HEADERS, IsLead, PageInput, paginated, query_params
 
 
 class ImportFilterInput(serializers.Serializer):
@@ -40,11 +38,6 @@ class ImportFilterInput(serializers.Serializer):
             + " or ".join(ImportJob.Status.values)
         },
     )
-
-
-def _require_lead(request: Request) -> None:
-    if not is_lead(request.user):
-        raise PermissionDenied("Leads only.")
 
 
 @extend_schema(
@@ -63,8 +56,8 @@ def _require_lead(request: Request) -> None:
 )
 @api_view(["GET", "POST"])
 @parser_classes([MultiPartParser, FormParser])
+@permission_classes([IsLead])
 def import_collection(request: Request) -> Response:
-    _require_lead(request)
     if request.method == "GET":
         filters = query_params(ImportFilterInput, request)
         listed = ImportJob.objects.select_related("dataset").order_by("-created_at", "-pk")
@@ -104,8 +97,8 @@ def import_collection(request: Request) -> Response:
 
 @extend_schema(responses=ImportJobOutput, summary="One import's status, progress and errors")
 @api_view(["GET"])
+@permission_classes([IsLead])
 def import_detail(request: Request, pk: int) -> Response:
-    _require_lead(request)
     job = get_object_or_404(ImportJob.objects.select_related("dataset"), pk=pk)
     return Response(ImportJobOutput(job).data)
 

@@ -4,26 +4,20 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 
 from annotation.importers import selectors
 from annotation.importers.formats import FORMATS
 from annotation.importers.forms import ImportUploadForm
 from annotation.importers.services import ImportRequestError, import_jobs_create
 from annotation.models import Dataset, ImportJob
-from annotation.roles import is_lead
-
-
-def _require_lead(request: HttpRequest) -> None:
-    if not is_lead(request.user):
-        raise PermissionDenied("Leads only.")
+from config.roles import object_for_lead, require_lead
 
 
 @login_required
 def import_new(request: HttpRequest) -> HttpResponse:
-    _require_lead(request)
+    require_lead(request.user)
     if request.method == "POST":
         form = ImportUploadForm(request.POST, request.FILES)
         if form.is_valid():
@@ -55,8 +49,7 @@ def import_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def import_job(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_lead(request)
-    job = get_object_or_404(ImportJob.objects.select_related("dataset"), pk=pk)
+    job = object_for_lead(request.user, ImportJob.objects.select_related("dataset"), pk=pk)
     context = selectors.import_job_status(job)
     template = "annotation/importers/job_detail.html"
     if request.htmx:  # type: ignore[attr-defined]
@@ -66,7 +59,7 @@ def import_job(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def import_list(request: HttpRequest) -> HttpResponse:
-    _require_lead(request)
+    require_lead(request.user)
     rows = [selectors.import_job_status(job) for job in selectors.import_jobs_recent()]
     context = {"rows": rows, "active": any(row["active"] for row in rows)}
     template = "annotation/importers/job_list.html"

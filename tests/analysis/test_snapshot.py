@@ -38,7 +38,7 @@ from analysis.metrics import (
 from analysis.models import MetricSnapshot
 from analysis.tasks import snapshot_refresh_task
 from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label
-from annotation.roles import ensure_groups
+from config.roles import ensure_groups
 from judges.models import Judge, ParseStatus, Verdict
 from tests.factories import (
     DatasetFactory,

@@ -13,7 +13,7 @@ from django.db import connection, connections
 
 from annotation import queue, selectors, services
 from annotation.models import Audit, AuditItem, Label
-from annotation.roles import ensure_groups
+from config.roles import ensure_groups
 from tests.factories import DatasetFactory, PairFactory, UserFactory
 
 pytestmark = [

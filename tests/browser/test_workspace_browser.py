@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from annotation import queue, services
 from annotation.models import Adjudication, Assignment, Audit, Dataset, Label, Pair, Prompt
 from annotation.models import Response as ModelResponse
-from annotation.roles import ensure_groups
+from config.roles import ensure_groups
 from tests.factories import JudgeFactory, UserFactory, VerdictFactory
 
 pytestmark = pytest.mark.browser

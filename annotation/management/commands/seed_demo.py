@@ -25,7 +25,7 @@ from analysis.services import gate_evaluate, gate_latest, gate_set, snapshot_com
 from annotation import queue, services
 from annotation.importers.services import dataset_for_import, import_file
 from annotation.models import Audit, HumanVote, ImportJob, Pair
-from annotation.roles import ensure_groups
+from config.roles import ensure_groups
 from judges.classification import classification_run_create, classification_run_execute
 from judges.models import Judge
 
