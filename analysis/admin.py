@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from analysis.models import MetricSnapshot, ReleaseGate
-from annotation.admin import HistoryAdmin
+from config.admin import HistoryAdmin
 
 
 @admin.register(MetricSnapshot)

@@ -30,9 +30,10 @@ from analysis.serializers import (
     SnapshotOutput,
     TrendPointOutput,
 )
-from annotation.models import Audit, Dataset
+from annotation.models import Audit
 from annotation.selectors import audit_for_lead
 from config.roles import object_for_lead
+from datasets.models import Dataset
 from judges.models import Judge
 
 

@@ -34,15 +34,8 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from annotation.models import (
-    Adjudication,
-    Audit,
-    AuditItem,
-    HumanVote,
-    Label,
-    Outcome,
-    Pair,
-)
+from annotation.models import Adjudication, Audit, AuditItem, Label
+from datasets.models import HumanVote, Outcome, Pair
 from judges.models import ResponseClassification, ResponseFeatures, Verdict
 
 ExportFormat = Literal["jsonl", "csv", "parquet"]

@@ -78,7 +78,8 @@ from analysis.metrics.outcomes import json_number as _number
 from analysis.models import MetricSnapshot, ReleaseGate
 from analysis.selectors import MAJORITY, VoteTable
 from analysis.studies import GATE_METRICS, HUMAN, StudyInputs, gate_figures, studies_compute
-from annotation.models import Audit, Dataset, Pair
+from annotation.models import Audit
+from datasets.models import Dataset, Pair
 from judges.models import Judge
 
 log = logging.getLogger(__name__)

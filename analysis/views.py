@@ -28,9 +28,10 @@ from analysis.metrics.outcomes import dig as _get
 from analysis.models import MetricSnapshot
 from analysis.plots import IntervalRow, ReferenceLine, Series
 from analysis.report_studies import refusal_csv, studies_model
-from annotation.models import Audit, Dataset
+from annotation.models import Audit
 from annotation.selectors import audit_for_lead
 from config.roles import object_for_lead, require_lead
+from datasets.models import Dataset
 
 OUTCOME_NAMES = {"A": "A", "B": "B", "tie": "tie", "both_bad": "both bad"}
 ABOUT = {

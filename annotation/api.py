@@ -25,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation import queue, selectors, services
-from annotation.models import Adjudication, Assignment, Audit, AuditItem, Dataset
+from annotation.models import Adjudication, Assignment, Audit, AuditItem
 from annotation.serializers import (
     AdjudicationInput,
     AdjudicationOutput,
@@ -57,6 +57,7 @@ from config.api import (
     query_params,
 )
 from config.roles import is_lead, require_lead
+from datasets.models import Dataset
 from judges.models import Judge
 
 

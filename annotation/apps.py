@@ -5,4 +5,4 @@ from django.apps import AppConfig
 
 class AnnotationConfig(AppConfig):
     name = "annotation"
-    verbose_name = "Datasets and audits"
+    verbose_name = "Audits"

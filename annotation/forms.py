@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from annotation import sampling
-from annotation.models import Dataset, Outcome
 from annotation.queue import CHOICES, CRITERION_CHOICES
 from config.roles import ANNOTATOR, LEAD
+from datasets.models import Dataset, Outcome
 from judges.models import Judge
 
 

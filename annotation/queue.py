@@ -41,16 +41,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from annotation import selectors
-from annotation.models import (
-    Assignment,
-    Audit,
-    AuditItem,
-    Label,
-    Outcome,
-    Pair,
-    Prompt,
-    Response,
-)
+from annotation.models import Assignment, Audit, AuditItem, Label
+from datasets.models import Outcome, Pair, Prompt, Response
 
 _M = TypeVar("_M", bound=Model)
 

@@ -28,20 +28,9 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from annotation import sampling
-from annotation.models import (
-    Adjudication,
-    Assignment,
-    Audit,
-    AuditItem,
-    Dataset,
-    HumanVote,
-    Label,
-    Outcome,
-    Pair,
-    Response,
-    Stratum,
-)
+from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label, Stratum
 from config.roles import is_lead, require_lead
+from datasets.models import Dataset, HumanVote, Outcome, Pair, Response
 from judges.models import Judge, ResponseClass, ResponseClassification, Verdict
 
 

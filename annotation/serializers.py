@@ -8,8 +8,9 @@ from typing import Any
 from rest_framework import serializers
 
 from annotation import sampling
-from annotation.models import Adjudication, Assignment, Audit, Outcome, Pair
+from annotation.models import Adjudication, Assignment, Audit
 from annotation.queue import CHOICES, CRITERION_CHOICES, to_side
+from datasets.models import Outcome, Pair
 
 ID_MAX = 2**63 - 1  # a BigAutoField; larger numbers crash SQLite's `IN (...)` lookups
 

@@ -13,8 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation import sampling, selectors
-from annotation.models import Adjudication, Audit, AuditItem, Dataset, Outcome
+from annotation.models import Adjudication, Audit, AuditItem
 from annotation.queue import QueueError
+from datasets.models import Dataset, Outcome
 from judges.models import Judge
 
 

@@ -24,8 +24,9 @@ from annotation.forms import (
     SkipForm,
 )
 from annotation.markdown import render_markdown
-from annotation.models import Assignment, Audit, AuditItem, Dataset, Label
+from annotation.models import Assignment, Audit, AuditItem, Label
 from config.roles import is_lead, object_for_lead, require_lead
+from datasets.models import Dataset
 from judges.models import Judge
 
 

@@ -83,6 +83,7 @@ def seed(n: int) -> int:
     from django.utils import timezone
 
     from annotation import models as am
+    from datasets import models as dm
     from judges import models as jm
 
     rng = random.Random(SEED + n)
@@ -91,7 +92,7 @@ def seed(n: int) -> int:
     with transaction.atomic():
         users = [User.objects.create(username=f"bench-annotator-{i}") for i in range(4)]
         lead = User.objects.create(username="bench-lead")
-        dataset = am.Dataset.objects.create(name=f"bench-export-{n}")
+        dataset = dm.Dataset.objects.create(name=f"bench-export-{n}")
         audit = am.Audit.objects.create(
             name="bench", dataset=dataset, created_by=lead, target_size=n
         )
@@ -106,11 +107,11 @@ def seed(n: int) -> int:
         ]
         for start in range(0, n, BATCH):
             keys = range(start, min(start + BATCH, n))
-            prompts = am.Prompt.objects.bulk_create(
-                am.Prompt(dataset=dataset, text=_text(rng, 120), content_hash=f"p{i}") for i in keys
+            prompts = dm.Prompt.objects.bulk_create(
+                dm.Prompt(dataset=dataset, text=_text(rng, 120), content_hash=f"p{i}") for i in keys
             )
-            responses = am.Response.objects.bulk_create(
-                am.Response(
+            responses = dm.Response.objects.bulk_create(
+                dm.Response(
                     prompt=prompt,
                     model_name=f"model-{side}",
                     text=_text(rng, 500),
@@ -119,8 +120,8 @@ def seed(n: int) -> int:
                 for i, prompt in zip(keys, prompts, strict=True)
                 for side in "ab"
             )
-            pairs = am.Pair.objects.bulk_create(
-                am.Pair(
+            pairs = dm.Pair.objects.bulk_create(
+                dm.Pair(
                     dataset=dataset,
                     source_key=f"bench-{i}",
                     prompt=prompt,

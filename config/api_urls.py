@@ -118,7 +118,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", ApiDocs.as_view(), name="api_docs"),
     path("token/", TokenApi.as_view(), name="api_token"),
-    path("imports/", include("annotation.importers.api")),
+    path("imports/", include("datasets.importers.api")),
     path("", include("annotation.api")),
     path("", include("judges.api")),
     path("", include("analysis.api")),

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "csp",
+    "datasets",
     "annotation",
     "judges",
     "analysis",
@@ -199,7 +200,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a `status`; name each set of choices once.
     "ENUM_NAME_OVERRIDES": {
         "AuditStatusEnum": "annotation.models.Audit.Status",
-        "JobStatusEnum": "annotation.models.ImportJob.Status",  # and other pending..failed jobs
+        "JobStatusEnum": "datasets.models.ImportJob.Status",  # and other pending..failed jobs
         "JudgeRunStatusEnum": "judges.models.JudgeRun.Status",
         "GateStatusEnum": ["PASS", "FAIL", "INCONCLUSIVE"],
     },

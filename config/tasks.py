@@ -16,6 +16,8 @@ from celery import Task
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 
+from config.celery import app as celery_app
+
 log = logging.getLogger(__name__)
 
 
@@ -29,8 +31,27 @@ def _run_in_thread(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         connections.close_all()
 
 
-def enqueue(task: Task, *args: Any, **kwargs: Any) -> None:
-    """Run `task` after the current transaction commits (at once outside a transaction)."""
+def task_named(name: str) -> Task:
+    """The registered Celery task called `name` (e.g. "judges.judge_run").
+
+    Services enqueue their app's tasks by name, so a task module may import the services it
+    calls without the services importing it back. The apps' `tasks` modules are loaded on the
+    first look-up (Celery's autodiscovery), as a worker loads them at start.
+    """
+    task = celery_app.tasks.get(name)
+    if task is None:
+        celery_app.loader.import_default_modules()
+        task = celery_app.tasks.get(name)
+    if task is None:
+        raise LookupError(f"no Celery task named {name!r}")
+    return task
+
+
+def enqueue(task: Task | str, *args: Any, **kwargs: Any) -> None:
+    """Run `task` (a task or its name) after the current transaction commits (at once outside
+    a transaction)."""
+    if isinstance(task, str):
+        task = task_named(task)
 
     def send() -> None:
         if settings.CELERY_BROKER_URL:

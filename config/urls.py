@@ -10,7 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("analysis.export_urls")),
     path("api/", include("config.api_urls")),
-    path("imports/", include("annotation.importers.urls")),
+    path("imports/", include("datasets.importers.urls")),
     path("judges/", include("judges.urls")),
     path("reports/", include("analysis.urls")),
     path("", include("annotation.urls")),

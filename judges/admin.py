@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from annotation.admin import HistoryAdmin
+from config.admin import HistoryAdmin
 from judges import models
 
 

@@ -17,7 +17,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.models import Audit, Dataset
+from annotation.models import Audit
 from config.api import (
     BAD_QUERY,
     PAGE_HEADERS,
@@ -27,6 +27,7 @@ from config.api import (
     paginated,
     query_params,
 )
+from datasets.models import Dataset
 from judges import classification, selectors, services
 from judges.models import ClassificationRun, Judge, JudgeRun
 from judges.serializers import (

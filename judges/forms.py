@@ -7,7 +7,8 @@ from typing import Any
 
 from django import forms
 
-from annotation.models import Audit, Dataset
+from annotation.models import Audit
+from datasets.models import Dataset
 from judges import selectors
 from judges.core.config import MAX_TOP_LOGPROBS
 from judges.models import Judge

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
-from annotation.models import Audit, Dataset, Pair, Response
+from annotation.models import Audit
+from datasets.models import Dataset, Pair, Response
 from judges.charts import ClassChart, class_chart
 from judges.models import (
     ClassificationRun,

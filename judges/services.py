@@ -38,8 +38,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotation.models import Audit, Dataset, Pair
+from annotation.models import Audit
 from config.tasks import enqueue
+from datasets.models import Dataset, Pair
 from judges import selectors
 from judges.core.client import ChatClient
 from judges.core.config import (

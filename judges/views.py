@@ -11,8 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotation.models import Dataset
 from config.roles import object_for_lead, require_lead
+from datasets.models import Dataset
 from judges import classification, selectors, services
 from judges.forms import JudgeCreateForm, JudgeRunForm
 from judges.models import ClassificationRun, Judge, JudgeRun

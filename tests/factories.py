@@ -7,7 +7,7 @@ import hashlib
 import factory
 from django.contrib.auth.models import User
 
-from annotation import models as am
+from datasets import models as dm
 from judges import models as jm
 
 
@@ -26,14 +26,14 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 class DatasetFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = am.Dataset
+        model = dm.Dataset
 
     name = factory.Sequence(lambda n: f"dataset-{n}")
 
 
 class PromptFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = am.Prompt
+        model = dm.Prompt
 
     dataset = factory.SubFactory(DatasetFactory)
     text = factory.Sequence(lambda n: f"Question number {n}?")
@@ -42,7 +42,7 @@ class PromptFactory(factory.django.DjangoModelFactory):
 
 class ResponseFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = am.Response
+        model = dm.Response
 
     prompt = factory.SubFactory(PromptFactory)
     model_name = factory.Sequence(lambda n: f"model-{n % 4}")
@@ -52,7 +52,7 @@ class ResponseFactory(factory.django.DjangoModelFactory):
 
 class PairFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = am.Pair
+        model = dm.Pair
 
     prompt = factory.SubFactory(PromptFactory)
     dataset = factory.LazyAttribute(lambda o: o.prompt.dataset)

@@ -20,12 +20,13 @@ from rest_framework.authtoken.models import Token
 
 from analysis.export import pseudonym
 from annotation import models as am
+from datasets import models as dm
 from judges import models as jm
 from tests.analysis.test_export import _label
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory, PromptFactory
 
 
-def _audit(name: str, dataset: am.Dataset, lead: User, pairs: list[am.Pair]) -> am.Audit:
+def _audit(name: str, dataset: dm.Dataset, lead: User, pairs: list[dm.Pair]) -> am.Audit:
     audit = am.Audit.objects.create(
         name=name, dataset=dataset, created_by=lead, target_size=len(pairs)
     )
@@ -146,11 +147,11 @@ def test_it_round_trips_through_the_import_api(
 
     assert created.status_code == 202
     assert job["status"] == "done", job["errors"]
-    imported = am.Pair.objects.filter(dataset__name="calibration")
+    imported = dm.Pair.objects.filter(dataset__name="calibration")
     assert imported.count() == 3
     votes = {
         (v.pair.source_key, v.voter_id, v.outcome)
-        for v in am.HumanVote.objects.filter(pair__in=imported).select_related("pair")
+        for v in dm.HumanVote.objects.filter(pair__in=imported).select_related("pair")
     }
     assert votes == {
         (

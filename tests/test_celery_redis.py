@@ -19,9 +19,9 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from annotation.importers.services import import_jobs_create
-from annotation.models import HumanVote, ImportJob, Pair
 from config import celery_app
+from datasets.importers.services import import_jobs_create
+from datasets.models import HumanVote, ImportJob, Pair
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 DATA = Path(settings.BASE_DIR).parent / "shared" / "data"

@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from analysis.export import export_to_file, manifest_path, pseudonym
 from annotation import models as am
-from annotation.importers.services import import_file
+from datasets import models as dm
+from datasets.importers.services import import_file
 from judges import models as jm
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory, PromptFactory
 
@@ -99,7 +100,7 @@ def audit(lead: User, annotator: User, other_annotator: User) -> am.Audit:
 def _votes(pairs: Any) -> set[tuple[str, str, str]]:
     return {
         (v.pair.source_key, v.voter_id, v.outcome)
-        for v in am.HumanVote.objects.filter(pair__in=pairs).select_related("pair")
+        for v in dm.HumanVote.objects.filter(pair__in=pairs).select_related("pair")
     }
 
 
@@ -142,9 +143,9 @@ def test_it_round_trips_labels_and_verdicts(audit: am.Audit, tmp_path: Path, fmt
     target = DatasetFactory(name=f"reimported-{fmt}")
     job = import_file(dataset=target, fmt="generic", path=path)
 
-    assert job.status == am.ImportJob.Status.DONE, job.errors
-    original = am.Pair.objects.filter(audit_items__audit=audit)
-    imported = am.Pair.objects.filter(dataset=target)
+    assert job.status == dm.ImportJob.Status.DONE, job.errors
+    original = dm.Pair.objects.filter(audit_items__audit=audit)
+    imported = dm.Pair.objects.filter(dataset=target)
     assert imported.count() == original.count() == result["counts"]["pairs"] == 3
     assert _votes(imported) == _expected_votes(audit)
     assert len(_votes(imported)) == 6
@@ -269,5 +270,5 @@ def test_it_streams_a_parquet_download_that_imports_back(
     job = import_file(dataset=target, fmt="generic", path=path)
 
     assert response["Content-Disposition"].endswith('calibration.parquet"')
-    assert job.status == am.ImportJob.Status.DONE, job.errors
-    assert _votes(am.Pair.objects.filter(dataset=target)) == _expected_votes(audit)
+    assert job.status == dm.ImportJob.Status.DONE, job.errors
+    assert _votes(dm.Pair.objects.filter(dataset=target)) == _expected_votes(audit)

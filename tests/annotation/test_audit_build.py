@@ -16,7 +16,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from annotation import sampling, services
-from annotation.models import Audit, AuditItem, Pair, Stratum
+from annotation.models import Audit, AuditItem, Stratum
+from datasets.models import Pair
 from judges.models import ResponseClassification
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory, VerdictFactory
 

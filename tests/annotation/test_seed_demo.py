@@ -10,7 +10,8 @@ import pytest
 from django.core.management import call_command
 
 from analysis.models import MetricSnapshot, ReleaseGate
-from annotation.models import Audit, Dataset, HumanVote, Label, Pair
+from annotation.models import Audit, Label
+from datasets.models import Dataset, HumanVote, Pair
 from judges.models import ParseStatus, ResponseClassification, ResponseFeatures, Verdict
 
 pytestmark = pytest.mark.slow

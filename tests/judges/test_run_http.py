@@ -16,7 +16,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotation.models import Audit, AuditItem, Dataset, Pair
+from annotation.models import Audit, AuditItem
+from datasets.models import Dataset, Pair
 from judges import services
 from judges.models import Judge, JudgeRun, Verdict
 from judges.tasks import judge_run

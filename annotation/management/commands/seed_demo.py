@@ -23,9 +23,10 @@ from django.utils import timezone
 
 from analysis.services import gate_evaluate, gate_latest, gate_set, snapshot_compute
 from annotation import queue, services
-from annotation.importers.services import dataset_for_import, import_file
-from annotation.models import Audit, HumanVote, ImportJob, Pair
+from annotation.models import Audit
 from config.roles import ensure_groups
+from datasets.importers.services import dataset_for_import, import_file
+from datasets.models import HumanVote, ImportJob, Pair
 from judges.classification import classification_run_create, classification_run_execute
 from judges.models import Judge
 

@@ -14,7 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotation.models import Audit, Dataset
+from annotation.models import Audit
+from datasets.models import Dataset
 from judges import selectors, services
 from judges.management.commands.judge_create import _error_text
 from judges.models import JudgeRun
