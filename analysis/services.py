@@ -79,6 +79,7 @@ from analysis.models import MetricSnapshot, ReleaseGate
 from analysis.selectors import MAJORITY, VoteTable
 from analysis.studies import GATE_METRICS, HUMAN, StudyInputs, gate_figures, studies_compute
 from annotation.models import Audit
+from config.tasks import task_named
 from datasets.models import Dataset, Pair
 from judges.models import Judge
 
@@ -1020,6 +1021,10 @@ def snapshot_compute(
 # --- coalesced requests ----------------------------------------------------------------------
 
 
+# analysis.tasks imports this module; the task is looked up by name so this never imports it.
+SNAPSHOT_TASK = "analysis.snapshot_refresh"
+
+
 def _pending_key(kind: str, pk: int) -> str:
     return f"analysis:snapshot:pending:{kind}:{pk}"
 
@@ -1083,8 +1088,7 @@ def _schedule(kind: str, pk: int, force: bool) -> None:
 
 
 def _dispatch(kind: str, pk: int, force: bool) -> None:
-    from analysis.tasks import snapshot_refresh_task
-
+    snapshot_refresh_task = task_named(SNAPSHOT_TASK)
     kwargs = {"kind": kind, "pk": pk, "force": force}
     if settings.CELERY_BROKER_URL:
         try:
@@ -1102,11 +1106,9 @@ def _dispatch(kind: str, pk: int, force: bool) -> None:
 
 
 def _run_in_thread(**kwargs: Any) -> None:
-    from analysis.tasks import snapshot_refresh_task
-
     close_old_connections()
     try:
-        snapshot_refresh_task.apply(kwargs=kwargs, throw=True)
+        task_named(SNAPSHOT_TASK).apply(kwargs=kwargs, throw=True)
     except Exception:
         log.exception("in-process snapshot of %s %s failed", kwargs["kind"], kwargs["pk"])
     finally:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from analysis.services import snapshot_refresh
+
 
 @shared_task(name="analysis.snapshot_refresh", acks_late=True, ignore_result=True)
 def snapshot_refresh_task(kind: str, pk: int, force: bool = False) -> int | None:
@@ -17,7 +19,5 @@ def snapshot_refresh_task(kind: str, pk: int, force: bool = False) -> int | None
     Idempotent: when nothing changed since the latest snapshot it does nothing. Returns the
     new snapshot's id, or None.
     """
-    from analysis.services import snapshot_refresh
-
     snapshot = snapshot_refresh(kind=kind, pk=pk, force=force)
     return snapshot.pk if snapshot is not None else None

@@ -33,6 +33,7 @@ from annotation.serializers import (
     AuditAnnotatorsInput,
     AuditCreateInput,
     AuditFilterInput,
+    AuditJudgeRunInput,
     AuditOutput,
     AuditStatusInput,
     AvailabilityInput,
@@ -58,7 +59,9 @@ from config.api import (
 )
 from config.roles import is_lead, require_lead
 from datasets.models import Dataset
-from judges.models import Judge
+from judges import services as judges_services
+from judges.models import Judge, JudgeRun
+from judges.serializers import JudgeRunOutput
 
 
 def _assignment_for(request: Request, pk: int) -> Assignment:
@@ -287,6 +290,36 @@ def audit_annotators(request: Request, pk: int) -> Response:
 
 
 @extend_schema(
+    request=AuditJudgeRunInput,
+    responses={202: JudgeRunOutput},
+    summary="Run a judge over this audit's items, in serving order (leads)",
+    description="The run is a judges run scoped to the audit's pairs (`scope` is "
+    '"audit <id>"); follow it at /api/judge-runs/{id}/.',
+)
+@api_view(["POST"])
+@permission_classes([IsLead])
+def audit_judge_runs(request: Request, pk: int) -> Response:
+    audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
+    data_in = AuditJudgeRunInput(data=request.data)
+    data_in.is_valid(raise_exception=True)
+    data = data_in.validated_data
+    judge = Judge.objects.filter(pk=data["judge"]).first()
+    if judge is None:
+        return _error(f"no judge with id {data['judge']}", "judge")
+    try:
+        run = judges_services.judge_run_start(
+            judge=judge,
+            limit=data.get("limit"),
+            created_by=request.user,
+            **selectors.audit_run_scope(audit),
+        )
+    except DjangoValidationError as exc:
+        return django_errors(exc)
+    run = JudgeRun.objects.select_related("judge", "dataset").get(pk=run.pk)
+    return Response(JudgeRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(
     parameters=[PageInput, *PAGE_HEADERS],
     responses={200: LabelOutput(many=True), 400: BAD_QUERY},
     summary="Your own labels in this audit, newest first, in the sides you saw",
@@ -472,6 +505,7 @@ urlpatterns = [
     path("audits/<int:pk>/", audit_detail, name="api-audit-detail"),
     path("audits/<int:pk>/status/", audit_status, name="api-audit-status"),
     path("audits/<int:pk>/annotators/", audit_annotators, name="api-audit-annotators"),
+    path("audits/<int:pk>/judge-runs/", audit_judge_runs, name="api-audit-judge-runs"),
     path("audits/<int:pk>/labels/", audit_my_labels, name="api-audit-my-labels"),
     path("audits/<int:pk>/next/", audit_next, name="api-audit-next"),
     path("audits/<int:pk>/undo/", audit_undo, name="api-audit-undo"),

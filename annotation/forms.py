@@ -14,6 +14,7 @@ from annotation.queue import CHOICES, CRITERION_CHOICES
 from config.roles import ANNOTATOR, LEAD
 from datasets.models import Dataset, Outcome
 from judges.models import Judge
+from judges.selectors import runnable_judges
 
 
 def annotator_candidates() -> QuerySet[Any]:
@@ -177,3 +178,16 @@ class AnnotatorsForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["annotators"].queryset = annotator_candidates()  # type: ignore[attr-defined]
+
+
+class AuditJudgeRunForm(forms.Form):
+    """Run a judge over the audit's items (the judges app runs it; the audit gives the pairs)."""
+
+    judge = forms.ModelChoiceField(queryset=Judge.objects.none(), empty_label=None)
+    limit = forms.IntegerField(
+        min_value=1, required=False, help_text="The first N items only; empty for all."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["judge"].queryset = runnable_judges()  # type: ignore[attr-defined]

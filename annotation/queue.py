@@ -42,6 +42,7 @@ from django.utils.dateparse import parse_datetime
 
 from annotation import selectors
 from annotation.models import Assignment, Audit, AuditItem, Label
+from annotation.signals import audit_labels_changed
 from datasets.models import Outcome, Pair, Prompt, Response
 
 _M = TypeVar("_M", bound=Model)
@@ -643,11 +644,9 @@ def _submit_in_transaction(
 
 
 def _snapshot_after_commit(audit: Audit) -> None:
-    """Ask the analysis app for a fresh report once this transaction commits (coalesced there;
-    the annotator's request never waits for it)."""
-    from analysis.services import snapshot_request
-
-    snapshot_request(audit=audit)
+    """Tell the apps above (analysis) that the audit's labels changed: it asks for a fresh
+    report once this transaction commits, coalesced there; the annotator never waits."""
+    audit_labels_changed.send(sender=Audit, audit=audit)
 
 
 def label_submit_and_next(

@@ -299,6 +299,18 @@ def audits_with_membership(user: Any) -> QuerySet[Audit]:
     return Audit.objects.annotate(is_annotator=Exists(membership))
 
 
+def audit_run_scope(audit: Audit) -> dict[str, Any]:
+    """What a judge run over this audit covers, as `judges.services.judge_run_create`
+    arguments: the audit's dataset, its pairs in serving order, and "audit <id>"."""
+    pair_ids = list(audit.items.order_by("position").values_list("pair_id", flat=True))
+    return {"dataset": audit.dataset, "pair_ids": pair_ids, "scope": audit_scope_label(audit)}
+
+
+def audit_scope_label(audit: Audit) -> str:
+    """How judge runs over this audit's items are labelled (`JudgeRun.scope`)."""
+    return f"audit {audit.pk}"
+
+
 # --- Access: load an audit and check the user in one call (every page and API) --------------
 
 

@@ -131,6 +131,13 @@ class AuditOutput(serializers.ModelSerializer):
         }
 
 
+class AuditJudgeRunInput(serializers.Serializer):
+    judge = _id_field(help_text="the judge version to run")
+    limit = serializers.IntegerField(
+        min_value=1, required=False, help_text="the first N items in serving order"
+    )
+
+
 class AuditStatusInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=Audit.Status.choices)
 

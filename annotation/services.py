@@ -15,6 +15,7 @@ from django.db import transaction
 from annotation import sampling, selectors
 from annotation.models import Adjudication, Audit, AuditItem
 from annotation.queue import QueueError
+from annotation.signals import audit_labels_changed
 from datasets.models import Dataset, Outcome
 from judges.models import Judge
 
@@ -199,7 +200,5 @@ def adjudication_decide(
             note=note.strip(),
             reference_judge=reference_judge,
         )
-        from analysis.services import snapshot_request
-
-        snapshot_request(audit=item.audit)
+        audit_labels_changed.send(sender=Audit, audit=item.audit)
         return adjudication

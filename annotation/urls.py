@@ -14,6 +14,7 @@ urlpatterns = [
     path("audits/<int:pk>/", views.audit_detail, name="audit_detail"),
     path("audits/<int:pk>/annotators/", views.audit_annotators, name="audit_annotators"),
     path("audits/<int:pk>/status/", views.audit_status, name="audit_status"),
+    path("audits/<int:pk>/judge-runs/", views.audit_judge_run, name="audit_judge_run"),
     path("audits/<int:pk>/label/", views.workspace, name="workspace"),
     path("audits/<int:pk>/label/<int:assignment_id>/", views.label_submit, name="label_submit"),
     path("audits/<int:pk>/label/<int:assignment_id>/skip/", views.item_skip, name="item_skip"),

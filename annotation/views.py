@@ -19,6 +19,7 @@ from annotation.forms import (
     AdjudicationForm,
     AnnotatorsForm,
     AuditBuildForm,
+    AuditJudgeRunForm,
     AvailabilityForm,
     LabelForm,
     SkipForm,
@@ -27,6 +28,7 @@ from annotation.markdown import render_markdown
 from annotation.models import Assignment, Audit, AuditItem, Label
 from config.roles import is_lead, object_for_lead, require_lead
 from datasets.models import Dataset
+from judges import services as judges_services
 from judges.models import Judge
 
 
@@ -241,6 +243,29 @@ def audit_status(request: AuthedRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("audit_detail", audit.pk)
+
+
+@login_required
+@require_POST
+def audit_judge_run(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Start a judge run over the audit's items in serving order; the run page follows it."""
+    audit = selectors.audit_for_lead(request.user, pk)
+    form = AuditJudgeRunForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a judge, and a limit of at least 1 or none.")
+        return redirect("audit_detail", audit.pk)
+    try:
+        run = judges_services.judge_run_start(
+            judge=form.cleaned_data["judge"],
+            limit=form.cleaned_data["limit"],
+            created_by=request.user,
+            **selectors.audit_run_scope(audit),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("audit_detail", audit.pk)
+    messages.success(request, f"Run {run.pk} started: {run.judge} on {run.target}.")
+    return redirect("judge_run_detail", pk=run.pk)
 
 
 # --- Annotator workspace ---------------------------------------------------------------------

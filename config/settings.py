@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "annotation",
     "judges",
     "analysis",
+    # The project level: commands that span the apps (seed_demo, run_judge).
+    "config",
 ]
 
 MIDDLEWARE = [

@@ -25,7 +25,7 @@ class VerdictAdmin(HistoryAdmin):
 
 @admin.register(models.JudgeRun)
 class JudgeRunAdmin(HistoryAdmin):
-    list_display = ["judge", "dataset", "audit", "status", "done", "total", "created_at"]
+    list_display = ["judge", "dataset", "scope", "status", "done", "total", "created_at"]
 
 
 @admin.register(models.ResponseClassification)

@@ -17,7 +17,6 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.models import Audit
 from config.api import (
     BAD_QUERY,
     PAGE_HEADERS,
@@ -121,7 +120,9 @@ def judge_detail(request: Request, pk: int) -> Response:
     methods=["POST"],
     request=JudgeRunInput,
     responses={202: JudgeRunOutput},
-    summary="Start a run of this judge over a dataset or an audit",
+    summary="Start a run of this judge over a dataset",
+    description="A run over an audit's items starts from the audit: "
+    "POST /api/audits/{id}/judge-runs/.",
 )
 @api_view(["GET", "POST"])
 @permission_classes([IsLead])
@@ -137,28 +138,15 @@ def judge_runs(request: Request, pk: int) -> Response:
     data_in = JudgeRunInput(data=request.data)
     data_in.is_valid(raise_exception=True)
     data = data_in.validated_data
-    dataset = audit = None
-    if "dataset" in data:
-        dataset = Dataset.objects.filter(name=data["dataset"]).first()
-        if dataset is None:
-            return Response(
-                {"dataset": [f"no dataset named {data['dataset']!r}"]},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-    if "audit" in data:
-        audit = Audit.objects.filter(pk=data["audit"]).first()
-        if audit is None:
-            return Response(
-                {"audit": [f"no audit with id {data['audit']}"]},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+    dataset = Dataset.objects.filter(name=data["dataset"]).first()
+    if dataset is None:
+        return Response(
+            {"dataset": [f"no dataset named {data['dataset']!r}"]},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     try:
         run = services.judge_run_start(
-            judge=judge,
-            dataset=dataset,
-            audit=audit,
-            limit=data.get("limit"),
-            created_by=request.user,
+            judge=judge, dataset=dataset, limit=data.get("limit"), created_by=request.user
         )
     except DjangoValidationError as exc:
         return django_errors(exc)

@@ -332,12 +332,10 @@ def classification_run_start(
 ) -> tuple[ClassificationRun, bool]:
     """`classification_run_create`, handing a new run to the `judges.classification_run` task
     once this commits (an existing active run is returned as it is)."""
-    from judges.tasks import classification_run
-
     with transaction.atomic():
         run, created = classification_run_create(dataset=dataset, created_by=created_by)
         if created:
-            enqueue(classification_run, run.pk)
+            enqueue("judges.classification_run", run.pk)
     return run, created
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from django import forms
 
-from annotation.models import Audit
 from datasets.models import Dataset
 from judges import selectors
 from judges.core.config import MAX_TOP_LOGPROBS
@@ -25,14 +24,13 @@ class JudgeChoiceField(forms.ModelChoiceField):
 
 
 class JudgeRunForm(forms.Form):
+    """A run over a dataset. A run over an audit's items is started from the audit's page."""
+
     judge = JudgeChoiceField(queryset=Judge.objects.none())
     dataset = forms.ModelChoiceField(
-        queryset=Dataset.objects.order_by("name"), required=False, to_field_name="name"
-    )
-    audit = forms.ModelChoiceField(
-        queryset=Audit.objects.select_related("dataset").order_by("-created_at"),
-        required=False,
-        help_text="Judge only this audit's items (its dataset is used).",
+        queryset=Dataset.objects.order_by("name"),
+        to_field_name="name",
+        error_messages={"required": "Choose a dataset."},
     )
     limit = forms.IntegerField(
         min_value=1, required=False, help_text="The first N pairs only; empty for all."
@@ -43,15 +41,6 @@ class JudgeRunForm(forms.Form):
         judge_field = self.fields["judge"]
         assert isinstance(judge_field, forms.ModelChoiceField)
         judge_field.queryset = selectors.runnable_judges()
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        dataset, audit = data.get("dataset"), data.get("audit")
-        if not self.errors and dataset is None and audit is None:
-            raise forms.ValidationError("Choose a dataset or an audit.")
-        if dataset is not None and audit is not None and audit.dataset_id != dataset.pk:
-            self.add_error("audit", f"This audit is on dataset {audit.dataset}, not {dataset}.")
-        return data
 
 
 class JudgeCreateForm(forms.Form):

@@ -122,7 +122,11 @@ class Verdict(models.Model):
 
 
 class JudgeRun(models.Model):
-    """A judge run over a dataset or an audit, with its progress and failure counts."""
+    """A judge run over a dataset's pairs, or over a chosen set of them (`pair_ids`, with a
+    `scope` that says which, e.g. "audit 3"), with its progress and failure counts.
+
+    The set is chosen by the caller (the annotation app passes an audit's pairs in serving
+    order), so judges know nothing of audits."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -133,9 +137,9 @@ class JudgeRun(models.Model):
 
     judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="runs")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="judge_runs")
-    audit = models.ForeignKey(
-        "annotation.Audit", null=True, blank=True, on_delete=models.CASCADE, related_name="runs"
-    )
+    # The pairs judged, in run order; None for every pair of the dataset (in import order).
+    pair_ids = models.JSONField(null=True, blank=True)
+    scope = models.CharField(max_length=200, blank=True)  # which pairs, for people: "audit 3"
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
@@ -154,6 +158,12 @@ class JudgeRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.judge_id} on {self.dataset_id}: {self.status}"
+
+    @property
+    def target(self) -> str:
+        """What the run judges, for people: "pandalm" or "pandalm · audit 3"."""
+        name = self.dataset.name
+        return f"{name} · {self.scope}" if self.scope else name
 
 
 class ResponseClass(models.TextChoices):

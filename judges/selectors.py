@@ -3,11 +3,11 @@ and the refusal classes of a dataset's responses."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
-from annotation.models import Audit
 from datasets.models import Dataset, Pair, Response
 from judges.charts import ClassChart, class_chart
 from judges.models import (
@@ -50,18 +50,22 @@ def judge_by_spec(spec: str) -> Judge:
     return Judge.objects.get(name=name, version=version)
 
 
-def judge_run_pair_ids(*, dataset: Dataset, audit: Audit | None = None) -> list[int]:
-    """Ids of the pairs a run judges, in run order: the audit's serving order, or the
-    dataset's import order. Pairs without a prompt text or a response text (verdict-only
-    imports) cannot be judged and are left out."""
-    judgeable = Q(prompt__text__gt="") & Q(response_a__has_text=True) & Q(response_b__has_text=True)
-    if audit is not None:
-        pairs = Pair.objects.filter(judgeable, audit_items__audit=audit).order_by(
-            "audit_items__position"
-        )
-    else:
-        pairs = Pair.objects.filter(judgeable, dataset=dataset).order_by("pk")
-    return list(pairs.values_list("pk", flat=True))
+def judge_run_pair_ids(*, dataset: Dataset, pair_ids: Sequence[int] | None = None) -> list[int]:
+    """Ids of the pairs a run judges, in run order: the dataset's pairs in import order, or
+    those of ``pair_ids`` that belong to the dataset, in the order given. Pairs without a
+    prompt text or a response text (verdict-only imports) cannot be judged and are left out."""
+    judgeable = Pair.objects.filter(
+        Q(prompt__text__gt="") & Q(response_a__has_text=True) & Q(response_b__has_text=True),
+        dataset=dataset,
+    )
+    if pair_ids is None:
+        return list(judgeable.order_by("pk").values_list("pk", flat=True))
+    wanted = list(dict.fromkeys(pair_ids))
+    found: set[int] = set()
+    for start in range(0, len(wanted), 5000):  # SQLite allows 32,766 parameters per query
+        batch = wanted[start : start + 5000]
+        found.update(judgeable.filter(pk__in=batch).values_list("pk", flat=True))
+    return [pk for pk in wanted if pk in found]
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ def judge_failed_orders(judge: Judge, *, limit: int = 20) -> list[FailedOrder]:
 
 
 def judge_runs(*, judge: Judge | None = None, limit: int = 20) -> QuerySet[JudgeRun]:
-    runs = JudgeRun.objects.select_related("judge", "dataset", "audit", "created_by")
+    runs = JudgeRun.objects.select_related("judge", "dataset", "created_by")
     if judge is not None:
         runs = runs.filter(judge=judge)
     return runs.order_by("-created_at")[:limit]

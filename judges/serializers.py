@@ -96,14 +96,24 @@ class JudgeOutput(serializers.ModelSerializer):
         }
 
 
+# A run over an audit's items is asked for by the audit (annotation.api), which knows its pairs.
+AUDIT_RUNS_MOVED = (
+    "runs over an audit's items start from the audit: POST /api/audits/{audit}/judge-runs/ "
+    'with {{"judge": <id>}}'
+)
+
+
 class JudgeRunInput(serializers.Serializer):
-    dataset = serializers.SlugField(required=False)
-    audit = serializers.IntegerField(min_value=1, required=False)
+    dataset = serializers.SlugField(required=False, help_text="the dataset's name")
     limit = serializers.IntegerField(min_value=1, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "dataset" not in attrs and "audit" not in attrs:
-            raise serializers.ValidationError({"dataset": "give a dataset name or an audit id"})
+        if "audit" in self.initial_data:
+            raise serializers.ValidationError(
+                {"audit": AUDIT_RUNS_MOVED.format(audit=self.initial_data["audit"])}
+            )
+        if "dataset" not in attrs:
+            raise serializers.ValidationError({"dataset": "give a dataset name"})
         return attrs
 
 
@@ -118,7 +128,7 @@ class JudgeRunOutput(serializers.ModelSerializer):
             "judge_id",
             "judge",
             "dataset",
-            "audit_id",
+            "scope",
             "status",
             "total",
             "done",

@@ -26,7 +26,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -38,7 +38,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotation.models import Audit
 from config.tasks import enqueue
 from datasets.models import Dataset, Pair
 from judges import selectors
@@ -270,41 +269,42 @@ def _refresh_unhashed(judge: Judge, config: JudgeConfig) -> tuple[str, ...]:
 def judge_run_create(
     *,
     judge: Judge,
-    dataset: Dataset | None = None,
-    audit: Audit | None = None,
+    dataset: Dataset | None,
+    pair_ids: Sequence[int] | None = None,
+    scope: str = "",
     limit: int | None = None,
     created_by: Any = None,
 ) -> JudgeRun:
-    """A pending run of ``judge`` over a dataset's pairs or an audit's items (not started).
+    """A pending run of ``judge`` over a dataset's pairs (not started).
 
-    ``limit`` keeps the first N pairs (dataset order, or the audit's serving order). Only
-    pairs with a prompt and two response texts are judged.
+    ``pair_ids`` narrows the run to those pairs of the dataset, in that order, and ``scope``
+    says for people which they are ("audit 3"): the caller chooses the set, so a run over an
+    audit's items is asked for by the annotation app. ``limit`` keeps the first N pairs
+    (the dataset's import order, or the order given). Only pairs with a prompt and two
+    response texts are judged.
     """
     if judge.provider not in RUNNABLE_PROVIDERS:
         raise ValidationError(
             {"judge": f"{judge} holds imported verdicts; import its files instead of running it"}
         )
     judge_config_of(judge)
-    if audit is not None:
-        if dataset is not None and dataset.pk != audit.dataset_id:
-            raise ValidationError({"audit": f"audit {audit} is not on dataset {dataset}"})
-        dataset = audit.dataset
     if dataset is None:
-        raise ValidationError({"dataset": "choose a dataset or an audit"})
+        raise ValidationError({"dataset": "choose a dataset"})
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValidationError({"limit": f"{limit!r}: a limit is a whole number of pairs >= 1"})
-    pair_ids = selectors.judge_run_pair_ids(dataset=dataset, audit=audit)
-    if not pair_ids:
-        where = f"audit {audit}" if audit is not None else f"dataset {dataset}"
+    chosen = None if pair_ids is None else [int(pk) for pk in pair_ids]
+    found = selectors.judge_run_pair_ids(dataset=dataset, pair_ids=chosen)
+    if not found:
+        where = f"{scope} (dataset {dataset})" if scope else f"dataset {dataset}"
         raise ValidationError({"dataset": f"{where} has no pairs with texts to judge"})
-    total = len(pair_ids) if limit is None else min(limit, len(pair_ids))
+    total = len(found) if limit is None else min(limit, len(found))
     with transaction.atomic():
         busy = (
             JudgeRun.objects.select_for_update()
             .filter(
                 judge=judge,
                 dataset=dataset,
-                audit=audit,
+                scope=scope,
                 status__in=[JudgeRun.Status.PENDING, JudgeRun.Status.RUNNING],
                 # A run asked to stop no longer counts: if its worker died, this is how a
                 # lead gets past it (a late-finishing run only duplicates a few calls).
@@ -320,26 +320,36 @@ def judge_run_create(
                 }
             )
         return JudgeRun.objects.create(
-            judge=judge, dataset=dataset, audit=audit, total=total, created_by=created_by
+            judge=judge,
+            dataset=dataset,
+            pair_ids=chosen,
+            scope=scope,
+            total=total,
+            created_by=created_by,
         )
 
 
 def judge_run_start(
     *,
     judge: Judge,
-    dataset: Dataset | None = None,
-    audit: Audit | None = None,
+    dataset: Dataset | None,
+    pair_ids: Sequence[int] | None = None,
+    scope: str = "",
     limit: int | None = None,
     created_by: Any = None,
 ) -> JudgeRun:
-    """Create a run and hand it to the `judges.tasks.judge_run` task once this commits."""
-    from judges.tasks import judge_run
-
+    """Create a run (`judge_run_create`) and enqueue the `judges.judge_run` task once this
+    commits."""
     with transaction.atomic():
         run = judge_run_create(
-            judge=judge, dataset=dataset, audit=audit, limit=limit, created_by=created_by
+            judge=judge,
+            dataset=dataset,
+            pair_ids=pair_ids,
+            scope=scope,
+            limit=limit,
+            created_by=created_by,
         )
-        enqueue(judge_run, run.pk)
+        enqueue("judges.judge_run", run.pk)
     return run
 
 
@@ -461,7 +471,8 @@ def _execute(
 
         local = load_local_judge(config)
         client, run_config = local, local.run_config(config)
-    pair_ids = selectors.judge_run_pair_ids(dataset=run.dataset, audit=run.audit)[: run.total]
+    pair_ids = selectors.judge_run_pair_ids(dataset=run.dataset, pair_ids=run.pair_ids)
+    pair_ids = pair_ids[: run.total]
 
     def lookup(_fingerprint: str, pair_id: Any, order: Any) -> OrderResult | None:
         verdict = state.cached.get(pair_id)

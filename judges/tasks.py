@@ -1,4 +1,5 @@
-"""Celery tasks for judges: each takes an id, re-fetches, and calls one service."""
+"""Celery tasks for judges: each takes an id, re-fetches, and calls one service. The services
+enqueue them by name (`config.tasks.enqueue`), so only this module imports both."""
 
 from __future__ import annotations
 

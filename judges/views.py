@@ -103,14 +103,13 @@ def judge_run_start(request: HttpRequest) -> HttpResponse:
             run = services.judge_run_start(
                 judge=data["judge"],
                 dataset=data["dataset"],
-                audit=data["audit"],
                 limit=data["limit"],
                 created_by=request.user,
             )
         except ValidationError as exc:
             _add_service_errors(form, exc)
         else:
-            messages.success(request, f"Run {run.pk} started: {run.judge} on {run.dataset}.")
+            messages.success(request, f"Run {run.pk} started: {run.judge} on {run.target}.")
             return redirect("judge_run_detail", pk=run.pk)
     return _list_page(request, run_form=form, status=400)
 
@@ -120,7 +119,7 @@ def judge_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The run page; an htmx poll gets only the progress fragment, until the run ends."""
     run = object_for_lead(
         request.user,
-        JudgeRun.objects.select_related("judge", "dataset", "audit", "created_by"),
+        JudgeRun.objects.select_related("judge", "dataset", "created_by"),
         pk=pk,
     )
     template = "judges/run_detail.html"

@@ -12,29 +12,24 @@ from __future__ import annotations
 import queue
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, IntegrityError, connection, models, transaction
-from django.db.models import Max
+from django.db import DatabaseError, connection, models
 from django.db.models.functions import Length
 
 from datasets.importers.records import (
-    JudgeRef,
     PreparedPair,
     Row,
     RowError,
-    VerdictRecord,
     canonical_json,
     clean_json,
-    clean_text,
 )
 from datasets.models import Dataset, HumanVote, Pair, Prompt, Response
-from judges.models import Judge, Verdict
 
 # Look-ups by a list of values: SQLite allows 32,766 parameters per statement.
 _LOOKUP_BATCH = 5000
@@ -59,7 +54,8 @@ class _Known:
     before: bool  # existed before this import (so it may already have votes and verdicts)
 
 
-def _batches(values: Sequence[Any], size: int = _LOOKUP_BATCH) -> Iterator[Sequence[Any]]:
+def lookup_batches(values: Sequence[Any], size: int = _LOOKUP_BATCH) -> Iterator[Sequence[Any]]:
+    """`values` in slices small enough for one `IN (...)` look-up on every database."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -88,26 +84,30 @@ _VOTE = (
     "row_hash",
     "import_job",
 )
-_VERDICT = (
-    "id",
-    "judge",
-    "pair",
-    "outcome",
-    "consistent",
-    "strength",
-    "margin",
-    "outcome_ab",
-    "outcome_ba",
-    "status_ab",
-    "status_ba",
-    "margin_ab",
-    "margin_ba",
-    "raw_ab",
-    "raw_ba",
-    "criteria_ab",
-    "criteria_ba",
-    "row_hash",
-)
+
+
+class RowPart(Protocol):
+    """What a later stage reads from import rows besides pairs and votes: the judges app's
+    verdicts (`judges.importing.VerdictPart`). One per writer, made by a registered factory.
+
+    `decide` sees each chunk before anything of it is written and returns the rows' problems
+    (then nothing of the chunk is written); `write` writes what the last `decide` found new,
+    after the pairs, in the same transaction, through `writer.table`.
+    """
+
+    def decide(self, rows: list[Row]) -> list[RowError]: ...
+
+    def write(self) -> None: ...
+
+
+_ROW_PARTS: list[Callable[[PairWriter], RowPart]] = []
+
+
+def row_part_register(factory: Callable[[PairWriter], RowPart]) -> None:
+    """Let a later app read its records from import rows (called from its `AppConfig.ready`):
+    datasets come first in the flow and import no other app, so the apps come to it."""
+    if factory not in _ROW_PARTS:
+        _ROW_PARTS.append(factory)
 
 
 class TableWriter:
@@ -323,11 +323,10 @@ class PairWriter:
         self.prompts: dict[str, int] = {}
         self.new_prompts: set[int] = set()
         self.responses: dict[tuple[int, str, str], int] = {}
-        self.judges: dict[str, int] = {}
         self.votes_seen: set[str] = set()
-        self.verdicts_seen: dict[tuple[str, str], tuple[str, int]] = {}
         self.keys_matched: set[str] = set()
         self.counts: Counter[str] = Counter()
+        self.parts = [factory(self) for factory in _ROW_PARTS]
 
     def error(self, row: Row, field: str, problem: str) -> RowError:
         return RowError(self.file, row.line, field, problem)
@@ -349,7 +348,7 @@ class PairWriter:
             "response_b__model_name",
             "turn",
         )
-        for batch in _batches(keys):
+        for batch in lookup_batches(keys):
             found = (
                 Pair.objects.filter(dataset=self.dataset, source_key__in=batch)
                 .annotate(prompt_length=Length("prompt__text"))
@@ -441,12 +440,19 @@ class PairWriter:
         if errors:
             return errors
         new_votes = self._decide_votes(rows)
-        new_verdicts, errors = self._decide_verdicts(rows)
+        errors = [error for part in self.parts for error in part.decide(rows)]
+        if not self.parts:
+            errors = [
+                self.error(row, "judge", "this installation takes no judge verdicts")
+                for row in rows
+                if row.verdicts
+            ]
         if errors:
             return errors
         self._create_pairs(created)
         self._create_votes(new_votes)
-        self._create_verdicts(new_verdicts)
+        for part in self.parts:
+            part.write()
         return []
 
     def _decide_votes(self, rows: list[Row]) -> list[tuple[Row, int]]:
@@ -458,7 +464,7 @@ class PairWriter:
             pair_ids = list(
                 {self.pairs[r.key].id for r in rows if r.votes and self.pairs[r.key].before}
             )
-            for batch in _batches(pair_ids):
+            for batch in lookup_batches(pair_ids):
                 stored.update(
                     HumanVote.objects.filter(pair_id__in=batch).values_list("row_hash", flat=True)
                 )
@@ -473,108 +479,14 @@ class PairWriter:
                 new.append((row, i))
         return new
 
-    def _decide_verdicts(self, rows: list[Row]) -> tuple[list[tuple[Row, int]], list[RowError]]:
-        """New verdicts as (row, index). A judge gives one verdict per pair: the same one again
-        is a duplicate, a different one an error."""
-        errors: list[RowError] = []
-        stored: dict[tuple[str, str], str] = {}
-        before = [
-            (r, v) for r in rows for v in r.verdicts if not self.fresh and self.pairs[r.key].before
-        ]
-        if before:
-            judge_ids = {self._judge_id(v.judge, v) for _, v in before}
-            by_id = {self.pairs[r.key].id: r.key for r, _ in before}
-            fingerprints = dict(
-                Judge.objects.filter(id__in=judge_ids).values_list("id", "fingerprint")
-            )
-            for batch in _batches(list(by_id)):
-                found = Verdict.objects.filter(judge_id__in=judge_ids, pair_id__in=batch)
-                for judge_id, pair_id, digest in found.values_list(
-                    "judge_id", "pair_id", "row_hash"
-                ):
-                    stored[(fingerprints[judge_id], by_id[pair_id])] = digest
-        new = []
-        for row in rows:
-            for i, verdict in enumerate(row.verdicts):
-                digest = row.verdict_shas[i]
-                self.counts["failed_parses"] += verdict.failed_parses
-                slot = (verdict.judge.fingerprint, row.key)
-                earlier = self.verdicts_seen.get(slot)
-                if earlier is None and slot in stored:
-                    earlier = (stored[slot], 0)
-                if earlier is None:
-                    self.verdicts_seen[slot] = (digest, row.line)
-                    new.append((row, i))
-                elif earlier[0] == digest:
-                    self.counts["verdicts_duplicate"] += 1
-                else:
-                    where = f"line {earlier[1]}" if earlier[1] else "imported before"
-                    errors.append(
-                        self.error(
-                            row,
-                            verdict.field or "judge",
-                            f"a different verdict by {verdict.judge.name!r} on pair {row.key!r} "
-                            f"is already there ({where}); a judge gives one verdict per pair",
-                        )
-                    )
-        return new, errors
-
     # Writing --------------------------------------------------------------------------------
-
-    def _judge_id(self, ref: JudgeRef, verdict: VerdictRecord) -> int:
-        fingerprint = ref.fingerprint
-        judge_id = self.judges.get(fingerprint)
-        if judge_id is not None:
-            return judge_id
-        # The judge may be created under a savepoint: no COPY may run inside it.
-        self.table.sync()
-        judge_id = (
-            Judge.objects.filter(fingerprint=fingerprint).values_list("id", flat=True).first()
-        )
-        if judge_id is None:
-            judge_id = self._create_judge(ref, verdict)
-        self.judges[fingerprint] = judge_id
-        return judge_id
-
-    def _create_judge(self, ref: JudgeRef, verdict: VerdictRecord) -> int:
-        """An imported judge; a new fingerprint under a known name is that name's next version."""
-        config = {"provider": "imported", "model_id": ref.model_id, "source": ref.source}
-        if ref.template:
-            config["template"] = ref.template
-        for _attempt in range(3):
-            latest = Judge.objects.filter(name=ref.name).aggregate(v=Max("version"))["v"] or 0
-            try:
-                with transaction.atomic():
-                    judge = Judge.objects.create(
-                        name=ref.name,
-                        version=latest + 1,
-                        provider=Judge.Provider.IMPORTED,
-                        model_id=ref.model_id,
-                        template_name=ref.template[:100],
-                        swap_policy=(
-                            Judge.SwapPolicy.AB_ONLY
-                            if verdict.status_ba == "not_run"
-                            else Judge.SwapPolicy.BOTH
-                        ),
-                        config=config,
-                        fingerprint=ref.fingerprint,
-                    )
-                self.counts["judges_created"] += 1
-                return judge.pk
-            except IntegrityError:  # another import created it (or the version) meanwhile
-                found = Judge.objects.filter(fingerprint=ref.fingerprint).values_list(
-                    "id", flat=True
-                )
-                if found:
-                    return found[0]
-        raise IntegrityError(f"could not create judge {ref.name!r}")
 
     def _create_prompts(self, created: list[Row]) -> None:
         prompts = self.prompts
         if not self.fresh:
             shas = {r.prepared.prompt_sha for r in created if r.prepared is not None}
             missing = [sha for sha in shas if sha not in prompts]
-            for batch in _batches(missing):
+            for batch in lookup_batches(missing):
                 prompts.update(
                     Prompt.objects.filter(dataset=self.dataset, content_hash__in=batch).values_list(
                         "content_hash", "id"
@@ -622,7 +534,7 @@ class PairWriter:
             if slot not in responses:
                 wanted[slot] = (prepared.response_b, prepared.has_b)
         lookup = [] if self.fresh else [s for s in wanted if s[0] not in self.new_prompts]
-        for batch in _batches(lookup):
+        for batch in lookup_batches(lookup):
             prompt_ids = list({s[0] for s in batch})
             hashes = list({s[2] for s in batch})
             found = Response.objects.filter(prompt_id__in=prompt_ids, content_hash__in=hashes)
@@ -689,37 +601,6 @@ class PairWriter:
             )
         self.table.insert(HumanVote, _VOTE, values)
         self.counts["votes_created"] += len(values)
-
-    def _create_verdicts(self, new: list[tuple[Row, int]]) -> None:
-        ids = self.table.allocate(Verdict, len(new))
-        values = []
-        for pk, (row, i) in zip(ids, new, strict=True):
-            verdict = row.verdicts[i]
-            outcome, consistent = verdict.combine()
-            values.append(
-                (
-                    pk,
-                    self._judge_id(verdict.judge, verdict),
-                    self.pairs[row.key].id,
-                    outcome,
-                    consistent,
-                    verdict.strength,
-                    verdict.margin,
-                    verdict.outcome_ab,
-                    verdict.outcome_ba,
-                    verdict.status_ab,
-                    verdict.status_ba,
-                    verdict.margin_ab,
-                    verdict.margin_ba,
-                    clean_text(verdict.raw_ab)[0],
-                    clean_text(verdict.raw_ba)[0],
-                    clean_json(verdict.criteria_ab),
-                    clean_json(verdict.criteria_ba),
-                    row.verdict_shas[i],
-                )
-            )
-        self.table.insert(Verdict, _VERDICT, values)
-        self.counts["verdicts_created"] += len(values)
 
     def summary(self) -> dict[str, int]:
         counts = dict(self.counts)

@@ -121,7 +121,7 @@ def test_the_run_form_explains_what_is_wrong(
     assert busy.status_code == 400
     assert "is already running on this data" in busy.content.decode()
     assert empty.status_code == 400
-    assert "Choose a dataset or an audit." in empty.content.decode()
+    assert "Choose a dataset." in empty.content.decode()
     assert JudgeRun.objects.count() == 1
 
 

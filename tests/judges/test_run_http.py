@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotation.models import Audit, AuditItem
+from annotation.selectors import audit_run_scope
 from datasets.models import Dataset, Pair
 from judges import services
 from judges.models import Judge, JudgeRun, Verdict
@@ -345,10 +346,16 @@ def test_it_runs_over_an_audit_in_its_serving_order(
     )
     judge = make_judge(picky_server)
 
-    run = services.judge_run_create(judge=judge, audit=audit, limit=1)
+    run = services.judge_run_create(judge=judge, limit=1, **audit_run_scope(audit))
     run = services.judge_run_execute(run.pk)
 
-    assert (run.dataset_id, run.audit_id, run.total, run.done) == (dataset.pk, audit.pk, 1, 1)
+    assert (run.dataset_id, run.scope, run.total, run.done) == (
+        dataset.pk,
+        f"audit {audit.pk}",
+        1,
+        1,
+    )
+    assert run.pair_ids == [lima.pk, two.pk]
     assert list(Verdict.objects.filter(judge=judge).values_list("pair_id", flat=True)) == [lima.pk]
 
 

@@ -1,6 +1,11 @@
 """Run a judge version over a dataset or an audit, printing progress and a summary.
 
     python manage.py run_judge --judge gpt4o-judge:2 --dataset pandalm-test --limit 50
+    python manage.py run_judge --judge gpt4o-judge --audit 3    # the audit's items, in order
+
+A project-level command: judges run over pairs, and only the annotation app knows which pairs
+an audit holds (`annotation.selectors.audit_run_scope`), so the one command that takes both
+lives above the two apps.
 
 Runs in this process (stored verdicts are cache hits, so a rerun only calls for what is
 missing). ``--background`` hands the run to the task queue instead and prints its id.
@@ -15,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.models import Audit
+from annotation.selectors import audit_run_scope
 from datasets.models import Dataset
 from judges import selectors, services
 from judges.management.commands.judge_create import _error_text
@@ -66,26 +72,23 @@ class Command(BaseCommand):
             judge = selectors.judge_by_spec(options["judge"])
         except selectors.JudgeNotFound as exc:
             raise CommandError(str(exc)) from None
-        dataset = audit = None
         if options["dataset"] is not None:
             dataset = Dataset.objects.filter(name=options["dataset"]).first()
             if dataset is None:
                 raise CommandError(f"no dataset named {options['dataset']!r}")
+            scope: dict[str, Any] = {"dataset": dataset}
         else:
-            audit = Audit.objects.filter(pk=options["audit"]).first()
+            audit = Audit.objects.select_related("dataset").filter(pk=options["audit"]).first()
             if audit is None:
                 raise CommandError(f"no audit with id {options['audit']}")
+            scope = audit_run_scope(audit)
         create = services.judge_run_start if options["background"] else services.judge_run_create
         try:
-            run = create(judge=judge, dataset=dataset, audit=audit, limit=options["limit"])
+            run = create(judge=judge, limit=options["limit"], **scope)
         except ValidationError as exc:
             raise CommandError(_error_text(exc)) from None
         orders = "both orders" if judge.swap_policy == "both" else "one order"
-        self.stdout.write(
-            f"run {run.pk}: {judge} on {run.dataset}"
-            + (f" (audit {audit.pk})" if audit is not None else "")
-            + f", {run.total} pairs, {orders}"
-        )
+        self.stdout.write(f"run {run.pk}: {judge} on {run.target}, {run.total} pairs, {orders}")
         if options["background"]:
             self.stdout.write(f"enqueued; follow it at /judges/runs/{run.pk}/")
             return

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ProjectConfig(AppConfig):
+    """The project level as an app: it has no models, only the commands that span the apps
+    (`seed_demo`, `run_judge`); the apps below may not import each other upward, this may."""
+
+    name = "config"
+    verbose_name = "Tribunal"
