@@ -9,6 +9,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("audit/<int:pk>/", views.audit_report, name="audit_report"),
     path("audit/<int:pk>/recompute/", views.audit_report_recompute, name="audit_report_recompute"),
     path("audit/<int:pk>/gate/", views.audit_gate, name="audit_gate"),
+    path("audit/<int:pk>/precision/", views.audit_precision, name="audit_precision"),
     path("audit/<int:pk>/refusal-gap.csv", views.audit_refusal_csv, name="audit_refusal_csv"),
     path("dataset/<slug:name>/", views.dataset_report, name="dataset_report"),
     path(

@@ -70,6 +70,39 @@ def report_index(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def audit_precision(request: HtmxRequest, pk: int) -> HttpResponse:
+    """The audit page's "How sure are we?" card (htmx loads it there); the page alone without
+    JavaScript. Empty for htmx when the audit has no snapshot yet."""
+    audit = audit_for_lead(request.user, pk)
+    template = "analysis/audit_precision.html"
+    if request.htmx:
+        template += "#precision"
+    return render(request, template, {"audit": audit, "precision": _audit_precision(audit)})
+
+
+def _audit_precision(audit: Audit) -> dict[str, Any]:
+    """How sure the audit already is, from its latest report snapshot: each judge's
+    anytime-valid agreement interval with "about N more labels for +/- x", and the gate."""
+    snapshot = selectors.snapshot_latest(audit=audit)
+    if snapshot is None:
+        return {}
+    judges = [{**j, "colour": ""} for j in (snapshot.metrics.get("raters") or {}).get("judges", [])]
+    model = studies_model(snapshot.metrics.get("studies"), judges)
+    out: dict[str, Any] = {
+        "snapshot": snapshot,
+        "sequential": model.get("sequential"),
+        "half_width_pts": model.get("half_width_pts"),
+    }
+    gate = services.gate_latest(audit)
+    if gate is not None:
+        try:
+            out["gate"] = services.gate_evaluate(audit=audit, gate=gate, refresh=False).result
+        except ValueError as exc:
+            out["gate_error"] = str(exc)
+    return out
+
+
+@login_required
 def audit_report(request: HtmxRequest, pk: int) -> HttpResponse:
     audit = audit_for_lead(request.user, pk)
     return _report(request, audit=audit)

@@ -37,13 +37,9 @@ from annotation.serializers import (
     AuditOutput,
     AuditStatusInput,
     AvailabilityInput,
-    DatasetDetailOutput,
-    DatasetOutput,
     ItemReviewOutput,
     LabelInput,
     LabelOutput,
-    PairFilterInput,
-    PairOutput,
     ReviewItemOutput,
     SkipInput,
     UndoInput,
@@ -89,59 +85,6 @@ def _users_named(names: list[str], field: str) -> list[Any]:
     if unknown:
         raise ValidationError({field: [f"no user named {unknown[0]!r}"]})
     return users
-
-
-# --- Datasets (leads) -------------------------------------------------------------------------
-
-
-@extend_schema(
-    parameters=[PageInput, *PAGE_HEADERS],
-    responses={200: DatasetOutput(many=True), 400: BAD_QUERY},
-    summary="Datasets with their numbers of pairs, human votes and verdicts (leads)",
-)
-@api_view(["GET"])
-@permission_classes([IsLead])
-def datasets(request: Request) -> Response:
-    rows = selectors.datasets_with_counts()
-    return paginated(request, rows, lambda page: DatasetOutput(page, many=True).data)
-
-
-@extend_schema(
-    responses=DatasetDetailOutput,
-    summary="One dataset: counts, categories, models and the judges with verdicts (leads)",
-)
-@api_view(["GET"])
-@permission_classes([IsLead])
-def dataset_detail(request: Request, name: str) -> Response:
-    dataset = get_object_or_404(selectors.datasets_with_counts(), name=name)
-    body = {
-        "name": dataset.name,
-        "description": dataset.description,
-        "created_at": dataset.created_at,
-        "pair_count": dataset.pair_count,  # type: ignore[attr-defined]
-        "vote_count": dataset.vote_count,  # type: ignore[attr-defined]
-        "verdict_count": dataset.verdict_count,  # type: ignore[attr-defined]
-        "categories": selectors.dataset_categories(dataset),
-        "models": selectors.dataset_models(dataset),
-        "judges": selectors.dataset_judges(dataset),
-    }
-    return Response(DatasetDetailOutput(body).data)
-
-
-@extend_schema(
-    parameters=[PairFilterInput, PageInput, *PAGE_HEADERS],
-    responses={200: PairOutput(many=True), 400: BAD_QUERY},
-    summary="A dataset's pairs with texts and model names, in import order (leads)",
-)
-@api_view(["GET"])
-@permission_classes([IsLead])
-def dataset_pairs(request: Request, name: str) -> Response:
-    dataset = get_object_or_404(Dataset, name=name)
-    filters = query_params(PairFilterInput, request)
-    rows = selectors.dataset_pairs(
-        dataset, category=filters.get("category") or None, model=filters.get("model") or None
-    )
-    return paginated(request, rows, lambda page: PairOutput(page, many=True).data)
 
 
 # --- Audits -----------------------------------------------------------------------------------
@@ -497,9 +440,6 @@ def item_adjudicate(request: Request, pk: int) -> Response:
 
 
 urlpatterns = [
-    path("datasets/", datasets, name="api-datasets"),
-    path("datasets/<slug:name>/", dataset_detail, name="api-dataset-detail"),
-    path("datasets/<slug:name>/pairs/", dataset_pairs, name="api-dataset-pairs"),
     path("audits/", audits, name="api-audits"),
     path("audits/availability/", availability, name="api-audit-availability"),
     path("audits/<int:pk>/", audit_detail, name="api-audit-detail"),

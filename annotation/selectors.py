@@ -21,117 +21,16 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
-    Value,
 )
-from django.db.models.functions import Coalesce, NullIf
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from annotation import sampling
 from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label, Stratum
 from config.roles import is_lead, require_lead
-from datasets.models import Dataset, HumanVote, Outcome, Pair, Response
+from datasets.models import Dataset, Outcome, Pair
 from judges.models import Judge, ResponseClass, ResponseClassification, Verdict
-
-
-def dataset_list_with_counts() -> QuerySet[Dataset]:
-    return Dataset.objects.annotate(
-        pair_count=Count("pairs", distinct=True),
-    ).order_by("name")
-
-
-def dataset_summary(dataset: Dataset) -> dict[str, int]:
-    return {
-        "pairs": Pair.objects.filter(dataset=dataset).count(),
-        "human_votes": HumanVote.objects.filter(pair__dataset=dataset).count(),
-        "verdicts": Verdict.objects.filter(pair__dataset=dataset).count(),
-    }
-
-
-def _count_of(model: Any, path: str) -> Coalesce:
-    """The number of `model` rows whose `path` is the outer dataset, as a subquery (three
-    joined counts would multiply each other's rows)."""
-    rows = (
-        model.objects.filter(**{path: OuterRef("pk")})
-        .order_by()
-        .values(path)
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
-
-
-def datasets_with_counts() -> QuerySet[Dataset]:
-    """Datasets with `pair_count`, `vote_count` (imported human votes) and `verdict_count`."""
-    return Dataset.objects.annotate(
-        pair_count=_count_of(Pair, "dataset"),
-        vote_count=_count_of(HumanVote, "pair__dataset"),
-        verdict_count=_count_of(Verdict, "pair__dataset"),
-    ).order_by("name")
-
-
-def dataset_categories(dataset: Dataset) -> list[dict[str, Any]]:
-    """Pairs per category (a pair's own category, else its prompt's), largest first."""
-    category = Coalesce(NullIf("category", Value("")), "prompt__category")
-    rows = (
-        Pair.objects.filter(dataset=dataset)
-        .annotate(shown=category)
-        .order_by()
-        .values("shown")
-        .annotate(n=Count("pk"))
-    )
-    counts = [{"category": row["shown"] or "", "pairs": row["n"]} for row in rows]
-    return sorted(counts, key=lambda row: (-row["pairs"], row["category"]))
-
-
-def dataset_models(dataset: Dataset) -> list[dict[str, Any]]:
-    """Responses per model name, largest first. Model names: leads only."""
-    rows = (
-        Response.objects.filter(prompt__dataset=dataset)
-        .order_by()
-        .values("model_name")
-        .annotate(n=Count("pk"))
-    )
-    counts = [{"model": row["model_name"], "responses": row["n"]} for row in rows]
-    return sorted(counts, key=lambda row: (-row["responses"], row["model"]))
-
-
-def dataset_judges(dataset: Dataset) -> list[dict[str, Any]]:
-    """The judge versions with verdicts on this dataset, with how many."""
-    rows = (
-        Verdict.objects.filter(pair__dataset=dataset)
-        .order_by()
-        .values("judge_id", "judge__name", "judge__version", "judge__fingerprint")
-        .annotate(n=Count("pk"))
-        .order_by("judge__name", "-judge__version")
-    )
-    return [
-        {
-            "id": row["judge_id"],
-            "name": row["judge__name"],
-            "version": row["judge__version"],
-            "fingerprint": row["judge__fingerprint"],
-            "verdicts": row["n"],
-        }
-        for row in rows
-    ]
-
-
-def dataset_pairs(
-    dataset: Dataset, *, category: str | None = None, model: str | None = None
-) -> QuerySet[Pair]:
-    """A dataset's pairs in import order, with the texts and model names (leads only)."""
-    pairs = Pair.objects.filter(dataset=dataset).select_related(
-        "prompt", "response_a", "response_b"
-    )
-    if category:
-        pairs = pairs.filter(Q(category=category) | Q(category="", prompt__category=category))
-    if model:
-        pairs = pairs.filter(Q(response_a__model_name=model) | Q(response_b__model_name=model))
-    return pairs.order_by("pk")
-
-
-# --- Selection ----------------------------------------------------------------------------
 
 
 def pair_signals(

@@ -10,7 +10,8 @@ from rest_framework import serializers
 from annotation import sampling
 from annotation.models import Adjudication, Assignment, Audit
 from annotation.queue import CHOICES, CRITERION_CHOICES, to_side
-from datasets.models import Outcome, Pair
+from datasets.models import Outcome
+from datasets.serializers import PairOutput
 
 ID_MAX = 2**63 - 1  # a BigAutoField; larger numbers crash SQLite's `IN (...)` lookups
 
@@ -247,74 +248,6 @@ class ReviewItemOutput(serializers.Serializer):
 
 
 # --- Datasets (leads) -------------------------------------------------------------------------
-
-
-class DatasetOutput(serializers.Serializer):
-    name = serializers.SlugField()
-    description = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    pairs = serializers.IntegerField(source="pair_count")
-    human_votes = serializers.IntegerField(source="vote_count", help_text="imported human votes")
-    verdicts = serializers.IntegerField(source="verdict_count", help_text="judge verdicts")
-
-
-class CategoryCountOutput(serializers.Serializer):
-    category = serializers.CharField()
-    pairs = serializers.IntegerField()
-
-
-class ModelCountOutput(serializers.Serializer):
-    model = serializers.CharField()
-    responses = serializers.IntegerField()
-
-
-class DatasetJudgeOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    version = serializers.IntegerField()
-    fingerprint = serializers.CharField()
-    verdicts = serializers.IntegerField()
-
-
-class DatasetDetailOutput(DatasetOutput):
-    """A dataset with what an audit is built from: its categories, models and judges."""
-
-    categories = CategoryCountOutput(many=True)
-    models = ModelCountOutput(many=True)
-    judges = DatasetJudgeOutput(many=True)
-
-
-class PairFilterInput(serializers.Serializer):
-    category = serializers.CharField(
-        max_length=100, required=False, allow_blank=True, help_text="exact category"
-    )
-    model = serializers.CharField(
-        max_length=200,
-        required=False,
-        allow_blank=True,
-        help_text="pairs where either response is by this model",
-    )
-
-
-class PairResponseOutput(serializers.Serializer):
-    model = serializers.CharField(source="model_name")
-    text = serializers.CharField()
-    has_text = serializers.BooleanField()
-
-
-class PairOutput(serializers.Serializer):
-    """A pair as a lead sees it, model names included (never served to annotators)."""
-
-    id = serializers.IntegerField()
-    key = serializers.CharField(source="source_key")
-    prompt = serializers.CharField(source="prompt.text")
-    category = serializers.SerializerMethodField()
-    turn = serializers.IntegerField()
-    response_a = PairResponseOutput()
-    response_b = PairResponseOutput()
-
-    def get_category(self, pair: Pair) -> str:
-        return pair.category or pair.prompt.category
 
 
 # --- An item as the lead reviews it -----------------------------------------------------------

@@ -6,8 +6,6 @@ from annotation import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("datasets/", views.dataset_list, name="dataset_list"),
-    path("datasets/<slug:name>/", views.dataset_detail, name="dataset_detail"),
     path("audits/", views.audit_list, name="audit_list"),
     path("audits/new/", views.audit_create, name="audit_create"),
     path("audits/new/availability/", views.audit_availability, name="audit_availability"),

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
@@ -26,8 +27,7 @@ from annotation.forms import (
 )
 from annotation.markdown import render_markdown
 from annotation.models import Assignment, Audit, AuditItem, Label
-from config.roles import is_lead, object_for_lead, require_lead
-from datasets.models import Dataset
+from config.roles import is_lead, require_lead
 from judges import services as judges_services
 from judges.models import Judge
 
@@ -57,33 +57,6 @@ def home(request: AuthedRequest) -> HttpResponse:
         return redirect("audit_list")
     audits = selectors.audits_visible_to(request.user)
     return render(request, "annotation/home.html", {"audits": audits})
-
-
-@login_required
-def dataset_list(request: AuthedRequest) -> HttpResponse:
-    require_lead(request.user)
-    datasets = selectors.dataset_list_with_counts()
-    return render(request, "annotation/dataset_list.html", {"datasets": datasets})
-
-
-@login_required
-def dataset_detail(request: AuthedRequest, name: str) -> HttpResponse:
-    from judges import selectors as judges_selectors  # the response-classes card
-
-    dataset = object_for_lead(request.user, Dataset, name=name)
-    summary = selectors.dataset_summary(dataset)
-    imports = dataset.imports.all()[:20]
-    return render(
-        request,
-        "annotation/dataset_detail.html",
-        {
-            "dataset": dataset,
-            "summary": summary,
-            "imports": imports,
-            "classes": judges_selectors.dataset_classes(dataset),
-            "classification_run": judges_selectors.classification_run_latest(dataset),
-        },
-    )
 
 
 # --- Audits (leads) ---------------------------------------------------------------------------
@@ -171,48 +144,26 @@ def audit_create(request: AuthedRequest) -> HttpResponse:
 @login_required
 def audit_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     audit = selectors.audit_for_lead(request.user, pk)
+    judges = list(audit.judges.all())
+    # The judges' cards are the judges app's fragment: the audit names its judges and the
+    # scope of the runs over its items, the fragment reads the rest.
+    judge_query: list[tuple[str, int | str]] = [("judge", judge.pk) for judge in judges]
+    judge_query.append(("scope", selectors.audit_scope_label(audit)))
     context = {
         "audit": audit,
         "progress": selectors.audit_progress(audit),
         "strata": selectors.strata_summary(audit),
         "annotators": selectors.annotator_stats(audit),
         "annotators_form": AnnotatorsForm(initial={"annotators": audit.annotators.all()}),
-        "judges": audit.judges.all(),
+        "judges": judges,
+        "judge_cards_query": urlencode(judge_query),
+        "judge_run_form": AuditJudgeRunForm(initial={"judge": judges[0] if judges else None}),
         "to_adjudicate": len(
-            selectors.adjudication_queue(audit, reference_judge=audit.judges.first())
+            selectors.adjudication_queue(audit, reference_judge=judges[0] if judges else None)
         ),
         "is_annotator": audit.annotators.filter(pk=request.user.pk).exists(),
-        "precision": _audit_precision(audit),
     }
     return render(request, "annotation/audit_detail.html", context)
-
-
-def _audit_precision(audit: Audit) -> dict[str, Any]:
-    """How sure the audit already is, from its latest report snapshot: each judge's
-    anytime-valid agreement interval with "about N more labels for +/- x", and the gate."""
-    from analysis import selectors as analysis_selectors
-    from analysis import services as analysis_services
-    from analysis.report_studies import studies_model
-
-    snapshot = analysis_selectors.snapshot_latest(audit=audit)
-    if snapshot is None:
-        return {}
-    judges = [{**j, "colour": ""} for j in (snapshot.metrics.get("raters") or {}).get("judges", [])]
-    model = studies_model(snapshot.metrics.get("studies"), judges)
-    out: dict[str, Any] = {
-        "snapshot": snapshot,
-        "sequential": model.get("sequential"),
-        "half_width_pts": model.get("half_width_pts"),
-    }
-    gate = analysis_services.gate_latest(audit)
-    if gate is not None:
-        try:
-            out["gate"] = analysis_services.gate_evaluate(
-                audit=audit, gate=gate, refresh=False
-            ).result
-        except ValueError as exc:
-            out["gate_error"] = str(exc)
-    return out
 
 
 @login_required

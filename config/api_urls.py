@@ -119,6 +119,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("docs/", ApiDocs.as_view(), name="api_docs"),
     path("token/", TokenApi.as_view(), name="api_token"),
     path("imports/", include("datasets.importers.api")),
+    path("", include("datasets.api")),
     path("", include("annotation.api")),
     path("", include("judges.api")),
     path("", include("analysis.api")),

@@ -13,5 +13,6 @@ urlpatterns = [
     path("imports/", include("datasets.importers.urls")),
     path("judges/", include("judges.urls")),
     path("reports/", include("analysis.urls")),
+    path("", include("datasets.urls")),
     path("", include("annotation.urls")),
 ]

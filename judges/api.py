@@ -1,5 +1,7 @@
-"""REST API for judges (mounted under /api/, leads only): versions, runs, run status, and
-classifying a dataset's responses (refusal class and text features).
+"""REST API for judges (mounted under /api/, leads only): versions, runs, run status,
+classifying a dataset's responses (refusal class and text features), and the datasets with
+their verdicts (/api/datasets/ and /api/datasets/<name>/: they show judges' data, so judges
+serves them; a dataset's pairs are the datasets app's, `datasets.api`).
 
 The same services as the pages and the commands.
 """
@@ -26,11 +28,14 @@ from config.api import (
     paginated,
     query_params,
 )
+from datasets import selectors as datasets_selectors
 from datasets.models import Dataset
 from judges import classification, selectors, services
 from judges.models import ClassificationRun, Judge, JudgeRun
 from judges.serializers import (
     ClassificationRunOutput,
+    DatasetDetailOutput,
+    DatasetOutput,
     JudgeCreateInput,
     JudgeOutput,
     JudgeRunInput,
@@ -58,6 +63,46 @@ class JudgeRunFilterInput(serializers.Serializer):
 def _judge_output(judge: Judge) -> dict[str, Any]:
     stats = {judge.pk: selectors.judge_stats(judge)}
     return dict(JudgeOutput(judge, context={"stats": stats}).data)
+
+
+# --- Datasets with their verdicts --------------------------------------------------------------
+
+
+@extend_schema(
+    parameters=[PageInput, *PAGE_HEADERS],
+    responses={200: DatasetOutput(many=True), 400: BAD_QUERY},
+    summary="Datasets with their numbers of pairs, human votes and verdicts (leads)",
+)
+@api_view(["GET"])
+@permission_classes([IsLead])
+def datasets(request: Request) -> Response:
+    rows = selectors.datasets_with_verdict_counts()
+    return paginated(request, rows, lambda page: DatasetOutput(page, many=True).data)
+
+
+@extend_schema(
+    responses=DatasetDetailOutput,
+    summary="One dataset: counts, categories, models and the judges with verdicts (leads)",
+)
+@api_view(["GET"])
+@permission_classes([IsLead])
+def dataset_detail(request: Request, name: str) -> Response:
+    dataset = get_object_or_404(selectors.datasets_with_verdict_counts(), name=name)
+    body = {
+        "name": dataset.name,
+        "description": dataset.description,
+        "created_at": dataset.created_at,
+        "pair_count": dataset.pair_count,  # type: ignore[attr-defined]
+        "vote_count": dataset.vote_count,  # type: ignore[attr-defined]
+        "verdict_count": dataset.verdict_count,  # type: ignore[attr-defined]
+        "categories": datasets_selectors.dataset_categories(dataset),
+        "models": datasets_selectors.dataset_models(dataset),
+        "judges": selectors.dataset_judges(dataset),
+    }
+    return Response(DatasetDetailOutput(body).data)
+
+
+# --- Judges -------------------------------------------------------------------------------------
 
 
 @extend_schema(
@@ -208,6 +253,8 @@ def classification_run_detail(request: Request, pk: int) -> Response:
 
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("datasets/", datasets, name="api-datasets"),
+    path("datasets/<slug:name>/", dataset_detail, name="api-dataset-detail"),
     path("judges/", judges, name="api-judges"),
     path("judges/<int:pk>/", judge_detail, name="api-judge-detail"),
     path("judges/<int:pk>/runs/", judge_runs, name="api-judge-runs"),

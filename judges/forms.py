@@ -43,6 +43,13 @@ class JudgeRunForm(forms.Form):
         judge_field.queryset = selectors.runnable_judges()
 
 
+class JudgeCardsQuery(forms.Form):
+    """The query of the judge cards fragment: which judges, and which runs (their scope)."""
+
+    judge = forms.ModelMultipleChoiceField(queryset=Judge.objects.all(), required=False)
+    scope = forms.CharField(max_length=200, required=False)
+
+
 class JudgeCreateForm(forms.Form):
     """A judge version from a preset, for an OpenAI-compatible endpoint or a local model."""
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
+from datasets import selectors as datasets_selectors
 from datasets.models import Dataset, Pair, Response
 from judges.charts import ClassChart, class_chart
 from judges.models import (
@@ -138,6 +140,28 @@ def judge_stats(judge: Judge) -> JudgeStats:
 
 
 @dataclass(frozen=True)
+class JudgeCard:
+    """A judge version as another page shows it: its verdict counts and its latest runs over
+    one scope of pairs (e.g. "audit 3")."""
+
+    stats: JudgeStats
+    runs: list[JudgeRun]
+
+
+def judge_cards(judges: Sequence[Judge], *, scope: str = "", runs: int = 3) -> list[JudgeCard]:
+    """Cards of `judges`, in the order given; `runs` latest runs each whose scope is `scope`."""
+    stats = {j.pk: _stats(j) for j in _stats_queryset().filter(pk__in=[j.pk for j in judges])}
+    latest = JudgeRun.objects.select_related("judge", "dataset", "created_by").order_by(
+        "-created_at", "-pk"
+    )
+    return [
+        JudgeCard(stats[j.pk], list(latest.filter(judge=j, scope=scope)[:runs]))
+        for j in judges
+        if j.pk in stats
+    ]
+
+
+@dataclass(frozen=True)
 class FailedOrder:
     """One order of one pair that has no parsed verdict: what the judge said, and why."""
 
@@ -228,3 +252,38 @@ def dataset_classes(dataset: Dataset) -> DatasetClasses | None:
 
 def classification_run_latest(dataset: Dataset) -> ClassificationRun | None:
     return ClassificationRun.objects.filter(dataset=dataset).order_by("-created_at", "-pk").first()
+
+
+# --- datasets as the judges see them ----------------------------------------------------------
+
+
+def datasets_with_verdict_counts() -> QuerySet[Dataset]:
+    """Datasets with `pair_count`, `vote_count` and `verdict_count` (judge verdicts)."""
+    return datasets_selectors.datasets_with_counts().annotate(
+        verdict_count=datasets_selectors.count_of(Verdict, "pair__dataset")
+    )
+
+
+def dataset_judges(dataset: Dataset) -> list[dict[str, Any]]:
+    """The judge versions with verdicts on this dataset, with how many."""
+    rows = (
+        Verdict.objects.filter(pair__dataset=dataset)
+        .order_by()
+        .values("judge_id", "judge__name", "judge__version", "judge__fingerprint")
+        .annotate(n=Count("pk"))
+        .order_by("judge__name", "-judge__version")
+    )
+    return [
+        {
+            "id": row["judge_id"],
+            "name": row["judge__name"],
+            "version": row["judge__version"],
+            "fingerprint": row["judge__fingerprint"],
+            "verdicts": row["n"],
+        }
+        for row in rows
+    ]
+
+
+def dataset_verdict_count(dataset: Dataset) -> int:
+    return Verdict.objects.filter(pair__dataset=dataset).count()

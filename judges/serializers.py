@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from datasets.serializers import CategoryCountOutput, ModelCountOutput
 from judges.core.config import (
     MAX_TOP_LOGPROBS,
     PARSE_MODES,
@@ -163,3 +164,31 @@ class ClassificationRunOutput(serializers.ModelSerializer):
             "started_at",
             "finished_at",
         ]
+
+
+# --- datasets with their verdicts (the /api/datasets/ list and detail) -------------------------
+
+
+class DatasetOutput(serializers.Serializer):
+    name = serializers.SlugField()
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    pairs = serializers.IntegerField(source="pair_count")
+    human_votes = serializers.IntegerField(source="vote_count", help_text="imported human votes")
+    verdicts = serializers.IntegerField(source="verdict_count", help_text="judge verdicts")
+
+
+class DatasetJudgeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    fingerprint = serializers.CharField()
+    verdicts = serializers.IntegerField()
+
+
+class DatasetDetailOutput(DatasetOutput):
+    """A dataset with what an audit is built from: its categories, models and judges."""
+
+    categories = CategoryCountOutput(many=True)
+    models = ModelCountOutput(many=True)
+    judges = DatasetJudgeOutput(many=True)

@@ -11,6 +11,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("runs/start/", views.judge_run_start, name="judge_run_start"),
     path("runs/<int:pk>/", views.judge_run_detail, name="judge_run_detail"),
     path("runs/<int:pk>/stop/", views.judge_run_stop, name="judge_run_stop"),
+    path("cards/", views.judge_cards, name="judge_cards"),
+    path("datasets/<slug:name>/", views.dataset_judging, name="dataset_judging"),
     path(
         "datasets/<slug:name>/classify/",
         views.classification_run_start,

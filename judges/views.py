@@ -7,14 +7,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from config.roles import object_for_lead, require_lead
 from datasets.models import Dataset
 from judges import classification, selectors, services
-from judges.forms import JudgeCreateForm, JudgeRunForm
+from judges.forms import JudgeCardsQuery, JudgeCreateForm, JudgeRunForm
 from judges.models import ClassificationRun, Judge, JudgeRun
 
 ACTIVE = (JudgeRun.Status.PENDING, JudgeRun.Status.RUNNING)
@@ -176,3 +176,42 @@ def classification_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         template,
         {"run": run, "chart": selectors.class_chart_of(classes) if done and classes else None},
     )
+
+
+# --- fragments other apps' pages load (htmx), each also a page of its own without JavaScript -
+
+
+@login_required
+def judge_cards(request: HttpRequest) -> HttpResponse:
+    """Cards of the judges named in `?judge=`, with their runs whose scope is `?scope=`: the
+    audit page loads them (the audit names its judges and its scope, judges owns the rest)."""
+    require_lead(request.user)
+    query = JudgeCardsQuery(request.GET)
+    if not query.is_valid():
+        problems = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in query.errors.items())
+        return HttpResponseBadRequest(f"Bad judge cards query: {problems}")
+    chosen = sorted(query.cleaned_data["judge"], key=lambda j: (j.name, -j.version))
+    scope = query.cleaned_data["scope"]
+    template = "judges/judge_cards.html"
+    if getattr(request, "htmx", False):
+        template += "#cards"
+    cards = selectors.judge_cards(chosen, scope=scope)
+    return render(request, template, {"cards": cards, "scope": scope})
+
+
+@login_required
+def dataset_judging(request: HttpRequest, name: str) -> HttpResponse:
+    """The dataset page's card of what judges know of it: verdicts per judge version and the
+    responses' refusal classes, with the button that classifies them."""
+    dataset = object_for_lead(request.user, Dataset, name=name)
+    context = {
+        "dataset": dataset,
+        "verdicts": selectors.dataset_verdict_count(dataset),
+        "judges": selectors.dataset_judges(dataset),
+        "classes": selectors.dataset_classes(dataset),
+        "classification_run": selectors.classification_run_latest(dataset),
+    }
+    template = "judges/dataset_judging.html"
+    if getattr(request, "htmx", False):
+        template += "#judging"
+    return render(request, template, context)

@@ -21,6 +21,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from analysis import services
@@ -586,8 +587,13 @@ def test_it_tells_the_lead_on_the_audit_page_how_many_more_labels(
     snapshot = services.snapshot_compute(audit=audited.audit, n_boot=0)
     entry = snapshot.metrics["studies"]["sequential"]["judges"][f"j:{audited.built.judge.pk}"]
     page = lead_client.get(f"/audits/{audited.audit.pk}/").content.decode()
-    assert 'id="precision"' in page
-    assert f"about {entry['more']} more labels for +/- 0.05" in page
+    card_url = reverse("audit_precision", args=[audited.audit.pk])
+    card = lead_client.get(card_url, headers={"HX-Request": "true"}).content.decode()
+
+    assert f'hx-get="{card_url}"' in page and f'href="{card_url}"' in page  # analysis serves it
+    assert card.lstrip().startswith('<section class="card" id="precision">')
+    assert f"about {entry['more']} more labels for +/- 0.05" in card
+    assert "<html" not in card
 
 
 def test_it_keeps_a_judge_name_from_running_as_a_spreadsheet_formula(

@@ -24,6 +24,12 @@ def start_url(dataset: Dataset) -> str:
     return reverse("classification_run_start", args=[dataset.name])
 
 
+def judging_card(client: Client, dataset: Dataset) -> str:
+    """The judges' card of the dataset page, as htmx loads it there."""
+    url = reverse("dataset_judging", args=[dataset.name])
+    return client.get(url, headers={"HX-Request": "true"}).content.decode()
+
+
 @pytest.fixture
 def classified(
     lead_client: Client, xstest: Dataset, django_capture_on_commit_callbacks: Callable[..., Any]
@@ -41,8 +47,10 @@ def test_a_lead_classifies_from_the_dataset_page_and_lands_on_the_run(
     lead_client: Client, xstest: Dataset, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
     page = lead_client.get(reverse("dataset_detail", args=[xstest.name])).content.decode()
-    assert start_url(xstest) in page and "Classify responses" in page
-    assert "No response of this dataset has a refusal class yet." in page
+    card = judging_card(lead_client, xstest)
+    assert f'hx-get="{reverse("dataset_judging", args=[xstest.name])}"' in page
+    assert start_url(xstest) in card and "Classify responses" in card
+    assert "No response of this dataset has a refusal class yet." in card
 
     with django_capture_on_commit_callbacks(execute=True) as queued:
         response = lead_client.post(start_url(xstest))
@@ -78,7 +86,7 @@ def test_the_run_page_shows_the_counts_per_class_as_a_chart_when_done(
 def test_the_dataset_page_shows_the_current_classes(
     lead_client: Client, xstest: Dataset, classified: ClassificationRun
 ) -> None:
-    page = lead_client.get(reverse("dataset_detail", args=[xstest.name])).content.decode()
+    page = judging_card(lead_client, xstest)
 
     assert "5 of 6 responses classified" in page
     assert '<svg class="class-chart"' in page and "<title>Normal: 3 (60.0 %)</title>" in page
