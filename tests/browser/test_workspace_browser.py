@@ -268,6 +268,9 @@ def test_it_lets_a_lead_adjudicate_a_disagreement(
 
     _log_in(page, live_server, "lena-lead")
     page.goto(f"{live_server.url}/audits/{audit.pk}/")
+    # The judges' cards are the judges app's fragment, which htmx loads into the page.
+    expect(page.locator("#judge-cards")).to_contain_text("gpt-4o-judge v1")
+    expect(page.locator("#judge-cards")).to_contain_text("6 verdicts")
     page.get_by_role("link", name=re.compile(r"Adjudicate \(6\)")).click()
     rows = page.get_by_test_id("adjudication-queue").locator("tbody tr")
     expect(rows).to_have_count(6)
