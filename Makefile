@@ -53,7 +53,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy config datasets annotation judges analysis
+	$(BIN)/mypy config corpus annotation judges analysis
 
 # Each script prints one figure per line; PostgreSQL (and Redis) are used when reachable.
 bench: install

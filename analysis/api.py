@@ -33,7 +33,7 @@ from analysis.serializers import (
 from annotation.models import Audit
 from annotation.selectors import audit_for_lead
 from config.roles import object_for_lead
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges.models import Judge
 
 

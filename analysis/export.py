@@ -35,7 +35,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from annotation.models import Adjudication, Audit, AuditItem, Label
-from datasets.models import HumanVote, Outcome, Pair
+from corpus.models import HumanVote, Outcome, Pair
 from judges.models import ResponseClassification, ResponseFeatures, Verdict
 
 ExportFormat = Literal["jsonl", "csv", "parquet"]

@@ -16,7 +16,7 @@ class MetricSnapshot(models.Model):
         related_name="snapshots",
     )
     dataset = models.ForeignKey(
-        "datasets.Dataset",
+        "corpus.Dataset",
         null=True,
         blank=True,
         on_delete=models.CASCADE,

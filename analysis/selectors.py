@@ -32,7 +32,7 @@ from django.db.models.functions import Length
 from analysis.metrics import S1, majority_vote
 from analysis.models import MetricSnapshot
 from annotation.models import Adjudication, Audit, AuditItem, Label
-from datasets.models import Dataset, HumanVote, Pair, Response
+from corpus.models import Dataset, HumanVote, Pair, Response
 from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
 
 MAJORITY = "human_majority"

@@ -80,7 +80,7 @@ from analysis.selectors import MAJORITY, VoteTable
 from analysis.studies import GATE_METRICS, HUMAN, StudyInputs, gate_figures, studies_compute
 from annotation.models import Audit
 from config.tasks import task_named
-from datasets.models import Dataset, Pair
+from corpus.models import Dataset, Pair
 from judges.models import Judge
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from analysis.report_studies import refusal_csv, studies_model
 from annotation.models import Audit
 from annotation.selectors import audit_for_lead
 from config.roles import object_for_lead, require_lead
-from datasets.models import Dataset
+from corpus.models import Dataset
 
 OUTCOME_NAMES = {"A": "A", "B": "B", "tie": "tie", "both_bad": "both bad"}
 ABOUT = {

@@ -54,7 +54,7 @@ from config.api import (
     query_params,
 )
 from config.roles import is_lead, require_lead
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges import services as judges_services
 from judges.models import Judge, JudgeRun
 from judges.serializers import JudgeRunOutput

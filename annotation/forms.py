@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from annotation import sampling
 from annotation.queue import CHOICES, CRITERION_CHOICES
 from config.roles import ANNOTATOR, LEAD
-from datasets.models import Dataset, Outcome
+from corpus.models import Dataset, Outcome
 from judges.models import Judge
 from judges.selectors import runnable_judges
 

@@ -3,7 +3,7 @@
 History is append-only where editing would falsify it: a label or an adjudication is never
 edited in place; audits own their rows (CASCADE), while rows that other records point at as
 evidence (pairs inside an audit, judges) are PROTECTed. The pairs themselves live in
-`datasets.models`.
+`corpus.models`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from datasets.models import Dataset, Outcome, Pair
+from corpus.models import Dataset, Outcome, Pair
 
 
 class Audit(models.Model):

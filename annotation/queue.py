@@ -43,7 +43,7 @@ from django.utils.dateparse import parse_datetime
 from annotation import selectors
 from annotation.models import Assignment, Audit, AuditItem, Label
 from annotation.signals import audit_labels_changed
-from datasets.models import Outcome, Pair, Prompt, Response
+from corpus.models import Outcome, Pair, Prompt, Response
 
 _M = TypeVar("_M", bound=Model)
 

@@ -29,7 +29,7 @@ from django.utils import timezone
 from annotation import sampling
 from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label, Stratum
 from config.roles import is_lead, require_lead
-from datasets.models import Dataset, Outcome, Pair
+from corpus.models import Dataset, Outcome, Pair
 from judges.models import Judge, ResponseClass, ResponseClassification, Verdict
 
 

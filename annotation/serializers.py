@@ -10,8 +10,8 @@ from rest_framework import serializers
 from annotation import sampling
 from annotation.models import Adjudication, Assignment, Audit
 from annotation.queue import CHOICES, CRITERION_CHOICES, to_side
-from datasets.models import Outcome
-from datasets.serializers import PairOutput
+from corpus.models import Outcome
+from corpus.serializers import PairOutput
 
 ID_MAX = 2**63 - 1  # a BigAutoField; larger numbers crash SQLite's `IN (...)` lookups
 

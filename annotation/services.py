@@ -16,7 +16,7 @@ from annotation import sampling, selectors
 from annotation.models import Adjudication, Audit, AuditItem
 from annotation.queue import QueueError
 from annotation.signals import audit_labels_changed
-from datasets.models import Dataset, Outcome
+from corpus.models import Dataset, Outcome
 from judges.models import Judge
 
 

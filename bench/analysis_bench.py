@@ -82,7 +82,7 @@ def _setup_django() -> None:
 
 def _pairs(dataset: object, n_pairs: int, rng: object) -> list[object]:
     """n_pairs pairs over n_pairs / 2 prompts, each response with a refusal class."""
-    from datasets.models import Pair, Prompt, Response
+    from corpus.models import Pair, Prompt, Response
     from judges.models import ResponseClassification
 
     prompts = Prompt.objects.bulk_create(
@@ -189,7 +189,7 @@ def generate(dataset_pairs: int = DATASET_PAIRS) -> None:
 
     from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label
     from config.roles import ensure_groups
-    from datasets.models import Dataset, HumanVote
+    from corpus.models import Dataset, HumanVote
     from judges.models import Judge
 
     rng = random.Random(SEED)
@@ -308,7 +308,7 @@ def measure_snapshot(which: str, dataset_pairs: int = DATASET_PAIRS) -> None:
 
     from analysis import services
     from annotation.models import Audit
-    from datasets.models import Dataset
+    from corpus.models import Dataset
 
     audit = Audit.objects.get(name="bench-audit")
     services.snapshot_compute(audit=audit, n_boot=10)  # warm-up: imports, caches, plans

@@ -106,7 +106,7 @@ def _fill(n_pairs: int) -> tuple[Any, list[Any]]:
     from django.core.management.color import no_style
     from django.db import connection
 
-    from datasets.models import Dataset, Pair, Prompt, Response
+    from corpus.models import Dataset, Pair, Prompt, Response
     from judges.models import Judge, ResponseClassification, Verdict
 
     dataset = Dataset.objects.create(name="bench", description="annotator bench")

@@ -83,7 +83,7 @@ def seed(n: int) -> int:
     from django.utils import timezone
 
     from annotation import models as am
-    from datasets import models as dm
+    from corpus import models as dm
     from judges import models as jm
 
     rng = random.Random(SEED + n)

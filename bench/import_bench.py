@@ -121,7 +121,7 @@ def child(n: int, csv_path: Path) -> None:
     django.setup()
     from django.db import connection
 
-    from datasets.importers.services import dataset_for_import, import_file
+    from corpus.importers.services import dataset_for_import, import_file
 
     dataset = dataset_for_import(name=f"bench-{n}")
     started = time.perf_counter()

@@ -52,7 +52,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "csp",
-    "datasets",
+    "corpus",
     "annotation",
     "judges",
     "analysis",
@@ -202,7 +202,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a `status`; name each set of choices once.
     "ENUM_NAME_OVERRIDES": {
         "AuditStatusEnum": "annotation.models.Audit.Status",
-        "JobStatusEnum": "datasets.models.ImportJob.Status",  # and other pending..failed jobs
+        "JobStatusEnum": "corpus.models.ImportJob.Status",  # and other pending..failed jobs
         "JudgeRunStatusEnum": "judges.models.JudgeRun.Status",
         "GateStatusEnum": ["PASS", "FAIL", "INCONCLUSIVE"],
     },

@@ -10,9 +10,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("analysis.export_urls")),
     path("api/", include("config.api_urls")),
-    path("imports/", include("datasets.importers.urls")),
+    path("imports/", include("corpus.importers.urls")),
     path("judges/", include("judges.urls")),
     path("reports/", include("analysis.urls")),
-    path("", include("datasets.urls")),
+    path("", include("corpus.urls")),
     path("", include("annotation.urls")),
 ]

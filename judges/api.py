@@ -1,7 +1,7 @@
 """REST API for judges (mounted under /api/, leads only): versions, runs, run status,
 classifying a dataset's responses (refusal class and text features), and the datasets with
 their verdicts (/api/datasets/ and /api/datasets/<name>/: they show judges' data, so judges
-serves them; a dataset's pairs are the datasets app's, `datasets.api`).
+serves them; a dataset's pairs are the corpus app's, `corpus.api`).
 
 The same services as the pages and the commands.
 """
@@ -28,8 +28,8 @@ from config.api import (
     paginated,
     query_params,
 )
-from datasets import selectors as datasets_selectors
-from datasets.models import Dataset
+from corpus import selectors as corpus_selectors
+from corpus.models import Dataset
 from judges import classification, selectors, services
 from judges.models import ClassificationRun, Judge, JudgeRun
 from judges.serializers import (
@@ -95,8 +95,8 @@ def dataset_detail(request: Request, name: str) -> Response:
         "pair_count": dataset.pair_count,  # type: ignore[attr-defined]
         "vote_count": dataset.vote_count,  # type: ignore[attr-defined]
         "verdict_count": dataset.verdict_count,  # type: ignore[attr-defined]
-        "categories": datasets_selectors.dataset_categories(dataset),
-        "models": datasets_selectors.dataset_models(dataset),
+        "categories": corpus_selectors.dataset_categories(dataset),
+        "models": corpus_selectors.dataset_models(dataset),
         "judges": selectors.dataset_judges(dataset),
     }
     return Response(DatasetDetailOutput(body).data)

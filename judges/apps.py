@@ -8,9 +8,9 @@ class JudgesConfig(AppConfig):
     verbose_name = "Judges and verdicts"
 
     def ready(self) -> None:
-        # Imported files carry verdicts; the datasets app's writer takes them through this
-        # part, as it may not import judges (datasets come first in the flow).
-        from datasets.importers.writer import row_part_register
+        # Imported files carry verdicts; the corpus app's writer takes them through this
+        # part, as it may not import judges (the corpus comes first in the flow).
+        from corpus.importers.writer import row_part_register
         from judges.importing import VerdictPart
 
         row_part_register(VerdictPart)

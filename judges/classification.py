@@ -36,7 +36,7 @@ from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from config.tasks import enqueue
-from datasets.models import Dataset, Response
+from corpus.models import Dataset, Response
 from judges.features import analyse_responses, extractor_fingerprint
 from judges.models import ClassificationRun, ResponseClassification, ResponseFeatures
 from judges.refusal import (

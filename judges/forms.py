@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges import selectors
 from judges.core.config import MAX_TOP_LOGPROBS
 from judges.models import Judge

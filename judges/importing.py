@@ -1,9 +1,9 @@
 """Judge verdicts that arrive in imported files (MT-Bench's GPT-4 judgments, a PandaLM judge
 file, the generic format's verdict columns), written with the file's pairs and votes.
 
-The import writer lives in the datasets app, which comes first in the flow and imports no
+The import writer lives in the corpus app, which comes first in the flow and imports no
 other app; this part reads the rows' verdicts for it. `JudgesConfig.ready` registers it
-(`datasets.importers.writer.row_part_register`), and every PairWriter then makes one.
+(`corpus.importers.writer.row_part_register`), and every PairWriter then makes one.
 A verdict names its judge by fingerprint: a new fingerprint becomes an imported judge version.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from datasets.importers.records import (
+from corpus.importers.records import (
     JudgeRef,
     Row,
     RowError,
@@ -20,7 +20,7 @@ from datasets.importers.records import (
     clean_json,
     clean_text,
 )
-from datasets.importers.writer import PairWriter, lookup_batches
+from corpus.importers.writer import PairWriter, lookup_batches
 from judges.models import Judge, Verdict
 
 _VERDICT = (

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from datasets.models import Dataset, Outcome, Pair, Response
+from corpus.models import Dataset, Outcome, Pair, Response
 
 
 class Judge(models.Model):

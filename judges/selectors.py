@@ -9,8 +9,8 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from datasets import selectors as datasets_selectors
-from datasets.models import Dataset, Pair, Response
+from corpus import selectors as corpus_selectors
+from corpus.models import Dataset, Pair, Response
 from judges.charts import ClassChart, class_chart
 from judges.models import (
     ClassificationRun,
@@ -259,8 +259,8 @@ def classification_run_latest(dataset: Dataset) -> ClassificationRun | None:
 
 def datasets_with_verdict_counts() -> QuerySet[Dataset]:
     """Datasets with `pair_count`, `vote_count` and `verdict_count` (judge verdicts)."""
-    return datasets_selectors.datasets_with_counts().annotate(
-        verdict_count=datasets_selectors.count_of(Verdict, "pair__dataset")
+    return corpus_selectors.datasets_with_counts().annotate(
+        verdict_count=corpus_selectors.count_of(Verdict, "pair__dataset")
     )
 
 

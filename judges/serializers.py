@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from datasets.serializers import CategoryCountOutput, ModelCountOutput
+from corpus.serializers import CategoryCountOutput, ModelCountOutput
 from judges.core.config import (
     MAX_TOP_LOGPROBS,
     PARSE_MODES,

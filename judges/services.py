@@ -39,7 +39,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from config.tasks import enqueue
-from datasets.models import Dataset, Pair
+from corpus.models import Dataset, Pair
 from judges import selectors
 from judges.core.client import ChatClient
 from judges.core.config import (

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from config.roles import object_for_lead, require_lead
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges import classification, selectors, services
 from judges.forms import JudgeCardsQuery, JudgeCreateForm, JudgeRunForm
 from judges.models import ClassificationRun, Judge, JudgeRun

@@ -7,7 +7,7 @@ import hashlib
 import factory
 from django.contrib.auth.models import User
 
-from datasets import models as dm
+from corpus import models as dm
 from judges import models as jm
 
 

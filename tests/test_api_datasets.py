@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from datasets.models import Dataset, HumanVote
+from corpus.models import Dataset, HumanVote
 from tests.factories import (
     DatasetFactory,
     JudgeFactory,

@@ -20,7 +20,7 @@ from rest_framework.authtoken.models import Token
 
 from analysis.export import pseudonym
 from annotation import models as am
-from datasets import models as dm
+from corpus import models as dm
 from judges import models as jm
 from tests.analysis.test_export import _label
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory, PromptFactory

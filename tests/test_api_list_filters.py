@@ -14,7 +14,7 @@ from django.test import Client
 
 from annotation import services
 from annotation.models import Audit
-from datasets.models import ImportJob
+from corpus.models import ImportJob
 from judges.models import JudgeRun
 from tests.annotation.test_audit_build import make_audit
 from tests.factories import DatasetFactory, JudgeFactory

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("datasets", "judges", "annotation", "analysis")  # in the order data flows
+APPS = ("corpus", "judges", "annotation", "analysis")  # in the order data flows
 PACKAGES = ("config", *APPS)
 # What every app may use of the project level; these modules import no app.
 PLUMBING = {
@@ -205,8 +205,8 @@ def test_no_module_imports_a_module_that_imports_it_back() -> None:
 @pytest.mark.parametrize(
     ("source", "target", "allowed"),
     [
-        ("judges.services", "datasets.models", True),
-        ("datasets.importers.writer", "judges.models", False),
+        ("judges.services", "corpus.models", True),
+        ("corpus.importers.writer", "judges.models", False),
         ("annotation.views", "analysis.selectors", False),
         ("analysis.views", "annotation.selectors", True),
         ("judges.api", "config.api", True),

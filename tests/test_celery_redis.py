@@ -20,8 +20,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from config import celery_app
-from datasets.importers.services import import_jobs_create
-from datasets.models import HumanVote, ImportJob, Pair
+from corpus.importers.services import import_jobs_create
+from corpus.models import HumanVote, ImportJob, Pair
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 DATA = Path(settings.BASE_DIR).parent / "shared" / "data"

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from annotation.models import Audit, AuditItem
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges.models import Judge, JudgeRun
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory, PromptFactory, VerdictFactory
 

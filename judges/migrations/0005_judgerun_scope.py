@@ -34,8 +34,8 @@ def scope_to_audit(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("judges", "0004_datasets_app"),
-        ("annotation", "0003_datasets_app"),
+        ("judges", "0004_corpus_app"),
+        ("annotation", "0003_corpus_app"),
     ]
 
     operations = [

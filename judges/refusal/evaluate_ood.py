@@ -1,4 +1,4 @@
-"""Score a refusal head on real answers from datasets it was not trained on.
+"""Score a refusal head on real answers from corpus it was not trained on.
 
     python -m judges.refusal.evaluate_ood
     python -m judges.refusal.evaluate_ood --head /tmp/head-before.json

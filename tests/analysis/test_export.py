@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from analysis.export import export_to_file, manifest_path, pseudonym
 from annotation import models as am
-from datasets import models as dm
-from datasets.importers.services import import_file
+from corpus import models as dm
+from corpus.importers.services import import_file
 from judges import models as jm
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory, PromptFactory
 

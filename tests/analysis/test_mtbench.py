@@ -21,11 +21,11 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 
-from datasets.models import HumanVote, Pair
+from corpus.models import HumanVote, Pair
 from judges.models import Judge, Verdict
 from tests.factories import DatasetFactory, JudgeFactory, PromptFactory, ResponseFactory
 
-SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "fixtures_import" / "mt-bench"
+SAMPLES = Path(__file__).resolve().parents[1] / "corpus" / "fixtures_import" / "mt-bench"
 MODELS = ("alpaca-13b", "claude-v1", "gpt-3.5-turbo", "vicuna-13b-v1.2")
 
 
@@ -231,7 +231,7 @@ def test_it_prints_the_per_turn_table_in_markdown(db: None) -> None:
 
 
 def test_it_reports_imported_mt_bench_judgment_files(db: None) -> None:
-    from datasets.importers.services import dataset_for_import, import_file
+    from corpus.importers.services import dataset_for_import, import_file
 
     dataset = dataset_for_import(name="mt-bench")
     files = [SAMPLES / "human_judgments.jsonl", SAMPLES / "gpt4_pair_judgments.jsonl"]

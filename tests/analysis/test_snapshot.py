@@ -424,7 +424,7 @@ def test_it_keeps_history_for_the_trend(data: AuditData) -> None:
 
 
 def test_it_reads_imported_votes_per_voter_for_a_dataset(db: None) -> None:
-    from datasets.models import HumanVote
+    from corpus.models import HumanVote
 
     pair = PairFactory()
     judge = JudgeFactory(name="imported judge")

@@ -16,7 +16,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from analysis import services
-from datasets.models import Dataset
+from corpus.models import Dataset
 
 DATA = Path("/work/shared/data/pandalm")
 FILES = ["testset-v1.json", "gpt-3.5-turbo-testset-v1.json", "pandalm-7b-testset-v1.json"]
@@ -37,7 +37,7 @@ def raw() -> dict[str, Any]:
 
 @pytest.fixture
 def snapshot(db: None) -> Any:
-    from datasets.importers.services import dataset_for_import, import_file
+    from corpus.importers.services import dataset_for_import, import_file
 
     dataset = dataset_for_import(name="pandalm")
     for name in FILES:

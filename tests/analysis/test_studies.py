@@ -36,7 +36,7 @@ from analysis.metrics.refusal import PlantedStudy, SimulatedStudy, simulate_stud
 from analysis.models import ReleaseGate
 from analysis.studies import HALF_WIDTH
 from annotation.models import Assignment, Audit, AuditItem, Label
-from datasets.models import Dataset, HumanVote, Pair, Prompt, Response
+from corpus.models import Dataset, HumanVote, Pair, Prompt, Response
 from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
 from tests.factories import DatasetFactory, JudgeFactory, UserFactory, sha
 

@@ -17,7 +17,7 @@ from django.test import Client
 
 from annotation import sampling, services
 from annotation.models import Audit, AuditItem, Stratum
-from datasets.models import Pair
+from corpus.models import Pair
 from judges.models import ResponseClassification
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory, VerdictFactory
 

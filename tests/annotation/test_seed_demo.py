@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from analysis.models import MetricSnapshot, ReleaseGate
 from annotation.models import Audit, Label
-from datasets.models import Dataset, HumanVote, Pair
+from corpus.models import Dataset, HumanVote, Pair
 from judges.models import ParseStatus, ResponseClassification, ResponseFeatures, Verdict
 
 pytestmark = pytest.mark.slow

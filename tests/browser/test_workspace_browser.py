@@ -16,8 +16,8 @@ from django.contrib.auth.models import User
 from annotation import queue, services
 from annotation.models import Adjudication, Assignment, Audit, Label
 from config.roles import ensure_groups
-from datasets.models import Dataset, Pair, Prompt
-from datasets.models import Response as ModelResponse
+from corpus.models import Dataset, Pair, Prompt
+from corpus.models import Response as ModelResponse
 from tests.factories import JudgeFactory, UserFactory, VerdictFactory
 
 pytestmark = pytest.mark.browser

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from datasets.models import Dataset, Pair
+from corpus.models import Dataset, Pair
 from judges import services
 from judges.models import Judge
 from tests.factories import DatasetFactory, PairFactory, PromptFactory, ResponseFactory

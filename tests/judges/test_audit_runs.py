@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation.models import Audit, AuditItem
-from datasets.models import Dataset, Pair
+from corpus.models import Dataset, Pair
 from judges.models import Judge, JudgeRun, Verdict
 from tests.factories import UserFactory
 from tests.judges.chat_server import ChatServer

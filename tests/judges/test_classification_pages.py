@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges.models import ClassificationRun, ResponseClassification, ResponseFeatures
 from tests.factories import ClassificationRunFactory, DatasetFactory
 from tests.judges.test_classification_runs import make_xstest_dataset

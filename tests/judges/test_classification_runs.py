@@ -17,7 +17,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from datasets.models import Dataset, Response
+from corpus.models import Dataset, Response
 from judges import classification
 from judges.classification import (
     RefusalClassifierConfigError,

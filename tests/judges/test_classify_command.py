@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges.models import ClassificationRun, ResponseClassification, ResponseFeatures
 from judges.refusal import REFUSALS, load_default_classifier
 from tests.judges.test_classification_runs import XSTEST, make_xstest_dataset

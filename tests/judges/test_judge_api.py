@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges import services
 from judges.models import Judge, JudgeRun, Verdict
 from tests.judges.chat_server import ChatServer

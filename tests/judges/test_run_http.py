@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 
 from annotation.models import Audit, AuditItem
 from annotation.selectors import audit_run_scope
-from datasets.models import Dataset, Pair
+from corpus.models import Dataset, Pair
 from judges import services
 from judges.models import Judge, JudgeRun, Verdict
 from judges.tasks import judge_run

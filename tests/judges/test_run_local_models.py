@@ -26,7 +26,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges import services
 from judges.core.templates import MT_BENCH_PAIR_V2
 from judges.local_models import CausalLMJudge, model_dir_digest

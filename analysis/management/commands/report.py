@@ -18,7 +18,7 @@ from analysis.models import MetricSnapshot
 from analysis.report_studies import studies_model
 from analysis.serializers import SnapshotOutput
 from annotation.models import Audit
-from datasets.models import Dataset
+from corpus.models import Dataset
 
 CHANCE = {"S1": "1/3", "S2": "1/2"}
 

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation import sampling, selectors, services
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges.models import Judge
 
 

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.models import Audit
 from annotation.selectors import audit_run_scope
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges import selectors, services
 from judges.management.commands.judge_create import _error_text
 from judges.models import JudgeRun

@@ -25,8 +25,8 @@ from analysis.services import gate_evaluate, gate_latest, gate_set, snapshot_com
 from annotation import queue, services
 from annotation.models import Audit
 from config.roles import ensure_groups
-from datasets.importers.services import dataset_for_import, import_file
-from datasets.models import HumanVote, ImportJob, Pair
+from corpus.importers.services import dataset_for_import, import_file
+from corpus.models import HumanVote, ImportJob, Pair
 from judges.classification import classification_run_create, classification_run_execute
 from judges.models import Judge
 

@@ -22,7 +22,7 @@ from django.core.management.base import (
     DjangoHelpFormatter,
 )
 
-from datasets.models import Dataset
+from corpus.models import Dataset
 from judges import classification
 from judges.management.commands.judge_create import _error_text
 from judges.models import ClassificationRun

@@ -1,0 +1,359 @@
+"""Importing files of pairs, votes and verdicts: the one code path behind the command, the
+upload page, the API, the Celery task and the benchmark.
+
+Each file is all-or-nothing: it is parsed and written in one transaction, and if any row is
+bad (a parse error, or a conflict with what the dataset holds) the transaction is rolled back
+and the job records the first errors as `file:line: field: problem`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import validate_slug
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from config.tasks import enqueue
+from corpus.importers.formats import FORMATS, Format, ParseContext, ParseOptions
+from corpus.importers.progress import ImportProgress, ProgressCallback
+from corpus.importers.readers import RecordFile
+from corpus.importers.records import Row, RowError, prepare_row
+from corpus.importers.writer import PairWriter
+from corpus.models import Dataset, ImportJob
+
+log = logging.getLogger(__name__)
+
+ERRORS_SHOWN = 20
+CHUNK_ROWS = 5000  # rows the writer decides and writes at once
+BATCH_ROWS = 1000  # rows the parser thread hands over at once
+
+
+class ImportRequestError(ValueError):
+    """A request to import that cannot start (unknown format, bad dataset name)."""
+
+
+@dataclass
+class SideFiles:
+    """MT-Bench's answers and questions files: (path, name shown in messages)."""
+
+    answers: list[tuple[Path, str]] = field(default_factory=list)
+    questions: list[tuple[Path, str]] = field(default_factory=list)
+
+    def options(self) -> ParseOptions:
+        return ParseOptions(
+            answers=[RecordFile(path, name) for path, name in self.answers],
+            questions=[RecordFile(path, name) for path, name in self.questions],
+        )
+
+
+def format_get(name: str) -> Format:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise ImportRequestError(
+            f"unknown format {name!r}; expected one of {', '.join(FORMATS)}"
+        ) from None
+
+
+def dataset_for_import(*, name: str, user: Any = None) -> Dataset:
+    """The dataset called `name`, created if new."""
+    try:
+        validate_slug(name)
+    except ValidationError:
+        raise ImportRequestError(
+            f"dataset name {name!r}: use letters, numbers, hyphens and underscores"
+        ) from None
+    if len(name) > 100:
+        raise ImportRequestError(f"dataset name {name!r}: at most 100 characters")
+    dataset, _ = Dataset.objects.get_or_create(
+        name=name, defaults={"created_by": user if getattr(user, "pk", None) else None}
+    )
+    return dataset
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def import_file(
+    *,
+    dataset: Dataset,
+    fmt: str,
+    path: Path | str,
+    name: str | None = None,
+    side_files: SideFiles | None = None,
+    job: ImportJob | None = None,
+    user: Any = None,
+    on_progress: ProgressCallback | None = None,
+) -> ImportJob:
+    """Import one file into `dataset` and return its finished ImportJob (done or failed).
+
+    Never raises for a bad file: the job's `errors` say what is wrong and where. Pass `job`
+    to run an ImportJob created earlier (the upload page does); otherwise one is created.
+    """
+    spec = format_get(fmt)
+    path = Path(path)
+    source = RecordFile(path, name)
+    if job is None:
+        job = ImportJob.objects.create(
+            dataset=dataset,
+            format=fmt,
+            filename=source.name[:500],
+            created_by=user if getattr(user, "pk", None) else None,
+        )
+    job.status = ImportJob.Status.RUNNING
+    try:
+        job.file_sha256 = file_sha256(path)
+    except OSError:
+        job.file_sha256 = ""  # the reader reports why the file cannot be read
+    job.rows_done = job.rows_total = 0
+    job.counts, job.errors = {}, []
+    job.save(update_fields=["status", "file_sha256", "rows_done", "rows_total", "counts", "errors"])
+
+    progress = ImportProgress(job, callback=on_progress)
+    ctx = ParseContext(source, (side_files or SideFiles()).options())
+    started = time.monotonic()
+    try:
+        rows, counts, errors, error_total = _import(dataset, spec, ctx, job, progress)
+    except DatabaseError as exc:  # a database refusal the row checks did not foresee
+        log.exception("import of %s into %s failed", source.name, dataset.name)
+        rows, counts, error_total = 0, {}, 1
+        errors = [RowError(source.name, 0, "database", f"the database refused the file: {exc}")]
+    except Exception as exc:  # a bug, not the file's fault: still leave a finished job
+        log.exception("import of %s into %s failed", source.name, dataset.name)
+        rows, counts, error_total = 0, {}, 1
+        errors = [RowError(source.name, 0, "import", f"internal error ({exc!r}); see the log")]
+    finally:
+        progress.close()
+    seconds = time.monotonic() - started
+
+    summary: dict[str, Any] = {**counts, **ctx.stats, "rows": rows}
+    summary["seconds"] = round(seconds, 3)
+    if errors:
+        summary["errors"] = error_total
+    job.counts = summary
+    job.errors = [str(e) for e in sorted(errors, key=lambda e: e.line)[:ERRORS_SHOWN]]
+    if error_total > ERRORS_SHOWN:
+        job.errors.append(f"… and {error_total - ERRORS_SHOWN} more errors")
+    job.status = ImportJob.Status.FAILED if errors else ImportJob.Status.DONE
+    job.rows_done = job.rows_total = rows
+    job.finished_at = timezone.now()
+    job.save()
+    return job
+
+
+def _import(
+    dataset: Dataset, spec: Format, ctx: ParseContext, job: ImportJob, progress: ImportProgress
+) -> tuple[int, dict[str, int], list[RowError], int]:
+    """Parse and write in one transaction; roll it back if any row is bad."""
+    source = ctx.source
+    errors: list[RowError] = []
+    error_total = 0
+    rows = 0
+    with transaction.atomic():
+        # Serialises imports into one dataset: the writer's look-ups assume no other writer.
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).exists()
+        writer = PairWriter(dataset, file=source.name, job_id=job.pk, now=timezone.now())
+        try:
+            chunk: list[Row] = []
+            for batch in _parsed_in_background(spec.parse(ctx), source.name):
+                for entry in batch:
+                    if isinstance(entry, RowError):
+                        error_total += 1
+                        if len(errors) < ERRORS_SHOWN:
+                            errors.append(entry)
+                        continue
+                    rows += 1
+                    if not errors:
+                        chunk.append(entry)
+                if errors:
+                    chunk = []
+                elif len(chunk) >= CHUNK_ROWS:
+                    found = writer.write(chunk)
+                    errors += found
+                    error_total += len(found)
+                    chunk = []
+                progress.update(rows, source.rows_estimate())
+            if chunk and not errors:
+                found = writer.write(chunk)
+                errors += found
+                error_total += len(found)
+        finally:
+            writer.close()
+        if rows == 0 and not errors:
+            errors.append(RowError(source.name, 1, "file", "no rows to import"))
+            error_total = 1
+        if errors:
+            transaction.set_rollback(True)
+    return rows, writer.summary(), errors, error_total
+
+
+_DONE = object()
+
+
+def _parsed_in_background(
+    entries: Iterator[Row | RowError], file: str
+) -> Iterator[list[Row | RowError]]:
+    """Batches of parsed and prepared rows (`records.prepare_row`), produced by a thread.
+
+    Parsing and hashing are Python work; writing mostly waits on the database. Doing the
+    first in a thread while the main thread writes the previous batch keeps both busy. The
+    thread touches no database connection (parsers are pure).
+    """
+    batches: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            batch: list[Row | RowError] = []
+            for entry in entries:
+                if isinstance(entry, Row):
+                    problems = prepare_row(entry)
+                    if problems:
+                        batch += [RowError(file, entry.line, f, p) for f, p in problems]
+                        continue
+                batch.append(entry)
+                if len(batch) >= BATCH_ROWS:
+                    if not put(batch):
+                        return
+                    batch = []
+            if put(batch):
+                put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="import-parser", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = batches.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def import_files(
+    *,
+    dataset: Dataset,
+    fmt: str,
+    paths: Sequence[Path | str],
+    side_files: SideFiles | None = None,
+    user: Any = None,
+    on_progress: ProgressCallback | None = None,
+) -> list[ImportJob]:
+    """Import several files, those that create pairs first (a PandaLM judge file's verdicts
+    need the test set's pairs), each in its own transaction."""
+    spec = format_get(fmt)
+    ordered = sorted((Path(p) for p in paths), key=lambda p: not spec.creates_pairs(p, p.name))
+    return [
+        import_file(
+            dataset=dataset,
+            fmt=fmt,
+            path=path,
+            side_files=side_files,
+            user=user,
+            on_progress=on_progress,
+        )
+        for path in ordered
+    ]
+
+
+def import_jobs_create(
+    *,
+    dataset_name: str,
+    fmt: str,
+    files: Sequence[UploadedFile],
+    answers: Sequence[UploadedFile] = (),
+    questions: Sequence[UploadedFile] = (),
+    user: Any = None,
+) -> list[ImportJob]:
+    """Store uploaded files as pending ImportJobs and queue their import (after commit)."""
+    format_get(fmt)
+    if not files:
+        raise ImportRequestError("choose at least one file")
+    with transaction.atomic():
+        dataset = dataset_for_import(name=dataset_name, user=user)
+        jobs = []
+        for upload in files:
+            job = ImportJob(
+                dataset=dataset,
+                format=fmt,
+                filename=(upload.name or "upload")[:500],
+                created_by=user if getattr(user, "pk", None) else None,
+            )
+            job.upload.save(upload.name or "upload", upload, save=False)
+            job.save()
+            jobs.append(job)
+        side = {
+            "answers": [_store_side_file(f) for f in answers],
+            "questions": [_store_side_file(f) for f in questions],
+        }
+        enqueue("corpus.import_run", [job.pk for job in jobs], side)
+    return jobs
+
+
+def _store_side_file(upload: UploadedFile) -> tuple[str, str]:
+    """Save a side file next to the uploads; returns (storage name, original name)."""
+    from django.core.files.storage import default_storage
+
+    stored = default_storage.save(f"imports/side/{upload.name or 'side'}", upload)
+    return stored, upload.name or stored
+
+
+def import_jobs_run(*, job_ids: Sequence[int], side: dict[str, list[Any]] | None = None) -> None:
+    """Run upload jobs in order (pair-creating files first). Jobs already done or refused are
+    skipped, so a task delivered twice imports once; a job left `running` by a crashed worker
+    wrote nothing (its transaction rolled back) and runs again."""
+    from django.core.files.storage import default_storage
+
+    side = side or {}
+    side_files = SideFiles(
+        answers=[(Path(default_storage.path(s)), n) for s, n in side.get("answers", [])],
+        questions=[(Path(default_storage.path(s)), n) for s, n in side.get("questions", [])],
+    )
+    jobs = list(ImportJob.objects.filter(pk__in=job_ids).select_related("dataset"))
+    finished = (ImportJob.Status.DONE, ImportJob.Status.FAILED)
+    jobs = [job for job in jobs if job.status not in finished]
+
+    def creates_pairs(job: ImportJob) -> bool:
+        spec = FORMATS.get(job.format)
+        return spec is None or spec.creates_pairs(Path(job.upload.path), job.filename)
+
+    for job in sorted(jobs, key=lambda j: (not creates_pairs(j), j.pk)):
+        import_file(
+            dataset=job.dataset,
+            fmt=job.format,
+            path=job.upload.path,
+            name=job.filename,
+            side_files=side_files,
+            job=job,
+        )

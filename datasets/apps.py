@@ -1,8 +1,0 @@
-from __future__ import annotations
-
-from django.apps import AppConfig
-
-
-class DatasetsConfig(AppConfig):
-    name = "datasets"
-    verbose_name = "Datasets and imports"
