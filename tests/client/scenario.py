@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from tribunal_client import Audit, Client
+
 JUDGE = "ci-judge"
 DATASET = "ci-pairs"
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
@@ -46,6 +48,22 @@ def generic_rows(n: int = PAIRS) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def create_audit(
+    client: Client, name: str, judges: tuple[str, ...] = (JUDGE,), **options: Any
+) -> Audit:
+    """An audit of every pair of DATASET, one label per item, ANNOTATOR labelling."""
+    return client.create_audit(
+        name=name,
+        dataset=DATASET,
+        judges=judges,
+        size=PAIRS,
+        overlap_k=1,
+        annotators=[ANNOTATOR],
+        seed=1,
+        **options,
+    )
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:

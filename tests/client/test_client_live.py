@@ -35,15 +35,7 @@ def test_it_imports_audits_reports_and_exports_over_http(server: Server, tmp_pat
     [judge] = tribunal.judges(scenario.DATASET)
     assert (judge.name, judge.version, judge.verdicts) == (scenario.JUDGE, 1, scenario.PAIRS)
 
-    audit = tribunal.create_audit(
-        name="nightly",
-        dataset=scenario.DATASET,
-        judges=[scenario.JUDGE],
-        size=scenario.PAIRS,
-        overlap_k=1,
-        annotators=[scenario.ANNOTATOR],
-        seed=7,
-    )
+    audit = scenario.create_audit(tribunal, "nightly")
     assert audit.judges == (judge.id,)
     assert (audit.progress.items, audit.progress.labels_needed) == (scenario.PAIRS, scenario.PAIRS)
     with pytest.raises(WaitTimeout) as waited:

@@ -31,15 +31,11 @@ def rows() -> list[dict[str, Any]]:
 def audit(server: Server, rows: list[dict[str, Any]]) -> int:
     """An audit of the 12 pairs, both judges, no labels yet."""
     server.client.import_rows(rows, dataset=scenario.DATASET)
-    built = server.client.create_audit(
-        name="two judges",
-        dataset=scenario.DATASET,
-        judges=[scenario.JUDGE, OTHER],
-        size=scenario.PAIRS,
-        overlap_k=1,
-        annotators=[scenario.ANNOTATOR],
+    built = scenario.create_audit(
+        server.client,
+        "two judges",
+        judges=(scenario.JUDGE, OTHER),
         quotas={"low_margin": scenario.PAIRS},  # the judges split on every pair
-        seed=1,
     )
     return built.id
 

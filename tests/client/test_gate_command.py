@@ -47,15 +47,7 @@ def gated(server: Server) -> Gated:
     """An audit of 12 pairs, no labels yet, with a stored gate about its judge."""
     rows = scenario.generic_rows()
     server.client.import_rows(rows, dataset=scenario.DATASET)
-    audit = server.client.create_audit(
-        name="release",
-        dataset=scenario.DATASET,
-        judges=[scenario.JUDGE],
-        size=scenario.PAIRS,
-        overlap_k=1,
-        annotators=[scenario.ANNOTATOR],
-        seed=3,
-    )
+    audit = scenario.create_audit(server.client, "release")
     assert audit.judges is not None
     stored = server.http.put(
         f"/api/audits/{audit.id}/gate/",

@@ -91,38 +91,21 @@ def silent_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
+def _gate_at(url: str, timeout: str) -> subprocess.CompletedProcess[str]:
+    args = ["gate", "--url", url, "--token-env", TOKEN_VAR, "--audit", "1", "--timeout", timeout]
+    return tribunal(*args, token="some-token")
+
+
 def test_it_exits_3_naming_the_url_when_nothing_listens() -> None:
     url = f"http://127.0.0.1:{_free_port()}"
-    done = tribunal(
-        "gate",
-        "--url",
-        url,
-        "--token-env",
-        TOKEN_VAR,
-        "--audit",
-        "1",
-        "--timeout",
-        "2",
-        token="some-token",
-    )
+    done = _gate_at(url, "2")
     assert (done.returncode, done.stdout) == (3, "")
     assert done.stderr.startswith(f"tribunal gate: cannot reach {url}/api/audits/1/gate/: ")
     assert "refused" in done.stderr.lower()
 
 
 def test_it_exits_3_when_the_server_does_not_answer_in_time(silent_server: str) -> None:
-    done = tribunal(
-        "gate",
-        "--url",
-        silent_server,
-        "--token-env",
-        TOKEN_VAR,
-        "--audit",
-        "1",
-        "--timeout",
-        "1",
-        token="some-token",
-    )
+    done = _gate_at(silent_server, "1")
     assert (done.returncode, done.stdout) == (3, "")
     assert done.stderr == (
         f"tribunal gate: {silent_server}/api/audits/1/gate/ did not answer within 1 s "
