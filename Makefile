@@ -53,7 +53,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy config corpus annotation judges analysis
+	$(BIN)/mypy config corpus annotation judges analysis tribunal_client
 
 # Each script prints one figure per line; PostgreSQL (and Redis) are used when reachable.
 bench: install

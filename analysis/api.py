@@ -3,7 +3,9 @@
 ``GET .../report/`` returns the latest snapshot with every figure (``metrics``, see
 analysis.services) and whether a newer one is on its way; ``GET .../report/history/`` the
 headline figures of every snapshot, oldest first; ``POST .../report/recompute/`` asks for a
-fresh snapshot (202). Leads only.
+fresh snapshot (202). ``GET``/``PUT .../gate/`` check or write an audit's release gate;
+``POST .../gate/check/`` checks rules for a judge named as ``manage.py gate --judge`` names it,
+storing nothing (what ``tribunal gate`` calls from a CI job). Leads only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rest_framework.response import Response
 from analysis import selectors, services
 from analysis.metrics.gate import GateRuleError
 from analysis.serializers import (
+    GateCheckInput,
     GateInput,
     GateOutput,
     HistoryOutput,
@@ -156,8 +159,58 @@ def audit_gate(request: Request, pk: int) -> Response:
     return Response(GateOutput(services.gate_json(audit, outcome, gate)).data)
 
 
+def _judge_named(audit: Audit, name: str) -> Judge:
+    """The newest version of the judge called ``name`` among the audit's; 400 listing them."""
+    judges = selectors.audit_judges(audit)
+    matches = [j for j in judges if j.name == name]
+    if not matches:
+        known = ", ".join(sorted({j.name for j in judges})) or "none"
+        raise ApiValidationError(
+            {"judge": [f"{name!r} is not a judge of audit {audit.pk} (judges: {known})"]}
+        )
+    return max(matches, key=lambda j: j.version)
+
+
+@extend_schema(
+    request=GateCheckInput,
+    responses=GateOutput,
+    summary="Check rules for one of the audit's judges, storing nothing",
+    description="As `manage.py gate AUDIT --judge NAME --rule ...`: the rules are checked "
+    "against the audit's latest figures (recomputed first when labels came in since) for the "
+    "newest version of the named judge. Without `rules`, the stored gate is checked, and it "
+    "must be about that judge. A judge the audit does not have is a 400 listing its judges.",
+)
+@api_view(["POST"])
+def audit_gate_check(request: Request, pk: int) -> Response:
+    audit = audit_for_lead(request.user, pk)
+    data = GateCheckInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    judge = _judge_named(audit, data.validated_data["judge"])
+    rules = data.validated_data.get("rules")
+    gate = None
+    if rules is None:
+        gate = services.gate_latest(audit)
+        if gate is None:
+            raise NotFound(f"audit {audit.pk} has no release gate yet: PUT one, or send rules")
+        if gate.judge.name != judge.name:
+            raise ApiValidationError(
+                {
+                    "judge": [
+                        f"the stored gate of audit {audit.pk} is about {gate.judge}, not "
+                        f"{judge.name!r}; send rules to check {judge.name!r}"
+                    ]
+                }
+            )
+    try:
+        outcome = services.gate_evaluate(audit=audit, gate=gate, rules=rules, judge=judge)
+    except GateRuleError as exc:
+        raise ApiValidationError({"rules": [str(exc)]}) from None
+    return Response(GateOutput(services.gate_json(audit, outcome, gate)).data)
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("audits/<int:pk>/gate/", audit_gate, name="api-audit-gate"),
+    path("audits/<int:pk>/gate/check/", audit_gate_check, name="api-audit-gate-check"),
     path("audits/<int:pk>/report/", audit_report, name="api-audit-report"),
     path("audits/<int:pk>/report/history/", audit_report_history, name="api-audit-report-history"),
     path(

@@ -54,6 +54,22 @@ class GateInput(serializers.Serializer[dict[str, Any]]):
     )
 
 
+class GateCheckInput(serializers.Serializer[dict[str, Any]]):
+    """A gate to check and not store, as ``manage.py gate AUDIT --judge NAME --rule ...``."""
+
+    judge = serializers.CharField(
+        max_length=200,
+        help_text="judge name: the newest version of that name among the audit's judges",
+    )
+    rules = serializers.ListField(
+        child=serializers.CharField(max_length=500),
+        min_length=1,
+        max_length=50,
+        required=False,
+        help_text="rules to check; without them the stored gate, which must be about this judge",
+    )
+
+
 class GateRuleOutput(serializers.Serializer[dict[str, Any]]):
     rule = serializers.CharField()
     status = serializers.ChoiceField(choices=["PASS", "FAIL", "INCONCLUSIVE"])
