@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def test_it_imports_plain_rows_with_the_chosen_answer_as_the_vote() -> None:
     assert "8 new pairs" in output and "8 new votes" in output
 
 
-def test_it_imports_the_conversational_copy_and_parquet_onto_the_same_pairs(
+def test_it_imports_the_conversational_copy_parquet_and_csv_onto_the_same_pairs(
     tmp_path: Path,
 ) -> None:
     run("--format", "preference", str(PREF / "plain.jsonl"))
@@ -65,11 +66,18 @@ def test_it_imports_the_conversational_copy_and_parquet_onto_the_same_pairs(
     assert set(Pair.objects.values_list("source_key", "content_hash")) == before
     counts = table_counts()
 
+    rows = lines_of(PREF / "conversational.jsonl")
     parquet = tmp_path / "conversational.parquet"
-    pq.write_table(pa.Table.from_pylist(lines_of(PREF / "conversational.jsonl")), parquet)
-    output = run("--format", "preference", str(parquet))
-    assert "0 new pairs · 8 existing pairs joined" in output
-    assert "0 new verdicts · 15 duplicate verdicts skipped" in output
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    spreadsheet = tmp_path / "conversational.csv"  # lists and objects as JSON text in the cells
+    with spreadsheet.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: json.dumps(v) for k, v in row.items()} for row in rows)
+    for path in (parquet, spreadsheet):
+        output = run("--format", "preference", str(path))
+        assert "0 new pairs · 8 existing pairs joined" in output
+        assert "0 new verdicts · 15 duplicate verdicts skipped" in output
     assert table_counts() == counts
 
 
