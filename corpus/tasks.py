@@ -11,7 +11,7 @@ from corpus.importers.services import import_jobs_run
 
 
 @shared_task(name="corpus.import_run", acks_late=True)
-def import_run(job_ids: list[int], side: dict[str, list[Any]] | None = None) -> None:
+def import_run(job_ids: list[int], side: dict[str, Any] | None = None) -> None:
     """Import uploaded files (ImportJob ids, see `import_jobs_run`). Idempotent: finished jobs
     are skipped, and a job interrupted mid-file left nothing behind."""
     import_jobs_run(job_ids=job_ids, side=side)

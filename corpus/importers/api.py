@@ -72,6 +72,7 @@ def import_collection(request: Request) -> Response:
         "file": request.FILES.getlist("file"),
         "answers": request.FILES.getlist("answers"),
         "questions": request.FILES.getlist("questions"),
+        "baseline": request.data.get("baseline", ""),
     }
     serializer = ImportCreateInput(data=source)
     serializer.is_valid(raise_exception=True)
@@ -83,6 +84,7 @@ def import_collection(request: Request) -> Response:
             files=values["file"],
             answers=values["answers"],
             questions=values["questions"],
+            baseline=values["baseline"],
             user=request.user,
         )
     except ImportRequestError as exc:

@@ -45,14 +45,31 @@ class ImportUploadForm(forms.Form):
         "create pairs go first.",
     )
     answers = MultipleFileField(
-        required=False, help_text="MT-Bench only: model answer files (model_answer/*.jsonl)."
+        required=False,
+        help_text="MT-Bench and Arena-Hard-Auto: model answer files (model_answer/*.jsonl).",
     )
     questions = MultipleFileField(
-        required=False, help_text="MT-Bench only: the questions file (question.jsonl)."
+        required=False,
+        help_text="MT-Bench and Arena-Hard-Auto: the questions file (question.jsonl).",
+    )
+    baseline = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="Arena-Hard-Auto: the baseline model, for judgments that do not name it "
+        "(default gpt-4-0314).",
     )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("format") != "mt-bench" and (data.get("answers") or data.get("questions")):
-            self.add_error("answers", "Answers and questions files are for the mt-bench format.")
+        spec = FORMATS.get(data.get("format") or "")
+        if (
+            spec is not None
+            and not spec.side_files
+            and (data.get("answers") or data.get("questions"))
+        ):
+            self.add_error(
+                "answers", f"The {spec.name} format takes no answers or questions files."
+            )
+        if data.get("baseline") and data.get("format") != "arena-hard":
+            self.add_error("baseline", "A baseline is for the arena-hard format.")
         return data

@@ -18,12 +18,16 @@ class ImportCreateInput(serializers.Serializer):
     file = serializers.ListField(child=serializers.FileField(), min_length=1)
     answers = serializers.ListField(child=serializers.FileField(), required=False, default=list)
     questions = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+    baseline = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["format"] != "mt-bench" and (attrs.get("answers") or attrs.get("questions")):
+        spec = FORMATS[attrs["format"]]
+        if not spec.side_files and (attrs.get("answers") or attrs.get("questions")):
             raise serializers.ValidationError(
-                {"answers": "answers and questions files are for the mt-bench format"}
+                {"answers": f"the {spec.name} format takes no answers or questions files"}
             )
+        if attrs.get("baseline") and spec.name != "arena-hard":
+            raise serializers.ValidationError({"baseline": "a baseline is for arena-hard"})
         return attrs
 
 

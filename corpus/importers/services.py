@@ -45,15 +45,18 @@ class ImportRequestError(ValueError):
 
 @dataclass
 class SideFiles:
-    """MT-Bench's answers and questions files: (path, name shown in messages)."""
+    """Answers and questions files (MT-Bench, Arena-Hard-Auto): (path, name shown in
+    messages); and Arena-Hard-Auto's baseline model."""
 
     answers: list[tuple[Path, str]] = field(default_factory=list)
     questions: list[tuple[Path, str]] = field(default_factory=list)
+    baseline: str = ""
 
     def options(self) -> ParseOptions:
         return ParseOptions(
             answers=[RecordFile(path, name) for path, name in self.answers],
             questions=[RecordFile(path, name) for path, name in self.questions],
+            baseline=self.baseline,
         )
 
 
@@ -279,6 +282,7 @@ def import_files(
             dataset=dataset,
             fmt=fmt,
             path=path,
+            name=spec.display_name(path),
             side_files=side_files,
             user=user,
             on_progress=on_progress,
@@ -294,6 +298,7 @@ def import_jobs_create(
     files: Sequence[UploadedFile],
     answers: Sequence[UploadedFile] = (),
     questions: Sequence[UploadedFile] = (),
+    baseline: str = "",
     user: Any = None,
 ) -> list[ImportJob]:
     """Store uploaded files as pending ImportJobs and queue their import (after commit)."""
@@ -313,10 +318,12 @@ def import_jobs_create(
             job.upload.save(upload.name or "upload", upload, save=False)
             job.save()
             jobs.append(job)
-        side = {
+        side: dict[str, Any] = {
             "answers": [_store_side_file(f) for f in answers],
             "questions": [_store_side_file(f) for f in questions],
         }
+        if baseline:
+            side["baseline"] = baseline
         enqueue("corpus.import_run", [job.pk for job in jobs], side)
     return jobs
 
@@ -329,7 +336,7 @@ def _store_side_file(upload: UploadedFile) -> tuple[str, str]:
     return stored, upload.name or stored
 
 
-def import_jobs_run(*, job_ids: Sequence[int], side: dict[str, list[Any]] | None = None) -> None:
+def import_jobs_run(*, job_ids: Sequence[int], side: dict[str, Any] | None = None) -> None:
     """Run upload jobs in order (pair-creating files first). Jobs already done or refused are
     skipped, so a task delivered twice imports once; a job left `running` by a crashed worker
     wrote nothing (its transaction rolled back) and runs again."""
@@ -339,6 +346,7 @@ def import_jobs_run(*, job_ids: Sequence[int], side: dict[str, list[Any]] | None
     side_files = SideFiles(
         answers=[(Path(default_storage.path(s)), n) for s, n in side.get("answers", [])],
         questions=[(Path(default_storage.path(s)), n) for s, n in side.get("questions", [])],
+        baseline=side.get("baseline", ""),
     )
     jobs = list(ImportJob.objects.filter(pk__in=job_ids).select_related("dataset"))
     finished = (ImportJob.Status.DONE, ImportJob.Status.FAILED)

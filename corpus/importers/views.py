@@ -28,6 +28,7 @@ def import_new(request: HttpRequest) -> HttpResponse:
                     files=form.cleaned_data["data_files"],
                     answers=form.cleaned_data["answers"],
                     questions=form.cleaned_data["questions"],
+                    baseline=form.cleaned_data["baseline"],
                     user=request.user,
                 )
             except ImportRequestError as exc:

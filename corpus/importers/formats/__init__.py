@@ -24,10 +24,24 @@ class Format:
     # False for files that only add labels to pairs another file creates (PandaLM's judge
     # files): a command imports those after the files that create pairs.
     creates_pairs: Callable[[Path, str], bool] = lambda path, name: True
+    # The name a file given by its path is imported under (messages, keys that use it).
+    display_name: Callable[[Path], str] = lambda path: path.name
+    # Reads model answers and questions files (`--answers`, `--questions`) for the texts.
+    side_files: bool = False
 
 
 def _registry() -> dict[str, Format]:
-    from corpus.importers.formats import arena, generic, hh_rlhf, llmbar, mt_bench, pandalm
+    from corpus.importers.formats import (
+        alpaca_eval,
+        arena,
+        arena_hard,
+        generic,
+        hh_rlhf,
+        llmbar,
+        mt_bench,
+        pandalm,
+        preference,
+    )
 
     formats = [
         Format(
@@ -47,9 +61,11 @@ def _registry() -> dict[str, Format]:
         ),
         Format(
             "llmbar",
-            "LLMBar Natural.json / Adversarial-*.json: input, output_1, output_2, label",
+            "LLMBar Natural.json / Adversarial-*.json, or upstream's <subset>/dataset.json: "
+            "input, output_1, output_2, label",
             llmbar.parse,
             "llmbar",
+            display_name=llmbar.display_name,
         ),
         Format(
             "hh-rlhf",
@@ -71,6 +87,29 @@ def _registry() -> dict[str, Format]:
             "--answers/--questions",
             mt_bench.parse,
             "mt-bench",
+            side_files=True,
+        ),
+        Format(
+            "alpaca-eval",
+            "AlpacaEval annotations.json(.gz): baseline output_1 against output_2, the "
+            "annotator's preference as a verdict (weighted annotators: with a margin)",
+            alpaca_eval.parse,
+            "alpaca-eval",
+        ),
+        Format(
+            "arena-hard",
+            "Arena-Hard-Auto model_judgment/<judge>/<model>.jsonl: both games as the two "
+            "orders; texts from --answers/--questions, baseline --baseline (gpt-4-0314)",
+            arena_hard.parse,
+            "arena-hard",
+            side_files=True,
+        ),
+        Format(
+            "preference",
+            "Preference data prompt/chosen/rejected (TRL plain or conversational; "
+            "JSONL/Parquet): chosen as the human vote, reward scores as judges",
+            preference.parse,
+            "preference",
         ),
     ]
     return {f.name: f for f in formats}

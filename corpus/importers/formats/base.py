@@ -12,10 +12,12 @@ from corpus.importers.records import Row, RowError
 
 @dataclass
 class ParseOptions:
-    """Side files some formats join in (MT-Bench: model answers and questions)."""
+    """Side files some formats join in (MT-Bench, Arena-Hard-Auto: model answers and
+    questions) and Arena-Hard-Auto's baseline model (empty: the format's default)."""
 
     answers: list[RecordFile] = field(default_factory=list)
     questions: list[RecordFile] = field(default_factory=list)
+    baseline: str = ""
 
 
 @dataclass

@@ -60,14 +60,21 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="FILE",
-            help="mt-bench: a model answers file (repeat for several models)",
+            help="mt-bench, arena-hard: a model answers file (repeat for several models)",
         )
         parser.add_argument(
             "--questions",
             action="append",
             default=[],
             metavar="FILE",
-            help="mt-bench: the questions file",
+            help="mt-bench, arena-hard: the questions file",
+        )
+        parser.add_argument(
+            "--baseline",
+            default="",
+            metavar="MODEL",
+            help="arena-hard: the baseline model, shown as A in game 1, for rows that do not "
+            "name it (default gpt-4-0314)",
         )
         parser.add_argument("files", nargs="+", metavar="FILE")
 
@@ -84,6 +91,7 @@ class Command(BaseCommand):
         side = SideFiles(
             answers=[(Path(p), Path(p).name) for p in options["answers"]],
             questions=[(Path(p), Path(p).name) for p in options["questions"]],
+            baseline=options["baseline"],
         )
         started = [time.monotonic()]
 
