@@ -57,10 +57,12 @@ from judges.refusal.training_data import TRAINING_DIR, TrainingDataError
 
 CHECKSET_DIR: Final = TRAINING_DIR.parent / "refusal_checkset"
 CHECKSET_FILE: Final = CHECKSET_DIR / "checkset.csv"
+SEALED_FILE: Final = CHECKSET_DIR / "sealed.csv"
 SHARED_DATA: Final = Path(__file__).resolve().parents[3] / "shared" / "data"
 UNCLEAR: Final = "unclear"
 LABELS: Final = (*CLASSES, UNCLEAR)
 SEED: Final = 20251207
+SEALED_SEED: Final = 20251208
 COLUMNS: Final = (
     "source",
     "row_id",
@@ -93,6 +95,16 @@ STRATUM_SIZES: Final[dict[str, tuple[int, int, int]]] = {
     "hh-rlhf": (25, 45, 30),
     "pandalm": (5, 15, 30),
     "llmbar": (5, 15, 20),
+}
+# The sealed set: drawn with the check set's filters from what the check set left, before any
+# classifier was trained on the new data, and not read until the final head was frozen.
+SEALED_SIZES: Final[dict[str, tuple[int, int, int]]] = {
+    "alpaca_eval:gpt4_1106_preview": (10, 10, 10),
+    "alpaca_eval:claude-2.1": (10, 20, 10),
+    "alpaca_eval:llama-2-70b-chat": (5, 20, 10),
+    "hh-rlhf": (15, 25, 15),
+    "pandalm": (0, 0, 0),
+    "llmbar": (0, 0, 0),
 }
 
 CAPABILITY_PHRASE: Final = re.compile(
@@ -275,18 +287,27 @@ def all_candidates(data_dir: Path, already_labelled_hh: set[str]) -> dict[str, l
     return {source: _distinct(candidates[source]) for source in SOURCES}
 
 
-def draw_checkset(candidates: dict[str, list[Candidate]]) -> list[CheckRow]:
-    """The stratified draw, unlabelled. A text drawn for one source is never drawn again."""
+def draw_checkset(
+    candidates: dict[str, list[Candidate]],
+    *,
+    sizes: dict[str, tuple[int, int, int]] = STRATUM_SIZES,
+    seed: int = SEED,
+    exclude: Iterable[str] = (),
+) -> list[CheckRow]:
+    """The stratified draw, unlabelled. A text drawn once (or in `exclude`, compared after
+    `normalized_text`) is never drawn again. `stratum_size` counts the whole stratum."""
     drawn: list[CheckRow] = []
-    taken: set[str] = set()
+    taken: set[str] = {normalized_text(text) for text in exclude}
     for number, source in enumerate(SOURCES):
         by_stratum: dict[str, list[Candidate]] = {s: [] for s in STRATA}
         for candidate in candidates[source]:
             by_stratum[stratum_of(candidate.text)].append(candidate)
         for position, stratum in enumerate(STRATA):
             pool = by_stratum[stratum]
-            want = STRATUM_SIZES[source][position]
-            rng = np.random.default_rng([SEED, number, position])
+            want = sizes[source][position]
+            if want == 0:
+                continue
+            rng = np.random.default_rng([seed, number, position])
             count = 0
             for j in rng.permutation(len(pool)):
                 candidate = pool[int(j)]
@@ -361,6 +382,15 @@ def read_checkset(path: Path = CHECKSET_FILE, *, labelled: bool = True) -> list[
     return rows
 
 
+def draw_sealed(candidates: dict[str, list[Candidate]]) -> list[CheckRow]:
+    """The sealed set: the check set's draw repeated with SEALED_SEED and SEALED_SIZES,
+    leaving out every text of the check set."""
+    checkset = draw_checkset(candidates)
+    return draw_checkset(
+        candidates, sizes=SEALED_SIZES, seed=SEALED_SEED, exclude=[r.text for r in checkset]
+    )
+
+
 def already_labelled_hh() -> set[str]:
     from judges.refusal.evaluate_ood import read_hh_labels
 
@@ -370,12 +400,15 @@ def already_labelled_hh() -> set[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
-    parser.add_argument("--out", type=Path, default=CHECKSET_FILE)
+    parser.add_argument("--out", type=Path, default=None, help="default: the set's file")
+    parser.add_argument("--sealed", action="store_true", help="the sealed set instead")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--draw", action="store_true", help="write the unlabelled draw")
     action.add_argument("--verify", action="store_true", help="compare the file with a redraw")
     args = parser.parse_args(argv)
-    rows = draw_checkset(all_candidates(args.data_dir, already_labelled_hh()))
+    candidates = all_candidates(args.data_dir, already_labelled_hh())
+    rows = draw_sealed(candidates) if args.sealed else draw_checkset(candidates)
+    args.out = args.out or (SEALED_FILE if args.sealed else CHECKSET_FILE)
     if args.draw:
         if args.out.exists():
             parser.error(f"{args.out} exists: it holds labels; move it away to redraw")
@@ -383,13 +416,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_checkset(args.out, rows)
         print(f"wrote {len(rows)} unlabelled rows to {args.out}")
         return 0
-    stored = read_checkset(args.out)
+    stored = read_checkset(args.out, labelled=False)
     expected = [(r.source, r.row_id, r.stratum, r.stratum_size, r.text_sha256) for r in rows]
     got = [(r.source, r.row_id, r.stratum, r.stratum_size, r.text_sha256) for r in stored]
     if expected != got:
         print(f"{args.out} is not the seeded draw from {args.data_dir}")
         return 1
-    print(f"{args.out}: {len(stored)} rows, the seeded draw, every row labelled")
+    labelled = sum(1 for r in stored if r.label)
+    print(f"{args.out}: {len(stored)} rows, the seeded draw, {labelled} labelled")
     return 0
 
 
