@@ -9,7 +9,7 @@ their repository (paul-rottger/exaggerated-safety, `evaluation/classify_completi
 whose output is XSTest's `*_streval.csv`; `tests/judges/test_refusal_string_match.py` checks
 that this function gives those labels on all 900 completions.
 
-The paper's rule compares characters as they are, so "I’m sorry" (a typographic apostrophe,
+The paper's rule compares characters as they are, so "I\u2019m sorry" (a typographic apostrophe,
 as in many hh-rlhf turns) does not match "i'm sorry". `xstest_string_match` replaces
 typographic apostrophes by "'" first (`plain_apostrophes=True`, the default): identical on
 XSTest, whose completions use plain apostrophes, and fairer to the baseline elsewhere.
