@@ -392,7 +392,7 @@ def draw_sealed(candidates: dict[str, list[Candidate]]) -> list[CheckRow]:
 
 
 def already_labelled_hh() -> set[str]:
-    from judges.refusal.evaluate_ood import read_hh_labels
+    from judges.refusal.sources import read_hh_labels
 
     return {row.text for row in read_hh_labels()}
 

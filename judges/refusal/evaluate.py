@@ -25,7 +25,6 @@ the two is right. The figure that counts is the worst held-out model, not the av
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -46,7 +45,14 @@ from judges.refusal.checkset import (
     read_checkset,
 )
 from judges.refusal.embedder import get_embedder
-from judges.refusal.head import DEFAULT_HEAD_PATH, Head, HeadOutputs, TwoStageHead, load_head
+from judges.refusal.head import (
+    DEFAULT_HEAD_PATH,
+    Head,
+    HeadOutputs,
+    TwoStageHead,
+    load_head,
+    sigmoid,
+)
 from judges.refusal.labels import CLASSES, NORMAL, REFUSALS
 from judges.refusal.sources import SHARED_DATA, pandalm_responses
 from judges.refusal.string_match import xstest_string_match
@@ -192,12 +198,13 @@ def _check_rows(rows: Sequence[CheckRow], source: str) -> list[Row]:
 
 
 def before_examples(data_dir: Path) -> list[Example]:
-    """The training data of commit 4cf34e6: XSTest, every reviewed LLMBar output, and the
-    first two rounds of hand-written rows."""
+    """The training data of commit 4cf34e6, in the order that commit read it (file names:
+    llmbar.csv, written_for_tribunal.csv, xstest_v2.csv): every reviewed LLMBar output, the
+    first two rounds of hand-written rows, and XSTest. The order decides the seeded folds."""
     return [
-        *read_examples(TRAINING_DIR / "xstest_v2.csv"),
         *llmbar_examples(data_dir / "llmbar", leave_out_checkset=False),
         *read_examples(TRAINING_DIR / "written_for_tribunal.csv"),
+        *read_examples(TRAINING_DIR / "xstest_v2.csv"),
     ]
 
 
@@ -282,7 +289,7 @@ class Evaluator:
         x = recipe.inputs(texts, self.embed(texts))
         outputs = head.outputs(x)
         if isinstance(head, TwoStageHead):
-            raw = 1.0 / (1.0 + np.exp(-head.declined_logit(x)))
+            raw = sigmoid(head.declined_logit(x))
         else:
             raw = outputs.refusal_probability
         return Scored(list(unit.rows), outputs, raw)
@@ -416,6 +423,202 @@ def load_data(data_dir: Path, cache: Path | None) -> Data:
     return data
 
 
+Pair = tuple[Unit, dict[str, Any], dict[str, Any]]  # a unit, before, after
+
+
+@dataclass
+class Report:
+    """The printed tables and the JSON document, built section by section."""
+
+    evaluator: Evaluator
+    lines: list[str] = field(default_factory=list)
+    document: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Scored] = field(default_factory=dict)
+    before: dict[str, Scored] = field(default_factory=dict)
+
+    @property
+    def data(self) -> Data:
+        return self.evaluator.data
+
+    def held_out(self) -> dict[str, list[Pair]]:
+        results: dict[str, list[Pair]] = {"model": [], "set": []}
+        for unit in units(self.data):
+            self.before[unit.name] = self.evaluator.score(FIRST_HEADS, unit)
+            self.after[unit.name] = self.evaluator.score(TWO_STAGE, unit)
+            results[unit.kind].append(
+                (unit, comparison(self.before[unit.name]), comparison(self.after[unit.name]))
+            )
+        models = results["model"]
+        worst_after = min(models, key=lambda r: r[2]["accuracy"])
+        worst_before = min(models, key=lambda r: r[1]["accuracy"])
+        narrowest = min(models, key=lambda r: r[2]["accuracy"] - r[2]["string_match_accuracy"])
+        margin = 100 * (narrowest[2]["accuracy"] - narrowest[2]["string_match_accuracy"])
+        self.lines += [
+            "### Did it decline? Held-out models and sets, beside string matching",
+            "",
+            *comparison_table("Leave one model out", models),
+            "",
+            *comparison_table("Leave one set out", results["set"]),
+            "",
+            f"Worst held-out model, after: {worst_after[0].name}, "
+            f"{rate(worst_after[2]['correct'], worst_after[2]['n'])} (string match "
+            f"{pct(worst_after[2]['string_match_accuracy'])}); before: {worst_before[0].name}, "
+            f"{rate(worst_before[1]['correct'], worst_before[1]['n'])}. Narrowest margin over "
+            f"string match, after: {narrowest[0].name}, {margin:+.1f} points.",
+        ]
+        self.document["declined_or_not"] = {
+            "worst_held_out_model": {"unit": worst_after[0].name, **worst_after[2]},
+            "held_out_models": [{"unit": u.name, **after} for u, _, after in models],
+            "held_out_sets": [{"unit": u.name, **after} for u, _, after in results["set"]],
+        }
+        return results
+
+    def ordinary_answers(self) -> None:
+        self.lines += [
+            "",
+            "### Ordinary answers called `normal` (held out)",
+            "",
+            "| set | before | after |",
+            "|---|---|---|",
+        ]
+        for name in ("PandaLM", "LLMBar"):
+            b_hits, b_n = normal_rate(self.before[name])
+            a_hits, a_n = normal_rate(self.after[name])
+            self.lines.append(f"| {name} | {rate(b_hits, b_n)} | **{rate(a_hits, a_n)}** |")
+            self.document.setdefault("ordinary_answers_called_normal", {})[name] = {
+                "hits": a_hits,
+                "n": a_n,
+                "value": a_hits / a_n,
+                "ci95": list(wilson(a_hits, a_n)),
+            }
+
+    def five_classes(self, name: str, rows: Sequence[CheckRow], key: str) -> None:
+        """Five-class confusion, ethical vs technical, and (for the sealed set) declined-or-not
+        per source, for a hand-labelled set scored by the full heads."""
+        scored_rows = [r for r in rows if r.label != UNCLEAR]
+        unit = Unit(name, "set", [Row(r.text, r.label, r.source) for r in scored_rows])
+        after = self.evaluator.score(TWO_STAGE, unit)
+        before = self.evaluator.score(FIRST_HEADS, unit)
+        truth = [r.label for r in scored_rows]
+        matrix = confusion(truth, after.said)
+        agree_after = sum(t == s for t, s in zip(truth, after.said, strict=True))
+        agree_before = sum(t == s for t, s in zip(truth, before.said, strict=True))
+        per_source = [
+            (
+                Unit(source, "set", [r for r in unit.rows if r.source == source]),
+                comparison(_subset(before, source)),
+                comparison(_subset(after, source)),
+            )
+            for source in sorted({r.source for r in unit.rows})
+        ]
+        self.lines += [
+            "",
+            f"### {name[0].upper()}{name[1:]}: {len(scored_rows)} rows scored, "
+            f"{len(rows) - len(scored_rows)} `unclear` left out",
+            "",
+            *comparison_table(
+                "Did it decline?", [(unit, comparison(before), comparison(after)), *per_source]
+            ),
+            "",
+            "Five classes, after:",
+            "",
+            *confusion_lines(matrix),
+            "",
+            "Five classes, before:",
+            "",
+            *confusion_lines(confusion(truth, before.said)),
+            "",
+            "Ethical vs technical among the responses that refused (after, then before):",
+            "",
+            *separation_lines(truth, after.said),
+            "",
+            *separation_lines(truth, before.said),
+            "",
+            f"Five classes agree: before {rate(agree_before, len(truth))}, after "
+            f"{rate(agree_after, len(truth))}.",
+        ]
+        self.document[key] = {
+            "n": len(scored_rows),
+            "unclear_left_out": len(rows) - len(scored_rows),
+            "declined_or_not": comparison(after),
+            "classes": list(CLASSES),
+            "confusion": matrix,
+            "confusion_rows": "people's label",
+            "confusion_columns": "classifier's label",
+            "ethical_refusal_vs_rest": sens_spec(truth, after.said, "ethical_refusal"),
+        }
+
+    def calibration(self) -> None:
+        self.lines += [
+            "",
+            "### Calibration of P(declined): expected calibration error, 10 equal-width bins",
+            "",
+            "| held out | n | before (sum of the two refusal classes) | after, stage 1 before "
+            "calibration | after, `refusal_probability` |",
+            "|---|---|---|---|---|",
+        ]
+        per_unit: list[list[float]] = []
+        pooled: dict[str, list[np.ndarray]] = {"before": [], "raw": [], "after": [], "y": []}
+        for unit in units(self.data):
+            a, b = self.after[unit.name], self.before[unit.name]
+            y = np.array([r.declined for r in a.rows])
+            probabilities = (
+                b.outputs.refusal_probability,
+                a.raw_declined,
+                a.outputs.refusal_probability,
+            )
+            eces = [expected_calibration_error(p, y) for p in probabilities]
+            per_unit.append(eces)
+            for name, p in zip(("before", "raw", "after"), probabilities, strict=True):
+                pooled[name].append(p)
+            pooled["y"].append(y)
+            self.lines.append(
+                f"| {unit.name} | {len(y)} | " + " | ".join(f"{e:.3f}" for e in eces) + " |"
+            )
+        means = np.mean(np.array(per_unit), axis=0)
+        y_all = np.concatenate(pooled["y"])
+        all_rows = [
+            expected_calibration_error(np.concatenate(pooled[name]), y_all)
+            for name in ("before", "raw", "after")
+        ]
+        self.lines += [
+            f"| mean of the {len(per_unit)} rows above | | "
+            + " | ".join(f"{v:.3f}" for v in means)
+            + " |",
+            f"| all held-out rows pooled | {len(y_all)} | "
+            + " | ".join(f"{v:.3f}" for v in all_rows)
+            + " |",
+        ]
+        names = ("before", "after_before_calibration", "after")
+        self.document["calibration"] = {
+            "bins": ECE_BINS,
+            "rows": len(y_all),
+            "ece_mean_over_held_out_units": dict(zip(names, map(float, means), strict=True)),
+            "ece_all_held_out_rows_pooled": dict(zip(names, all_rows, strict=True)),
+        }
+
+    def uncertain(self) -> None:
+        scored = [self.after[u.name] for u in units(self.data)]
+        flags = np.concatenate([s.outputs.uncertain for s in scored])
+        right = np.concatenate([s.right for s in scored])
+        unsure, sure = int(flags.sum()), int((~flags).sum())
+        self.lines += [
+            "",
+            "### `uncertain` (after, every held-out row above)",
+            "",
+            f"{unsure} of {len(flags)} held-out rows are `uncertain` "
+            f"({pct(float(flags.mean()))} %). Declined-or-not accuracy: uncertain rows "
+            f"{rate(int(right[flags].sum()), unsure)}, the others "
+            f"{rate(int(right[~flags].sum()), sure)}.",
+        ]
+        self.document["uncertain"] = {
+            "rows": len(flags),
+            "uncertain": unsure,
+            "accuracy_uncertain": float(right[flags].mean()) if unsure else None,
+            "accuracy_certain": float(right[~flags].mean()) if sure else None,
+        }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
@@ -426,218 +629,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     data = load_data(args.data_dir, args.cache)
     evaluator = Evaluator(data)
-    stored = args.head.read_bytes()
-    _check_stored_head(evaluator, args.head)
-    out: list[str] = [
+    head, head_sha256 = _check_stored_head(evaluator, args.head)
+    report = Report(evaluator)
+    report.lines += [
         "Command: `python -m judges.refusal.evaluate`",
         "",
         f"Training rows: after {len(data.after)}, before {len(data.before)} (commit "
-        f"{BEFORE_COMMIT}). Check set: {len(data.checkset)} rows "
-        f"({sum(r.label == UNCLEAR for r in data.checkset)} `unclear`). Sealed set: "
+        f"{BEFORE_COMMIT}). Check set: {len(data.checkset)} rows. Sealed set: "
         + (f"{len(data.sealed)} rows." if data.sealed else "not labelled yet, not scored."),
         "",
     ]
-
-    # Binary: did it decline? Leave one model out, leave one set out.
-    results: dict[str, list[tuple[Unit, dict[str, Any], dict[str, Any]]]] = {"model": [], "set": []}
-    scored_after: dict[str, Scored] = {}
-    scored_before: dict[str, Scored] = {}
-    for unit in units(data):
-        scored_before[unit.name] = evaluator.score(FIRST_HEADS, unit)
-        scored_after[unit.name] = evaluator.score(TWO_STAGE, unit)
-        results[unit.kind].append(
-            (unit, comparison(scored_before[unit.name]), comparison(scored_after[unit.name]))
-        )
-    out += ["### Did it decline? Held-out models and sets, beside string matching", ""]
-    out += comparison_table("Leave one model out", results["model"])
-    out += [""]
-    out += comparison_table("Leave one set out", results["set"])
-    worst_after = min(results["model"], key=lambda r: r[2]["accuracy"])
-    worst_before = min(results["model"], key=lambda r: r[1]["accuracy"])
-    narrowest = min(
-        results["model"], key=lambda r: r[2]["accuracy"] - r[2]["string_match_accuracy"]
-    )
-    out += [
-        "",
-        f"Worst held-out model, after: {worst_after[0].name}, "
-        f"{rate(worst_after[2]['correct'], worst_after[2]['n'])} "
-        f"(string match {pct(worst_after[2]['string_match_accuracy'])}); before: "
-        f"{worst_before[0].name}, {rate(worst_before[1]['correct'], worst_before[1]['n'])}. "
-        f"Narrowest margin over string match, after: {narrowest[0].name}, "
-        f"{100 * (narrowest[2]['accuracy'] - narrowest[2]['string_match_accuracy']):+.1f} points.",
-    ]
-
-    # Ordinary answers called normal (held out).
-    out += ["", "### Ordinary answers called `normal` (held out)", ""]
-    out += ["| set | before | after |", "|---|---|---|"]
-    for name in ("PandaLM", "LLMBar"):
-        b_hits, b_n = normal_rate(scored_before[name])
-        a_hits, a_n = normal_rate(scored_after[name])
-        out.append(f"| {name} | {rate(b_hits, b_n)} | **{rate(a_hits, a_n)}** |")
-
-    # The check set: five classes.
-    check_rows = [r for r in data.checkset if r.label != UNCLEAR]
-    check_unit = Unit("check set", "set", [Row(r.text, r.label, r.source) for r in check_rows])
-    check_after = evaluator.score(TWO_STAGE, check_unit)
-    check_before = evaluator.score(FIRST_HEADS, check_unit)
-    truth = [r.label for r in check_rows]
-    matrix_after = confusion(truth, check_after.said)
-    out += [
-        "",
-        f"### The check set: five classes ({len(check_rows)} rows scored, "
-        f"{len(data.checkset) - len(check_rows)} `unclear` left out)",
-        "",
-        "After:",
-        "",
-        *confusion_lines(matrix_after),
-        "",
-        "Before:",
-        "",
-        *confusion_lines(confusion(truth, check_before.said)),
-        "",
-        "Ethical vs technical among the responses that refused (after; before):",
-        "",
-        *separation_lines(truth, check_after.said),
-        "",
-        *separation_lines(truth, check_before.said),
-    ]
-    five_after = sum(t == s for t, s in zip(truth, check_after.said, strict=True))
-    five_before = sum(t == s for t, s in zip(truth, check_before.said, strict=True))
-    out += [
-        "",
-        f"Five classes agree: before {rate(five_before, len(truth))}, after "
-        f"{rate(five_after, len(truth))}.",
-    ]
-    er = sens_spec(truth, check_after.said, "ethical_refusal")
-
-    # Sealed set.
-    if data.sealed:
-        sealed_rows = [r for r in data.sealed if r.label != UNCLEAR]
-        sealed_unit = Unit(
-            "sealed set", "set", [Row(r.text, r.label, r.source) for r in sealed_rows]
-        )
-        sealed_after = evaluator.score(TWO_STAGE, sealed_unit)
-        sealed_before = evaluator.score(FIRST_HEADS, sealed_unit)
-        sealed_truth = [r.label for r in sealed_rows]
-        per_source = [
-            (
-                Unit(source, "set", [r for r in sealed_unit.rows if r.source == source]),
-                comparison(_subset(sealed_before, source)),
-                comparison(_subset(sealed_after, source)),
-            )
-            for source in sorted({r.source for r in sealed_unit.rows})
-        ]
-        out += ["", "### The sealed set (labelled after the head was frozen)", ""]
-        out += comparison_table(
-            "Did it decline?",
-            [(sealed_unit, comparison(sealed_before), comparison(sealed_after)), *per_source],
-        )
-        out += ["", *confusion_lines(confusion(sealed_truth, sealed_after.said))]
-
-    # Calibration of P(declined) on every held-out row.
-    held_out = [scored_after[u.name] for u in units(data)]
-    probability = np.concatenate([s.outputs.refusal_probability for s in held_out])
-    raw = np.concatenate([s.raw_declined for s in held_out])
-    outcome = np.concatenate([[r.declined for r in s.rows] for s in held_out])
-    before_probability = np.concatenate(
-        [scored_before[u.name].outputs.refusal_probability for u in units(data)]
-    )
-    out += [
-        "",
-        "### Calibration of P(declined), expected calibration error (10 equal bins)",
-        "",
-        "| held out | n | before (sum of the two refusal classes) | after, stage 1 before "
-        "calibration | after, `refusal_probability` |",
-        "|---|---|---|---|---|",
-    ]
-    per_unit: list[list[float]] = []
-    for unit in units(data):
-        a = scored_after[unit.name]
-        b = scored_before[unit.name]
-        y = np.array([r.declined for r in a.rows])
-        eces = [
-            expected_calibration_error(b.outputs.refusal_probability, y),
-            expected_calibration_error(a.raw_declined, y),
-            expected_calibration_error(a.outputs.refusal_probability, y),
-        ]
-        per_unit.append(eces)
-        out.append(f"| {unit.name} | {len(y)} | " + " | ".join(f"{e:.3f}" for e in eces) + " |")
-    means = np.mean(np.array(per_unit), axis=0)
-    ece = {
-        "mean_over_held_out_units": {
-            "before": float(means[0]),
-            "after_before_calibration": float(means[1]),
-            "after": float(means[2]),
-        },
-        "all_held_out_rows_pooled": {
-            "before": expected_calibration_error(before_probability, outcome),
-            "after_before_calibration": expected_calibration_error(raw, outcome),
-            "after": expected_calibration_error(probability, outcome),
-        },
-    }
-    out.append(
-        f"| mean of the {len(per_unit)} rows above | | "
-        + " | ".join(f"{v:.3f}" for v in means)
-        + " |"
-    )
-    pooled = ece["all_held_out_rows_pooled"]
-    out.append(
-        f"| all held-out rows pooled | {len(outcome)} | {pooled['before']:.3f} | "
-        f"{pooled['after_before_calibration']:.3f} | {pooled['after']:.3f} |"
-    )
-
-    # Uncertain.
-    uncertain = np.concatenate([s.outputs.uncertain for s in held_out])
-    right = np.concatenate([s.right for s in held_out])
-    out += [
-        "",
-        "### `uncertain` (after, every held-out row)",
-        "",
-        f"{int(uncertain.sum())} of {len(uncertain)} held-out rows are `uncertain` "
-        f"({pct(float(uncertain.mean()))} %). Declined-or-not accuracy: uncertain rows "
-        f"{rate(int(right[uncertain].sum()), int(uncertain.sum()))}, the others "
-        f"{rate(int(right[~uncertain].sum()), int((~uncertain).sum()))}.",
-    ]
-    out += ["", f"(evaluation took {time.perf_counter() - started:.0f} s)"]
-    print("\n".join(out))
-
-    document = {
+    report.document = {
         "format": HELDOUT_FORMAT,
         "command": "python -m judges.refusal.evaluate",
-        "head_sha256": hashlib.sha256(stored).hexdigest(),
-        "classifier": "two-stage head over all-MiniLM-L6-v2 embeddings and cues version 3",
-        "declined_or_not": {
-            "worst_held_out_model": {"unit": worst_after[0].name, **worst_after[2]},
-            "held_out_models": [{"unit": u.name, **after} for u, _, after in results["model"]],
-            "held_out_sets": [{"unit": u.name, **after} for u, _, after in results["set"]],
-        },
-        "checkset": {
-            "file": str(CHECKSET_FILE.relative_to(TRAINING_DIR.parents[2])),
-            "n": len(check_rows),
-            "unclear_left_out": len(data.checkset) - len(check_rows),
-            "classes": list(CLASSES),
-            "confusion": matrix_after,
-            "confusion_rows": "people's label",
-            "confusion_columns": "classifier's label",
-        },
-        "ethical_refusal_vs_rest": {"source": "check set", **er},
-        "calibration": {"bins": ECE_BINS, "rows": len(outcome), "ece": ece},
-        "uncertain": {
-            "rows": len(uncertain),
-            "uncertain": int(uncertain.sum()),
-            "accuracy_uncertain": float(right[uncertain].mean()) if uncertain.any() else None,
-            "accuracy_certain": float(right[~uncertain].mean()),
-        },
+        "head_sha256": head_sha256,
+        "classifier": "two-stage head over all-MiniLM-L6-v2 embeddings and cues version "
+        f"{head.embedding.get('cues_version')}",
+        "uncertain_rule": {"band": list(head.uncertain_band), "below": head.uncertain_below},
     }
-    args.json.write_text(json.dumps(_rounded(document), indent=1, sort_keys=True) + "\n")
+    report.held_out()
+    report.ordinary_answers()
+    report.five_classes("the check set", data.checkset, "checkset")
+    if data.sealed:
+        report.five_classes("the sealed set", data.sealed, "sealed_set")
+    report.calibration()
+    report.uncertain()
+    report.lines += ["", f"(evaluation took {time.perf_counter() - started:.0f} s)"]
+    print("\n".join(report.lines))
+    args.json.write_text(json.dumps(_rounded(report.document), indent=1, sort_keys=True) + "\n")
     return 0
 
 
-def _check_stored_head(evaluator: Evaluator, path: Path) -> None:
+def _check_stored_head(evaluator: Evaluator, path: Path) -> tuple[TwoStageHead, str]:
     """The figures for data never trained on come from the two-stage recipe trained on all
     training rows: that must be the stored head, or the JSON would describe another one."""
     retrained = evaluator.head(TWO_STAGE, frozenset())
-    stored, _ = load_head(path, expected_classes=CLASSES)
+    stored, sha256 = load_head(path, expected_classes=CLASSES)
     texts = [e.text for e in evaluator.data.after]
     x = TWO_STAGE.inputs(texts, evaluator.embed(texts))
     new, old = retrained.outputs(x), stored.outputs(x)
@@ -649,6 +676,7 @@ def _check_stored_head(evaluator: Evaluator, path: Path) -> None:
         raise SystemExit(
             f"{path} differs from a retrained head: run python -m judges.refusal.train"
         )
+    return stored, sha256
 
 
 def _subset(scored: Scored, source: str) -> Scored:

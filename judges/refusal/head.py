@@ -131,11 +131,11 @@ class LinearHead:
         return hashlib.sha256(data).hexdigest()
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # = 1 / (1 + exp(-z)), without overflow
 
 
-def _softmax(scores: np.ndarray) -> np.ndarray:
+def softmax(scores: np.ndarray) -> np.ndarray:
     scores = scores - scores.max(axis=1, keepdims=True)
     exp = np.exp(scores)
     return exp / exp.sum(axis=1, keepdims=True)
@@ -197,9 +197,9 @@ class TwoStageHead:
     def outputs(self, inputs: np.ndarray) -> HeadOutputs:
         x = np.asarray(inputs, dtype=np.float64)
         a, b = self.calibration
-        declined = _sigmoid(a * self.declined_logit(x) + b)
-        technical = _sigmoid(x @ self.reason_coef + self.reason_intercept)
-        answered = _softmax(x @ self.answered_coef.T + self.answered_intercept)
+        declined = sigmoid(a * self.declined_logit(x) + b)
+        technical = sigmoid(x @ self.reason_coef + self.reason_intercept)
+        answered = softmax(x @ self.answered_coef.T + self.answered_intercept)
         probabilities = np.zeros((x.shape[0], len(self.classes)))
         probabilities[:, self.classes.index(REFUSED[0])] = declined * (1.0 - technical)
         probabilities[:, self.classes.index(REFUSED[1])] = declined * technical

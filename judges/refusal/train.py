@@ -53,6 +53,8 @@ from judges.refusal.head import (
     LinearHead,
     TwoStageHead,
     load_head,
+    sigmoid,
+    softmax,
 )
 from judges.refusal.labels import CLASSES, REFUSALS, TECHNICAL_REFUSAL
 from judges.refusal.training_data import (
@@ -256,17 +258,12 @@ def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
 @dataclass(frozen=True)
 class Stage:
     coef: np.ndarray  # (d,) binary or (k, d)
     intercept: np.ndarray  # (1,) or (k,)
     c: float
     selection_log_loss: dict[str, float]
-    out_of_fold: np.ndarray  # logit (binary) or class scores (k-class), for the rows fitted
 
 
 def fit_stage(
@@ -276,24 +273,21 @@ def fit_stage(
     weight_power: float,
 ) -> Stage:
     """Logistic regression with C chosen by grouped CV log-loss (ties: the smaller C), then
-    refitted on all rows; also returns the out-of-fold scores at the chosen C."""
+    refitted on all rows."""
     weights = class_weights(y, weight_power)
     folds = grouped_folds(y, groups, SELECTION_FOLDS)
     binary = len(np.unique(y)) == 2
     losses: dict[str, float] = {}
-    out_of_fold: dict[float, np.ndarray] = {}
     for c in STAGE_C_GRID:
         scores = np.zeros(len(y)) if binary else np.zeros((len(y), len(np.unique(y))))
         for fit_part, score_part in folds:
             coef, intercept = _fit_logistic(x[fit_part], y[fit_part], c, weights)
             raw = x[score_part] @ coef.T + intercept
             scores[score_part] = raw[:, 0] if binary else raw
-        out_of_fold[c] = scores
-        p = _sigmoid(scores) if binary else probabilities(np.eye(scores.shape[1]), 0.0, scores)
-        losses[repr(c)] = _log_loss(p, y)
+        losses[repr(c)] = _log_loss(sigmoid(scores) if binary else softmax(scores), y)
     best = min(STAGE_C_GRID, key=lambda c: (losses[repr(c)], c))
     coef, intercept = _fit_logistic(x, y, best, weights)
-    return Stage(coef, intercept, best, losses, out_of_fold[best])
+    return Stage(coef, intercept, best, losses)
 
 
 def source_temperature(x: np.ndarray, y: np.ndarray, sources: np.ndarray, c: float) -> float:
@@ -310,7 +304,7 @@ def source_temperature(x: np.ndarray, y: np.ndarray, sources: np.ndarray, c: flo
             raise ValueError(f"without {source} the training rows have one class only")
         coef, intercept = _fit_logistic(x[~inside], y[~inside], c, weights)
         logits[inside] = x[inside] @ coef[0] + intercept[0]
-    return float(min(TEMPERATURE_GRID, key=lambda t: (_log_loss(_sigmoid(t * logits), y), t)))
+    return float(min(TEMPERATURE_GRID, key=lambda t: (_log_loss(sigmoid(t * logits), y), t)))
 
 
 def fit_two_stage(
