@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import hashlib
-import json
 import re
 import sys
 import unicodedata
@@ -53,6 +51,14 @@ import numpy as np
 
 from judges.refusal import llmbar_review
 from judges.refusal.labels import CLASSES, REFUSALS
+from judges.refusal.sources import (
+    HH_SIDES,
+    final_assistant_turn,
+    hh_records,
+    last_human_turn,
+    read_hh_labels,
+    read_json_array,
+)
 from judges.refusal.training_data import TRAINING_DIR, TrainingDataError
 
 CHECKSET_DIR: Final = TRAINING_DIR.parent / "refusal_checkset"
@@ -187,25 +193,11 @@ class CheckRow:
 # --- the releases -------------------------------------------------------------------------------
 
 
-def _json(path: Path) -> list[dict[str, object]]:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8") as stream:
-                data = json.load(stream)
-        else:
-            data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise TrainingDataError(f"cannot read {path}: {error}") from error
-    if not isinstance(data, list):
-        raise TrainingDataError(f"{path}: expected a JSON array")
-    return data
-
-
 def alpaca_candidates(alpaca_dir: Path) -> dict[str, list[Candidate]]:
     """Each AlpacaEval model's outputs (gpt4_1106_preview taken from the claude-2.1 file)."""
     out: dict[str, list[Candidate]] = {f"alpaca_eval:{m}": [] for m in ALPACA_MODELS}
     for model, name in ALPACA_FILES.items():
-        for index, row in enumerate(_json(alpaca_dir / name)):
+        for index, row in enumerate(read_json_array(alpaca_dir / name)):
             instruction = str(row.get("instruction", ""))
             if model == "claude-2.1":
                 out["alpaca_eval:gpt4_1106_preview"].append(
@@ -222,30 +214,20 @@ def alpaca_candidates(alpaca_dir: Path) -> dict[str, list[Candidate]]:
     return out
 
 
-def final_turns(dialogue: str) -> tuple[str, str]:
-    """(last human turn, last assistant turn) of an hh-rlhf dialogue."""
-    before, _, answer = dialogue.rpartition("\n\nAssistant:")
-    return before.rpartition("\n\nHuman:")[2].strip(), answer.strip()
-
-
 def hh_candidates(hh_file: Path, already_labelled: set[str]) -> list[Candidate]:
     out = []
-    try:
-        with gzip.open(hh_file, "rt", encoding="utf-8") as stream:
-            records = [json.loads(line) for line in stream]
-    except (OSError, ValueError) as error:
-        raise TrainingDataError(f"cannot read {hh_file}: {error}") from error
-    for line, record in enumerate(records):
-        for side in ("chosen", "rejected"):
-            human, turn = final_turns(record[side])
+    for line, record in enumerate(hh_records(hh_file)):
+        for side in HH_SIDES:
+            turn = final_assistant_turn(record[side])
             if turn and turn not in already_labelled:
-                out.append(Candidate("hh-rlhf", f"{line}:{side}", human, turn))
+                prompt = last_human_turn(record[side])
+                out.append(Candidate("hh-rlhf", f"{line}:{side}", prompt, turn))
     return out
 
 
 def pandalm_candidates(pandalm_file: Path) -> list[Candidate]:
     out = []
-    for item in _json(pandalm_file):
+    for item in read_json_array(pandalm_file):
         prompt = f"{item['instruction']}\n{item['input']}".strip()
         for field in ("response1", "response2"):
             text = item.get(field)
@@ -257,7 +239,7 @@ def pandalm_candidates(pandalm_file: Path) -> list[Candidate]:
 def llmbar_candidates(llmbar_dir: Path) -> list[Candidate]:
     out = []
     for stem in llmbar_review.FILES:
-        for index, item in enumerate(_json(llmbar_dir / f"{stem}.json")):
+        for index, item in enumerate(read_json_array(llmbar_dir / f"{stem}.json")):
             for number in (1, 2):
                 text = item.get(f"output_{number}")
                 if isinstance(text, str) and text.strip():
@@ -392,8 +374,6 @@ def draw_sealed(candidates: dict[str, list[Candidate]]) -> list[CheckRow]:
 
 
 def already_labelled_hh() -> set[str]:
-    from judges.refusal.sources import read_hh_labels
-
     return {row.text for row in read_hh_labels()}
 
 

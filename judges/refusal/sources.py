@@ -51,14 +51,23 @@ HH_PHRASE: Final = re.compile(
 HH_SIDES: Final = ("chosen", "rejected")
 
 
-def pandalm_items(path: Path) -> list[dict[str, object]]:
+def read_json_array(path: Path) -> list[dict[str, object]]:
+    """A release file holding one JSON array (gzipped when the name ends in .gz)."""
     try:
-        items = json.loads(path.read_text(encoding="utf-8"))
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as stream:
+                data = json.load(stream)
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise TrainingDataError(f"cannot read {path}: {error}") from error
-    if not isinstance(items, list):
+    if not isinstance(data, list):
         raise TrainingDataError(f"{path}: expected a JSON array")
-    return items
+    return data
+
+
+def pandalm_items(path: Path) -> list[dict[str, object]]:
+    return read_json_array(path)
 
 
 def pandalm_responses(path: Path) -> list[tuple[int, str, str]]:
