@@ -57,6 +57,7 @@ from judges.refusal.labels import CLASSES, NORMAL, REFUSALS
 from judges.refusal.sources import SHARED_DATA, pandalm_responses
 from judges.refusal.string_match import xstest_string_match
 from judges.refusal.train import (
+    CHECK_TOLERANCE,
     FIRST_HEADS,
     TRAINING_PRECISION,
     TWO_STAGE,
@@ -672,7 +673,7 @@ def _check_stored_head(evaluator: Evaluator, path: Path) -> tuple[TwoStageHead, 
         raise SystemExit(
             f"{path} is not the head the training data give: run python -m judges.refusal.train"
         )
-    if float(np.abs(new.probabilities - old.probabilities).max()) > 1e-6:
+    if float(np.abs(new.probabilities - old.probabilities).max()) > CHECK_TOLERANCE:
         raise SystemExit(
             f"{path} differs from a retrained head: run python -m judges.refusal.train"
         )
