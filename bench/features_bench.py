@@ -1,6 +1,6 @@
 """Refusal classification + text features on CPU: responses per second on real texts.
 
-    python bench/features_bench.py [--data-dir ../shared/data] [--threads N]
+    python bench/features_bench.py [--data-dir ../shared/data] [--threads N] [--compare-head F]
 
 Runs `judges.features.analyse_responses` (MiniLM embedding of each response and prompt,
 refusal class, lengths, markdown counts, prompt similarity) on real responses of three
@@ -18,6 +18,11 @@ Prints one figure per line, e.g. `classify+features 1,000 hh-rlhf responses (992
 response), peak 750 MB`. CPU milliseconds per response (all threads) are printed next to the
 wall-clock rate, and the machine's load average around the runs: on a shared machine the
 wall-clock rate falls with other work, the CPU time much less.
+
+A second line per data set gives what the refusal classifier adds on top of the embedding:
+its lexical cues and head alone, in CPU-ms per response, for the shipped head and (with
+`--compare-head FILE`, e.g. the first heads' `git show 4cf34e6:judges/refusal/head.json`)
+another head over the same embeddings. The floor is the goal of 100 responses/s on 2 cores.
 """
 
 from __future__ import annotations
@@ -32,11 +37,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from judges.refusal import DefaultRefusalClassifier
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT.parent / "shared" / "data"
 SETS = ("hh-rlhf", "PandaLM", "XSTest")
 SIZE = 1_000
+FLOOR = 100  # responses/s on 2 cores: the goal
 
 
 def load_set(name: str, data_dir: Path) -> tuple[list[str | None], list[str]]:
@@ -67,7 +79,17 @@ def load_set(name: str, data_dir: Path) -> tuple[list[str | None], list[str]]:
     return prompts[:SIZE], responses[:SIZE]
 
 
-def run_one(name: str, data_dir: Path, first: bool) -> None:
+def head_cost(classifier: DefaultRefusalClassifier, texts: list[str], vectors: np.ndarray) -> float:
+    """CPU-ms per response of the cues and the head alone (best of three)."""
+    times = []
+    for _ in range(3):
+        started = time.process_time()
+        classifier.classify_embedded(texts, vectors)
+        times.append(time.process_time() - started)
+    return 1000 * min(times) / len(texts)
+
+
+def run_one(name: str, data_dir: Path, first: bool, compare_head: Path | None) -> None:
     from judges.features import analyse_responses
     from judges.refusal import load_default_classifier
 
@@ -92,7 +114,16 @@ def run_one(name: str, data_dir: Path, first: bool) -> None:
         f"{classifier.embedder.threads} torch threads, {classifier.embedder.precision}): "
         f"{len(responses) / elapsed:,.0f} "
         f"responses/s ({1000 * cpu / len(responses):.0f} CPU-ms per response), "
-        f"peak {peak_mb:,.0f} MB",
+        f"peak {peak_mb:,.0f} MB (floor {FLOOR} responses/s)",
+        flush=True,
+    )
+    vectors = classifier.embedder.embed(responses)
+    costs = [f"shipped head {head_cost(classifier, responses, vectors):.2f}"]
+    if compare_head is not None:
+        other = load_default_classifier(head_path=compare_head)
+        costs.append(f"{compare_head.name} {head_cost(other, responses, vectors):.2f}")
+    print(
+        f"  of which refusal cues + head, {name}: " + ", ".join(costs) + " CPU-ms per response",
         flush=True,
     )
 
@@ -101,19 +132,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--compare-head", type=Path, default=None, help="time another head too")
     parser.add_argument("--one", choices=SETS, help=argparse.SUPPRESS)
     parser.add_argument("--first", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads is not None:
         os.environ["TRIBUNAL_TORCH_THREADS"] = str(args.threads)
     if args.one:
-        run_one(args.one, args.data_dir, args.first)
+        run_one(args.one, args.data_dir, args.first, args.compare_head)
         return 0
     before = os.getloadavg()[0]
     for index, name in enumerate(SETS):
         command = [sys.executable, __file__, "--one", name, "--data-dir", str(args.data_dir)]
         if index == 0:
             command.append("--first")
+        if args.compare_head is not None:
+            command += ["--compare-head", str(args.compare_head.resolve())]
         subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     after = os.getloadavg()[0]
     cpus = os.cpu_count()

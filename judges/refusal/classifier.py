@@ -1,4 +1,4 @@
-"""Refusal classifiers: the offline default (MiniLM + head) and a user's local model.
+"""Refusal classifiers: the offline default (MiniLM + cues + head) and a user's local model.
 
 Every classifier has a pinned identity whose sha256 `fingerprint` is stored with each
 classification, so classes from different classifiers are never mixed up:
@@ -40,7 +40,7 @@ from judges.refusal.embedder import (
     get_embedder,
     go_offline,
 )
-from judges.refusal.head import DEFAULT_HEAD_PATH, LinearHead, load_head
+from judges.refusal.head import DEFAULT_HEAD_PATH, Head, HeadOutputs, load_head, summed_outputs
 from judges.refusal.labels import CLASSES
 
 FINGERPRINT_SCHEMA: Final = 1
@@ -52,10 +52,16 @@ class ClassifierLoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class Classification:
+    """One response's class. `refusal_probability` is P(the response declined), ethical or
+    technical: calibrated for the default two-stage head, the sum of the two refusal classes'
+    probabilities for other classifiers. `uncertain` follows the head's rule (head.py)."""
+
     label: str  # one of CLASSES
     score: float  # probability of `label`
     classifier: str  # the classifier's fingerprint
     scores: dict[str, float] = field(default_factory=dict)  # probability of every class
+    refusal_probability: float | None = None
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,17 +84,24 @@ class RefusalClassifier(Protocol):
 
 
 def _classifications(
-    probabilities: np.ndarray, classes: Sequence[str], fingerprint: str
+    outputs: HeadOutputs, classes: Sequence[str], fingerprint: str
 ) -> list[Classification]:
-    best = probabilities.argmax(axis=1)
     return [
         Classification(
             label=classes[int(k)],
             score=float(row[k]),
             classifier=fingerprint,
             scores={name: float(p) for name, p in zip(classes, row, strict=True)},
+            refusal_probability=float(refused),
+            uncertain=bool(unsure),
         )
-        for row, k in zip(probabilities, best, strict=True)
+        for row, k, refused, unsure in zip(
+            outputs.probabilities,
+            outputs.labels,
+            outputs.refusal_probability,
+            outputs.uncertain,
+            strict=True,
+        )
     ]
 
 
@@ -102,7 +115,7 @@ def head_inputs(
 class DefaultRefusalClassifier:
     """MiniLM sentence embedding + lexical cues -> linear head -> one of the five classes."""
 
-    def __init__(self, embedder: MiniLMEmbedder, head: LinearHead, head_sha256: str) -> None:
+    def __init__(self, embedder: MiniLMEmbedder, head: Head, head_sha256: str) -> None:
         trained_on = head.embedding.get("weights_sha256")
         if trained_on != embedder.identity.weights_sha256:
             raise ClassifierLoadError(
@@ -158,8 +171,8 @@ class DefaultRefusalClassifier:
         self, texts: Sequence[str], embeddings: np.ndarray
     ) -> list[Classification]:
         """Classes for texts already embedded by this classifier's embedder."""
-        probabilities = self.head.probabilities(head_inputs(texts, embeddings, self.cues_version))
-        return _classifications(probabilities, self.head.classes, self.identity.fingerprint)
+        outputs = self.head.outputs(head_inputs(texts, embeddings, self.cues_version))
+        return _classifications(outputs, self.head.classes, self.identity.fingerprint)
 
 
 _default_lock = threading.Lock()
@@ -295,7 +308,8 @@ class TransformersRefusalClassifier:
         return out
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
-        return _classifications(self.probabilities(texts), CLASSES, self.identity.fingerprint)
+        outputs = summed_outputs(self.probabilities(texts), CLASSES)
+        return _classifications(outputs, CLASSES, self.identity.fingerprint)
 
 
 def _checked_label_map(

@@ -1,93 +1,93 @@
-"""Score the default refusal classifier on XSTest without scoring it on its training data.
+"""Score the refusal classifier the way it is used: on models and data sets it never saw.
 
-    python -m judges.refusal.evaluate --xstest-dir ../shared/data/xstest
+    python -m judges.refusal.evaluate [--data-dir ../shared/data] [--cache FILE]
 
-prints the markdown tables of docs/refusal-classifier.md. Every figure for our classifier is
-out-of-sample:
+prints every figure of docs/refusal-classifier.md ("How well it works") and writes
+`judges/refusal/heldout.json`, the held-out accuracy the app quotes beside the classes. For
+each of two recipes (train.py), the shipped `two-stage` head ("after") and the `first-heads`
+recipe on the data of commit 4cf34e6 ("before", which reproduces that commit's head):
 
-- 10-fold grouped cross-validation over all training examples (XSTest, LLMBar, hand-written):
-  rows sharing a prompt or an identical text are in the same fold, and in each fold C is
-  chosen by an inner grouped CV on the fitting part only (nested CV). Each XSTest completion
-  is therefore classified by a head that never saw its prompt, its text, or the other
-  model's completion of the same prompt.
-- cross-model transfer: fitted on the hand-written examples, LLMBar and one model's XSTest
-  completions, scored on the other model's.
+- leave one model out: for XSTest's GPT-4 and Llama-2-70b-chat completions, a head trained
+  without any completion of that model; AlpacaEval's gpt4_1106_preview, claude-2.1 and
+  llama-2-70b-chat outputs (the check set's rows) are never trained on, so the full head
+  scores them;
+- leave one set out: XSTest, hh-rlhf, LLMBar and PandaLM, each scored by a head trained
+  without any row of that set (hh-rlhf and PandaLM were never in the "before" data);
+- the out-of-domain check set (`judges/data/refusal_checkset/checkset.csv`) and, once it is
+  labelled, the sealed set (`sealed.csv`), scored by the full heads.
 
-The string-match and GPT-4 labels come from XSTest's own `*_streval.csv` and
-`*_gpteval.csv` files for the same completions; human `final_label` is the reference.
+The binary view, *did the response decline?* (a refusal of either kind; XSTest's full
+refusal), is compared with XSTest's string match (`string_match.py`) on exactly the same rows:
+accuracy with Wilson 95% intervals and an exact McNemar test on the rows where exactly one of
+the two is right. The figure that counts is the worst held-out model, not the average.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
-from judges.refusal.embedder import get_embedder
-from judges.refusal.labels import (
-    CLASSES,
-    XSTEST_COMPLIANCE,
-    XSTEST_LABELS,
-    XSTEST_REFUSAL,
-    xstest_label_for,
+from judges.refusal.checkset import (
+    ALPACA_MODELS,
+    CHECKSET_FILE,
+    SEALED_FILE,
+    UNCLEAR,
+    CheckRow,
+    read_checkset,
 )
+from judges.refusal.embedder import get_embedder
+from judges.refusal.head import (
+    DEFAULT_HEAD_PATH,
+    Head,
+    HeadOutputs,
+    TwoStageHead,
+    load_head,
+    sigmoid,
+)
+from judges.refusal.labels import CLASSES, NORMAL, REFUSALS
+from judges.refusal.sources import SHARED_DATA, pandalm_responses
+from judges.refusal.string_match import xstest_string_match
 from judges.refusal.train import (
-    C_GRID,
-    SEED,
+    CHECK_TOLERANCE,
+    FIRST_HEADS,
     TRAINING_PRECISION,
-    example_inputs,
-    fit_selected,
-    grouped_folds,
-    groups_of,
-    labels_of,
-    probabilities,
+    TWO_STAGE,
+    EmbeddingCache,
+    Recipe,
 )
 from judges.refusal.training_data import (
+    HH_SOURCE,
     LLMBAR_SOURCE,
+    PANDALM_SOURCE,
     TRAINING_DIR,
-    WRITTEN_SOURCE,
     XSTEST_MODELS,
     XSTEST_SOURCE,
     Example,
-    TrainingDataError,
-    XSTestRow,
+    llmbar_examples,
     load_training_examples,
-    read_xstest,
+    read_examples,
 )
 
-DEFAULT_XSTEST_DIR: Final = Path(__file__).resolve().parents[3] / "shared" / "data" / "xstest"
-OUTER_FOLDS: Final = 10
-# Thresholds below which a non-normal class would fall back to `normal` (reported, not used).
-FALLBACK_THRESHOLDS: Final = (0.5, 0.6, 0.7)
-
-RATERS: Final = ("tribunal", "string match", "GPT-4")
-RATER_NAMES: Final = {
-    "tribunal": "Tribunal default classifier (not fitted on these rows)",
-    "string match": "string match (`*_streval.csv`)",
-    "GPT-4": "GPT-4 classifier (`*_gpteval.csv`)",
-}
+HELDOUT_JSON: Final = DEFAULT_HEAD_PATH.parent / "heldout.json"
+HELDOUT_FORMAT: Final = "tribunal-refusal-heldout/1"
+BEFORE_COMMIT: Final = "4cf34e6"
+ECE_BINS: Final = 10
+Z95: Final = 1.959963984540054
 
 
-@dataclass(frozen=True)
-class Scored:
-    """One XSTest completion with the human label and each rater's label (XSTest terms)."""
-
-    model: str
-    id: str
-    text: str
-    human: str
-    labels: dict[str, str]  # rater -> XSTest label
-    ours: str  # our class
+# --- statistics -----------------------------------------------------------------------------
 
 
-def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     if n == 0:
         return math.nan, math.nan
     p = successes / n
@@ -108,305 +108,601 @@ def mcnemar_exact(
     return b, c, float(p)
 
 
-def f1(truth: Sequence[str], predicted: Sequence[str], label: str) -> float:
-    tp = sum(1 for t, p in zip(truth, predicted, strict=True) if t == label and p == label)
-    fp = sum(1 for t, p in zip(truth, predicted, strict=True) if t != label and p == label)
-    fn = sum(1 for t, p in zip(truth, predicted, strict=True) if t == label and p != label)
-    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else math.nan
-
-
-def is_full_refusal(label: str) -> bool:
-    return label == XSTEST_REFUSAL
-
-
-def is_compliance(label: str) -> bool:
-    return label == XSTEST_COMPLIANCE
+def expected_calibration_error(
+    probability: np.ndarray, outcome: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """Sum over equal-width bins of (share of rows) * |mean probability - observed rate|."""
+    probability = np.asarray(probability, dtype=np.float64)
+    outcome = np.asarray(outcome, dtype=np.float64)
+    if len(probability) == 0:
+        return math.nan
+    which = np.minimum((probability * bins).astype(int), bins - 1)
+    total = 0.0
+    for k in range(bins):
+        members = which == k
+        if members.any():
+            gap = abs(probability[members].mean() - outcome[members].mean())
+            total += members.mean() * gap
+    return float(total)
 
 
 def pct(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:.1f}"
 
 
-def accuracy_cell(right: Sequence[bool]) -> str:
-    n, k = len(right), sum(right)
-    low, high = wilson(k, n)
-    return f"{pct(k / n)} ({pct(low)} to {pct(high)})"
+def rate(hits: int, n: int) -> str:
+    low, high = wilson(hits, n)
+    return f"{pct(hits / n) if n else 'n/a'} ({pct(low)} to {pct(high)})"
 
 
-def xstest_tables(scored: Sequence[Scored], title: str) -> list[str]:
-    lines = [
-        f"#### {title} (n = {len(scored)})",
-        "",
-        "| rater | full refusal vs not: accuracy (95% CI) | F1 refusal | compliance vs any "
-        "refusal: accuracy | 3 classes: accuracy | F1 compliance | F1 full refusal | "
-        "F1 partial | macro-F1 |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    human = [s.human for s in scored]
-    for rater in RATERS:
-        said = [s.labels[rater] for s in scored]
-        binary = [
-            is_full_refusal(h) == is_full_refusal(p) for h, p in zip(human, said, strict=True)
+# --- rows to score --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    text: str
+    label: str  # one of CLASSES (never `unclear`: those are left out)
+    source: str  # the training source, or the check set's source
+
+    @property
+    def declined(self) -> bool:
+        return self.label in REFUSALS
+
+
+@dataclass
+class Unit:
+    """Rows scored together, by heads trained without the training sources in `excluded`."""
+
+    name: str
+    kind: str  # "model" or "set"
+    rows: list[Row]
+    excluded: frozenset[str] = frozenset()
+    note: str = ""
+
+
+@dataclass
+class Scored:
+    rows: list[Row]
+    outputs: HeadOutputs
+    raw_declined: np.ndarray  # P(declined) before calibration
+
+    @property
+    def said(self) -> list[str]:
+        return [CLASSES[int(k)] for k in self.outputs.labels]
+
+    @property
+    def right(self) -> list[bool]:
+        return [
+            (label in REFUSALS) == row.declined
+            for label, row in zip(self.said, self.rows, strict=True)
         ]
-        any_refusal = [
-            is_compliance(h) == is_compliance(p) for h, p in zip(human, said, strict=True)
-        ]
-        exact = [h == p for h, p in zip(human, said, strict=True)]
-        f1s = [f1(human, said, label) for label in XSTEST_LABELS]
-        refusal_f1 = f1(
-            ["r" if is_full_refusal(h) else "n" for h in human],
-            ["r" if is_full_refusal(p) else "n" for p in said],
-            "r",
-        )
-        macro = float(np.nanmean(f1s))
-        lines.append(
-            f"| {RATER_NAMES[rater]} | {accuracy_cell(binary)} | {pct(refusal_f1)} | "
-            f"{pct(float(np.mean(any_refusal)))} | {pct(float(np.mean(exact)))} | "
-            + " | ".join(pct(v) for v in f1s)
-            + f" | {pct(macro)} |"
-        )
-    return lines
 
 
-def mcnemar_lines(scored: Sequence[Scored]) -> list[str]:
-    human = [s.human for s in scored]
-    lines = [
-        "| comparison | view | Tribunal right, other wrong | other right, Tribunal wrong | "
-        "exact McNemar p |",
-        "|---|---|---|---|---|",
+@dataclass
+class Data:
+    after: list[Example]
+    before: list[Example]
+    checkset: list[CheckRow]
+    sealed: list[CheckRow]
+    pandalm: list[str]
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _rows_of(examples: Sequence[Example], sources: set[str]) -> list[Row]:
+    return [Row(e.text, e.label, e.source) for e in examples if e.source in sources]
+
+
+def _check_rows(rows: Sequence[CheckRow], source: str) -> list[Row]:
+    return [
+        Row(r.text, r.label, r.source) for r in rows if r.source == source and r.label != UNCLEAR
     ]
-    views: dict[str, Callable[[str, str], bool]] = {
-        "full refusal vs not": lambda h, p: is_full_refusal(h) == is_full_refusal(p),
-        "compliance vs any refusal": lambda h, p: is_compliance(h) == is_compliance(p),
-        "3 classes": lambda h, p: h == p,
+
+
+def before_examples(data_dir: Path) -> list[Example]:
+    """The training data of commit 4cf34e6, in the order that commit read it (file names:
+    llmbar.csv, written_for_tribunal.csv, xstest_v2.csv): every reviewed LLMBar output, the
+    first two rounds of hand-written rows, and XSTest. The order decides the seeded folds."""
+    return [
+        *llmbar_examples(data_dir / "llmbar", leave_out_checkset=False),
+        *read_examples(TRAINING_DIR / "written_for_tribunal.csv"),
+        *read_examples(TRAINING_DIR / "xstest_v2.csv"),
+    ]
+
+
+def units(data: Data) -> list[Unit]:
+    xstest = {XSTEST_SOURCE.format(model=m) for m in XSTEST_MODELS}
+    checked_pandalm = {r.text: r.label for r in data.checkset if r.source == "pandalm"}
+    pandalm_rows = [
+        Row(text, checked_pandalm.get(text, NORMAL), "pandalm")
+        for text in data.pandalm
+        if checked_pandalm.get(text, NORMAL) != UNCLEAR
+    ]
+    found: list[Unit] = [
+        Unit(
+            f"XSTest {model}",
+            "model",
+            _rows_of(data.after, {XSTEST_SOURCE.format(model=model)}),
+            frozenset({XSTEST_SOURCE.format(model=model)}),
+        )
+        for model in XSTEST_MODELS
+    ]
+    found += [
+        Unit(
+            f"AlpacaEval {model}",
+            "model",
+            _check_rows(data.checkset, f"alpaca_eval:{model}"),
+            note="check set rows; never trained on",
+        )
+        for model in ALPACA_MODELS
+    ]
+    found += [
+        Unit("XSTest", "set", _rows_of(data.after, xstest), frozenset(xstest)),
+        Unit(
+            "hh-rlhf",
+            "set",
+            _rows_of(data.after, {HH_SOURCE}) + _check_rows(data.checkset, "hh-rlhf"),
+            frozenset({HH_SOURCE}),
+            "261 earlier hand labels + the check set's rows",
+        ),
+        Unit(
+            "LLMBar",
+            "set",
+            _rows_of(data.after, {LLMBAR_SOURCE}) + _check_rows(data.checkset, "llmbar"),
+            frozenset({LLMBAR_SOURCE}),
+            "reviewed training labels + the check set's rows",
+        ),
+        Unit(
+            "PandaLM",
+            "set",
+            pandalm_rows,
+            frozenset({PANDALM_SOURCE}),
+            "every distinct response; ordinary answers (hand-checked) unless the check set says",
+        ),
+    ]
+    return found
+
+
+# --- scoring ----------------------------------------------------------------------------------
+
+
+class Evaluator:
+    def __init__(self, data: Data) -> None:
+        self.data = data
+        self.heads: dict[tuple[str, frozenset[str]], Head] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self.data.embeddings[t] for t in texts])
+
+    def head(self, recipe: Recipe, excluded: frozenset[str]) -> Head:
+        examples = self.data.before if recipe is FIRST_HEADS else self.data.after
+        present = {e.source for e in examples}
+        effective = frozenset(excluded & present)
+        key = (recipe.name, effective)
+        if key not in self.heads:
+            rows = np.array([i for i, e in enumerate(examples) if e.source not in effective])
+            embeddings = self.embed([e.text for e in examples])
+            self.heads[key] = recipe.train(examples, embeddings, rows)
+        return self.heads[key]
+
+    def score(self, recipe: Recipe, unit: Unit) -> Scored:
+        head = self.head(recipe, unit.excluded)
+        texts = [r.text for r in unit.rows]
+        x = recipe.inputs(texts, self.embed(texts))
+        outputs = head.outputs(x)
+        if isinstance(head, TwoStageHead):
+            raw = sigmoid(head.declined_logit(x))
+        else:
+            raw = outputs.refusal_probability
+        return Scored(list(unit.rows), outputs, raw)
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def comparison(scored: Scored) -> dict[str, Any]:
+    rows = scored.rows
+    ours = scored.right
+    string = [xstest_string_match(r.text) == r.declined for r in rows]
+    b, c, p = mcnemar_exact(ours, string)
+    n = len(rows)
+    return {
+        "n": n,
+        "declined": sum(r.declined for r in rows),
+        "correct": sum(ours),
+        "accuracy": sum(ours) / n if n else math.nan,
+        "ci95": list(wilson(sum(ours), n)),
+        "string_match_correct": sum(string),
+        "string_match_accuracy": sum(string) / n if n else math.nan,
+        "string_match_ci95": list(wilson(sum(string), n)),
+        "ours_only_right": b,
+        "string_match_only_right": c,
+        "mcnemar_p": p,
     }
-    for other in RATERS[1:]:
-        for view, right in views.items():
-            ours = [right(h, s.labels["tribunal"]) for h, s in zip(human, scored, strict=True)]
-            theirs = [right(h, s.labels[other]) for h, s in zip(human, scored, strict=True)]
-            b, c, p = mcnemar_exact(ours, theirs)
-            lines.append(f"| Tribunal vs {other} | {view} | {b} | {c} | {p:.2g} |")
-    return lines
 
 
-def confusion_lines(truth: Sequence[str], predicted: Sequence[str]) -> list[str]:
-    lines = [
-        "| written label \\ predicted | " + " | ".join(CLASSES) + " | recall | precision | F1 |",
-        "|---|" + "---|" * (len(CLASSES) + 3),
-    ]
-    for label in CLASSES:
-        row = [
-            sum(1 for t, p in zip(truth, predicted, strict=True) if t == label and p == k)
-            for k in CLASSES
-        ]
-        tp = row[CLASSES.index(label)]
-        support = sum(row)
-        said = sum(1 for p in predicted if p == label)
-        recall = tp / support if support else math.nan
-        precision = tp / said if said else math.nan
-        lines.append(
-            f"| {label} | "
-            + " | ".join(str(v) for v in row)
-            + f" | {pct(recall)} | {pct(precision)} | {pct(f1(truth, predicted, label))} |"
-        )
-    return lines
-
-
-def with_fallback(probabilities: np.ndarray, threshold: float) -> np.ndarray:
-    """Most probable class, but `normal` when a non-normal class has less than `threshold`."""
-    best = probabilities.argmax(1)
-    unsure = (best != CLASSES.index("normal")) & (probabilities.max(1) < threshold)
-    return np.where(unsure, CLASSES.index("normal"), best)
-
-
-def threshold_lines(
-    examples: Sequence[Example],
-    out_of_fold: np.ndarray,
-    xstest_rows: Sequence[int],
-    written: Sequence[int],
-    llmbar_rows: Sequence[int],
+def comparison_table(
+    title: str, results: list[tuple[Unit, dict[str, Any], dict[str, Any]]]
 ) -> list[str]:
-    """What a fallback-to-normal threshold would do to the out-of-fold classes."""
     lines = [
-        "### A fallback to `normal` below a threshold (out-of-fold, same nested CV; not used)",
+        f"#### {title}",
         "",
-        "| threshold | XSTest full refusal vs not | XSTest 3 classes | hand-written 5 classes "
-        "| LLMBar `normal` called `normal` |",
-        "|---|---|---|---|---|",
+        "| held out | n (declined) | before: Tribunal | after: Tribunal | string match | "
+        "after - string match | after right & SM wrong / SM right & after wrong | "
+        "exact McNemar p |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    llmbar_normal = [i for i in llmbar_rows if examples[i].label == "normal"]
-    for threshold in (0.0, *FALLBACK_THRESHOLDS):
-        said = [CLASSES[int(k)] for k in with_fallback(out_of_fold, threshold)]
-        human = [xstest_label_for(examples[i].label) for i in xstest_rows]
-        ours = [xstest_label_for(said[i]) for i in xstest_rows]
-        binary = np.mean(
-            [is_full_refusal(h) == is_full_refusal(o) for h, o in zip(human, ours, strict=True)]
-        )
-        three = np.mean([h == o for h, o in zip(human, ours, strict=True)])
-        five = np.mean([said[i] == examples[i].label for i in written]) if written else np.nan
-        normal = np.mean([said[i] == "normal" for i in llmbar_normal]) if llmbar_normal else np.nan
-        name = "none (most probable class)" if threshold == 0.0 else f"{threshold:.1f}"
+    for unit, before, after in results:
+        gap = 100 * (after["accuracy"] - after["string_match_accuracy"])
         lines.append(
-            f"| {name} | {pct(float(binary))} | {pct(float(three))} | {pct(float(five))} | "
-            f"{pct(float(normal))} |"
+            f"| {unit.name} | {after['n']} ({after['declined']}) | "
+            f"{rate(before['correct'], before['n'])} | **{rate(after['correct'], after['n'])}** | "
+            f"{rate(after['string_match_correct'], after['n'])} | {gap:+.1f} | "
+            f"{after['ours_only_right']} / {after['string_match_only_right']} | "
+            f"{after['mcnemar_p']:.2g} |"
         )
     return lines
 
 
-def check_xstest_texts(examples: Sequence[Example], rows: dict[tuple[str, str], XSTestRow]) -> None:
-    for example in examples:
-        for model in XSTEST_MODELS:
-            if example.source == XSTEST_SOURCE.format(model=model):
-                row = rows.get((model, example.source_id))
-                if row is None or row.completion != example.text:
-                    raise TrainingDataError(
-                        f"training example {example.source}:{example.source_id} differs from "
-                        f"the XSTest file; rebuild it with python -m judges.refusal.training_data"
-                    )
+def confusion(truth: Sequence[str], said: Sequence[str]) -> list[list[int]]:
+    return [
+        [sum(1 for t, s in zip(truth, said, strict=True) if t == a and s == b) for b in CLASSES]
+        for a in CLASSES
+    ]
+
+
+def confusion_lines(matrix: list[list[int]]) -> list[str]:
+    lines = [
+        "| person \\ classifier | " + " | ".join(CLASSES) + " | recall |",
+        "|---|" + "---|" * (len(CLASSES) + 1),
+    ]
+    for k, name in enumerate(CLASSES):
+        row = matrix[k]
+        lines.append(
+            f"| {name} | " + " | ".join(str(v) for v in row) + f" | {rate(row[k], sum(row))} |"
+        )
+    return lines
+
+
+def sens_spec(truth: Sequence[str], said: Sequence[str], target: str) -> dict[str, Any]:
+    positives = [s == target for t, s in zip(truth, said, strict=True) if t == target]
+    negatives = [s != target for t, s in zip(truth, said, strict=True) if t != target]
+    result: dict[str, Any] = {}
+    for name, hits in (("sensitivity", positives), ("specificity", negatives)):
+        k, n = sum(hits), len(hits)
+        result[name] = {
+            "hits": k,
+            "n": n,
+            "value": k / n if n else None,
+            "ci95": list(wilson(k, n)) if n else None,
+        }
+    return result
+
+
+def separation_lines(truth: Sequence[str], said: Sequence[str]) -> list[str]:
+    """Among responses that really refused: ethical vs technical, and missed."""
+    lines = [
+        "| person \\ classifier | ethical_refusal | technical_refusal | answered (missed) |",
+        "|---|---|---|---|",
+    ]
+    for reason in ("ethical_refusal", "technical_refusal"):
+        picked = [s for t, s in zip(truth, said, strict=True) if t == reason]
+        counts = [picked.count("ethical_refusal"), picked.count("technical_refusal")]
+        lines.append(f"| {reason} | {counts[0]} | {counts[1]} | {len(picked) - sum(counts)} |")
+    return lines
+
+
+def normal_rate(scored: Scored) -> tuple[int, int]:
+    pairs = [(r, s) for r, s in zip(scored.rows, scored.said, strict=True) if r.label == NORMAL]
+    return sum(1 for _, s in pairs if s == NORMAL), len(pairs)
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def load_data(data_dir: Path, cache: Path | None) -> Data:
+    after = load_training_examples()
+    before = before_examples(data_dir)
+    checkset = read_checkset(CHECKSET_FILE)
+    sealed_all = read_checkset(SEALED_FILE, labelled=False) if SEALED_FILE.is_file() else []
+    sealed = sealed_all if sealed_all and all(r.label for r in sealed_all) else []
+    pandalm = list(
+        dict.fromkeys(t for _, _, t in pandalm_responses(data_dir / "pandalm" / "testset-v1.json"))
+    )
+    data = Data(after, before, checkset, sealed, pandalm)
+    texts = list(
+        dict.fromkeys(
+            [e.text for e in after]
+            + [e.text for e in before]
+            + [r.text for r in checkset]
+            + [r.text for r in sealed]
+            + pandalm
+        )
+    )
+    embedder = get_embedder(precision=TRAINING_PRECISION)
+    vectors = EmbeddingCache(cache, embedder.identity.weights_sha256).embed(texts, embedder)
+    data.embeddings = dict(zip(texts, vectors, strict=True))
+    return data
+
+
+Pair = tuple[Unit, dict[str, Any], dict[str, Any]]  # a unit, before, after
+
+
+@dataclass
+class Report:
+    """The printed tables and the JSON document, built section by section."""
+
+    evaluator: Evaluator
+    lines: list[str] = field(default_factory=list)
+    document: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Scored] = field(default_factory=dict)
+    before: dict[str, Scored] = field(default_factory=dict)
+
+    @property
+    def data(self) -> Data:
+        return self.evaluator.data
+
+    def held_out(self) -> dict[str, list[Pair]]:
+        results: dict[str, list[Pair]] = {"model": [], "set": []}
+        for unit in units(self.data):
+            self.before[unit.name] = self.evaluator.score(FIRST_HEADS, unit)
+            self.after[unit.name] = self.evaluator.score(TWO_STAGE, unit)
+            results[unit.kind].append(
+                (unit, comparison(self.before[unit.name]), comparison(self.after[unit.name]))
+            )
+        models = results["model"]
+        worst_after = min(models, key=lambda r: r[2]["accuracy"])
+        worst_before = min(models, key=lambda r: r[1]["accuracy"])
+        narrowest = min(models, key=lambda r: r[2]["accuracy"] - r[2]["string_match_accuracy"])
+        margin = 100 * (narrowest[2]["accuracy"] - narrowest[2]["string_match_accuracy"])
+        self.lines += [
+            "### Did it decline? Held-out models and sets, beside string matching",
+            "",
+            *comparison_table("Leave one model out", models),
+            "",
+            *comparison_table("Leave one set out", results["set"]),
+            "",
+            f"Worst held-out model, after: {worst_after[0].name}, "
+            f"{rate(worst_after[2]['correct'], worst_after[2]['n'])} (string match "
+            f"{pct(worst_after[2]['string_match_accuracy'])}); before: {worst_before[0].name}, "
+            f"{rate(worst_before[1]['correct'], worst_before[1]['n'])}. Narrowest margin over "
+            f"string match, after: {narrowest[0].name}, {margin:+.1f} points.",
+        ]
+        self.document["declined_or_not"] = {
+            "worst_held_out_model": {"unit": worst_after[0].name, **worst_after[2]},
+            "held_out_models": [{"unit": u.name, **after} for u, _, after in models],
+            "held_out_sets": [{"unit": u.name, **after} for u, _, after in results["set"]],
+        }
+        return results
+
+    def ordinary_answers(self) -> None:
+        self.lines += [
+            "",
+            "### Ordinary answers called `normal` (held out)",
+            "",
+            "| set | before | after |",
+            "|---|---|---|",
+        ]
+        for name in ("PandaLM", "LLMBar"):
+            b_hits, b_n = normal_rate(self.before[name])
+            a_hits, a_n = normal_rate(self.after[name])
+            self.lines.append(f"| {name} | {rate(b_hits, b_n)} | **{rate(a_hits, a_n)}** |")
+            self.document.setdefault("ordinary_answers_called_normal", {})[name] = {
+                "hits": a_hits,
+                "n": a_n,
+                "value": a_hits / a_n,
+                "ci95": list(wilson(a_hits, a_n)),
+            }
+
+    def five_classes(self, name: str, rows: Sequence[CheckRow], key: str) -> None:
+        """Five-class confusion, ethical vs technical, and (for the sealed set) declined-or-not
+        per source, for a hand-labelled set scored by the full heads."""
+        scored_rows = [r for r in rows if r.label != UNCLEAR]
+        unit = Unit(name, "set", [Row(r.text, r.label, r.source) for r in scored_rows])
+        after = self.evaluator.score(TWO_STAGE, unit)
+        before = self.evaluator.score(FIRST_HEADS, unit)
+        truth = [r.label for r in scored_rows]
+        matrix = confusion(truth, after.said)
+        agree_after = sum(t == s for t, s in zip(truth, after.said, strict=True))
+        agree_before = sum(t == s for t, s in zip(truth, before.said, strict=True))
+        per_source = [
+            (
+                Unit(source, "set", [r for r in unit.rows if r.source == source]),
+                comparison(_subset(before, source)),
+                comparison(_subset(after, source)),
+            )
+            for source in sorted({r.source for r in unit.rows})
+        ]
+        self.lines += [
+            "",
+            f"### {name[0].upper()}{name[1:]}: {len(scored_rows)} rows scored, "
+            f"{len(rows) - len(scored_rows)} `unclear` left out",
+            "",
+            *comparison_table(
+                "Did it decline?", [(unit, comparison(before), comparison(after)), *per_source]
+            ),
+            "",
+            "Five classes, after:",
+            "",
+            *confusion_lines(matrix),
+            "",
+            "Five classes, before:",
+            "",
+            *confusion_lines(confusion(truth, before.said)),
+            "",
+            "Ethical vs technical among the responses that refused (after, then before):",
+            "",
+            *separation_lines(truth, after.said),
+            "",
+            *separation_lines(truth, before.said),
+            "",
+            f"Five classes agree: before {rate(agree_before, len(truth))}, after "
+            f"{rate(agree_after, len(truth))}.",
+        ]
+        self.document[key] = {
+            "n": len(scored_rows),
+            "unclear_left_out": len(rows) - len(scored_rows),
+            "declined_or_not": comparison(after),
+            "classes": list(CLASSES),
+            "confusion": matrix,
+            "confusion_rows": "people's label",
+            "confusion_columns": "classifier's label",
+            "ethical_refusal_vs_rest": sens_spec(truth, after.said, "ethical_refusal"),
+        }
+
+    def calibration(self) -> None:
+        self.lines += [
+            "",
+            "### Calibration of P(declined): expected calibration error, 10 equal-width bins",
+            "",
+            "| held out | n | before (sum of the two refusal classes) | after, stage 1 before "
+            "calibration | after, `refusal_probability` |",
+            "|---|---|---|---|---|",
+        ]
+        per_unit: list[list[float]] = []
+        pooled: dict[str, list[np.ndarray]] = {"before": [], "raw": [], "after": [], "y": []}
+        for unit in units(self.data):
+            a, b = self.after[unit.name], self.before[unit.name]
+            y = np.array([r.declined for r in a.rows])
+            probabilities = (
+                b.outputs.refusal_probability,
+                a.raw_declined,
+                a.outputs.refusal_probability,
+            )
+            eces = [expected_calibration_error(p, y) for p in probabilities]
+            per_unit.append(eces)
+            for name, p in zip(("before", "raw", "after"), probabilities, strict=True):
+                pooled[name].append(p)
+            pooled["y"].append(y)
+            self.lines.append(
+                f"| {unit.name} | {len(y)} | " + " | ".join(f"{e:.3f}" for e in eces) + " |"
+            )
+        means = np.mean(np.array(per_unit), axis=0)
+        y_all = np.concatenate(pooled["y"])
+        all_rows = [
+            expected_calibration_error(np.concatenate(pooled[name]), y_all)
+            for name in ("before", "raw", "after")
+        ]
+        self.lines += [
+            f"| mean of the {len(per_unit)} rows above | | "
+            + " | ".join(f"{v:.3f}" for v in means)
+            + " |",
+            f"| all held-out rows pooled | {len(y_all)} | "
+            + " | ".join(f"{v:.3f}" for v in all_rows)
+            + " |",
+        ]
+        names = ("before", "after_before_calibration", "after")
+        self.document["calibration"] = {
+            "bins": ECE_BINS,
+            "rows": len(y_all),
+            "ece_mean_over_held_out_units": dict(zip(names, map(float, means), strict=True)),
+            "ece_all_held_out_rows_pooled": dict(zip(names, all_rows, strict=True)),
+        }
+
+    def uncertain(self) -> None:
+        scored = [self.after[u.name] for u in units(self.data)]
+        flags = np.concatenate([s.outputs.uncertain for s in scored])
+        right = np.concatenate([s.right for s in scored])
+        unsure, sure = int(flags.sum()), int((~flags).sum())
+        self.lines += [
+            "",
+            "### `uncertain` (after, every held-out row above)",
+            "",
+            f"{unsure} of {len(flags)} held-out rows are `uncertain` "
+            f"({pct(float(flags.mean()))} %). Declined-or-not accuracy: uncertain rows "
+            f"{rate(int(right[flags].sum()), unsure)}, the others "
+            f"{rate(int(right[~flags].sum()), sure)}.",
+        ]
+        self.document["uncertain"] = {
+            "rows": len(flags),
+            "uncertain": unsure,
+            "accuracy_uncertain": float(right[flags].mean()) if unsure else None,
+            "accuracy_certain": float(right[~flags].mean()) if sure else None,
+        }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--xstest-dir", type=Path, default=DEFAULT_XSTEST_DIR)
-    parser.add_argument("--data-dir", type=Path, default=TRAINING_DIR)
+    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache (.npz)")
-    parser.add_argument("--folds", type=int, default=OUTER_FOLDS)
+    parser.add_argument("--json", type=Path, default=HELDOUT_JSON, help="where to write")
+    parser.add_argument("--head", type=Path, default=DEFAULT_HEAD_PATH, help="the shipped head")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-
-    examples = load_training_examples(args.data_dir)
-    human_rows = {
-        (r.model, r.id): r for m in XSTEST_MODELS for r in read_xstest(args.xstest_dir, m)
+    data = load_data(args.data_dir, args.cache)
+    evaluator = Evaluator(data)
+    head, head_sha256 = _check_stored_head(evaluator, args.head)
+    report = Report(evaluator)
+    report.lines += [
+        "Command: `python -m judges.refusal.evaluate`",
+        "",
+        f"Training rows: after {len(data.after)}, before {len(data.before)} (commit "
+        f"{BEFORE_COMMIT}). Check set: {len(data.checkset)} rows. Sealed set: "
+        + (f"{len(data.sealed)} rows." if data.sealed else "not labelled yet, not scored."),
+        "",
+    ]
+    report.document = {
+        "format": HELDOUT_FORMAT,
+        "command": "python -m judges.refusal.evaluate",
+        "head_sha256": head_sha256,
+        "classifier": "two-stage head over all-MiniLM-L6-v2 embeddings and cues version "
+        f"{head.embedding.get('cues_version')}",
+        "uncertain_rule": {"band": list(head.uncertain_band), "below": head.uncertain_below},
     }
-    other = {
-        rater: {
-            (r.model, r.id): r
-            for m in XSTEST_MODELS
-            for r in read_xstest(args.xstest_dir, m, variant)
-        }
-        for rater, variant in (("string match", "streval"), ("GPT-4", "gpteval"))
-    }
-    check_xstest_texts(examples, human_rows)
-    x = example_inputs(examples, get_embedder(precision=TRAINING_PRECISION), args.cache)
-    y = labels_of(examples)
-
-    # Nested, grouped cross-validation over every example.
-    out_of_fold = np.zeros((len(examples), len(CLASSES)))
-    chosen_c = []
-    for fit_rows, score_rows in grouped_folds(y, groups_of(examples), args.folds, SEED + 1):
-        fitted = fit_selected(examples, x, fit_rows)
-        chosen_c.append(fitted.c)
-        out_of_fold[score_rows] = probabilities(fitted.coef, fitted.intercept, x[score_rows])
-    predicted = out_of_fold.argmax(1)
-
-    def scored_rows(rows: Sequence[int], classes: np.ndarray) -> list[Scored]:
-        result = []
-        for row in rows:
-            example = examples[row]
-            model = example.source.removeprefix("xstest-v2-")
-            key = (model, example.source_id)
-            ours = CLASSES[int(classes[row])]
-            result.append(
-                Scored(
-                    model=model,
-                    id=example.source_id,
-                    text=example.text,
-                    human=human_rows[key].final_label,
-                    labels={
-                        "tribunal": xstest_label_for(ours),
-                        "string match": other["string match"][key].other_label or "",
-                        "GPT-4": other["GPT-4"][key].other_label or "",
-                    },
-                    ours=ours,
-                )
-            )
-        return result
-
-    xstest_rows = [i for i, e in enumerate(examples) if e.source.startswith("xstest-")]
-    llmbar_rows = [i for i, e in enumerate(examples) if e.source == LLMBAR_SOURCE]
-    written = [i for i, e in enumerate(examples) if e.source == WRITTEN_SOURCE]
-    scored = scored_rows(xstest_rows, predicted)
-    text_counts: dict[str, int] = {}
-    for s in scored:
-        text_counts[s.text] = text_counts.get(s.text, 0) + 1
-    distinct = [s for s in scored if text_counts[s.text] == 1]
-
-    out: list[str] = []
-    out += [
-        f"Command: `python -m judges.refusal.evaluate --xstest-dir {args.xstest_dir}`",
-        "",
-        f"Training examples: {len(examples)} ({len(xstest_rows)} XSTest completions, "
-        f"{len(llmbar_rows)} LLMBar outputs, {len(written)} hand-written). "
-        f"Nested grouped CV: {args.folds} "
-        f"outer folds; C chosen per fold from {list(C_GRID)}: {chosen_c}.",
-        "",
-        "### XSTest v2, human `final_label` as reference",
-        "",
-        "Our classes are scored as XSTest labels: ethical/technical refusal = full refusal, "
-        "ethical/technical disclaimer = partial refusal, normal = full compliance.",
-        "",
-    ]
-    out += xstest_tables(scored, "Both completion files")
-    out += [""]
-    for model in XSTEST_MODELS:
-        out += xstest_tables([s for s in scored if s.model == model], f"{model} completions")
-        out += [""]
-    out += xstest_tables(
-        distinct, "Completions whose exact text occurs once (drops repeated one-line refusals)"
-    )
-    out += ["", "#### Paired comparison on the same 900 completions", ""]
-    out += mcnemar_lines(scored)
-
-    # Cross-model transfer: fitted without any completion of the scored model.
-    out += [
-        "",
-        "### Cross-model transfer (fitted on one model's completions, scored on the other's)",
-        "",
-    ]
-    for held_out in XSTEST_MODELS:
-        held_source = XSTEST_SOURCE.format(model=held_out)
-        kept = np.array([i for i, e in enumerate(examples) if e.source != held_source])
-        held_rows = [i for i, e in enumerate(examples) if e.source == held_source]
-        fitted = fit_selected(examples, x, kept)
-        transfer = np.zeros(len(examples), dtype=int)
-        transfer[held_rows] = probabilities(fitted.coef, fitted.intercept, x[held_rows]).argmax(1)
-        out += xstest_tables(
-            scored_rows(held_rows, transfer),
-            f"scored on {held_out}, fitted on the other model + LLMBar + hand-written "
-            f"(C={fitted.c})",
-        )
-        out += [""]
-
-    truth = [examples[i].label for i in written]
-    said = [CLASSES[int(predicted[i])] for i in written]
-    accuracy = np.mean([t == p for t, p in zip(truth, said, strict=True)])
-    out += [
-        "### Five classes on the hand-written examples (out-of-fold, same nested CV)",
-        "",
-        f"Accuracy {pct(float(accuracy))} % on {len(written)} examples; "
-        f"macro-F1 {pct(float(np.nanmean([f1(truth, said, k) for k in CLASSES])))} %.",
-        "",
-    ]
-    out += confusion_lines(truth, said)
-    if llmbar_rows:
-        normal_rows = [i for i in llmbar_rows if examples[i].label == "normal"]
-        said_normal = sum(1 for i in normal_rows if CLASSES[int(predicted[i])] == "normal")
-        others = [i for i in llmbar_rows if examples[i].label != "normal"]
-        others_right = sum(1 for i in others if CLASSES[int(predicted[i])] == examples[i].label)
-        low, high = wilson(said_normal, len(normal_rows))
-        out += [
-            "",
-            "### LLMBar outputs (out-of-fold, same nested CV)",
-            "",
-            f"{said_normal} of {len(normal_rows)} outputs labelled `normal` classified `normal` "
-            f"({pct(said_normal / len(normal_rows))} %, 95% CI {pct(low)} to {pct(high)}); "
-            f"{others_right} of {len(others)} relabelled refusals and disclaimers given their "
-            f"class.",
-        ]
-    out += ["", *threshold_lines(examples, out_of_fold, xstest_rows, written, llmbar_rows)]
-    out += ["", f"(evaluation took {time.perf_counter() - started:.0f} s)"]
-    print("\n".join(out))
+    report.held_out()
+    report.ordinary_answers()
+    report.five_classes("the check set", data.checkset, "checkset")
+    if data.sealed:
+        report.five_classes("the sealed set", data.sealed, "sealed_set")
+    report.calibration()
+    report.uncertain()
+    report.lines += ["", f"(evaluation took {time.perf_counter() - started:.0f} s)"]
+    print("\n".join(report.lines))
+    args.json.write_text(json.dumps(_rounded(report.document), indent=1, sort_keys=True) + "\n")
     return 0
+
+
+def _check_stored_head(evaluator: Evaluator, path: Path) -> tuple[TwoStageHead, str]:
+    """The figures for data never trained on come from the two-stage recipe trained on all
+    training rows: that must be the stored head, or the JSON would describe another one."""
+    retrained = evaluator.head(TWO_STAGE, frozenset())
+    stored, sha256 = load_head(path, expected_classes=CLASSES)
+    texts = [e.text for e in evaluator.data.after]
+    x = TWO_STAGE.inputs(texts, evaluator.embed(texts))
+    new, old = retrained.outputs(x), stored.outputs(x)
+    if not isinstance(stored, TwoStageHead) or not np.array_equal(new.labels, old.labels):
+        raise SystemExit(
+            f"{path} is not the head the training data give: run python -m judges.refusal.train"
+        )
+    if float(np.abs(new.probabilities - old.probabilities).max()) > CHECK_TOLERANCE:
+        raise SystemExit(
+            f"{path} differs from a retrained head: run python -m judges.refusal.train"
+        )
+    return stored, sha256
+
+
+def _subset(scored: Scored, source: str) -> Scored:
+    keep = [i for i, r in enumerate(scored.rows) if r.source == source]
+    outputs = scored.outputs
+    return Scored(
+        [scored.rows[i] for i in keep],
+        HeadOutputs(
+            outputs.probabilities[keep],
+            outputs.refusal_probability[keep],
+            outputs.labels[keep],
+            outputs.uncertain[keep],
+        ),
+        scored.raw_declined[keep],
+    )
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 6)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
 
 
 if __name__ == "__main__":

@@ -5,10 +5,13 @@ says where every source comes from. Run
 
     python -m judges.refusal.training_data --xstest-dir /path/to/xstest --llmbar-dir /path/to/llmbar
 
-to rebuild `xstest_v2.csv` and `llmbar.csv` from the XSTest and LLMBar release files (the
-hand-written file is edited by hand). Reading checks every row and names the file and line of
-the first problem. Only the CSV files directly in the folder are training data; the
-`heldout/` subfolder holds evaluation labels that are never trained on.
+to rebuild `xstest_v2.csv` and `llmbar.csv` from the XSTest and LLMBar release files, and
+`--hh-rlhf FILE --pandalm FILE` to rebuild `hh_rlhf.csv` and `pandalm.csv` from the earlier hand
+labels (`heldout/`) and those releases (the hand-written files are edited by hand). No text of
+the out-of-domain check sets (`judges/data/refusal_checkset/`) is ever written here. Reading
+checks every row and names the file and line of the first problem. Only the CSV files directly
+in the folder are training data; the `heldout/` subfolder holds the earlier hand labels from
+which `hh_rlhf.csv` and `pandalm.csv` are built.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -30,7 +33,10 @@ XSTEST_MODELS: Final = ("gpt4", "llama2orig")
 XSTEST_FILE: Final = "xstest_v2_completions_{model}.csv"
 XSTEST_SOURCE: Final = "xstest-v2-{model}"
 WRITTEN_SOURCE: Final = "written-for-tribunal"
+WRITTEN_SOURCE_3: Final = "written-for-tribunal-3"
 LLMBAR_SOURCE: Final = "llmbar"
+HH_SOURCE: Final = "hh-rlhf-harmless-test"
+PANDALM_SOURCE: Final = "pandalm-test"
 HELDOUT_DIR: Final = TRAINING_DIR / "heldout"
 
 
@@ -154,13 +160,40 @@ def xstest_examples(xstest_dir: Path) -> list[Example]:
     ]
 
 
-def llmbar_examples(llmbar_dir: Path) -> list[Example]:
+def checkset_keys(source: str) -> set[str]:
+    """The row ids of one source in the check set and the sealed set (never trained on)."""
+    from judges.refusal.checkset import CHECKSET_FILE, SEALED_FILE, read_checkset
+
+    return {
+        row.row_id
+        for path in (CHECKSET_FILE, SEALED_FILE)
+        if path.is_file()
+        for row in read_checkset(path, labelled=False)
+        if row.source == source
+    }
+
+
+def checkset_texts() -> set[str]:
+    from judges.refusal.checkset import CHECKSET_FILE, SEALED_FILE, read_checkset
+
+    return {
+        row.text
+        for path in (CHECKSET_FILE, SEALED_FILE)
+        if path.is_file()
+        for row in read_checkset(path, labelled=False)
+    }
+
+
+def llmbar_examples(llmbar_dir: Path, *, leave_out_checkset: bool = True) -> list[Example]:
     """LLMBar outputs as training examples, after the review in `judges.refusal.llmbar_review`.
 
     Every distinct output of the five LLMBar files (first occurrence kept) is `normal`, except
-    the ones the review relabelled or left out. The prompt is the LLMBar `input`, so both
-    outputs for one instruction fall in the same cross-validation fold.
+    the ones the review relabelled or left out, and (with `leave_out_checkset`) the ones drawn
+    into the check set. The prompt is the LLMBar `input`, so both outputs for one instruction
+    fall in the same cross-validation fold. `leave_out_checkset=False` gives the 808 rows the
+    first two heads were trained on.
     """
+    held_out = checkset_keys("llmbar") if leave_out_checkset else set()
     seen: set[str] = set()
     flagged = 0
     found: set[str] = set()
@@ -180,7 +213,7 @@ def llmbar_examples(llmbar_dir: Path) -> list[Example]:
                 key = f"{stem}-{index}-{number}"
                 found.add(key)
                 flagged += bool(llmbar_review.PHRASE_FILTER.search(text))
-                if key in llmbar_review.EXCLUDED:
+                if key in llmbar_review.EXCLUDED or key in held_out:
                     continue
                 label = llmbar_review.RELABELLED.get(key, (NORMAL, ""))[0]
                 examples.append(Example(text, label, LLMBAR_SOURCE, str(item["input"]), key))
@@ -194,6 +227,52 @@ def llmbar_examples(llmbar_dir: Path) -> list[Example]:
     if missing:
         raise TrainingDataError(f"reviewed LLMBar outputs not found in {llmbar_dir}: {missing}")
     return examples
+
+
+def hh_rlhf_examples(hh_file: Path) -> list[Example]:
+    """The 320 hh-rlhf turns labelled for the first head (`heldout/`), less the `unclear` ones;
+    the prompt is the dialogue's last human turn."""
+    from judges.refusal.sources import (
+        UNCLEAR,
+        final_assistant_turn,
+        hh_records,
+        last_human_turn,
+        read_hh_labels,
+    )
+
+    records = hh_records(hh_file)
+    examples = []
+    for row in read_hh_labels():
+        dialogue = records[row.record][row.side]
+        if final_assistant_turn(dialogue) != row.text:
+            raise TrainingDataError(
+                f"hh-rlhf record {row.record} {row.side} differs from {hh_file}"
+            )
+        if row.label != UNCLEAR:
+            examples.append(
+                Example(
+                    row.text,
+                    row.label,
+                    HH_SOURCE,
+                    last_human_turn(dialogue),
+                    f"{row.record}:{row.side}",
+                )
+            )
+    return examples
+
+
+def pandalm_examples(pandalm_file: Path) -> list[Example]:
+    """The PandaLM responses read by hand for the first heads (`heldout/pandalm_checked.csv`),
+    less any text of the check set; the prompt is the instruction and its input."""
+    from judges.refusal.sources import pandalm_prompts, read_pandalm_checked
+
+    prompts = pandalm_prompts(pandalm_file)
+    held_out = checkset_texts()
+    return [
+        Example(row.text, row.label, PANDALM_SOURCE, prompts[row.idx], f"{row.idx}:{row.field}")
+        for row in read_pandalm_checked()
+        if row.text not in held_out
+    ]
 
 
 def write_examples(path: Path, examples: Iterable[Example]) -> int:
@@ -213,14 +292,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--xstest-dir", type=Path, help="folder with XSTest's v2 completions")
     parser.add_argument("--llmbar-dir", type=Path, help="folder with LLMBar's JSON files")
+    parser.add_argument("--hh-rlhf", type=Path, help="hh-rlhf harmless-base-test.jsonl.gz")
+    parser.add_argument("--pandalm", type=Path, help="PandaLM testset-v1.json")
     parser.add_argument("--out-dir", type=Path, default=TRAINING_DIR)
     args = parser.parse_args(argv)
-    if args.xstest_dir is None and args.llmbar_dir is None:
-        parser.error("give --xstest-dir, --llmbar-dir or both")
-    for name, build, source in (
+    if not (args.xstest_dir or args.llmbar_dir or args.hh_rlhf or args.pandalm):
+        parser.error("give at least one of --xstest-dir, --llmbar-dir, --hh-rlhf, --pandalm")
+    builds: tuple[tuple[str, Callable[[Path], list[Example]], Path | None], ...] = (
         ("xstest_v2.csv", xstest_examples, args.xstest_dir),
         ("llmbar.csv", llmbar_examples, args.llmbar_dir),
-    ):
+        ("hh_rlhf.csv", hh_rlhf_examples, args.hh_rlhf),
+        ("pandalm.csv", pandalm_examples, args.pandalm),
+    )
+    for name, build, source in builds:
         if source is not None:
             count = write_examples(args.out_dir / name, build(source))
             print(f"wrote {count} examples to {args.out_dir / name}")

@@ -18,7 +18,8 @@ from judges.refusal import (
     load_default_classifier,
 )
 from judges.refusal.classifier import head_inputs
-from judges.refusal.head import DEFAULT_HEAD_PATH, load_head
+from judges.refusal.head import DEFAULT_HEAD_PATH, TwoStageHead, load_head
+from judges.refusal.labels import REFUSALS
 from judges.refusal.training_data import load_training_examples
 
 # Real responses, none of them in the training data (checked below):
@@ -72,14 +73,20 @@ def test_it_tells_a_disclaimer_from_a_refusal(classifier: DefaultRefusalClassifi
 def test_it_gives_each_class_a_probability_and_the_classifier_fingerprint(
     classifier: DefaultRefusalClassifier,
 ) -> None:
-    results = classifier.classify([ETHICAL_REFUSAL, NORMAL, ""])
+    results = classifier.classify([ETHICAL_REFUSAL, NORMAL, "", TECHNICAL_REFUSAL])
     fingerprint = classifier.identity.fingerprint
     assert len(fingerprint) == 64
     for result in results:
         assert set(result.scores) == set(CLASSES)
         assert sum(result.scores.values()) == pytest.approx(1.0)
-        assert result.score == max(result.scores.values()) == result.scores[result.label]
+        assert result.score == result.scores[result.label]
         assert result.classifier == fingerprint
+        # P(declined) is the two refusal classes together, and decides refusal or not.
+        refused = result.scores["ethical_refusal"] + result.scores["technical_refusal"]
+        assert result.refusal_probability == pytest.approx(refused)
+        assert (result.label in REFUSALS) == (refused >= 0.5)
+        assert isinstance(result.uncertain, bool)
+    assert [r.refusal_probability > 0.9 for r in results] == [True, False, False, True]
     hashed = classifier.identity.hashed
     assert hashed["labels"] == list(CLASSES)
     assert hashed["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
@@ -90,7 +97,7 @@ def test_it_gets_a_new_fingerprint_when_the_head_changes(
     classifier: DefaultRefusalClassifier, tmp_path: Path
 ) -> None:
     document = json.loads(DEFAULT_HEAD_PATH.read_text())
-    document["intercept"][0] += 0.5
+    document["declined"]["intercept"] += 0.5
     changed = tmp_path / "head.json"
     changed.write_text(json.dumps(document))
     other = load_default_classifier(head_path=changed)
@@ -103,13 +110,32 @@ def test_it_predicts_the_probabilities_scikit_learn_predicts(
 ) -> None:
     from sklearn.linear_model import LogisticRegression
 
+    head = classifier.head
+    assert isinstance(head, TwoStageHead)
+
+    def fitted(coef: np.ndarray, intercept: np.ndarray) -> LogisticRegression:
+        model = LogisticRegression()
+        model.coef_ = np.atleast_2d(coef)
+        model.intercept_ = np.atleast_1d(intercept)
+        model.classes_ = np.arange(max(2, model.coef_.shape[0]))
+        return model
+
     texts = [ETHICAL_REFUSAL, TECHNICAL_REFUSAL, NORMAL, "Sure! Here you go."]
-    reference = LogisticRegression()
-    reference.classes_ = np.arange(len(CLASSES))
-    reference.coef_ = classifier.head.coef
-    reference.intercept_ = classifier.head.intercept
     inputs = head_inputs(texts, classifier.embedder.embed(texts))
-    expected = reference.predict_proba(inputs)
+    a, b = head.calibration
+    z = fitted(head.declined_coef, np.array([head.declined_intercept])).decision_function(inputs)
+    declined = 1.0 / (1.0 + np.exp(-(a * z + b)))
+    technical = fitted(head.reason_coef, np.array([head.reason_intercept])).predict_proba(inputs)
+    answered = fitted(head.answered_coef, head.answered_intercept).predict_proba(inputs)
+    expected = np.column_stack(
+        [
+            (1 - declined) * answered[:, 0],
+            declined * technical[:, 0],
+            (1 - declined) * answered[:, 1],
+            declined * technical[:, 1],
+            (1 - declined) * answered[:, 2],
+        ]
+    )
     got = np.array([[c.scores[k] for k in CLASSES] for c in classifier.classify(texts)])
     assert np.allclose(got, expected, atol=1e-9)
 

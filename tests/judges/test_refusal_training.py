@@ -11,12 +11,18 @@ import pytest
 from judges.refusal import llmbar_review
 from judges.refusal.head import DEFAULT_HEAD_PATH, load_head
 from judges.refusal.labels import CLASSES, TRAINING_CLASS_FOR_XSTEST, xstest_label_for
+from judges.refusal.sources import read_hh_labels, read_pandalm_checked
 from judges.refusal.training_data import (
+    HH_SOURCE,
     LLMBAR_SOURCE,
+    PANDALM_SOURCE,
     TRAINING_DIR,
     TrainingDataError,
+    checkset_keys,
+    hh_rlhf_examples,
     llmbar_examples,
     load_training_examples,
+    pandalm_examples,
     read_examples,
     training_files,
     xstest_examples,
@@ -24,6 +30,8 @@ from judges.refusal.training_data import (
 
 XSTEST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "xstest"
 LLMBAR_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "llmbar"
+HH_RLHF = LLMBAR_DIR.parent / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+PANDALM = LLMBAR_DIR.parent / "pandalm" / "testset-v1.json"
 
 
 def test_it_documents_the_source_of_every_training_example() -> None:
@@ -33,15 +41,18 @@ def test_it_documents_the_source_of_every_training_example() -> None:
         assert f"`{source}`" in readme
     assert (TRAINING_DIR / "LICENSE-XSTEST").is_file()
     assert (TRAINING_DIR / "LICENSE-LLMBAR").read_text().startswith("MIT License")
-    per_class = Counter(e.label for e in examples if e.source == "written-for-tribunal")
-    # A few dozen hand-written examples of each class XSTest does not cover.
+    written = ("written-for-tribunal", "written-for-tribunal-3")
+    per_class = Counter(e.label for e in examples if e.source in written)
+    # Dozens of hand-written examples of each class XSTest does not cover.
     assert (
         min(
             per_class[k]
             for k in ("technical_refusal", "technical_disclaimer", "ethical_disclaimer")
         )
-        >= 36
+        >= 70
     )
+    assert (TRAINING_DIR / "heldout" / "LICENSE-HH-RLHF").is_file()
+    assert (TRAINING_DIR / "heldout" / "LICENSE-PANDALM").is_file()
 
 
 def test_it_keeps_the_head_in_step_with_the_training_files() -> None:
@@ -61,12 +72,16 @@ def test_it_derived_the_xstest_examples_from_the_human_labels() -> None:
 
 def test_it_took_the_llmbar_outputs_as_the_review_says() -> None:
     stored = [e for e in load_training_examples() if e.source == LLMBAR_SOURCE]
-    assert len(stored) == 808
     by_id = {e.source_id: e for e in stored}
-    assert not set(llmbar_review.EXCLUDED) & set(by_id)
-    for key, (label, _) in llmbar_review.RELABELLED.items():
+    in_checkset = checkset_keys("llmbar")
+    # The first heads' 808 reviewed outputs, less the 37 of them drawn into the check set.
+    assert len(in_checkset) == 40 and len(in_checkset - set(llmbar_review.EXCLUDED)) == 37
+    assert len(stored) == 808 - 37
+    assert not (set(llmbar_review.EXCLUDED) | in_checkset) & set(by_id)
+    relabelled = {k: v for k, v in llmbar_review.RELABELLED.items() if k not in in_checkset}
+    for key, (label, _) in relabelled.items():
         assert by_id[key].label == label
-    assert Counter(e.label for e in stored)["normal"] == 808 - len(llmbar_review.RELABELLED)
+    assert Counter(e.label for e in stored)["normal"] == len(stored) - len(relabelled)
     # An empathic answer, a moderation-style label and an apologetic letter stay normal.
     assert by_id["Natural-31-2"].text == "I'm sorry to hear about your loss."
     assert by_id["Natural-31-2"].label == "normal"
@@ -74,10 +89,29 @@ def test_it_took_the_llmbar_outputs_as_the_review_says() -> None:
     assert by_id["Adversarial-GPTOut-30-2"].label == "normal"
 
 
+@pytest.mark.skipif(not HH_RLHF.is_file(), reason="needs the hh-rlhf release file")
+def test_it_derived_the_hh_rlhf_examples_from_the_earlier_hand_labels() -> None:
+    stored = [e for e in load_training_examples() if e.source == HH_SOURCE]
+    assert stored == hh_rlhf_examples(HH_RLHF)
+    labels = read_hh_labels()
+    assert len(stored) == sum(r.label != "unclear" for r in labels) == 261
+    assert {e.text for e in stored} == {r.text for r in labels if r.label != "unclear"}
+
+
+@pytest.mark.skipif(not PANDALM.is_file(), reason="needs the PandaLM test set")
+def test_it_derived_the_pandalm_examples_from_the_hand_check_less_the_check_set() -> None:
+    stored = [e for e in load_training_examples() if e.source == PANDALM_SOURCE]
+    assert stored == pandalm_examples(PANDALM)
+    checked = read_pandalm_checked()
+    assert 0 < len(stored) < len(checked) == 135
+    assert {e.label for e in stored} == {"normal"}
+
+
 @pytest.mark.skipif(not LLMBAR_DIR.is_dir(), reason="needs the LLMBar release files")
 def test_it_derived_the_llmbar_examples_from_the_release() -> None:
     stored = [e for e in load_training_examples() if e.source == LLMBAR_SOURCE]
     assert stored == llmbar_examples(LLMBAR_DIR)
+    assert len(llmbar_examples(LLMBAR_DIR, leave_out_checkset=False)) == 808
 
 
 def test_it_refuses_llmbar_files_it_has_not_reviewed(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
-"""The default classifier on real answers from outside its training data, and the held-out sets.
+"""The releases and the earlier hand labels that the training rows are built from, and real
+responses the shipped head must keep getting right.
 
 Texts quoted here, with where they come from:
-- PandaLM testset-v1.json (WeOpenML/PandaLM, Apache-2.0): ordinary answers of 7B models, none
-  of them in the training data (checked below);
-- hh-rlhf harmless-base-test.jsonl.gz (Anthropic, MIT): final assistant turns labelled by hand
-  in judges/data/refusal_training/heldout/, not in the training data either;
-- XSTest v2 (Röttger et al. 2024, CC BY 4.0): human-labelled full refusals, read from the
-  training CSV by id (these are training rows: the test guards against a head that forgets them).
+- PandaLM testset-v1.json (WeOpenML/PandaLM, Apache-2.0): ordinary answers of 7B models that
+  the first head called ethical refusals or disclaimers; since the two-stage head most of them
+  are training rows (`pandalm.csv`), so this guards against a head that forgets them;
+- hh-rlhf harmless-base-test.jsonl.gz (Anthropic, MIT): clear-cut refusals labelled by hand
+  (`heldout/`), training rows since the two-stage head, for the same reason;
+- XSTest v2 (Röttger et al. 2024, CC BY 4.0): human-labelled full refusals, training rows.
+Figures about data the head never saw are in docs/refusal-classifier.md, not here.
 """
 
 from __future__ import annotations
@@ -18,30 +20,23 @@ from pathlib import Path
 import pytest
 
 from judges.refusal import REFUSALS, DefaultRefusalClassifier, load_default_classifier
-from judges.refusal.evaluate_ood import (
-    Labelled,
+from judges.refusal.sources import (
     draw_hh_sample,
     final_assistant_turn,
-    hh_lines,
     hh_records,
+    last_human_turn,
     read_hh_labels,
     read_pandalm_checked,
 )
-from judges.refusal.training_data import (
-    HELDOUT_DIR,
-    TRAINING_DIR,
-    load_training_examples,
-    training_files,
-)
+from judges.refusal.training_data import HELDOUT_DIR, load_training_examples
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 PANDALM = SHARED / "pandalm" / "testset-v1.json"
 HH_RLHF = SHARED / "hh-rlhf" / "harmless-base-test.jsonl.gz"
 
-# (PandaLM idx, field, text): short, plainly ordinary answers that the first head called
-# ethical refusals or disclaimers (docs/refusal-classifier.md, "Out of domain").
+# (PandaLM idx, field, text): short, plainly ordinary answers.
 PANDALM_NORMAL = [
-    (261, "response2", "Offensive"),  # a one-word classification answer
+    (261, "response2", "Offensive"),  # a one-word classification answer (in the check set)
     (261, "response1", "Not Offensive"),
     (158, "response2", "The statement is correct."),
     (242, "response2", "I'm sorry to hear that. Is there anything I can do to help?"),  # empathy
@@ -71,52 +66,26 @@ def classifier() -> DefaultRefusalClassifier:
     return load_default_classifier()
 
 
-@pytest.fixture(scope="module")
-def training_texts() -> set[str]:
-    return {e.text for e in load_training_examples()}
-
-
 def test_it_calls_plainly_ordinary_short_answers_normal(
-    classifier: DefaultRefusalClassifier, training_texts: set[str]
+    classifier: DefaultRefusalClassifier,
 ) -> None:
     texts = [text for _, _, text in PANDALM_NORMAL]
-    assert not set(texts) & training_texts
     results = classifier.classify(texts)
     assert {t: r.label for t, r in zip(texts, results, strict=True)} == dict.fromkeys(
         texts, "normal"
     )
 
 
-def test_it_still_calls_real_refusals_refusals(
-    classifier: DefaultRefusalClassifier, training_texts: set[str]
-) -> None:
+def test_it_still_calls_real_refusals_refusals(classifier: DefaultRefusalClassifier) -> None:
     by_id = {(e.source, e.source_id): e for e in load_training_examples()}
     xstest = [by_id[key] for key in XSTEST_REFUSALS]
     assert {e.label for e in xstest} == {"ethical_refusal"}
-    hh = [text for _, _, text in HH_REFUSALS]
-    assert not set(hh) & training_texts
-    texts = [e.text for e in xstest] + hh
+    texts = [e.text for e in xstest] + [text for _, _, text in HH_REFUSALS]
     labels = [r.label for r in classifier.classify(texts)]
     assert [label in REFUSALS for label in labels] == [True] * len(texts), labels
 
 
-def test_it_keeps_the_evaluation_sets_out_of_the_training_data(training_texts: set[str]) -> None:
-    hh = read_hh_labels()
-    pandalm = read_pandalm_checked()
-    assert len(hh) == 320 and len(pandalm) >= 133
-    assert not {r.text for r in hh} & training_texts
-    assert not set(pandalm) & training_texts
-    # Only the CSV files directly in the folder are trained on.
-    assert all(path.parent == TRAINING_DIR for path in training_files())
-    assert sorted(p.name for p in HELDOUT_DIR.glob("*.csv")) == [
-        "hh_rlhf_harmless_test_labels.csv",
-        "pandalm_checked.csv",
-    ]
-    assert (HELDOUT_DIR / "LICENSE-HH-RLHF").is_file()
-    assert (HELDOUT_DIR / "LICENSE-PANDALM").is_file()
-
-
-def test_the_hand_labels_cover_both_samples() -> None:
+def test_the_earlier_hand_labels_cover_both_samples() -> None:
     rows = read_hh_labels()
     by_stratum = {s: [r for r in rows if r.stratum == s] for s in ("random", "refusal-phrase")}
     assert [len(v) for v in by_stratum.values()] == [240, 80]
@@ -125,6 +94,10 @@ def test_the_hand_labels_cover_both_samples() -> None:
     assert {r.label for r in rows if (r.record, r.side, r.text) in set(HH_REFUSALS)} == {
         "ethical_refusal"
     }
+    assert sorted(p.name for p in HELDOUT_DIR.glob("*.csv")) == [
+        "hh_rlhf_harmless_test_labels.csv",
+        "pandalm_checked.csv",
+    ]
 
 
 @pytest.mark.skipif(not HH_RLHF.is_file(), reason="needs the hh-rlhf release file")
@@ -133,6 +106,8 @@ def test_the_hh_rlhf_samples_were_drawn_at_random_and_quote_the_data() -> None:
     rows = read_hh_labels()
     assert draw_hh_sample(records) == [(r.record, r.side, r.stratum) for r in rows]
     assert all(final_assistant_turn(records[r.record][r.side]) == r.text for r in rows)
+    dialogue = records[HH_REFUSALS[0][0]][HH_REFUSALS[0][1]]
+    assert last_human_turn(dialogue) and "\n\nHuman:" not in last_human_turn(dialogue)
 
 
 @pytest.mark.skipif(not PANDALM.is_file(), reason="needs the PandaLM test set")
@@ -140,21 +115,7 @@ def test_the_pandalm_texts_are_quoted_verbatim() -> None:
     items = {item["idx"]: item for item in json.loads(PANDALM.read_text(encoding="utf-8"))}
     for idx, field, text in PANDALM_NORMAL:
         assert items[idx][field] == text
+    for row in read_pandalm_checked():
+        assert items[row.idx][row.field] == row.text
     with (HELDOUT_DIR / "pandalm_checked.csv").open(newline="", encoding="utf-8") as stream:
-        for row in csv.DictReader(stream):
-            assert items[int(row["idx"])][row["field"]] == row["text"]
-
-
-def test_it_scores_a_labelled_sample_against_the_hand_labels() -> None:
-    def row(label: str) -> Labelled:
-        return Labelled(0, "chosen", "random", label, "")
-
-    rows = [row("normal"), row("normal"), row("ethical_refusal"), row("unclear")]
-    said = ["normal", "ethical_disclaimer", "technical_refusal", "ethical_refusal"]
-    text = "\n".join(hh_lines(rows, said, "Tiny"))
-    assert "4 turns, 3 scored (1 `unclear` left out)" in text
-    # normal/refusal/disclaimer: right, wrong, right; five classes: only the first.
-    assert "| normal / refusal / disclaimer agree | 66.7 % (2/3;" in text
-    assert "| five classes agree | 33.3 % (1/3;" in text
-    assert "| ordinary answers called `normal` | 50.0 % (1/2;" in text
-    assert "| refusals called a refusal | 100.0 % (1/1;" in text
+        assert len(list(csv.DictReader(stream))) == len(read_pandalm_checked()) == 135
