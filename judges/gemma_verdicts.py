@@ -68,6 +68,9 @@ CHAT_FORMAT: Final = "gemma"
 # allows longer dialogues than PandaLM, where short pairs are plentiful.
 MAX_PAIR_CHARS: Final = {"hh-rlhf": 2000, "pandalm": 1200}
 SERVER_START_LIMIT_S: Final = 300
+# The address docs/judges.md starts the server on; stored in the shipped configurations (it is
+# not fingerprinted, a run here uses a free port).
+DOCUMENTED_BASE_URL: Final = "http://127.0.0.1:8089/v1"
 DATA_DIR: Final = Path(__file__).resolve().parent / "data" / "gemma"
 
 # The one sentence version 2 changes in MT-Bench's pair-v2 instructions (issue 12): a rubric
@@ -415,6 +418,15 @@ class OrderCache:
     def lookup(self, fingerprint: str, pair_id: object, order: str) -> OrderResult | None:
         return self.results.get((fingerprint, str(pair_id), order))
 
+    def missing(self, fingerprint: str, pairs: Sequence[SourcePair]) -> int:
+        """How many (pair, order) have no parsed or failed answer yet (errors count as none)."""
+        return sum(
+            result is None or result.status == "error"
+            for pair in pairs
+            for order in ("ab", "ba")
+            for result in [self.lookup(fingerprint, pair.key, order)]
+        )
+
     def store(self, result: OrderResult) -> None:
         self.results[(result.fingerprint, str(result.pair_id), result.order)] = result
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -586,7 +598,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def environment(server: LlamaServer | None) -> dict[str, Any]:
+def environment(threads: int) -> dict[str, Any]:
     """What the verdicts depend on besides the configuration."""
     import llama_cpp
 
@@ -595,7 +607,8 @@ def environment(server: LlamaServer | None) -> dict[str, Any]:
         "server": "python -m judges.llama_server (llama_cpp.server, use_extra_bufts off)",
         "n_ctx": N_CTX,
         "chat_format": CHAT_FORMAT,
-        "n_threads": server.threads if server else None,
+        "n_threads": threads,
+        "n_threads_batch": threads,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),

@@ -104,36 +104,52 @@ class Command(BaseCommand):
         if options["limit"]:
             chosen = chosen[: options["limit"]]
 
-        server = gv.LlamaServer(
-            gguf=gguf,
-            log_path=options["cache_dir"] / f"server-{name}.log",
-            threads=options["threads"],
-        )
         labels = ["v1"] if name == "hh-rlhf" else ["v1", "v2"]
-        results: dict[str, tuple[RunCounts, gv.RunTiming]] = {}
-        with server:
-            self.stdout.write(
-                f"llama.cpp server ready in {server.started_in_s:.1f} s on {server.base_url}"
-            )
-            versions = gv.judge_versions(base_url=server.base_url, gguf_sha256=gguf_sha256)
-            for label in labels:
-                version = versions[label]
-                cache = gv.OrderCache(
-                    options["cache_dir"] / f"{name}-{version.fingerprint[:16]}.jsonl"
-                )
-                results[label] = self._run(version, chosen, cache)
-        for label, (counts, timing) in results.items():
-            figures = timing.as_dict()
-            self.stdout.write(
-                f"{name} {label}: {len(chosen)} pairs, {figures['model_calls']} model calls, "
-                f"{figures['wall_seconds']} s wall, {figures['seconds_per_call_wall']} s per call "
-                f"(median latency {figures['latency_median_s']} s), parsed {counts.parsed}, "
-                f"failed parses {counts.failed_parse}, call errors {counts.errors}"
-            )
+        # The fingerprint does not cover the server's address: the documented one stands in.
+        versions = gv.judge_versions(base_url=gv.DOCUMENTED_BASE_URL, gguf_sha256=gguf_sha256)
+        cache_dir: Path = options["cache_dir"]
+        caches = {
+            label: gv.OrderCache(cache_dir / f"{name}-{versions[label].fingerprint[:16]}.jsonl")
+            for label in labels
+        }
+        missing = sum(
+            caches[label].missing(versions[label].fingerprint, chosen) for label in labels
+        )
+        if missing:
+            self._judge(name, gguf, gguf_sha256, labels, chosen, caches, options["threads"])
+        else:
+            self.stdout.write("every order is in the cache: no model call")
         if options["limit"]:
             self.stdout.write("--limit given: no file written")
             return
-        self._write(name, chosen, selection, versions, results, server, gguf_sha256, seed, options)
+        self._write(name, chosen, selection, versions, caches, gguf.name, gguf_sha256, options)
+
+    def _judge(
+        self,
+        name: str,
+        gguf: Path,
+        gguf_sha256: str,
+        labels: list[str],
+        pairs: list[gv.SourcePair],
+        caches: dict[str, gv.OrderCache],
+        threads: int,
+    ) -> None:
+        log_path = next(iter(caches.values())).path.parent / f"server-{name}.log"
+        with gv.LlamaServer(gguf=gguf, log_path=log_path, threads=threads) as server:
+            self.stdout.write(
+                f"llama.cpp server ready in {server.started_in_s:.1f} s on {server.base_url}"
+            )
+            served = gv.judge_versions(base_url=server.base_url, gguf_sha256=gguf_sha256)
+            for label in labels:
+                counts, timing = self._run(served[label], pairs, caches[label])
+                figures = timing.as_dict()
+                self.stdout.write(
+                    f"{name} {label}: {len(pairs)} pairs, {figures['model_calls']} model calls, "
+                    f"{figures['wall_seconds']} s wall, {figures['seconds_per_call_wall']} s per "
+                    f"call (median latency {figures['latency_median_s']} s), parsed "
+                    f"{counts.parsed}, failed parses {counts.failed_parse}, call errors "
+                    f"{counts.errors}"
+                )
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -184,28 +200,25 @@ class Command(BaseCommand):
         pairs: list[gv.SourcePair],
         selection: dict[str, Any],
         versions: dict[str, gv.JudgeVersion],
-        results: dict[str, tuple[RunCounts, gv.RunTiming]],
-        server: gv.LlamaServer,
+        caches: dict[str, gv.OrderCache],
+        gguf_name: str,
         gguf_sha256: str,
-        seed: int,
         options: dict[str, Any],
     ) -> None:
         out: Path = options["out"]
         command = "python manage.py gemma_verdicts " + shlex.join(sys.argv[2:])
-        written = {}
-        latencies = {}
-        for label in results:
-            version = versions[label]
-            cache = gv.OrderCache(options["cache_dir"] / f"{name}-{version.fingerprint[:16]}.jsonl")
-            written[label] = list(gv.verdict_rows(version, pairs, cache))
-            latencies[label] = gv.latency_summary(version, pairs, cache)
+        written = {
+            label: list(gv.verdict_rows(versions[label], pairs, cache))
+            for label, cache in caches.items()
+        }
         flips = gv.flip_count(written["v1"], written["v2"]) if "v2" in written else None
         for label, rows in written.items():
             version = versions[label]
             stem = f"{name}-{label}" if name == "pandalm" else f"{name}-refusal-gap"
             path = out / f"{stem}.jsonl"
             gv.write_jsonl(path, rows)
-            config = version.config.replace(base_url="http://127.0.0.1:8089/v1").to_dict()
+            counts = gv.summarise(rows)
+            timing = gv.latency_summary(version, pairs, caches[label])
             meta = {
                 "file": path.name,
                 "format": "generic",
@@ -214,16 +227,16 @@ class Command(BaseCommand):
                 "version_label": label,
                 "version_description": version.description,
                 "fingerprint": version.fingerprint,
-                "judge_config": config,
-                "gguf": {"file": server.gguf.name, "sha256": gguf_sha256},
-                "environment": gv.environment(server),
-                "sample_seed": seed,
+                "judge_config": version.config.to_dict(),
+                "gguf": {"file": gguf_name, "sha256": gguf_sha256},
+                "environment": gv.environment(options["threads"]),
+                "sample_seed": options["seed"],
                 "selection": selection,
                 "max_pair_chars": gv.MAX_PAIR_CHARS[name],
                 "pair_keys_in_sample_order": [p.key for p in pairs],
                 "refusing_side": {p.key: p.refusing_side for p in pairs if p.refusing_side},
-                "counts": gv.summarise(rows),
-                "timing": latencies[label],
+                "counts": counts,
+                "timing": timing,
                 "flips_v1_v2": flips,
                 "command": command,
                 "import": f"python manage.py import_pairs --format generic --dataset {name} "
@@ -231,6 +244,18 @@ class Command(BaseCommand):
             }
             gv.write_meta(out / f"{stem}.meta.json", meta)
             self.stdout.write(f"wrote {path} ({path.stat().st_size:,} bytes)")
+            self.stdout.write(
+                f"{name} {label}: {counts['pairs']} pairs, {counts['orders']} orders, parsed "
+                f"{counts['parsed_orders']}, failed parses {counts['failed_parses']} "
+                f"({counts['failed_parses'] / counts['orders']:.1%}), both orders parsed on "
+                f"{counts['pairs_with_both_orders_parsed']} pairs"
+            )
+            if timing["calls"]:
+                self.stdout.write(
+                    f"{name} {label}: {timing['calls']} calls, {timing['latency_total_s']} s "
+                    f"in all, median {timing['latency_median_s']} s per call "
+                    f"({timing['latency_min_s']}-{timing['latency_max_s']} s)"
+                )
         if flips is not None:
             self.stdout.write(
                 f"flips v1 -> v2: {flips['flips']} of {flips['both_versions_combined']} pairs with "
