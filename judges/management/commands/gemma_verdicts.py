@@ -73,6 +73,12 @@ class Command(BaseCommand):
             help="judge only this version (e.g. v1 and v2 in two processes), write nothing; "
             "a run without --only then writes the files from the cache",
         )
+        parser.add_argument(
+            "--cached-only",
+            action="store_true",
+            help="no model call: write the files for the sampled pairs already judged in every "
+            "version (an unfinished run's partial files, counted in the metadata)",
+        )
         parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
         parser.add_argument(
             "--cache-dir", type=Path, default=Path(settings.VAR_DIR) / "gemma_verdicts"
@@ -129,7 +135,20 @@ class Command(BaseCommand):
         missing = sum(
             caches[label].missing(versions[label].fingerprint, chosen) for label in labels
         )
-        if missing:
+        if missing and options["cached_only"]:
+            chosen = [
+                pair
+                for pair in chosen
+                if all(
+                    caches[label].missing(versions[label].fingerprint, [pair]) == 0
+                    for label in labels
+                )
+            ]
+            selection = {**selection, "judged_so_far": len(chosen)}
+            self.stdout.write(
+                f"--cached-only: {len(chosen)} pairs have every order of every version cached"
+            )
+        elif missing:
             self._judge(name, gguf, gguf_sha256, labels, chosen, caches, options["threads"])
         else:
             self.stdout.write("every order is in the cache: no model call")
