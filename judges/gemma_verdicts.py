@@ -561,7 +561,9 @@ def flip_count(
 
     A pair's combined verdict exists when both its orders parsed: the common answer, or a tie
     when the orders disagree. A flip is a pair whose combined verdict exists in both versions
-    and differs; pairs where either version has no combined verdict are counted apart.
+    and differs; pairs where either version has no combined verdict are counted apart. Also
+    counted: orders whose raw text differs between the versions (what changed even when
+    nothing parsed).
     """
 
     def combined(row: dict[str, Any]) -> str | None:
@@ -570,14 +572,21 @@ def flip_count(
         a, b = row["judge_verdict"], row["judge_verdict_swapped"]
         return str(a) if a == b else "tie"
 
-    second = {r["pair_id"]: combined(r) for r in v2_rows}
-    both = flips = 0
+    second = {r["pair_id"]: r for r in v2_rows}
+    both = flips = texts = 0
     for row in v1_rows:
-        one, two = combined(row), second[row["pair_id"]]
+        other = second[row["pair_id"]]
+        one, two = combined(row), combined(other)
         if one is not None and two is not None:
             both += 1
             flips += one != two
-    return {"pairs": len(v1_rows), "both_versions_combined": both, "flips": flips}
+        texts += sum(row.get(f) != other.get(f) for f in ("judge_raw", "judge_raw_swapped"))
+    return {
+        "pairs": len(v1_rows),
+        "both_versions_combined": both,
+        "flips": flips,
+        "orders_with_different_text": texts,
+    }
 
 
 def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:

@@ -148,6 +148,8 @@ def test_it_counts_flips_only_where_both_versions_have_a_combined_verdict() -> N
     def row(key: str, ab: str | None, ba: str | None) -> dict[str, object]:
         return {
             "pair_id": key,
+            "judge_raw": f"{ab}",
+            "judge_raw_swapped": f"{ba}",
             "judge_verdict": ab,
             "judge_verdict_swapped": ba,
             "judge_status": "ok" if ab else "failed",
@@ -158,4 +160,10 @@ def test_it_counts_flips_only_where_both_versions_have_a_combined_verdict() -> N
     v2 = [row("1", "B", "B"), row("2", "B", "A"), row("3", None, None), row("4", "A", "A")]
 
     # 1: A -> B is a flip; 2: tie (inconsistent) both times is not; 3 and 4 lack one side.
-    assert gv.flip_count(v1, v2) == {"pairs": 4, "both_versions_combined": 2, "flips": 1}
+    # The texts differ in 7 of the 8 orders (pair 4's BA answer is "A" in both versions).
+    assert gv.flip_count(v1, v2) == {
+        "pairs": 4,
+        "both_versions_combined": 2,
+        "flips": 1,
+        "orders_with_different_text": 7,
+    }

@@ -292,5 +292,7 @@ class Command(BaseCommand):
         if flips is not None:
             self.stdout.write(
                 f"flips v1 -> v2: {flips['flips']} of {flips['both_versions_combined']} pairs with "
-                f"a combined verdict in both versions ({flips['pairs']} pairs)"
+                f"a combined verdict in both versions ({flips['pairs']} pairs); raw text "
+                f"different in {flips['orders_with_different_text']} of {2 * flips['pairs']} "
+                f"orders"
             )
