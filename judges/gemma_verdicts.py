@@ -542,6 +542,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     outcomes = Counter(
         r[f"judge_verdict{s}"] for r in rows for s in ("", "_swapped") if r[f"judge_verdict{s}"]
     )
+    raws = [r[f"judge_raw{s}"] for r in rows for s in ("", "_swapped")]
+    instructions = MT_BENCH_PAIR_V2.system[:40]
     return {
         "pairs": len(rows),
         "orders": 2 * len(rows),
@@ -551,6 +553,12 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "pairs_with_both_orders_parsed": len(both),
         "pairs_consistent_across_orders": consistent,
         "parsed_outcomes": dict(sorted(outcomes.items())),
+        # What a weak judge writes instead of a verdict: the prompt's instructions again, or
+        # more of the prompt's answer blocks ("[The Start of Assistant C's Answer]").
+        "answers_repeating_the_instructions": sum(r.startswith(instructions) for r in raws),
+        "answers_continuing_the_answer_blocks": sum(
+            not r.startswith(instructions) and "Assistant" in r and "Answer]" in r for r in raws
+        ),
     }
 
 

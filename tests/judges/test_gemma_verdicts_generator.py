@@ -133,6 +133,8 @@ def test_it_writes_both_orders_keeps_failed_parses_and_resumes_from_its_cache(
         "pairs_with_both_orders_parsed": 1,
         "pairs_consistent_across_orders": 1,
         "parsed_outcomes": {"A": 2},
+        "answers_repeating_the_instructions": 0,
+        "answers_continuing_the_answer_blocks": 2,
     }
     assert gv.latency_summary(version, pairs, cache)["calls"] == 4
 

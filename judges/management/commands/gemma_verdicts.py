@@ -281,7 +281,9 @@ class Command(BaseCommand):
                 f"{name} {label}: {counts['pairs']} pairs, {counts['orders']} orders, parsed "
                 f"{counts['parsed_orders']}, failed parses {counts['failed_parses']} "
                 f"({counts['failed_parses'] / counts['orders']:.1%}), both orders parsed on "
-                f"{counts['pairs_with_both_orders_parsed']} pairs"
+                f"{counts['pairs_with_both_orders_parsed']} pairs; answers repeating the "
+                f"instructions {counts['answers_repeating_the_instructions']}, continuing the "
+                f"answer blocks {counts['answers_continuing_the_answer_blocks']}"
             )
             if timing["calls"]:
                 self.stdout.write(
