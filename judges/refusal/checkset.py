@@ -50,6 +50,7 @@ from typing import Final
 import numpy as np
 
 from judges.refusal import llmbar_review
+from judges.refusal.datafiles import TRAINING_DIR, TrainingDataError
 from judges.refusal.labels import CLASSES, REFUSALS
 from judges.refusal.sources import (
     HH_SIDES,
@@ -59,7 +60,6 @@ from judges.refusal.sources import (
     read_hh_labels,
     read_json_array,
 )
-from judges.refusal.training_data import TRAINING_DIR, TrainingDataError
 
 CHECKSET_DIR: Final = TRAINING_DIR.parent / "refusal_checkset"
 CHECKSET_FILE: Final = CHECKSET_DIR / "checkset.csv"

@@ -27,8 +27,8 @@ from typing import Final
 
 import numpy as np
 
+from judges.refusal.datafiles import HELDOUT_DIR, TrainingDataError
 from judges.refusal.labels import CLASSES
-from judges.refusal.training_data import HELDOUT_DIR, TrainingDataError
 
 SHARED_DATA: Final = Path(__file__).resolve().parents[3] / "shared" / "data"
 DEFAULT_PANDALM: Final = SHARED_DATA / "pandalm" / "testset-v1.json"

@@ -25,9 +25,19 @@ from pathlib import Path
 from typing import Final
 
 from judges.refusal import llmbar_review
+from judges.refusal.checkset import CHECKSET_FILE, SEALED_FILE, read_checkset
+from judges.refusal.datafiles import TRAINING_DIR, TrainingDataError
 from judges.refusal.labels import CLASSES, NORMAL, TRAINING_CLASS_FOR_XSTEST, XSTEST_LABELS
+from judges.refusal.sources import (
+    UNCLEAR,
+    final_assistant_turn,
+    hh_records,
+    last_human_turn,
+    pandalm_prompts,
+    read_hh_labels,
+    read_pandalm_checked,
+)
 
-TRAINING_DIR: Final = Path(__file__).resolve().parents[1] / "data" / "refusal_training"
 COLUMNS: Final = ("text", "label", "source", "prompt", "source_id")
 XSTEST_MODELS: Final = ("gpt4", "llama2orig")
 XSTEST_FILE: Final = "xstest_v2_completions_{model}.csv"
@@ -37,11 +47,6 @@ WRITTEN_SOURCE_3: Final = "written-for-tribunal-3"
 LLMBAR_SOURCE: Final = "llmbar"
 HH_SOURCE: Final = "hh-rlhf-harmless-test"
 PANDALM_SOURCE: Final = "pandalm-test"
-HELDOUT_DIR: Final = TRAINING_DIR / "heldout"
-
-
-class TrainingDataError(ValueError):
-    """A training or XSTest file is not as expected; the message names file and line."""
 
 
 @dataclass(frozen=True)
@@ -162,8 +167,6 @@ def xstest_examples(xstest_dir: Path) -> list[Example]:
 
 def checkset_keys(source: str) -> set[str]:
     """The row ids of one source in the check set and the sealed set (never trained on)."""
-    from judges.refusal.checkset import CHECKSET_FILE, SEALED_FILE, read_checkset
-
     return {
         row.row_id
         for path in (CHECKSET_FILE, SEALED_FILE)
@@ -174,8 +177,6 @@ def checkset_keys(source: str) -> set[str]:
 
 
 def checkset_texts() -> set[str]:
-    from judges.refusal.checkset import CHECKSET_FILE, SEALED_FILE, read_checkset
-
     return {
         row.text
         for path in (CHECKSET_FILE, SEALED_FILE)
@@ -232,14 +233,6 @@ def llmbar_examples(llmbar_dir: Path, *, leave_out_checkset: bool = True) -> lis
 def hh_rlhf_examples(hh_file: Path) -> list[Example]:
     """The 320 hh-rlhf turns labelled for the first head (`heldout/`), less the `unclear` ones;
     the prompt is the dialogue's last human turn."""
-    from judges.refusal.sources import (
-        UNCLEAR,
-        final_assistant_turn,
-        hh_records,
-        last_human_turn,
-        read_hh_labels,
-    )
-
     records = hh_records(hh_file)
     examples = []
     for row in read_hh_labels():
@@ -264,8 +257,6 @@ def hh_rlhf_examples(hh_file: Path) -> list[Example]:
 def pandalm_examples(pandalm_file: Path) -> list[Example]:
     """The PandaLM responses read by hand for the first heads (`heldout/pandalm_checked.csv`),
     less any text of the check set; the prompt is the instruction and its input."""
-    from judges.refusal.sources import pandalm_prompts, read_pandalm_checked
-
     prompts = pandalm_prompts(pandalm_file)
     held_out = checkset_texts()
     return [

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from judges.refusal import REFUSALS, DefaultRefusalClassifier, load_default_classifier
+from judges.refusal.datafiles import HELDOUT_DIR
 from judges.refusal.sources import (
     draw_hh_sample,
     final_assistant_turn,
@@ -28,7 +29,7 @@ from judges.refusal.sources import (
     read_hh_labels,
     read_pandalm_checked,
 )
-from judges.refusal.training_data import HELDOUT_DIR, load_training_examples
+from judges.refusal.training_data import load_training_examples
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 PANDALM = SHARED / "pandalm" / "testset-v1.json"
