@@ -27,7 +27,15 @@ class AuditAdmin(admin.ModelAdmin):
 
 @admin.register(models.AuditItem)
 class AuditItemAdmin(HistoryAdmin):
-    list_display = ["audit", "position", "pair", "stratum", "inclusion_probability", "label_count"]
+    list_display = [
+        "audit",
+        "position",
+        "pair",
+        "stratum",
+        "inclusion_probability",
+        "label_count",
+        "gold_outcome",
+    ]
     list_filter = ["audit", "stratum"]
     raw_id_fields = ["pair"]
 
@@ -47,3 +55,19 @@ class LabelAdmin(HistoryAdmin):
 @admin.register(models.Adjudication)
 class AdjudicationAdmin(HistoryAdmin):
     list_display = ["item", "lead", "outcome", "created_at"]
+
+
+@admin.register(models.LabelRevision)
+class LabelRevisionAdmin(HistoryAdmin):
+    list_display = ["item", "annotator", "kind", "changed_by", "changed_at"]
+    list_filter = ["kind"]
+
+
+@admin.register(models.AdjudicationRevision)
+class AdjudicationRevisionAdmin(HistoryAdmin):
+    list_display = ["item", "changed_by", "changed_at"]
+
+
+@admin.register(models.AnnotatorExclusion)
+class AnnotatorExclusionAdmin(HistoryAdmin):
+    list_display = ["audit", "annotator", "excluded_by", "excluded_at", "reason"]

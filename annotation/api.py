@@ -11,6 +11,7 @@ API is (`config.api`).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -18,14 +19,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation import queue, selectors, services
-from annotation.models import Adjudication, Assignment, Audit, AuditItem
+from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label
 from annotation.serializers import (
     AdjudicationInput,
     AdjudicationOutput,
@@ -34,13 +35,24 @@ from annotation.serializers import (
     AuditCreateInput,
     AuditFilterInput,
     AuditJudgeRunInput,
+    AuditOptionsInput,
     AuditOutput,
     AuditStatusInput,
     AvailabilityInput,
+    CapacityInput,
+    CapacityOutput,
+    GoldInput,
+    GrowInput,
+    GrowOutput,
     ItemReviewOutput,
     LabelInput,
     LabelOutput,
+    LabelReviseInput,
+    OverlapInput,
+    QualityOutput,
+    ReachOutput,
     ReviewItemOutput,
+    SetAsideInput,
     SkipInput,
     UndoInput,
 )
@@ -152,6 +164,8 @@ def audits(request: Request) -> Response:
             criteria=data["criteria"],
             hold_seconds=data.get("hold_seconds"),
             classifier=data.get("classifier") or None,
+            queue_policy=data["queue_policy"],
+            blind_adjudication=data["blind_adjudication"],
         )
     except DjangoValidationError as exc:
         return django_errors(exc)
@@ -203,14 +217,12 @@ def audit_detail(request: Request, pk: int) -> Response:
 @api_view(["POST"])
 @permission_classes([IsLead])
 def audit_status(request: Request, pk: int) -> Response:
-    audit = get_object_or_404(Audit, pk=pk)
-    data_in = AuditStatusInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
-    try:
-        services.audit_status_set(audit=audit, status=data_in.validated_data["status"])
-    except DjangoValidationError as exc:
-        return django_errors(exc)
-    return Response(_audit_output(audit, request.user))
+    return _audit_change(
+        request,
+        pk,
+        AuditStatusInput,
+        lambda audit, data: services.audit_status_set(audit=audit, status=data["status"]),
+    )
 
 
 @extend_schema(
@@ -221,12 +233,29 @@ def audit_status(request: Request, pk: int) -> Response:
 @api_view(["POST"])
 @permission_classes([IsLead])
 def audit_annotators(request: Request, pk: int) -> Response:
-    audit = get_object_or_404(Audit, pk=pk)
-    data_in = AuditAnnotatorsInput(data=request.data)
+    return _audit_change(
+        request,
+        pk,
+        AuditAnnotatorsInput,
+        lambda audit, data: services.audit_annotators_set(
+            audit=audit, annotators=_users_named(data["annotators"], "annotators")
+        ),
+    )
+
+
+def _audit_change(
+    request: Request,
+    pk: int,
+    serializer: type[serializers.Serializer],
+    change: Callable[[Audit, dict[str, Any]], Any],
+) -> Response:
+    """A lead's change to one audit: validate the body, call the service, answer with the
+    audit (or the service's errors, keyed by field, as a 400)."""
+    audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
+    data_in = serializer(data=request.data)
     data_in.is_valid(raise_exception=True)
-    people = _users_named(data_in.validated_data["annotators"], "annotators")
     try:
-        services.audit_annotators_set(audit=audit, annotators=people)
+        change(audit, dict(data_in.validated_data))
     except DjangoValidationError as exc:
         return django_errors(exc)
     return Response(_audit_output(audit, request.user))
@@ -386,9 +415,14 @@ def _judge_param(request: Request, audit: Audit) -> Judge | None:
 @permission_classes([IsLead])
 def adjudication_queue(request: Request, pk: int) -> Response:
     audit = get_object_or_404(Audit, pk=pk)
-    judge = _judge_param(request, audit)
+    judge = None if audit.blind_adjudication else _judge_param(request, audit)
     rows = selectors.adjudication_queue(audit, reference_judge=judge)
-    return Response(ReviewItemOutput(rows, many=True).data)
+    data = ReviewItemOutput(rows, many=True).data
+    if audit.blind_adjudication:
+        for row in data:
+            for label in row["labels"]:
+                label["annotator"] = None
+    return Response(data)
 
 
 @extend_schema(
@@ -399,23 +433,35 @@ def adjudication_queue(request: Request, pk: int) -> Response:
 @permission_classes([IsLead])
 def item_detail(request: Request, pk: int) -> Response:
     item = get_object_or_404(
-        AuditItem.objects.select_related("pair__prompt", "pair__response_a", "pair__response_b"),
+        AuditItem.objects.sampled().select_related(
+            "audit", "pair__prompt", "pair__response_a", "pair__response_b"
+        ),
         pk=pk,
     )
+    blind = item.audit.blind_adjudication
     adjudication = Adjudication.objects.filter(item=item).select_related("lead").first()
-    body = {"item": item, **selectors.item_review(item), "adjudication": adjudication}
-    return Response(ItemReviewOutput(body).data)
+    body = {"item": item, **selectors.item_review(item, blind=blind), "adjudication": adjudication}
+    data = dict(ItemReviewOutput(body).data)
+    if blind:  # the audit's blind adjudication: no model names, verdicts or annotators
+        for side in ("response_a", "response_b"):
+            data["pair"][side]["model"] = None
+        for label in data["labels"]:
+            label["annotator"] = None
+    return Response(data)
 
 
 @extend_schema(
     request=AdjudicationInput,
-    responses={201: AdjudicationOutput},
-    summary="Decide an item's final label (leads)",
+    responses={201: AdjudicationOutput, 200: AdjudicationOutput},
+    summary="Decide an item's final label, or revise it with `expected` (leads)",
+    description="Without `expected`, a second decision is a 409. With `expected` (the id of "
+    "the adjudication being changed) the decision is revised and the change kept in its "
+    "history; a 409 if another lead changed it since.",
 )
 @api_view(["POST"])
 @permission_classes([IsLead])
 def item_adjudicate(request: Request, pk: int) -> Response:
-    item = get_object_or_404(AuditItem.objects.select_related("audit"), pk=pk)
+    item = get_object_or_404(AuditItem.objects.sampled().select_related("audit"), pk=pk)
     data_in = AdjudicationInput(data=request.data)
     data_in.is_valid(raise_exception=True)
     data = data_in.validated_data
@@ -424,19 +470,179 @@ def item_adjudicate(request: Request, pk: int) -> Response:
         judge = item.audit.judges.filter(pk=data["judge"]).first()
         if judge is None:
             return _error(f"judge {data['judge']} is not one of this audit's judges", "judge")
+    decision = {
+        "item": item,
+        "lead": request.user,
+        "outcome": data["outcome"],
+        "note": data["note"],
+        "reference_judge": judge,
+    }
     try:
-        adjudication = services.adjudication_decide(
-            item=item,
-            lead=request.user,
-            outcome=data["outcome"],
-            note=data["note"],
-            reference_judge=judge,
+        if data.get("expected") is None:
+            adjudication = services.adjudication_decide(**decision)
+            code = status.HTTP_201_CREATED
+        else:
+            adjudication = services.adjudication_revise(**decision, expected=data["expected"])
+            code = status.HTTP_200_OK
+    except DjangoValidationError as exc:
+        return django_errors(exc)
+    except (services.AlreadyAdjudicated, services.AdjudicationChanged) as exc:
+        return _error(exc.message, code=status.HTTP_409_CONFLICT)
+    return Response(AdjudicationOutput(adjudication).data, status=code)
+
+
+@extend_schema(
+    request=GrowInput,
+    responses={200: GrowOutput},
+    summary="Add items to an audit from its strata; inclusion probabilities updated (leads)",
+)
+@api_view(["POST"])
+@permission_classes([IsLead])
+def audit_grow(request: Request, pk: int) -> Response:
+    audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
+    data_in = GrowInput(data=request.data)
+    data_in.is_valid(raise_exception=True)
+    try:
+        added = services.audit_grow(audit=audit, n=data_in.validated_data["n"], by=request.user)
+    except DjangoValidationError as exc:
+        return django_errors(exc)
+    return Response({"added": added, "audit": _audit_output(audit, request.user)})
+
+
+@extend_schema(
+    request=OverlapInput,
+    responses=AuditOutput,
+    summary="Raise k, the labels each item gets (leads)",
+)
+@api_view(["POST"])
+@permission_classes([IsLead])
+def audit_overlap(request: Request, pk: int) -> Response:
+    return _audit_change(
+        request,
+        pk,
+        OverlapInput,
+        lambda audit, data: services.audit_overlap_set(audit=audit, overlap_k=data["overlap_k"]),
+    )
+
+
+@extend_schema(
+    request=AuditOptionsInput,
+    responses=AuditOutput,
+    summary="Serving order, blind adjudication, gold rate, quality thresholds (leads)",
+)
+@api_view(["POST"])
+@permission_classes([IsLead])
+def audit_options(request: Request, pk: int) -> Response:
+    return _audit_change(
+        request,
+        pk,
+        AuditOptionsInput,
+        lambda audit, data: services.audit_options_set(audit=audit, **data),
+    )
+
+
+@extend_schema(
+    parameters=[CapacityInput],
+    responses={200: OpenApiResponse(description="capacity, and `reach` when labels= is given")},
+    summary="How many more labels the audit can hold, and what would get more (leads)",
+)
+@api_view(["GET"])
+@permission_classes([IsLead])
+def audit_capacity(request: Request, pk: int) -> Response:
+    audit = get_object_or_404(Audit, pk=pk)
+    query = query_params(CapacityInput, request)
+    capacity = selectors.audit_capacity(audit)
+    body: dict[str, Any] = dict(CapacityOutput(capacity).data)
+    if query.get("labels") is not None:
+        body["reach"] = ReachOutput(capacity.reach(query["labels"])).data
+    return Response(body)
+
+
+@extend_schema(
+    responses=QualityOutput(many=True),
+    summary="Per annotator: gold accuracy, agreement, median time, left preference, flags",
+)
+@api_view(["GET"])
+@permission_classes([IsLead])
+def audit_quality(request: Request, pk: int) -> Response:
+    audit = get_object_or_404(Audit, pk=pk)
+    return Response(QualityOutput(selectors.quality_table(audit), many=True).data)
+
+
+@extend_schema(
+    request=GoldInput,
+    responses={201: OpenApiResponse(description="the gold items added")},
+    summary="Add gold pairs (a known answer) to an audit's queue (leads)",
+)
+@api_view(["POST"])
+@permission_classes([IsLead])
+def audit_gold(request: Request, pk: int) -> Response:
+    audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
+    data_in = GoldInput(data=request.data)
+    data_in.is_valid(raise_exception=True)
+    try:
+        items = services.gold_add(
+            audit=audit, lines=services.parse_gold_lines(data_in.validated_data["lines"])
         )
     except DjangoValidationError as exc:
         return django_errors(exc)
-    except services.AlreadyAdjudicated as exc:
-        return _error(exc.message, code=status.HTTP_409_CONFLICT)
-    return Response(AdjudicationOutput(adjudication).data, status=status.HTTP_201_CREATED)
+    return Response(
+        [
+            {"item": item.pk, "key": item.pair.source_key, "answer": item.gold_outcome}
+            for item in items
+        ],
+        status=status.HTTP_201_CREATED,
+    )
+
+
+@extend_schema(
+    request=SetAsideInput,
+    responses={200: QualityOutput(many=True)},
+    summary="Set an annotator's labels aside (kept, not counted), or count them again (leads)",
+)
+@api_view(["POST"])
+@permission_classes([IsLead])
+def audit_set_aside(request: Request, pk: int, username: str) -> Response:
+    audit = get_object_or_404(Audit, pk=pk)
+    person = _users_named([username], "annotator")[0]
+    data_in = SetAsideInput(data=request.data)
+    data_in.is_valid(raise_exception=True)
+    if data_in.validated_data["set_aside"]:
+        services.annotator_set_aside(
+            audit=audit,
+            annotator=person,
+            by=request.user,
+            reason=data_in.validated_data["reason"],
+        )
+    else:
+        services.annotator_count_again(audit=audit, annotator=person)
+    return Response(QualityOutput(selectors.quality_table(audit), many=True).data)
+
+
+@extend_schema(
+    request=LabelReviseInput,
+    responses={200: LabelOutput, 201: LabelOutput},
+    summary="Change one of your labels while the audit is open (kept in its history)",
+)
+@api_view(["POST"])
+def label_revise(request: Request, pk: int) -> Response:
+    label = get_object_or_404(
+        Label.objects.select_related("item__audit"), pk=pk, annotator=request.user
+    )
+    selectors.audit_for_annotator(request.user, label.item.audit_id)
+    data_in = LabelReviseInput(data=request.data)
+    data_in.is_valid(raise_exception=True)
+    try:
+        result = queue.label_revise(
+            label_id=label.pk, annotator=request.user, **data_in.validated_data
+        )
+    except queue.InvalidLabel as exc:
+        return _error(exc.message, exc.field)
+    except queue.QueueError as exc:
+        return _error(exc.message, exc.field, code=status.HTTP_409_CONFLICT)
+    revised = Label.objects.select_related("assignment").get(pk=result.label.pk)
+    code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+    return Response(LabelOutput(revised).data, status=code)
 
 
 urlpatterns = [
@@ -454,4 +660,16 @@ urlpatterns = [
     path("assignments/<int:pk>/skip/", assignment_skip, name="api-assignment-skip"),
     path("items/<int:pk>/", item_detail, name="api-item-detail"),
     path("items/<int:pk>/adjudication/", item_adjudicate, name="api-item-adjudicate"),
+    path("audits/<int:pk>/grow/", audit_grow, name="api-audit-grow"),
+    path("audits/<int:pk>/overlap/", audit_overlap, name="api-audit-overlap"),
+    path("audits/<int:pk>/options/", audit_options, name="api-audit-options"),
+    path("audits/<int:pk>/capacity/", audit_capacity, name="api-audit-capacity"),
+    path("audits/<int:pk>/quality/", audit_quality, name="api-audit-quality"),
+    path("audits/<int:pk>/gold/", audit_gold, name="api-audit-gold"),
+    path(
+        "audits/<int:pk>/annotators/<str:username>/set-aside/",
+        audit_set_aside,
+        name="api-audit-set-aside",
+    ),
+    path("labels/<int:pk>/revise/", label_revise, name="api-label-revise"),
 ]

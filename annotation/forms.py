@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from annotation import sampling
+from annotation.models import Audit
 from annotation.queue import CHOICES, CRITERION_CHOICES
 from config.roles import ANNOTATOR, LEAD
 from corpus.models import Dataset, Outcome
@@ -80,6 +81,19 @@ class AuditBuildForm(forms.Form):
     hold_minutes = forms.IntegerField(
         min_value=1, max_value=24 * 60, initial=10, label="Hold an item for (minutes)"
     )
+    queue_policy = forms.ChoiceField(
+        choices=Audit.QueuePolicy.choices,
+        initial=Audit.QueuePolicy.COMPLETE_FIRST,
+        required=False,
+        label="Serving order",
+        help_text="Complete first: an item with some but fewer than k labels is served "
+        "before a fresh one. Spread first: every item gets one label before any gets k.",
+    )
+    blind_adjudication = forms.BooleanField(
+        required=False,
+        label="Blind adjudication",
+        help_text="The adjudicator sees neither model names, judge verdicts nor who chose what.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -146,6 +160,17 @@ class LabelForm(forms.Form):
             for index, name in enumerate(self.criteria)
         }
 
+    def answer(self) -> dict[str, Any]:
+        """The answer as `queue.label_revise` takes it (a valid form)."""
+        data = self.cleaned_data
+        return {
+            "choice": data["choice"],
+            "submission_key": data["submission_key"],
+            "strength": data.get("strength"),
+            "criteria": self.criteria_values(),
+            "rationale": data.get("rationale", ""),
+        }
+
 
 class SkipForm(forms.Form):
     REASONS = [
@@ -168,6 +193,45 @@ class AdjudicationForm(forms.Form):
     note = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
     )
+    # The decision the lead was looking at when revising (see services.adjudication_revise).
+    expected = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class GrowForm(forms.Form):
+    n = forms.IntegerField(min_value=1, max_value=100_000, label="Add items")
+
+
+class OverlapForm(forms.Form):
+    overlap_k = forms.IntegerField(min_value=1, max_value=20, label="Annotators per item (k)")
+
+
+class AuditOptionsForm(forms.Form):
+    queue_policy = forms.ChoiceField(choices=Audit.QueuePolicy.choices, label="Serving order")
+    blind_adjudication = forms.BooleanField(required=False, label="Blind adjudication")
+    gold_percent = forms.IntegerField(
+        min_value=0, max_value=50, label="Gold rate (%)", help_text="0 serves no gold."
+    )
+    qc_min_seconds = forms.FloatField(
+        min_value=0, max_value=3600, label="Too fast below (median seconds)"
+    )
+    qc_min_gold_accuracy = forms.FloatField(
+        min_value=0, max_value=1, label="Gold accuracy at least (0-1)"
+    )
+
+
+class GoldForm(forms.Form):
+    lines = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "pair-0042, A, cites the source"}),
+        max_length=100_000,
+        label="Gold pairs",
+        help_text="One per line: the pair's source key, its answer (A, B, tie or both bad) "
+        "and an optional note.",
+    )
+
+
+class SetAsideForm(forms.Form):
+    action = forms.ChoiceField(choices=[("set_aside", "set aside"), ("count", "count again")])
+    reason = forms.CharField(required=False, max_length=500)
 
 
 class AnnotatorsForm(forms.Form):

@@ -1,26 +1,41 @@
 """Audits: selections of a dataset's pairs that people label, and the leads' adjudications.
 
-History is append-only where editing would falsify it: a label or an adjudication is never
-edited in place; audits own their rows (CASCADE), while rows that other records point at as
-evidence (pairs inside an audit, judges) are PROTECTed. The pairs themselves live in
-`corpus.models`.
+History is kept where editing would falsify it: a label or an adjudication that changes is
+replaced by a new row (a new id, so every reader that watches ids sees the change) and the
+change is appended to `LabelRevision` / `AdjudicationRevision` (who, when, before, after). The
+current answer therefore stays where every query finds it (`Label`, `Adjudication`), and the
+trail says how it got there. Audits own their rows (CASCADE), while rows that other records
+point at as evidence (pairs inside an audit, judges) are PROTECTed. The pairs themselves live
+in `corpus.models`.
+
+What the figures count: labels of sampled items (not gold) by annotators a lead has not set
+aside, `Label.objects.counted()`, over `AuditItem.objects.sampled()`.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from corpus.models import Dataset, Outcome, Pair
 
 
 class Audit(models.Model):
-    """A selection of pairs for people to label, with its rules frozen at creation."""
+    """A selection of pairs for people to label, with its rules frozen at creation (items are
+    only ever added, from the same strata: `annotation.services.audit_grow`)."""
 
     class Status(models.TextChoices):
         OPEN = "open"
         CLOSED = "closed"
+
+    class QueuePolicy(models.TextChoices):
+        # An item with fewer than k labels that nobody holds is served before a fresh one, so
+        # the labels given so far make complete items (the ceiling and kappa need k labels).
+        COMPLETE_FIRST = "complete_first", "Complete items first"
+        # Every item gets its first label before any gets its k-th: a half-done audit covers
+        # the whole sample, one label deep.
+        SPREAD_FIRST = "spread_first", "Spread labels first"
 
     name = models.CharField(max_length=200)
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="audits")
@@ -42,6 +57,16 @@ class Audit(models.Model):
     seed = models.BigIntegerField(default=0)
     selection = models.JSONField(default=dict, blank=True)  # strata quotas and thresholds
     hold_seconds = models.PositiveIntegerField(default=600)
+    queue_policy = models.CharField(
+        max_length=16, choices=QueuePolicy.choices, default=QueuePolicy.COMPLETE_FIRST
+    )
+    # Adjudication without model names, judge verdicts or who chose what.
+    blind_adjudication = models.BooleanField(default=False)
+    # Quality control: gold items mixed into each annotator's queue at this rate, and the
+    # thresholds that flag an annotator on the quality table.
+    gold_percent = models.PositiveSmallIntegerField(default=0)
+    qc_min_seconds = models.FloatField(default=3.0)
+    qc_min_gold_accuracy = models.FloatField(default=0.7)
 
     class Meta:
         ordering = ["-created_at"]
@@ -49,6 +74,14 @@ class Audit(models.Model):
             models.CheckConstraint(condition=Q(overlap_k__gte=1), name="audit_overlap_positive"),
             models.CheckConstraint(condition=Q(target_size__gte=1), name="audit_size_positive"),
             models.CheckConstraint(condition=Q(hold_seconds__gte=10), name="audit_hold_min"),
+            models.CheckConstraint(
+                condition=Q(gold_percent__lte=50), name="audit_gold_percent_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(qc_min_gold_accuracy__gte=0) & Q(qc_min_gold_accuracy__lte=1),
+                name="audit_qc_gold_range",
+            ),
+            models.CheckConstraint(condition=Q(qc_min_seconds__gte=0), name="audit_qc_seconds"),
         ]
 
     def __str__(self) -> str:
@@ -60,15 +93,33 @@ class Stratum(models.TextChoices):
     ETHICS_REFUSAL = "ethics_refusal", "Ethics refusal"
     TECHNICAL_REFUSAL = "technical_refusal", "Technical refusal"
     RANDOM = "random", "Random control"
+    # Not a stratum of the sample: pairs with a known answer, mixed into the queue to check
+    # the annotators. Never part of the figures (`AuditItem.objects.sampled()`).
+    GOLD = "gold", "Gold (known answer)"
+
+
+class AuditItemQuerySet(models.QuerySet["AuditItem"]):
+    def sampled(self) -> AuditItemQuerySet:
+        """Items of the stratified sample: everything but gold items."""
+        return self.exclude(stratum=Stratum.GOLD)
+
+    def gold(self) -> AuditItemQuerySet:
+        return self.filter(stratum=Stratum.GOLD)
 
 
 class AuditItem(models.Model):
     audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="items")
     pair = models.ForeignKey(Pair, on_delete=models.PROTECT, related_name="audit_items")
     stratum = models.CharField(max_length=32, choices=Stratum.choices)
+    # Sampled items: n_h / N_h of their stratum. Gold items are not sampled; they carry 1.
     inclusion_probability = models.FloatField()
     position = models.PositiveIntegerField()  # a seeded shuffle: the order items are served in
-    label_count = models.PositiveSmallIntegerField(default=0)  # denormalised for the queue
+    # Denormalised for the queue: the labels that count (by annotators not set aside).
+    label_count = models.PositiveSmallIntegerField(default=0)
+    gold_outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    gold_note = models.TextField(blank=True)
+
+    objects = AuditItemQuerySet.as_manager()
 
     class Meta:
         ordering = ["audit", "position"]
@@ -79,9 +130,19 @@ class AuditItem(models.Model):
                 condition=Q(inclusion_probability__gt=0) & Q(inclusion_probability__lte=1),
                 name="audititem_probability_range",
             ),
+            # A gold item has a known answer, and only gold items have one.
+            models.CheckConstraint(
+                condition=(Q(stratum="gold") & Q(gold_outcome__in=Outcome.values))
+                | (~Q(stratum="gold") & Q(gold_outcome="")),
+                name="audititem_gold_answer",
+            ),
         ]
         indexes = [
+            # The serving orders of annotation.queue: spread first, and complete first.
             models.Index(fields=["audit", "label_count", "position"], name="audititem_queue"),
+            models.Index(
+                fields=["audit", "-label_count", "position"], name="audititem_queue_complete"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -122,8 +183,21 @@ class Assignment(models.Model):
         return f"{self.annotator_id} holds {self.item_id} ({self.status})"
 
 
+class LabelQuerySet(models.QuerySet["Label"]):
+    def counted(self) -> LabelQuerySet:
+        """The labels the figures use: on sampled items (not gold), by annotators whom no lead
+        has set aside in that audit (`AnnotatorExclusion`). The others are kept, not deleted."""
+        set_aside = AnnotatorExclusion.objects.filter(
+            audit_id=OuterRef("item__audit_id"), annotator_id=OuterRef("annotator_id")
+        )
+        return self.exclude(item__stratum=Stratum.GOLD).exclude(Exists(set_aside))
+
+
 class Label(models.Model):
-    """An annotator's answer, stored in the pair's own labelling (A = response_a)."""
+    """An annotator's answer, stored in the pair's own labelling (A = response_a).
+
+    The current answer: a revision replaces the row (same assignment, first `created_at` kept)
+    and appends a `LabelRevision`."""
 
     item = models.ForeignKey(AuditItem, on_delete=models.CASCADE, related_name="labels")
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="label")
@@ -137,7 +211,9 @@ class Label(models.Model):
     rationale = models.TextField(blank=True)
     time_spent_ms = models.PositiveIntegerField(default=0)
     submission_key = models.UUIDField(unique=True)  # idempotency: a retried submit is one label
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True)  # when first given
+
+    objects = LabelQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -155,7 +231,9 @@ class Label(models.Model):
 
 
 class Adjudication(models.Model):
-    """A lead's final word on an item whose labels (or labels and judge) disagree."""
+    """A lead's final word on an item whose labels (or labels and judge) disagree.
+
+    The current decision: a revision replaces the row and appends an `AdjudicationRevision`."""
 
     item = models.OneToOneField(AuditItem, on_delete=models.CASCADE, related_name="adjudication")
     lead = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -175,3 +253,83 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id} → {self.outcome} on {self.item_id}"
+
+
+class Revision(models.TextChoices):
+    REVISED = "revised"
+    UNDONE = "undone"
+
+
+class Change(models.Model):
+    """Who changed a decision, when, and what it was before and after (append-only)."""
+
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField()
+    before = models.JSONField()
+
+    class Meta:
+        abstract = True
+        ordering = ["changed_at", "pk"]
+
+
+class LabelRevision(Change):
+    """One change to an annotator's label after it was given: who, when, before and after.
+
+    `before`/`after` hold outcome, strength, criteria, rationale (the pair's own labelling)
+    and the label row's id; `after` is null when the label was undone."""
+
+    item = models.ForeignKey(AuditItem, on_delete=models.CASCADE, related_name="label_revisions")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=Revision.choices)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta(Change.Meta):
+        indexes = [
+            models.Index(fields=["item", "annotator", "changed_at"], name="labelrevision_item"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} {self.kind} on {self.item_id} at {self.changed_at}"
+
+
+class AdjudicationRevision(Change):
+    """One change to an item's adjudication: who, when, before and after (outcome, note,
+    lead, reference judge and the row's id)."""
+
+    item = models.ForeignKey(
+        AuditItem, on_delete=models.CASCADE, related_name="adjudication_revisions"
+    )
+    after = models.JSONField()
+
+    class Meta(Change.Meta):
+        indexes = [models.Index(fields=["item", "changed_at"], name="adjrevision_item")]
+
+    def __str__(self) -> str:
+        return f"{self.changed_by_id} revised {self.item_id} at {self.changed_at}"
+
+
+class AnnotatorExclusion(models.Model):
+    """A lead set an annotator's labels in an audit aside: kept, but not counted in the
+    figures, not counted towards an item's k, and the annotator is served nothing more."""
+
+    audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="exclusions")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    excluded_at = models.DateTimeField()
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["audit", "annotator"], name="exclusion_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} set aside in {self.audit_id}"

@@ -1,20 +1,35 @@
-"""The annotator queue: which item to serve next, and what submit, skip and undo change.
+"""The annotator queue: which item to serve next, and what submit, skip, undo and revise change.
 
-Locking contract. Every write concerning an audit item (serving it, labelling, skipping or
-undoing it) first takes that AuditItem row's lock (SELECT ... FOR UPDATE) and only then reads
-or writes the item's Assignment and Label rows. One lock order everywhere, so no deadlocks;
-and because the item lock serialises all of them, these invariants hold:
+Locking contract. Every write concerning an audit item (serving it, labelling, skipping,
+undoing or revising it) first takes that AuditItem row's lock (SELECT ... FOR UPDATE) and only
+then reads or writes the item's Assignment and Label rows. One lock order everywhere, so no
+deadlocks; and because the item lock serialises all of them, these invariants hold:
 
-* an item is served only while its label_count < overlap_k and nobody else holds it live
-  (status held, expires_at in the future);
-* label_count + live holds never exceeds overlap_k, so no item ends with more than k labels;
+* a sampled item is served only while its label_count < overlap_k and nobody else holds it
+  live (status held, expires_at in the future);
+* label_count + live holds never exceeds overlap_k, so no item ends with more than k labels
+  that count (label_count counts the labels of annotators no lead has set aside);
 * one label per assignment (a retried or double-clicked submit returns the first label).
+
+Gold items (known answers, `Stratum.GOLD`) are outside the sample and outside k: every
+annotator may answer each one once, several may hold one at a time, and they are mixed into
+an annotator's queue at the audit's `gold_percent`.
+
+The serving order is the audit's policy. Complete first (the default): an item that has
+some labels but fewer than k, and that nobody holds, comes before a fresh one, so the labels
+given so far make complete items. Spread first: every item gets its first label before any
+gets its k-th. Each order is an index of its own (`audititem_queue_complete`,
+`audititem_queue`), so LIMIT 1 stops at once.
 
 On PostgreSQL the serving query skips item rows that concurrent requests have locked (SKIP
 LOCKED), so sixteen annotators asking at once each get a different item without waiting.
-SQLite has no row locks: the statements leave FOR UPDATE out there, and the settings'
-transaction_mode IMMEDIATE makes every transaction take the database write lock at BEGIN,
-so queue transactions simply run one at a time.
+Queue transactions wait for a lock only on their first item row, holding no other; the
+services that touch many items of an audit (growing it, setting an annotator aside) first
+lock the audit row, then the item rows in id order, and never wait on anything the queue
+holds while holding an item a queue transaction waits for. SQLite has no row locks: the
+statements leave FOR UPDATE out there, and the settings' transaction_mode IMMEDIATE makes
+every transaction take the database write lock at BEGIN, so queue transactions simply run one
+at a time.
 
 Submit-and-next is one transaction (one durable commit per answer) of five round trips on
 PostgreSQL: BEGIN; lock the item and read the assignment; write the label and look for the
@@ -36,12 +51,21 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model
+from django.db.models import Exists, F, Model, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from annotation import selectors
-from annotation.models import Assignment, Audit, AuditItem, Label
+from annotation.models import (
+    AnnotatorExclusion,
+    Assignment,
+    Audit,
+    AuditItem,
+    Label,
+    LabelRevision,
+    Revision,
+    Stratum,
+)
 from annotation.signals import audit_labels_changed
 from corpus.models import Outcome, Pair, Prompt, Response
 
@@ -77,6 +101,17 @@ class UndoUnavailable(QueueError):
     pass
 
 
+class SetAside(QueueError):
+    pass
+
+
+class RevisionRefused(QueueError):
+    pass
+
+
+SET_ASIDE = "A lead has set your labels in this audit aside; you are served no more items."
+
+
 @dataclass(frozen=True)
 class LabelResult:
     label: Label
@@ -107,11 +142,15 @@ def to_side(outcome: str, *, a_on_left: bool) -> str:
 
 # --- SQL ------------------------------------------------------------------------------------
 # Serving and submitting run on every answer, sixteen annotators at a time, so they are plain
-# SQL through Django's cursor. Written with the ORM, submit-and-next cost ~11 ms of CPU per
-# answer on the 2-CPU bench machine, nearly all of it compiling queries, against 0.4 ms for
-# a bare SKIP LOCKED loop; as SQL it costs ~2 ms (bench/annotator_bench.py). In one process
-# that CPU is what the GIL serialises. The statements are portable (PostgreSQL, and SQLite
-# for the demo); row locks are added where the backend has them. Colder paths use the ORM.
+# SQL through Django's cursor; the serving rule is also written with the ORM (`candidates`,
+# `queue_next_orm`) as the readable reference, and tests check that both pick the same items.
+# Why SQL: see `_candidate_step`. The statements are portable (PostgreSQL, and SQLite for the
+# demo); row locks are added where the backend has them. Colder paths use the ORM.
+
+_ORDER_SQL = {
+    Audit.QueuePolicy.COMPLETE_FIRST: "i.label_count DESC, i.position",
+    Audit.QueuePolicy.SPREAD_FIRST: "i.label_count, i.position",
+}
 
 
 @lru_cache(maxsize=4)
@@ -121,40 +160,41 @@ def _statements(vendor: str) -> dict[str, str]:
     label, audit = q(Label._meta.db_table), q(Audit._meta.db_table)
     pair, prompt = q(Pair._meta.db_table), q(Prompt._meta.db_table)
     response = q(Response._meta.db_table)
+    exclusion = q(AnnotatorExclusion._meta.db_table)
     skip_locked = (
         " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )
     lock_item = " FOR UPDATE OF i" if connection.features.has_select_for_update_of else ""
     returning = " RETURNING id" if connection.features.can_return_columns_from_insert else ""
-    return {
+    item_columns = "i.id, i.pair_id, i.stratum, i.position, i.label_count, i.inclusion_probability"
+    # Not for an annotator a lead has set aside; uncorrelated, so evaluated once.
+    not_set_aside = (
+        f" AND NOT EXISTS (SELECT 1 FROM {exclusion} x WHERE x.audit_id = %s"
+        " AND x.annotator_id = %s)"
+    )
+    not_done_by_me = (
+        f" AND NOT EXISTS (SELECT 1 FROM {assignment} d WHERE d.item_id = i.id"
+        "  AND d.annotator_id = %s AND d.status IN (%s, %s))"
+    )
+    statements = {
         "live_hold": (
-            "SELECT s.id, s.a_on_left, s.served_at, s.expires_at,"
-            " i.id, i.pair_id, i.stratum, i.position, i.label_count, i.inclusion_probability"
+            f"SELECT s.id, s.a_on_left, s.served_at, s.expires_at, {item_columns}"
             f" FROM {assignment} s JOIN {item} i ON i.id = s.item_id"
             " WHERE s.annotator_id = %s AND s.status = %s AND s.expires_at > %s"
             " AND i.audit_id = %s ORDER BY s.served_at DESC LIMIT 1"
         ),
-        # Breadth first: every item gets its first label before any gets its k-th, so a
-        # half-finished audit still covers the whole (randomly ordered) sample. This is the
-        # order of the (audit, label_count, position) index, so LIMIT 1 stops at once; rows
-        # other requests are serving or labelling right now are skipped, not waited for.
-        "candidate": (
-            "SELECT i.id, i.pair_id, i.stratum, i.position, i.label_count,"
-            f" i.inclusion_probability FROM {item} i"
-            " WHERE i.audit_id = %s AND i.label_count < %s"
-            f" AND NOT EXISTS (SELECT 1 FROM {assignment} d WHERE d.item_id = i.id"
-            "  AND d.annotator_id = %s AND d.status IN (%s, %s))"
-            f" AND NOT EXISTS (SELECT 1 FROM {assignment} h WHERE h.item_id = i.id"
-            "  AND h.status = %s AND h.expires_at > %s AND h.annotator_id <> %s)"
-            "{tried} ORDER BY i.label_count, i.position LIMIT 1" + skip_locked
+        # Gold items: outside k, any number of holds; the first one this annotator has not
+        # answered or skipped.
+        "gold_candidate": (
+            f"SELECT {item_columns} FROM {item} i WHERE i.audit_id = %s AND i.stratum = %s"
+            + not_done_by_me
+            + not_set_aside
+            + " ORDER BY i.position LIMIT 1"
+            + skip_locked
         ),
         "holds": (
             f"SELECT id, annotator_id, status, expires_at, a_on_left FROM {assignment}"
             " WHERE item_id = %s"
-        ),
-        "hold": (
-            f"INSERT INTO {assignment} (item_id, annotator_id, a_on_left, status, served_at,"
-            f" expires_at, skip_reason) VALUES (%s, %s, %s, %s, %s, %s, %s){returning}"
         ),
         # One statement for the usual case: hold the item unless this annotator already has
         # a row for it or someone holds it live (re-read here, after the row lock).
@@ -163,6 +203,13 @@ def _statements(vendor: str) -> dict[str, str]:
             " expires_at, skip_reason) SELECT %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS"
             f" (SELECT 1 FROM {assignment} o WHERE o.item_id = %s AND (o.annotator_id = %s"
             f" OR (o.status = %s AND o.expires_at > %s))){returning}"
+        ),
+        # A gold item: others' holds do not matter, only this annotator's own row.
+        "hold_if_new": (
+            f"INSERT INTO {assignment} (item_id, annotator_id, a_on_left, status, served_at,"
+            " expires_at, skip_reason) SELECT %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS"
+            f" (SELECT 1 FROM {assignment} o WHERE o.item_id = %s AND o.annotator_id = %s)"
+            f"{returning}"
         ),
         "renew": f"UPDATE {assignment} SET served_at = %s, expires_at = %s WHERE id = %s",
         # Scalar subqueries rather than a four-way join: the same rows by primary key, and
@@ -175,8 +222,10 @@ def _statements(vendor: str) -> dict[str, str]:
             f" FROM {pair} p WHERE p.id = %s"
         ),
         "lock_item": (
-            f"SELECT i.label_count, a.status FROM {item} i JOIN {audit} a ON a.id = i.audit_id"
-            " WHERE i.id = %s" + lock_item
+            "SELECT i.label_count, a.status, a.overlap_k, i.stratum,"
+            f" EXISTS (SELECT 1 FROM {exclusion} x WHERE x.audit_id = i.audit_id"
+            "  AND x.annotator_id = %s)"
+            f" FROM {item} i JOIN {audit} a ON a.id = i.audit_id WHERE i.id = %s" + lock_item
         ),
         "assignment_state": (
             "SELECT s.status, s.served_at, s.expires_at, s.annotator_id, l.id"
@@ -195,6 +244,21 @@ def _statements(vendor: str) -> dict[str, str]:
         "submitted": f"UPDATE {assignment} SET status = %s WHERE id = %s",
         "count_label": f"UPDATE {item} SET label_count = label_count + 1 WHERE id = %s",
     }
+    for policy, order in _ORDER_SQL.items():
+        # Rows other requests are serving or labelling right now are skipped, not waited for.
+        statements[f"candidate:{policy}"] = (
+            f"SELECT {item_columns} FROM {item} i"
+            " WHERE i.audit_id = %s AND i.label_count < %s AND i.stratum <> %s"
+            + not_done_by_me
+            + f" AND NOT EXISTS (SELECT 1 FROM {assignment} h WHERE h.item_id = i.id"
+            "  AND h.status = %s AND h.expires_at > %s AND h.annotator_id <> %s)"
+            + not_set_aside
+            + "{tried} ORDER BY "
+            + order
+            + " LIMIT {limit}"
+            + skip_locked
+        )
+    return statements
 
 
 def _sql(name: str) -> str:
@@ -253,8 +317,12 @@ def _client_side_binding(cursor: Any) -> bool:
 
 
 def _from_db(model: type[_M], **values: Any) -> _M:
-    """A model instance from a raw row; fields not given are deferred (loaded on access)."""
-    return model.from_db(connection.alias, list(values), list(values.values()))
+    """A model instance from a raw row; fields not given are deferred (loaded on access).
+
+    Model.from_db pairs a partial row with the model's fields in *their* order, so the values
+    are put in that order here, whatever order the caller named them in."""
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in values]
+    return model.from_db(connection.alias, names, [values[name] for name in names])
 
 
 def _item_from_row(audit: Audit, row: tuple[Any, ...]) -> AuditItem:
@@ -320,19 +388,114 @@ def _texts_step(item: AuditItem) -> _Step:
 
 # --- Serving ----------------------------------------------------------------------------------
 
+# The serving order of each policy, as the ORM writes it (the index of each is on the model).
+SERVING_ORDER: dict[str, tuple[str, ...]] = {
+    Audit.QueuePolicy.COMPLETE_FIRST: ("-label_count", "position"),
+    Audit.QueuePolicy.SPREAD_FIRST: ("label_count", "position"),
+}
+
+
+def candidates(audit: Audit, annotator: Any, now: datetime) -> QuerySet[AuditItem]:
+    """The serving rule, written to be read: the sampled items `annotator` may be served now,
+    best first. Fewer than k labels; not labelled or skipped by them; held live by nobody
+    else; in the audit's policy order (complete first: most labels first; spread first: fewest
+    first; then the seeded position). Nothing for an annotator a lead has set aside.
+
+    `_candidate_step` runs the same rule as one SQL statement on the hot path; the tests
+    (tests/annotation/test_queue_sql.py) check that both give the same items in the same order.
+    """
+    if AnnotatorExclusion.objects.filter(audit=audit, annotator=annotator).exists():
+        return AuditItem.objects.none()
+    done = Assignment.objects.filter(
+        item=OuterRef("pk"),
+        annotator=annotator,
+        status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED],
+    )
+    held = Assignment.objects.filter(
+        item=OuterRef("pk"), status=Assignment.Status.HELD, expires_at__gt=now
+    ).exclude(annotator=annotator)
+    return (
+        AuditItem.objects.sampled()
+        .filter(audit=audit, label_count__lt=audit.overlap_k)
+        .exclude(Exists(done))
+        .exclude(Exists(held))
+        .order_by(*SERVING_ORDER[audit.queue_policy])
+    )
+
+
+def _candidate_step(
+    audit: Audit, annotator: Any, now: datetime, tried: list[int], *, limit: int = 1
+) -> _Step:
+    """`candidates(audit, annotator, now)` minus `tried`, first `limit` rows, as one SQL
+    statement (FOR UPDATE SKIP LOCKED where the backend has it). The hot path of every answer.
+
+    Why SQL and not the ORM queryset: bench/annotator_bench.py --mode next serves from audits
+    built alike in one run, timing queue_next (this statement, batched with the hold and the
+    texts) and queue_next_orm (the same rule through the ORM) side by side. On the 2-CPU
+    machine (20,000 pairs, 2,000-item audit, load average 12-15 from other jobs), p50 per
+    serve: 11.5 ms against 32.0 ms for one annotator; with sixteen at once 26 ms against
+    216 ms, 274 serves/s against 48. The ORM's time goes to building and compiling queries in
+    Python, which one process's interpreter lock serialises across annotators; the rule is
+    the same (tests/annotation/test_queue_sql.py), and this statement is built once per
+    backend (`_statements`).
+    """
+    sql = _sql(f"candidate:{audit.queue_policy}").format(
+        tried=f" AND i.id NOT IN ({', '.join(['%s'] * len(tried))})" if tried else "",
+        limit=int(limit),
+    )
+    params = [
+        audit.pk,
+        audit.overlap_k,
+        Stratum.GOLD,
+        annotator.pk,
+        Assignment.Status.SUBMITTED,
+        Assignment.Status.SKIPPED,
+        Assignment.Status.HELD,
+        _db(Assignment, "served_at", now),
+        annotator.pk,
+        audit.pk,
+        annotator.pk,
+        *tried,
+    ]
+    return _Step(sql, params)
+
+
+def _gold_step(audit: Audit, annotator: Any) -> _Step:
+    return _Step(
+        _sql("gold_candidate"),
+        [
+            audit.pk,
+            Stratum.GOLD,
+            annotator.pk,
+            Assignment.Status.SUBMITTED,
+            Assignment.Status.SKIPPED,
+            audit.pk,
+            annotator.pk,
+        ],
+    )
+
+
+def _percent_draw() -> int:
+    """0-99, uniformly: whether this serve is a gold item (tests replace it)."""
+    return secrets.randbelow(100)
+
+
+def _gold_due(audit: Audit) -> bool:
+    return audit.gold_percent > 0 and _percent_draw() < audit.gold_percent
+
 
 def queue_next(*, audit: Audit, annotator: Any, now: datetime | None = None) -> Assignment | None:
     """The item `annotator` should label now, held for them, or None when nothing is free.
 
-    Their live hold first (a reload resumes the same item with the same sides); otherwise the
-    first item, breadth first, that they have not labelled or skipped, that has fewer than
-    overlap_k labels and that nobody else holds. Locks: SELECT ... FOR UPDATE SKIP LOCKED on
-    the candidate AuditItem row, then writes its Assignment (see the module docstring).
+    Their live hold first (a reload resumes the same item with the same sides); then, at the
+    audit's gold rate, a gold item they have not answered; otherwise the first of
+    `candidates(...)`. Locks: SELECT ... FOR UPDATE SKIP LOCKED on the candidate AuditItem
+    row, then writes its Assignment (see the module docstring).
     """
     if audit.status != Audit.Status.OPEN:
         return None
     with transaction.atomic():
-        return _next_in_transaction(audit, annotator, now or timezone.now())
+        return _next_in_transaction(audit, annotator, now or timezone.now(), gold=_gold_due(audit))
 
 
 def _live_hold_step(audit: Audit, annotator: Any, now: datetime) -> _Step:
@@ -342,22 +505,8 @@ def _live_hold_step(audit: Audit, annotator: Any, now: datetime) -> _Step:
     )
 
 
-def _candidate_step(audit: Audit, annotator: Any, now: datetime, tried: list[int]) -> _Step:
-    sql = _sql("candidate").format(
-        tried=f" AND i.id NOT IN ({', '.join(['%s'] * len(tried))})" if tried else ""
-    )
-    params = [
-        audit.pk,
-        audit.overlap_k,
-        annotator.pk,
-        Assignment.Status.SUBMITTED,
-        Assignment.Status.SKIPPED,
-        Assignment.Status.HELD,
-        _db(Assignment, "served_at", now),
-        annotator.pk,
-        *tried,
-    ]
-    return _Step(sql, params)
+def _first_step(audit: Audit, annotator: Any, now: datetime, *, gold: bool) -> _Step:
+    return _gold_step(audit, annotator) if gold else _candidate_step(audit, annotator, now, [])
 
 
 def _next_in_transaction(
@@ -365,11 +514,13 @@ def _next_in_transaction(
     annotator: Any,
     now: datetime,
     *,
+    gold: bool,
     live_hold: list[tuple[Any, ...]] | None = None,
     candidate: list[tuple[Any, ...]] | None = None,
 ) -> Assignment | None:
     """queue_next's work inside the caller's transaction. `live_hold` and `candidate` are the
-    rows of those two queries when the caller already ran them in its own round trip."""
+    rows of those two queries (`_first_step`) when the caller already ran them in its own
+    round trip."""
     with connection.cursor() as cursor:
         if live_hold is None:
             (live_hold,) = _batch(cursor, _live_hold_step(audit, annotator, now))
@@ -386,6 +537,15 @@ def _next_in_transaction(
                 served_at=_aware(row[2]),
                 expires_at=_aware(row[3]),
             )
+        if gold:
+            if candidate is None:
+                (candidate,) = _batch(cursor, _gold_step(audit, annotator))
+            if candidate:
+                item = _item_from_row(audit, candidate[0])
+                assignment = _claim(cursor, item, audit, annotator, now, exclusive=False)
+                if assignment is not None:
+                    return assignment
+            candidate = None  # no gold left for them: a sampled item instead
         tried: list[int] = []
         while True:
             if candidate is None:
@@ -394,39 +554,38 @@ def _next_in_transaction(
                 return None
             item = _item_from_row(audit, candidate[0])
             candidate = None
-            assignment = _claim(cursor, item, audit, annotator, now)
+            assignment = _claim(cursor, item, audit, annotator, now, exclusive=True)
             if assignment is not None:
                 return assignment
             tried.append(item.pk)
 
 
 def _claim(
-    cursor: Any, item: AuditItem, audit: Audit, annotator: Any, now: datetime
+    cursor: Any, item: AuditItem, audit: Audit, annotator: Any, now: datetime, *, exclusive: bool
 ) -> Assignment | None:
     """Hold `item` for `annotator`, if it is still free. Call holding the item's row lock.
 
     The candidate query's subqueries saw the database as of its own start; a hold committed
     between then and our lock would be missed, so the holds are read again, fresh: inside the
     insert for the usual case, and in full when the annotator has a row for the item already
-    (their own expired hold, which is renewed with the side order they saw).
+    (their own expired hold, which is renewed with the side order they saw). `exclusive` is
+    False for gold items, which others' holds do not block.
     """
     expires = now + timedelta(seconds=audit.hold_seconds)
     served_db = _db(Assignment, "served_at", now)
     expires_db = _db(Assignment, "expires_at", expires)
     a_on_left = secrets.randbelow(2) == 0
     held = Assignment.Status.HELD
-    inserted, texts = _batch(
-        cursor,
-        _Step(
+    values = [item.pk, annotator.pk, a_on_left, held, served_db, expires_db, ""]
+    if exclusive:
+        insert = _Step(
             _sql("hold_if_free"),
-            [
-                *(item.pk, annotator.pk, a_on_left, held, served_db, expires_db, ""),
-                *(item.pk, annotator.pk, held, served_db),  # the NOT EXISTS check
-            ],
+            [*values, item.pk, annotator.pk, held, served_db],  # the NOT EXISTS check
             inserts=True,
-        ),
-        _texts_step(item),
-    )
+        )
+    else:
+        insert = _Step(_sql("hold_if_new"), [*values, item.pk, annotator.pk], inserts=True)
+    inserted, texts = _batch(cursor, insert, _texts_step(item))
     if inserted and inserted[0][0] is not None:
         assignment_id = inserted[0][0]
     else:
@@ -435,7 +594,7 @@ def _claim(
         for pk, who, status, expires_at, own_side in cursor.fetchall():
             if who == annotator.pk:
                 mine = (pk, status, own_side)
-            elif status == held and _aware(expires_at) > now:
+            elif exclusive and status == held and _aware(expires_at) > now:
                 return None
         if mine is None or mine[1] != held:
             return None
@@ -450,6 +609,63 @@ def _claim(
         served_at=now,
         expires_at=expires,
     )
+
+
+def queue_next_orm(
+    *, audit: Audit, annotator: Any, now: datetime | None = None
+) -> Assignment | None:
+    """queue_next for sampled items, written with the ORM: the readable reference of the serving
+    path (no gold draw). Tests check it serves what queue_next serves; bench/annotator_bench.py
+    (--mode next) times both side by side. Same locks: the candidate row FOR UPDATE SKIP
+    LOCKED, then its Assignment."""
+    if audit.status != Audit.Status.OPEN:
+        return None
+    now = now or timezone.now()
+    expires = now + timedelta(seconds=audit.hold_seconds)
+    with transaction.atomic():
+        live = (
+            Assignment.objects.filter(
+                item__audit=audit,
+                annotator=annotator,
+                status=Assignment.Status.HELD,
+                expires_at__gt=now,
+            )
+            .order_by("-served_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if live is not None:
+            return selectors.served_assignment(live)
+        tried: list[int] = []
+        while True:
+            item = (
+                candidates(audit, annotator, now)
+                .exclude(pk__in=tried)
+                .select_for_update(skip_locked=True, of=("self",))
+                .first()
+            )
+            if item is None:
+                return None
+            holds = Assignment.objects.filter(item=item)
+            mine = holds.filter(annotator=annotator).first()
+            taken = holds.filter(status=Assignment.Status.HELD, expires_at__gt=now).exclude(
+                annotator=annotator
+            )
+            if taken.exists() or (mine is not None and mine.status != Assignment.Status.HELD):
+                tried.append(item.pk)
+                continue
+            if mine is None:
+                mine = Assignment.objects.create(
+                    item=item,
+                    annotator=annotator,
+                    a_on_left=secrets.randbelow(2) == 0,
+                    served_at=now,
+                    expires_at=expires,
+                )
+            else:
+                mine.served_at, mine.expires_at = now, expires
+                mine.save(update_fields=["served_at", "expires_at"])
+            return selectors.served_assignment(mine.pk)
 
 
 def _clean_input(
@@ -583,18 +799,20 @@ def _submit_in_transaction(
     with connection.cursor() as cursor:
         locked, state = _batch(
             cursor,
-            _Step(_sql("lock_item"), [assignment.item_id]),
+            _Step(_sql("lock_item"), [assignment.annotator_id, assignment.item_id]),
             _Step(_sql("assignment_state"), [assignment.pk]),
         )
-        label_count, audit_status = locked[0]
+        label_count, audit_status, overlap_k, stratum, set_aside = locked[0]
         status, served_at, expires_at, annotator_id, label_id = state[0]
         if label_id is not None:
             return LabelResult(Label.objects.get(pk=label_id), created=False), []
         if audit_status != Audit.Status.OPEN:
             raise AuditClosed("This audit is closed; no more labels are taken.")
+        if set_aside:
+            raise SetAside(SET_ASIDE + " This answer was not recorded.")
         if status == Assignment.Status.SKIPPED:
             raise HoldLost("You skipped this item, so the answer was not recorded.")
-        if _aware(expires_at) <= now:
+        if _aware(expires_at) <= now and stratum != Stratum.GOLD:
             cursor.execute(
                 _sql("other_live_holds"),
                 [
@@ -604,7 +822,7 @@ def _submit_in_transaction(
                     assignment.pk,
                 ],
             )
-            if label_count + cursor.fetchone()[0] >= audit.overlap_k:
+            if label_count + cursor.fetchone()[0] >= overlap_k:
                 raise HoldLost(
                     "Your hold on this item expired and it went to someone else; "
                     "your answer was not recorded."
@@ -676,6 +894,7 @@ def label_submit_and_next(
     now = now or timezone.now()
     try:
         audit, annotator = assignment.item.audit, assignment.annotator
+        gold = _gold_due(audit)
         with transaction.atomic():
             # The next item's queries ride in the same round trip as the label's writes (and
             # see them). If the annotator turns out to hold another item live, the candidate
@@ -685,13 +904,13 @@ def label_submit_and_next(
                 answer,
                 now,
                 _live_hold_step(audit, annotator, now),
-                _candidate_step(audit, annotator, now, []),
+                _first_step(audit, annotator, now, gold=gold),
             )
             following = None
             if audit.status == Audit.Status.OPEN:
                 live_hold, candidate = after if after else (None, None)
                 following = _next_in_transaction(
-                    audit, annotator, now, live_hold=live_hold, candidate=candidate
+                    audit, annotator, now, gold=gold, live_hold=live_hold, candidate=candidate
                 )
     except IntegrityError:
         raise _key_reused() from None
@@ -703,7 +922,8 @@ def label_undo(*, label_id: int, annotator: Any, now: datetime | None = None) ->
     default 30 s): the label is deleted, label_count drops by one and the assignment is held
     again with a fresh expiry, so the same item (same sides) is served next. Any other item
     they were holding in that audit is released. Only their most recent label qualifies;
-    undoing twice is refused. Locks: the item row, then its assignment and label.
+    undoing twice is refused. The undone label is kept in a LabelRevision (kind "undone").
+    Locks: the item row, then its assignment and label.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -723,10 +943,21 @@ def label_undo(*, label_id: int, annotator: Any, now: datetime | None = None) ->
         AuditItem.objects.select_for_update().get(pk=label.item_id)
         if not Label.objects.filter(pk=label.pk).exists():
             raise UndoUnavailable("That label has already been undone.")
+        if selectors.is_set_aside(audit, annotator):
+            raise SetAside(SET_ASIDE)
         Assignment.objects.filter(
             item__audit=audit, annotator=annotator, status=Assignment.Status.HELD
         ).exclude(pk=label.assignment_id).delete()
         assignment_id = label.assignment_id
+        LabelRevision.objects.create(
+            item_id=label.item_id,
+            annotator=annotator,
+            changed_by=annotator,
+            changed_at=now,
+            kind=Revision.UNDONE,
+            before=label_state(label),
+            after=None,
+        )
         label.delete()
         Assignment.objects.filter(pk=assignment_id).update(
             status=Assignment.Status.HELD,
@@ -754,3 +985,115 @@ def item_skip(*, assignment: Assignment, reason: str) -> Assignment:
             current.skip_reason = reason[:500]
             current.save(update_fields=["status", "skip_reason"])
     return current
+
+
+def label_state(label: Label) -> dict[str, Any]:
+    """What a LabelRevision keeps of a label: its answer in the pair's own labelling."""
+    return {
+        "label": label.pk,
+        "outcome": label.outcome,
+        "strength": label.strength,
+        "criteria": dict(label.criteria),
+        "rationale": label.rationale,
+        "given_at": label.created_at.isoformat() if label.created_at else None,
+    }
+
+
+def label_revise(
+    *,
+    label_id: int,
+    annotator: Any,
+    choice: str,
+    submission_key: uuid.UUID | str,
+    strength: int | None = None,
+    criteria: Mapping[str, str] | None = None,
+    rationale: str = "",
+    now: datetime | None = None,
+) -> LabelResult:
+    """Change the annotator's own label while the audit is open. `choice` is the side they saw
+    (the assignment's side order, as when they first answered).
+
+    The label row is replaced by a new one (a new id, the same assignment, the first
+    `created_at` and time spent kept) and the change is appended to LabelRevision (who, when,
+    before, after): every reader finds the current answer where it always did, and readers
+    that watch ids (the analysis snapshot's watermark) see it changed. Idempotent on
+    `submission_key`; an unchanged answer writes nothing (created=False). label_count does
+    not move. Locks: the item row, then its label (module docstring).
+    """
+    now = now or timezone.now()
+    try:
+        key = uuid.UUID(str(submission_key))
+    except ValueError as exc:
+        raise InvalidLabel(
+            "The form is missing its submission key; reload the page.", field="submission_key"
+        ) from exc
+    with transaction.atomic():
+        label = (
+            Label.objects.filter(pk=label_id, annotator=annotator)
+            .select_related("item__audit", "assignment")
+            .first()
+        )
+        if label is None:
+            again = Label.objects.filter(submission_key=key, annotator=annotator).first()
+            if again is not None:
+                return LabelResult(again, created=False)  # a retried revision
+            raise RevisionRefused(
+                "This label was changed or undone in the meantime; open your labels again."
+            )
+        audit = label.item.audit
+        AuditItem.objects.select_for_update().get(pk=label.item_id)
+        status = Audit.objects.values_list("status", flat=True).get(pk=audit.pk)
+        if status != Audit.Status.OPEN:
+            raise AuditClosed("This audit is closed; labels can no longer be changed.")
+        if selectors.is_set_aside(audit, annotator):
+            raise SetAside(SET_ASIDE)
+        current = Label.objects.filter(pk=label.pk).first()
+        if current is None:
+            raise RevisionRefused(
+                "This label was changed or undone in the meantime; open your labels again."
+            )
+        outcome, chose_left, strength, stored, text = _clean_input(
+            audit,
+            choice=choice,
+            strength=strength,
+            criteria=criteria,
+            rationale=rationale,
+            a_on_left=label.assignment.a_on_left,
+        )
+        after = {
+            "outcome": outcome,
+            "strength": strength,
+            "criteria": stored,
+            "rationale": text,
+        }
+        before = label_state(current)
+        if all(before[name] == value for name, value in after.items()):
+            return LabelResult(current, created=False)
+        current.delete()
+        try:
+            with transaction.atomic():  # a savepoint: the key's uniqueness is checked here
+                revised = Label.objects.create(
+                    item_id=current.item_id,
+                    assignment_id=current.assignment_id,
+                    annotator=annotator,
+                    chose_left=chose_left,
+                    time_spent_ms=current.time_spent_ms,
+                    submission_key=key,
+                    **after,
+                )
+        except IntegrityError:
+            raise _key_reused() from None  # leaves the outer block: nothing is written
+        # auto_now_add stamps "now"; the label was first given earlier.
+        Label.objects.filter(pk=revised.pk).update(created_at=current.created_at)
+        revised.created_at = current.created_at
+        LabelRevision.objects.create(
+            item_id=current.item_id,
+            annotator=annotator,
+            changed_by=annotator,
+            changed_at=now,
+            kind=Revision.REVISED,
+            before=before,
+            after={"label": revised.pk, **after},
+        )
+        _snapshot_after_commit(audit)
+    return LabelResult(revised, created=True)

@@ -166,14 +166,106 @@ def draw(
         sample = rng.sample(range(len(members)), wanted)
         probability = wanted / len(members)
         chosen.extend((members[i].pair_id, name, probability) for i in sorted(sample))
+    return _placed(chosen, key=f"{seed}:positions", first_position=0)
+
+
+def _placed(
+    chosen: Sequence[tuple[int, str, float]], *, key: str, first_position: int
+) -> list[Drawn]:
+    """The chosen (pair, stratum, probability) rows in a seeded shuffle, numbered from
+    `first_position`: the order items are served in."""
     order = list(range(len(chosen)))
-    random.Random(f"{seed}:positions").shuffle(order)
+    random.Random(key).shuffle(order)
     return [
         Drawn(
             pair_id=chosen[index][0],
             stratum=chosen[index][1],
             inclusion_probability=chosen[index][2],
-            position=position,
+            position=first_position + offset,
         )
-        for position, index in enumerate(order)
+        for offset, index in enumerate(order)
     ]
+
+
+# --- Growing an audit -------------------------------------------------------------------------
+#
+# Adding n2 items to a stratum of N pairs that already gave n1: the new ones are a simple
+# random sample of the N - n1 pairs not yet drawn. The union of the two draws is then a simple
+# random sample of n1 + n2 from the N: for any set S of n1 + n2 pairs,
+#
+#     P(union = S) = C(n1 + n2, n1) / (C(N, n1) * C(N - n1, n2)) = 1 / C(N, n1 + n2),
+#
+# (choose which n1 of S came first; both draws are uniform), the same for every S. So every
+# pair of the stratum, old or new, has inclusion probability (n1 + n2) / N, and the audit
+# stays a stratified design with known probabilities. A stratum with no pairs left gives
+# nothing more; its share goes to the strata that still have some.
+
+
+def allocate(n: int, *, quotas: Mapping[str, int], room: Mapping[str, int]) -> dict[str, int]:
+    """Split `n` new items over the strata with a quota, in proportion to the quotas (largest
+    remainder, ties by priority order), never more than a stratum's `room`; what a full
+    stratum cannot take goes to the others in the same proportions. Raises SelectionError
+    ("n") when the strata have fewer than `n` pairs left in all."""
+    if n < 1:
+        raise SelectionError("n", "add at least 1 item")
+    strata = [name for name in ALL_STRATA if quotas.get(name, 0) > 0]
+    left = sum(max(0, room.get(name, 0)) for name in strata)
+    if n > left:
+        raise SelectionError(
+            "n",
+            f"{n} items asked for, but this audit's strata have only {left} pairs left"
+            + (": every one of them is in the audit already" if left == 0 else ""),
+        )
+    added = dict.fromkeys(strata, 0)
+    wanted = n
+    while wanted:
+        open_strata = [name for name in strata if room.get(name, 0) > added[name]]
+        weight = sum(quotas[name] for name in open_strata)
+        shares = {name: wanted * quotas[name] / weight for name in open_strata}
+        given = {name: int(shares[name]) for name in open_strata}
+        rest = wanted - sum(given.values())
+        order = sorted(open_strata, key=lambda name: -(shares[name] - given[name]))
+        for name in order[:rest]:
+            given[name] += 1
+        for name in open_strata:
+            take = min(given[name], room[name] - added[name])
+            added[name] += take
+            wanted -= take
+    return {name: count for name, count in added.items() if count}
+
+
+def draw_more(
+    strata: Mapping[str, Sequence[PairSignals]],
+    *,
+    drawn: Mapping[str, Iterable[int]],
+    added: Mapping[str, int],
+    seed: int,
+    round_: int,
+    first_position: int,
+) -> list[Drawn]:
+    """Draw `added[stratum]` more pairs from each stratum's pairs not in `drawn[stratum]`, a
+    seeded simple random sample (seeded by seed, stratum and round, so growing the same audit
+    the same way gives the same items), and give every item of a grown stratum, old and new,
+    its new inclusion probability (n1 + n2) / N (see above). Returns the new items, shuffled
+    into positions from `first_position`; the caller updates the old items' probabilities
+    with `grown_probabilities`."""
+    chosen: list[tuple[int, str, float]] = []
+    for name in ALL_STRATA:
+        wanted = added.get(name, 0)
+        if wanted <= 0:
+            continue
+        members = strata.get(name, ())
+        taken = set(drawn.get(name, ()))
+        remaining = [member for member in members if member.pair_id not in taken]
+        if wanted > len(remaining):
+            raise SelectionError(name, f"{wanted} more asked for, {len(remaining)} left")
+        rng = random.Random(f"{seed}:{name}:grow{round_}")
+        sample = rng.sample(range(len(remaining)), wanted)
+        probability = (len(taken) + wanted) / len(members)
+        chosen.extend((remaining[i].pair_id, name, probability) for i in sorted(sample))
+    return _placed(chosen, key=f"{seed}:positions:grow{round_}", first_position=first_position)
+
+
+def grown_probabilities(pools: Mapping[str, int], quotas: Mapping[str, int]) -> dict[str, float]:
+    """The inclusion probability of every item of each stratum: quota / pool."""
+    return {name: quotas[name] / pools[name] for name in quotas if quotas[name] and pools[name]}

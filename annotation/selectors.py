@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import (
@@ -26,8 +27,18 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from annotation import sampling
-from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label, Stratum
+from annotation import quality, sampling
+from annotation.models import (
+    Adjudication,
+    AdjudicationRevision,
+    AnnotatorExclusion,
+    Assignment,
+    Audit,
+    AuditItem,
+    Label,
+    LabelRevision,
+    Stratum,
+)
 from config.roles import is_lead, require_lead
 from corpus.models import Dataset, Outcome, Pair
 from judges.models import Judge, ResponseClass, ResponseClassification, Verdict
@@ -128,14 +139,15 @@ def audits_visible_to(user: Any) -> QuerySet[Audit]:
         .values("n")
     )
     labels = (
-        AuditItem.objects.filter(audit=OuterRef("pk"))
+        AuditItem.objects.sampled()
+        .filter(audit=OuterRef("pk"))
         .order_by()
         .values("audit")
         .annotate(n=Sum("label_count"))
         .values("n")
     )
     return audits.annotate(
-        item_count=Count("items", distinct=True),
+        item_count=Count("items", filter=~Q(items__stratum=Stratum.GOLD), distinct=True),
         labels_done=Coalesce(Subquery(labels, output_field=IntegerField()), 0),
         my_labels=Coalesce(Subquery(mine, output_field=IntegerField()), 0),
     ).order_by("-created_at")
@@ -149,6 +161,7 @@ class Progress:
     items_complete: int
     mine: int
     my_share: int
+    left_for_me: int = 0  # items that still need labels and that they have not answered
 
     @property
     def audit_percent(self) -> int:
@@ -160,27 +173,40 @@ class Progress:
 
 
 def audit_progress(audit: Audit, annotator: Any | None = None) -> Progress:
-    """Labels done against labels needed; an annotator's "share" is the even split of the work.
+    """Labels done against labels needed, complete items; an annotator's "share" is the even
+    split of the work, and what is left for them.
 
     Only counts: nobody's individual answers leave this function. One query (it runs on every
-    answer an annotator gives), reading the denormalised label_count of the items.
+    answer an annotator gives), reading the denormalised label_count of the sampled items.
     """
     k = audit.overlap_k
-    item_table = AuditItem._meta.db_table
-    label_table = Label._meta.db_table
-    people_table = Audit.annotators.through._meta.db_table
+    q = connection.ops.quote_name
+    item_table, label_table = q(AuditItem._meta.db_table), q(Label._meta.db_table)
+    assignment_table = q(Assignment._meta.db_table)
+    people_table = q(Audit.annotators.through._meta.db_table)
     sql = (
-        f"SELECT COUNT(*), COALESCE(SUM(i.label_count), 0),"
-        f" COALESCE(SUM(CASE WHEN i.label_count >= %s THEN 1 ELSE 0 END), 0),"
+        "SELECT COUNT(*), COALESCE(SUM(i.label_count), 0),"
+        " COALESCE(SUM(CASE WHEN i.label_count >= %s THEN 1 ELSE 0 END), 0),"
         f" (SELECT COUNT(*) FROM {label_table} l JOIN {item_table} li ON l.item_id = li.id"
-        f"  WHERE li.audit_id = %s AND l.annotator_id = %s),"
-        f" (SELECT COUNT(*) FROM {people_table} p WHERE p.audit_id = %s)"
-        f" FROM {item_table} i WHERE i.audit_id = %s"
+        "  WHERE li.audit_id = %s AND l.annotator_id = %s),"
+        f" (SELECT COUNT(*) FROM {people_table} p WHERE p.audit_id = %s),"
+        # What is left for them: the items that still need labels, less those of them they
+        # answered or skipped (a walk over their own assignments, each item found by its
+        # key; label_count stays out of that WHERE so no plan trades the key for the queue's
+        # index when the statistics are stale, as right after an audit is built or grown).
+        " COALESCE(SUM(CASE WHEN i.label_count < %s THEN 1 ELSE 0 END), 0)"
+        " - (SELECT COALESCE(SUM(CASE WHEN r.label_count < %s THEN 1 ELSE 0 END), 0)"
+        f"  FROM {assignment_table} d JOIN {item_table} r ON r.id = d.item_id"
+        "  WHERE d.annotator_id = %s AND d.status IN (%s, %s) AND r.audit_id = %s"
+        "  AND r.stratum <> %s)"
+        f" FROM {item_table} i WHERE i.audit_id = %s AND i.stratum <> %s"
     )
     annotator_id = annotator.pk if annotator is not None else None
+    done = [Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED]
+    params = [k, audit.pk, annotator_id, audit.pk, k, k, annotator_id, *done, audit.pk]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [k, audit.pk, annotator_id, audit.pk, audit.pk])
-        items, labels, complete, mine, people = cursor.fetchone()
+        cursor.execute(sql, [*params, Stratum.GOLD, audit.pk, Stratum.GOLD])
+        items, labels, complete, mine, people, left = cursor.fetchone()
     share = min(items, math.ceil(items * k / max(1, people))) if annotator is not None else 0
     return Progress(
         items=items,
@@ -189,6 +215,7 @@ def audit_progress(audit: Audit, annotator: Any | None = None) -> Progress:
         items_complete=complete,
         mine=mine,
         my_share=share,
+        left_for_me=left if annotator is not None else 0,
     )
 
 
@@ -201,7 +228,12 @@ def audits_with_membership(user: Any) -> QuerySet[Audit]:
 def audit_run_scope(audit: Audit) -> dict[str, Any]:
     """What a judge run over this audit covers, as `judges.services.judge_run_create`
     arguments: the audit's dataset, its pairs in serving order, and "audit <id>"."""
-    pair_ids = list(audit.items.order_by("position").values_list("pair_id", flat=True))
+    pair_ids = list(
+        AuditItem.objects.sampled()
+        .filter(audit=audit)
+        .order_by("position")
+        .values_list("pair_id", flat=True)
+    )
     return {"dataset": audit.dataset, "pair_ids": pair_ids, "scope": audit_scope_label(audit)}
 
 
@@ -238,16 +270,31 @@ def audit_for_member(user: Any, pk: int) -> Audit:
 
 def items_open_to(audit: Audit, annotator: Any) -> int:
     """Items this annotator could still label once other people's holds end."""
+    if is_set_aside(audit, annotator):
+        return 0
     done = Assignment.objects.filter(
         item=OuterRef("pk"),
         annotator=annotator,
         status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED],
     )
     return (
-        AuditItem.objects.filter(audit=audit, label_count__lt=audit.overlap_k)
+        AuditItem.objects.sampled()
+        .filter(audit=audit, label_count__lt=audit.overlap_k)
         .filter(~Exists(done))
         .count()
     )
+
+
+def is_set_aside(audit: Audit, annotator: Any) -> bool:
+    """Whether a lead has set this annotator's labels in the audit aside."""
+    return AnnotatorExclusion.objects.filter(audit=audit, annotator=annotator).exists()
+
+
+def labels_counted(audit: Audit) -> QuerySet[Label]:
+    """The audit's labels that the figures use: sampled items only (no gold), and nobody a
+    lead has set aside. Every figure about an audit reads its labels through this (or
+    `Label.objects.counted()` for several audits)."""
+    return Label.objects.counted().filter(item__audit=audit)
 
 
 def undoable_label(audit: Audit, annotator: Any, *, now: datetime | None = None) -> Label | None:
@@ -271,7 +318,8 @@ def undo_seconds() -> int:
 
 def strata_summary(audit: Audit) -> list[dict[str, Any]]:
     selected = dict(
-        AuditItem.objects.filter(audit=audit)
+        AuditItem.objects.sampled()
+        .filter(audit=audit)
         .order_by()
         .values_list("stratum")
         .annotate(n=Count("pk"))
@@ -294,25 +342,207 @@ def strata_summary(audit: Audit) -> list[dict[str, Any]]:
     return rows
 
 
-def annotator_stats(audit: Audit) -> list[dict[str, Any]]:
-    """Per-annotator counts for the lead's audit page."""
+@dataclass(frozen=True)
+class QualityRow:
+    """One annotator on the lead's quality table (`quality.AnnotatorQuality` and counts)."""
+
+    user: Any
+    listed: bool  # still one of the audit's annotators
+    labels: int
+    skips: int
+    holding: int
+    figures: quality.AnnotatorQuality
+    set_aside: AnnotatorExclusion | None
+
+
+_QUALITY_COLUMNS = (
+    "item_id",
+    "annotator_id",
+    "outcome",
+    "chose_left",
+    "time_spent_ms",
+    "item__gold_outcome",
+)
+
+
+def quality_table(audit: Audit) -> list[QualityRow]:
+    """Per annotator: labels, skips, holds, median seconds, gold accuracy, agreement with the
+    others, left-side preference and flags (`annotation.quality`), and whether a lead set
+    them aside. Everyone listed on the audit, and anyone removed who left labels. Leads only:
+    this shows who chose what in aggregate."""
     now = timezone.now()
-    rows = []
-    for user in audit.annotators.order_by("username"):
-        assignments = Assignment.objects.filter(item__audit=audit, annotator=user)
-        counts = assignments.aggregate(
+    counts: dict[int, tuple[int, int, int]] = {
+        row["annotator"]: (row["labels"], row["skips"], row["holding"])
+        for row in Assignment.objects.filter(item__audit=audit)
+        .order_by()
+        .values("annotator")
+        .annotate(
             labels=Count("pk", filter=Q(status=Assignment.Status.SUBMITTED)),
             skips=Count("pk", filter=Q(status=Assignment.Status.SKIPPED)),
             holding=Count("pk", filter=Q(status=Assignment.Status.HELD, expires_at__gt=now)),
         )
-        times = sorted(
-            Label.objects.filter(item__audit=audit, annotator=user).values_list(
-                "time_spent_ms", flat=True
+    }
+    rows = [
+        quality.LabelRow(
+            item=item_id,
+            annotator=annotator_id,
+            outcome=outcome,
+            chose_left=chose_left,
+            seconds=ms / 1000,
+            gold_outcome=gold or "",
+        )
+        for item_id, annotator_id, outcome, chose_left, ms, gold in Label.objects.filter(
+            item__audit=audit
+        ).values_list(*_QUALITY_COLUMNS)
+    ]
+    listed = set(audit.annotators.values_list("pk", flat=True))
+    people = listed | set(counts) | {row.annotator for row in rows}
+    figures = quality.annotator_quality(
+        rows,
+        thresholds=quality.Thresholds(
+            min_seconds=audit.qc_min_seconds, min_gold_accuracy=audit.qc_min_gold_accuracy
+        ),
+        annotators=people,
+    )
+    set_aside = {
+        exclusion.annotator_id: exclusion
+        for exclusion in AnnotatorExclusion.objects.filter(audit=audit).select_related(
+            "excluded_by"
+        )
+    }
+    User = get_user_model()
+    table = []
+    for user in User.objects.filter(pk__in=people).order_by("username"):
+        labels, skips, holding = counts.get(user.pk, (0, 0, 0))
+        table.append(
+            QualityRow(
+                user=user,
+                listed=user.pk in listed,
+                labels=labels,
+                skips=skips,
+                holding=holding,
+                figures=figures[user.pk],
+                set_aside=set_aside.get(user.pk),
             )
         )
-        median = times[len(times) // 2] / 1000 if times else None
-        rows.append({"user": user, **counts, "median_seconds": median})
-    return rows
+    return table
+
+
+@dataclass(frozen=True)
+class GoldItem:
+    item: AuditItem
+    right: int
+    answers: int
+
+
+def gold_items(audit: Audit) -> list[GoldItem]:
+    """The audit's gold items with how often they were answered right (leads only)."""
+    items = list(
+        AuditItem.objects.gold().filter(audit=audit).select_related("pair").order_by("position")
+    )
+    answers = Counter[int]()
+    right = Counter[int]()
+    for item_id, outcome, gold in Label.objects.filter(item__in=items).values_list(
+        "item_id", "outcome", "item__gold_outcome"
+    ):
+        answers[item_id] += 1
+        right[item_id] += outcome == gold
+    return [GoldItem(item, right[item.pk], answers[item.pk]) for item in items]
+
+
+# --- What an audit can still hold -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How many labels an audit can still take, and what would make room for more.
+
+    `pairs_left` are the pairs of the audit's strata not yet in it (strata with a quota, as
+    recorded when the audit was built or last grown); `annotators` bounds k, since each of an
+    item's k labels comes from a different person.
+    """
+
+    items: int
+    overlap_k: int
+    annotators: int
+    labels_done: int
+    pairs_left: int
+
+    @property
+    def labels_possible(self) -> int:
+        return self.items * self.overlap_k
+
+    @property
+    def labels_left(self) -> int:
+        return max(0, self.labels_possible - self.labels_done)
+
+    @property
+    def most_labels(self) -> int:
+        """Labels the audit could hold with every pair left added and k at its largest."""
+        return (self.items + self.pairs_left) * max(self.overlap_k, self.annotators)
+
+    def reach(self, more_labels: int) -> Reach:
+        """What gets `more_labels` more labels: nothing (they fit), more items, a larger k,
+        both, or nothing can (the most it can hold is said)."""
+        if more_labels <= self.labels_left:
+            return Reach(more_labels, fits=True, sentence="the audit can hold them as it is")
+        k = self.overlap_k
+        wanted = self.labels_done + more_labels
+        add = math.ceil((wanted - self.labels_possible) / k)
+        add_items = add if add <= self.pairs_left else None
+        k_needed = math.ceil(wanted / self.items) if self.items else None
+        raise_k = k_needed if k_needed is not None and k_needed <= self.annotators else None
+        options = []
+        if add_items is not None:
+            options.append(f"add {add_items} item{'s' if add_items != 1 else ''}")
+        if raise_k is not None:
+            options.append(f"k = {raise_k}")
+        if options:
+            return Reach(
+                more_labels,
+                fits=False,
+                add_items=add_items,
+                raise_k=raise_k,
+                sentence=" or ".join(options),
+            )
+        most = self.most_labels - self.labels_done
+        return Reach(
+            more_labels,
+            fits=False,
+            reachable=False,
+            sentence=(
+                f"out of reach: at most {max(0, most):,} more labels, with all "
+                f"{self.pairs_left:,} pairs left added and k = {max(k, self.annotators)}"
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Reach:
+    labels: int
+    fits: bool
+    sentence: str
+    reachable: bool = True
+    add_items: int | None = None
+    raise_k: int | None = None
+
+
+def audit_capacity(audit: Audit) -> Capacity:
+    """What `audit` can still hold (see Capacity); the report's "labels needed" projection
+    calls `audit_capacity(audit).reach(n)` to say which action gets there."""
+    selection = audit.selection or {}
+    quotas, available = selection.get("quotas", {}), selection.get("available", {})
+    pairs_left = sum(
+        max(0, int(available.get(name, 0)) - int(quota)) for name, quota in quotas.items() if quota
+    )
+    progress = audit_progress(audit)
+    return Capacity(
+        items=progress.items,
+        overlap_k=audit.overlap_k,
+        annotators=audit.annotators.count(),
+        labels_done=progress.labels_done,
+        pairs_left=pairs_left,
+    )
 
 
 def my_labels(audit: Audit, annotator: Any) -> QuerySet[Label]:
@@ -360,14 +590,16 @@ def adjudication_queue(audit: Audit, *, reference_judge: Judge | None = None) ->
     agree with each other but not with the reference judge. Already decided items drop out."""
     decided = Adjudication.objects.filter(item=OuterRef("pk"))
     items = list(
-        AuditItem.objects.filter(audit=audit, label_count__gte=1)
+        AuditItem.objects.sampled()
+        .filter(audit=audit, label_count__gte=1)
         .filter(~Exists(decided))
         .select_related("pair")
         .order_by("position")
     )
     labels: dict[int, list[Label]] = defaultdict(list)
     for label in (
-        Label.objects.filter(item__in=[item.pk for item in items])
+        Label.objects.counted()
+        .filter(item__in=[item.pk for item in items])
         .select_related("annotator")
         .order_by("created_at")
     ):
@@ -404,19 +636,50 @@ def adjudication_queue(audit: Audit, *, reference_judge: Judge | None = None) ->
     return queue
 
 
-def item_review(item: AuditItem) -> dict[str, Any]:
-    """Everything a lead sees when deciding: labels with names, and every judge's verdict."""
+def item_review(item: AuditItem, *, blind: bool = False) -> dict[str, Any]:
+    """Everything a lead sees when deciding: labels with names, every judge's verdict, and
+    the history of the decision. `blind` (the audit's blind adjudication) leaves the verdicts
+    out and the labels anonymous, in an order that says nothing about who answered first;
+    the caller leaves the model names out."""
+    set_aside = set(
+        AnnotatorExclusion.objects.filter(audit_id=item.audit_id).values_list(
+            "annotator_id", flat=True
+        )
+    )
     labels = list(
         Label.objects.filter(item=item)
         .select_related("annotator", "assignment")
-        .order_by("created_at")
+        .order_by("created_at", "pk")
     )
     for label in labels:
         label.seconds = label.time_spent_ms / 1000  # type: ignore[attr-defined]
+        label.set_aside = label.annotator_id in set_aside  # type: ignore[attr-defined]
+    if blind:
+        labels.sort(key=lambda label: (label.outcome, label.pk))
+        return {"labels": labels, "verdicts": [], "history": adjudication_history(item)}
     verdicts = list(
         Verdict.objects.filter(pair=item.pair).select_related("judge").order_by("judge__name")
     )
-    return {"labels": labels, "verdicts": verdicts}
+    return {"labels": labels, "verdicts": verdicts, "history": adjudication_history(item)}
+
+
+def adjudication_history(item: AuditItem) -> list[AdjudicationRevision]:
+    """Every change to the item's adjudication, oldest first."""
+    return list(
+        AdjudicationRevision.objects.filter(item=item)
+        .select_related("changed_by")
+        .order_by("changed_at", "pk")
+    )
+
+
+def label_history(audit: Audit, annotator: Any) -> dict[int, list[LabelRevision]]:
+    """item id -> the changes to this annotator's label on it, oldest first (their own)."""
+    history: dict[int, list[LabelRevision]] = defaultdict(list)
+    for revision in LabelRevision.objects.filter(item__audit=audit, annotator=annotator).order_by(
+        "changed_at", "pk"
+    ):
+        history[revision.item_id].append(revision)
+    return history
 
 
 def final_outcomes(audit: Audit) -> dict[int, tuple[str | None, str]]:
@@ -427,11 +690,9 @@ def final_outcomes(audit: Audit) -> dict[int, tuple[str | None, str]]:
         Adjudication.objects.filter(item__audit=audit).values_list("item_id", "outcome")
     )
     labels: dict[int, list[str]] = defaultdict(list)
-    for item_id, outcome in Label.objects.filter(item__audit=audit).values_list(
-        "item_id", "outcome"
-    ):
+    for item_id, outcome in labels_counted(audit).values_list("item_id", "outcome"):
         labels[item_id].append(outcome)
-    for item_id in AuditItem.objects.filter(audit=audit).values_list("pk", flat=True):
+    for item_id in AuditItem.objects.sampled().filter(audit=audit).values_list("pk", flat=True):
         if item_id in adjudicated:
             result[item_id] = (adjudicated[item_id], "adjudication")
             continue

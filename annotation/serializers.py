@@ -59,6 +59,10 @@ class AuditCreateInput(serializers.Serializer):
     )
     hold_seconds = serializers.IntegerField(min_value=10, required=False)
     classifier = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    queue_policy = serializers.ChoiceField(
+        choices=Audit.QueuePolicy.choices, default=Audit.QueuePolicy.COMPLETE_FIRST
+    )
+    blind_adjudication = serializers.BooleanField(required=False, default=False)
 
     def validate_quotas(self, value: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(value) - set(sampling.ALL_STRATA))
@@ -103,6 +107,9 @@ class AuditOutput(serializers.ModelSerializer):
             "seed",
             "selection",
             "hold_seconds",
+            "queue_policy",
+            "blind_adjudication",
+            "gold_percent",
             "created_at",
             "progress",
         ]
@@ -129,7 +136,92 @@ class AuditOutput(serializers.ModelSerializer):
             "labels_needed": progress.labels_needed,
             "items_complete": progress.items_complete,
             "mine": progress.mine,
+            "left_for_me": progress.left_for_me,
         }
+
+
+class AuditOptionsInput(serializers.Serializer):
+    queue_policy = serializers.ChoiceField(choices=Audit.QueuePolicy.choices, required=False)
+    blind_adjudication = serializers.BooleanField(required=False)
+    gold_percent = serializers.IntegerField(min_value=0, max_value=50, required=False)
+    qc_min_seconds = serializers.FloatField(min_value=0, max_value=3600, required=False)
+    qc_min_gold_accuracy = serializers.FloatField(min_value=0, max_value=1, required=False)
+
+
+class GrowInput(serializers.Serializer):
+    n = serializers.IntegerField(min_value=1, max_value=100_000, help_text="items to add")
+
+
+class GrowOutput(serializers.Serializer):
+    added = serializers.DictField(child=serializers.IntegerField(), help_text="per stratum")
+    audit = serializers.DictField()
+
+
+class OverlapInput(serializers.Serializer):
+    overlap_k = serializers.IntegerField(min_value=1, max_value=20)
+
+
+class CapacityInput(serializers.Serializer):
+    labels = serializers.IntegerField(
+        min_value=0, required=False, help_text="more labels wanted: says what gets there"
+    )
+
+
+class ReachOutput(serializers.Serializer):
+    labels = serializers.IntegerField()
+    fits = serializers.BooleanField()
+    reachable = serializers.BooleanField()
+    add_items = serializers.IntegerField(allow_null=True)
+    raise_k = serializers.IntegerField(allow_null=True)
+    sentence = serializers.CharField()
+
+
+class CapacityOutput(serializers.Serializer):
+    items = serializers.IntegerField()
+    overlap_k = serializers.IntegerField()
+    annotators = serializers.IntegerField()
+    labels_done = serializers.IntegerField()
+    labels_possible = serializers.IntegerField()
+    labels_left = serializers.IntegerField()
+    pairs_left = serializers.IntegerField()
+    most_labels = serializers.IntegerField()
+
+
+class ProportionOutput(serializers.Serializer):
+    successes = serializers.IntegerField()
+    n = serializers.IntegerField()
+    share = serializers.FloatField()
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+
+
+class QualityOutput(serializers.Serializer):
+    annotator = serializers.CharField(source="user.get_username")
+    listed = serializers.BooleanField()
+    labels = serializers.IntegerField()
+    skips = serializers.IntegerField()
+    holding = serializers.IntegerField()
+    median_seconds = serializers.FloatField(source="figures.median_seconds", allow_null=True)
+    gold = ProportionOutput(source="figures.gold", allow_null=True)
+    agreement = ProportionOutput(source="figures.agreement", allow_null=True)
+    left = ProportionOutput(source="figures.left", allow_null=True)
+    flags = serializers.ListField(child=serializers.CharField(), source="figures.flags")
+    set_aside = serializers.SerializerMethodField()
+
+    def get_set_aside(self, row: Any) -> bool:
+        return row.set_aside is not None
+
+
+class GoldInput(serializers.Serializer):
+    lines = serializers.CharField(
+        max_length=100_000,
+        help_text='one per line: "source key, answer (A, B, tie, both bad), note"',
+    )
+
+
+class SetAsideInput(serializers.Serializer):
+    set_aside = serializers.BooleanField(help_text="true: set aside; false: count again")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
 class AuditJudgeRunInput(serializers.Serializer):
@@ -185,6 +277,12 @@ class LabelInput(serializers.Serializer):
     time_spent_ms = serializers.IntegerField(min_value=0, required=False, allow_null=True)
 
 
+class LabelReviseInput(LabelInput):
+    """A new answer for one of your labels: the side you saw, as when you first answered."""
+
+    time_spent_ms = None  # type: ignore[assignment]  # the first answer's time is kept
+
+
 class LabelOutput(serializers.Serializer):
     """The annotator's own label, in the sides they saw."""
 
@@ -222,6 +320,12 @@ class AdjudicationInput(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Outcome.choices)
     note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
     judge = _id_field(required=False, allow_null=True)
+    expected = _id_field(
+        required=False,
+        allow_null=True,
+        help_text="to revise: the id of the adjudication you are changing (409 if another "
+        "lead changed it since)",
+    )
 
 
 class AdjudicationOutput(serializers.ModelSerializer):

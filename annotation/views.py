@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,12 +24,17 @@ from annotation.forms import (
     AnnotatorsForm,
     AuditBuildForm,
     AuditJudgeRunForm,
+    AuditOptionsForm,
     AvailabilityForm,
+    GoldForm,
+    GrowForm,
     LabelForm,
+    OverlapForm,
+    SetAsideForm,
     SkipForm,
 )
 from annotation.markdown import render_markdown
-from annotation.models import Assignment, Audit, AuditItem, Label
+from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label, Stratum
 from config.roles import is_lead, require_lead
 from judges import services as judges_services
 from judges.models import Judge
@@ -123,6 +131,8 @@ def audit_create(request: AuthedRequest) -> HttpResponse:
                         criteria=form.criteria_names(),
                         hold_seconds=data["hold_minutes"] * 60,
                         classifier=data.get("classifier") or None,
+                        queue_policy=data["queue_policy"] or Audit.QueuePolicy.COMPLETE_FIRST,
+                        blind_adjudication=data["blind_adjudication"],
                     )
                 except ValidationError as exc:
                     for key, errors in exc.message_dict.items():
@@ -149,21 +159,179 @@ def audit_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     # scope of the runs over its items, the fragment reads the rest.
     judge_query: list[tuple[str, int | str]] = [("judge", judge.pk) for judge in judges]
     judge_query.append(("scope", selectors.audit_scope_label(audit)))
+    capacity = selectors.audit_capacity(audit)
     context = {
         "audit": audit,
         "progress": selectors.audit_progress(audit),
+        "capacity": capacity,
         "strata": selectors.strata_summary(audit),
-        "annotators": selectors.annotator_stats(audit),
+        "growth": (audit.selection or {}).get("growth", []),
+        "quality": selectors.quality_table(audit),
+        "gold": selectors.gold_items(audit),
         "annotators_form": AnnotatorsForm(initial={"annotators": audit.annotators.all()}),
+        "grow_form": GrowForm(initial={"n": min(capacity.pairs_left, 20) or None}),
+        "overlap_form": OverlapForm(initial={"overlap_k": audit.overlap_k + 1}),
+        "options_form": AuditOptionsForm(
+            initial={
+                "queue_policy": audit.queue_policy,
+                "blind_adjudication": audit.blind_adjudication,
+                "gold_percent": audit.gold_percent,
+                "qc_min_seconds": audit.qc_min_seconds,
+                "qc_min_gold_accuracy": audit.qc_min_gold_accuracy,
+            }
+        ),
+        "gold_form": GoldForm(),
         "judges": judges,
         "judge_cards_query": urlencode(judge_query),
         "judge_run_form": AuditJudgeRunForm(initial={"judge": judges[0] if judges else None}),
         "to_adjudicate": len(
-            selectors.adjudication_queue(audit, reference_judge=judges[0] if judges else None)
+            selectors.adjudication_queue(audit, reference_judge=_default_judge(audit, judges))
         ),
         "is_annotator": audit.annotators.filter(pk=request.user.pk).exists(),
     }
     return render(request, "annotation/audit_detail.html", context)
+
+
+def _errors(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+def _audit_form_post(
+    request: AuthedRequest,
+    pk: int,
+    form_class: type[forms.Form],
+    act: Callable[[Audit, dict[str, Any]], str],
+    *,
+    invalid: str,
+    refused: str = "",
+    anchor: str = "",
+) -> HttpResponse:
+    """A lead's form on the audit page: validate, call the service through `act` (which says
+    what it did), and come back to the page with the outcome as a message."""
+    audit = selectors.audit_for_lead(request.user, pk)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        messages.error(request, invalid)
+    else:
+        try:
+            done = act(audit, form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, refused + _errors(exc))
+        else:
+            messages.success(request, done)
+    return redirect(reverse("audit_detail", args=[audit.pk]) + anchor)
+
+
+@login_required
+@require_POST
+def audit_grow(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Add items to the audit from its strata (services.audit_grow)."""
+
+    def grow(audit: Audit, data: dict[str, Any]) -> str:
+        added = services.audit_grow(audit=audit, n=data["n"], by=request.user)
+        parts = ", ".join(f"{n} {Stratum(name).label.lower()}" for name, n in added.items())
+        return f"{sum(added.values())} items added ({parts})."
+
+    return _audit_form_post(
+        request,
+        pk,
+        GrowForm,
+        grow,
+        invalid="Add items: give a whole number of at least 1.",
+        refused="No items added: ",
+        anchor="#capacity",
+    )
+
+
+@login_required
+@require_POST
+def audit_overlap(request: AuthedRequest, pk: int) -> HttpResponse:
+    def raise_k(audit: Audit, data: dict[str, Any]) -> str:
+        services.audit_overlap_set(audit=audit, overlap_k=data["overlap_k"])
+        return f"Each item now gets {audit.overlap_k} labels."
+
+    return _audit_form_post(
+        request,
+        pk,
+        OverlapForm,
+        raise_k,
+        invalid="k: give a whole number from 1 to 20.",
+        anchor="#capacity",
+    )
+
+
+@login_required
+@require_POST
+def audit_options(request: AuthedRequest, pk: int) -> HttpResponse:
+    form = AuditOptionsForm(request.POST)
+    invalid = " ".join(
+        f"{form.fields[name].label}: {' '.join(map(str, errors))}"
+        for name, errors in form.errors.items()
+    )
+
+    def save(audit: Audit, data: dict[str, Any]) -> str:
+        services.audit_options_set(audit=audit, **data)
+        return "Settings saved."
+
+    return _audit_form_post(request, pk, AuditOptionsForm, save, invalid=invalid)
+
+
+@login_required
+@require_POST
+def audit_gold(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Add gold pairs (lines of "source key, answer, note")."""
+
+    def add(audit: Audit, data: dict[str, Any]) -> str:
+        items = services.gold_add(audit=audit, lines=services.parse_gold_lines(data["lines"]))
+        note = "" if audit.gold_percent else " Set a gold rate above 0 to serve them."
+        return f"{len(items)} gold pair(s) added.{note}"
+
+    return _audit_form_post(
+        request,
+        pk,
+        GoldForm,
+        add,
+        invalid="Gold pairs: paste at least one line.",
+        refused="No gold pair added: ",
+        anchor="#gold",
+    )
+
+
+@login_required
+@require_POST
+def audit_gold_remove(request: AuthedRequest, pk: int, item_id: int) -> HttpResponse:
+    def remove(audit: Audit, data: dict[str, Any]) -> str:
+        services.gold_remove(audit=audit, item_id=item_id)
+        return "Gold pair removed."
+
+    return _audit_form_post(request, pk, forms.Form, remove, invalid="", anchor="#gold")
+
+
+@login_required
+@require_POST
+def annotator_set_aside(request: AuthedRequest, pk: int, user_id: int) -> HttpResponse:
+    """Set an annotator's labels aside, or count them again (leads)."""
+    audit = selectors.audit_for_lead(request.user, pk)
+    person = get_object_or_404(
+        User.objects.filter(Q(audits_assigned=audit) | Q(labels__item__audit=audit)).distinct(),
+        pk=user_id,
+    )
+    form = SetAsideForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose whether to set the labels aside or count them again.")
+    elif form.cleaned_data["action"] == "set_aside":
+        services.annotator_set_aside(
+            audit=audit, annotator=person, by=request.user, reason=form.cleaned_data["reason"]
+        )
+        messages.success(
+            request,
+            f"{person.get_username()}'s labels are set aside: kept, not counted, and the items "
+            "they labelled go to others again.",
+        )
+    else:
+        services.annotator_count_again(audit=audit, annotator=person)
+        messages.success(request, f"{person.get_username()}'s labels count again.")
+    return redirect(reverse("audit_detail", args=[audit.pk]) + "#quality")
 
 
 @login_required
@@ -280,6 +448,7 @@ def _workspace(
             }
         )
     else:
+        context["set_aside"] = selectors.is_set_aside(audit, user)
         context["waiting"] = selectors.items_open_to(audit, user)
     template = "annotation/workspace.html"
     if request.htmx:
@@ -422,23 +591,108 @@ def label_undo(request: AuthedRequest, pk: int) -> HttpResponse:
 
 @login_required
 def my_labels(request: AuthedRequest, pk: int) -> HttpResponse:
-    """An annotator's own answers in an audit, in the sides they saw. Nobody else's."""
+    """An annotator's own answers in an audit, in the sides they saw, with their changes.
+    Nobody else's."""
     audit = selectors.audit_for_annotator(request.user, pk)
+    history = selectors.label_history(audit, request.user)
     rows = [
         {
             "label": label,
             "side": queue.to_side(label.outcome, a_on_left=label.assignment.a_on_left),
             "seconds": label.time_spent_ms / 1000,
+            "changes": len(history.get(label.item_id, [])),
         }
         for label in selectors.my_labels(audit, request.user)
     ]
     return render(request, "annotation/my_labels.html", {"audit": audit, "rows": rows})
 
 
+@login_required
+def label_revise(request: AuthedRequest, pk: int, label_id: int) -> HttpResponse:
+    """Change one of your own labels while the audit is open: the item as you saw it (same
+    sides), your answer, and its history. Blind: no model names, verdicts or other labels."""
+    audit = selectors.audit_for_annotator(request.user, pk)
+    label = get_object_or_404(
+        Label.objects.select_related(
+            "assignment", "item__pair__prompt", "item__pair__response_a", "item__pair__response_b"
+        ),
+        pk=label_id,
+        annotator=request.user,
+        item__audit=audit,
+    )
+    a_on_left = label.assignment.a_on_left
+    errors: list[str] = []
+    form = LabelForm(request.POST or None, criteria=audit.criteria)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                result = queue.label_revise(
+                    label_id=label.pk, annotator=request.user, **form.answer()
+                )
+            except queue.InvalidLabel as exc:
+                errors.append(exc.message)
+            except queue.QueueError as exc:
+                messages.warning(request, exc.message)
+                return redirect("my_labels", audit.pk)
+            else:
+                messages.success(
+                    request,
+                    f"Item {label.item.position + 1}: your label is now "
+                    f"“{queue.to_side(result.label.outcome, a_on_left=a_on_left)}”."
+                    if result.created
+                    else "Nothing changed.",
+                )
+                return redirect("my_labels", audit.pk)
+        else:
+            errors.append("Choose left, right or tie.")
+    pair = label.item.pair
+    left, right = (
+        (pair.response_a, pair.response_b) if a_on_left else (pair.response_b, pair.response_a)
+    )
+    history = [
+        {
+            "revision": revision,
+            "before": _seen(revision.before, a_on_left),
+            "after": _seen(revision.after, a_on_left) if revision.after else None,
+        }
+        for revision in selectors.label_history(audit, request.user).get(label.item_id, [])
+    ]
+    context = {
+        "audit": audit,
+        "label": label,
+        "side": queue.to_side(label.outcome, a_on_left=a_on_left),
+        "prompt_html": render_markdown(pair.prompt.text),
+        "left_html": render_markdown(left.text),
+        "right_html": render_markdown(right.text),
+        "submission_key": uuid.uuid4(),
+        "criteria": [
+            (index, name, queue.to_side(label.criteria.get(name, ""), a_on_left=a_on_left))
+            for index, name in enumerate(audit.criteria)
+        ],
+        "history": history,
+        "errors": errors,
+    }
+    return render(request, "annotation/label_revise.html", context)
+
+
+def _seen(state: dict[str, Any], a_on_left: bool) -> str:
+    """A stored answer (pair labelling) as the annotator saw it: a side, or tie/both bad."""
+    return queue.to_side(state.get("outcome", ""), a_on_left=a_on_left).replace("_", " ")
+
+
 # --- Adjudication (leads) --------------------------------------------------------------------
 
 
+def _default_judge(audit: Audit, judges: list[Judge]) -> Judge | None:
+    """The judge adjudication compares with by default: the audit's first, none when blind."""
+    if audit.blind_adjudication:
+        return None
+    return judges[0] if judges else None
+
+
 def _reference_judge(request: AuthedRequest, audit: Audit) -> Judge | None:
+    if audit.blind_adjudication:
+        return None  # blind: no judge verdict reaches the adjudicator, not even as a filter
     raw = request.GET.get("judge") or request.POST.get("judge")
     if raw == "none":
         return None
@@ -457,7 +711,7 @@ def adjudication_queue(request: AuthedRequest, pk: int) -> HttpResponse:
     context = {
         "audit": audit,
         "judge": judge,
-        "judges": audit.judges.all(),
+        "judges": [] if audit.blind_adjudication else audit.judges.all(),
         "queue": selectors.adjudication_queue(audit, reference_judge=judge),
         "decided": audit.items.filter(adjudication__isnull=False)
         .select_related("adjudication__lead")
@@ -473,50 +727,78 @@ def adjudication_queue(request: AuthedRequest, pk: int) -> HttpResponse:
 def adjudication_item(request: AuthedRequest, pk: int, item_id: int) -> HttpResponse:
     audit = selectors.audit_for_lead(request.user, pk)
     item = get_object_or_404(
-        AuditItem.objects.select_related(
+        AuditItem.objects.sampled().select_related(
             "pair__prompt", "pair__response_a", "pair__response_b", "audit"
         ),
         pk=item_id,
         audit=audit,
     )
     judge = _reference_judge(request, audit)
-    form = AdjudicationForm(request.POST or None)
+    adjudication = Adjudication.objects.filter(item=item).select_related("lead").first()
+    form = AdjudicationForm(
+        request.POST or None,
+        initial=(
+            {
+                "outcome": adjudication.outcome,
+                "note": adjudication.note,
+                "expected": adjudication.pk,
+            }
+            if adjudication
+            else None
+        ),
+    )
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        query = f"?judge={judge.pk if judge else 'none'}"
         try:
-            services.adjudication_decide(
-                item=item,
-                lead=request.user,
-                outcome=form.cleaned_data["outcome"],
-                note=form.cleaned_data["note"],
-                reference_judge=judge,
-            )
+            if adjudication is None:
+                services.adjudication_decide(
+                    item=item,
+                    lead=request.user,
+                    outcome=data["outcome"],
+                    note=data["note"],
+                    reference_judge=judge,
+                )
+            else:
+                services.adjudication_revise(
+                    item=item,
+                    lead=request.user,
+                    outcome=data["outcome"],
+                    note=data["note"],
+                    expected=data.get("expected"),
+                    reference_judge=judge,
+                )
         except ValidationError as exc:
             form.add_error("outcome", exc.messages)
-        except services.AlreadyAdjudicated as exc:
+        except (services.AlreadyAdjudicated, services.AdjudicationChanged) as exc:
             messages.warning(request, exc.message)
-            return redirect("adjudication_item", audit.pk, item.pk)
+            return redirect(reverse("adjudication_item", args=[audit.pk, item.pk]) + query)
         else:
+            if adjudication is not None:
+                messages.success(request, f"Item {item.position + 1}: decision revised.")
+                return redirect(reverse("adjudication_item", args=[audit.pk, item.pk]) + query)
             messages.success(request, f"Item {item.position + 1} decided.")
             remaining = selectors.adjudication_queue(audit, reference_judge=judge)
-            query = f"?judge={judge.pk if judge else 'none'}"
             if remaining:
                 target = reverse("adjudication_item", args=[audit.pk, remaining[0].item.pk])
             else:
                 target = reverse("adjudication_queue", args=[audit.pk])
             return redirect(target + query)
     pair = item.pair
-    review = selectors.item_review(item)
+    review = selectors.item_review(item, blind=audit.blind_adjudication)
     context = {
         "audit": audit,
         "item": item,
         "pair": pair,
         "judge": judge,
+        "blind": audit.blind_adjudication,
         "prompt_html": render_markdown(pair.prompt.text),
         "a_html": render_markdown(pair.response_a.text),
         "b_html": render_markdown(pair.response_b.text),
         "labels": review["labels"],
         "verdicts": review["verdicts"],
-        "adjudication": getattr(item, "adjudication", None),
+        "history": review["history"],
+        "adjudication": adjudication,
         "form": form,
     }
     return render(request, "annotation/adjudication_item.html", context)

@@ -2,6 +2,7 @@
 
     python bench/annotator_bench.py                      # 100,000 pairs, 1 and 16 annotators
     python bench/annotator_bench.py --pairs 20000 --audit-size 1000
+    python bench/annotator_bench.py --mode next          # serving: SQL and ORM side by side
 
 Creates a throwaway database (tribunal_bench_annot) on BENCH_PG_URL (default
 postgres://postgres@127.0.0.1:5432/postgres), migrates it, loads the pairs with COPY (prompts,
@@ -15,10 +16,15 @@ own database connection:
   SELECT ... FOR UPDATE SKIP LOCKED + UPDATE + COMMIT loop over the same index;
 * http: Django's test Client POSTing the workspace form as htmx does (middleware, session,
   auth, the view, markdown rendering, the next-item fragment) - what a web worker spends on
-  one request, minus the network and the WSGI server.
+  one request, minus the network and the WSGI server;
+* next: serving alone, timed two ways on audits built alike in the same run: queue_next (the
+  SQL statements) and queue_next_orm (the same rule written with the ORM, the readable
+  reference); each served item is then labelled, untimed. The figures behind the docstring
+  of annotation.queue._candidate_step.
 
 The first few requests of each annotator are warm-up (connection, template and plan caches)
-and are not counted. The database is dropped at the end unless --keep is given.
+and are not counted. The database (BENCH_DB, default tribunal_bench_annot: give each
+concurrent run its own) is dropped at the end unless --keep is given.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DB_NAME = "tribunal_bench_annot"
+DB_NAME = os.environ.get("BENCH_DB", "tribunal_bench_annot")
 WARMUP = 10
 
 RESPONSE_TEMPLATE = (
@@ -224,7 +230,14 @@ def _fill(n_pairs: int) -> tuple[Any, list[Any]]:
 
 
 def _build_audit(
-    dataset: Any, judges: list[Any], lead: Any, people: list[Any], size: int, k: int, seed: int
+    dataset: Any,
+    judges: list[Any],
+    lead: Any,
+    people: list[Any],
+    size: int,
+    k: int,
+    seed: int,
+    policy: str = "complete_first",
 ) -> tuple[Any, float]:
     from annotation import services
 
@@ -245,6 +258,7 @@ def _build_audit(
         seed=seed,
         created_by=lead,
         annotators=people,
+        queue_policy=policy,
     )
     return audit, time.perf_counter() - started
 
@@ -275,6 +289,57 @@ def _run_services(
     finally:
         connections.close_all()
 
+
+def _run_next(
+    audit: Any,
+    person: Any,
+    limit: int,
+    out: list[float],
+    barrier: threading.Barrier,
+    *,
+    orm: bool,
+) -> None:
+    """Serve (timed) and label (untimed) until `limit`: queue_next, or its ORM reference."""
+    from django.db import connections
+
+    from annotation import queue
+
+    serve = queue.queue_next_orm if orm else queue.queue_next
+    try:
+        barrier.wait()
+        done = 0
+        while done < limit + WARMUP:
+            started = time.perf_counter()
+            assignment = serve(audit=audit, annotator=person)
+            elapsed = time.perf_counter() - started
+            if assignment is None:
+                break
+            queue.label_submit(
+                assignment=assignment,
+                choice=("left", "right", "tie")[done % 3],
+                submission_key=uuid.uuid4(),
+                time_spent_ms=5000,
+            )
+            done += 1
+            if done > WARMUP:
+                out.append(elapsed)
+    finally:
+        connections.close_all()
+
+
+def _run_next_sql(
+    audit: Any, person: Any, limit: int, out: list[float], barrier: threading.Barrier
+) -> None:
+    _run_next(audit, person, limit, out, barrier, orm=False)
+
+
+def _run_next_orm(
+    audit: Any, person: Any, limit: int, out: list[float], barrier: threading.Barrier
+) -> None:
+    _run_next(audit, person, limit, out, barrier, orm=True)
+
+
+RUNNERS: dict[str, Any] = {}  # filled below, once every runner is defined
 
 _FORM = re.compile(r'hx-post="(/audits/\d+/label/\d+/)"')
 _KEY = re.compile(r'name="submission_key" value="([0-9a-f-]{36})"')
@@ -347,6 +412,24 @@ def _run_bare(
                 out.append(elapsed)
 
 
+RUNNERS.update(
+    {
+        "bare": _run_bare,
+        "services": _run_services,
+        "http": _run_http,
+        "next-sql": _run_next_sql,
+        "next-orm": _run_next_orm,
+    }
+)
+LABELS = {
+    "bare": "submit+next (bare psycopg SKIP LOCKED loop, for comparison)",
+    "services": "submit+next (services)",
+    "http": "submit+next (HTTP view via test client)",
+    "next-sql": "serve next (queue_next: SQL)",
+    "next-orm": "serve next (queue_next_orm: the ORM reference)",
+}
+
+
 def _measure_processes(mode: str, audit: Any, people: list[Any], limit: int) -> list[float]:
     """One forked process per annotator (as a web server's worker processes would be): no
     shared interpreter lock between them, each with its own database connection."""
@@ -354,7 +437,7 @@ def _measure_processes(mode: str, audit: Any, people: list[Any], limit: int) -> 
 
     from django.db import connections
 
-    runner = {"services": _run_services, "http": _run_http, "bare": _run_bare}[mode]
+    runner = RUNNERS[mode]
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(len(people))
     results = context.Queue()
@@ -383,7 +466,7 @@ def _measure_processes(mode: str, audit: Any, people: list[Any], limit: int) -> 
 
 
 def _measure(mode: str, audit: Any, people: list[Any], limit: int) -> list[float]:
-    runner = {"services": _run_services, "http": _run_http, "bare": _run_bare}[mode]
+    runner = RUNNERS[mode]
     results: list[list[float]] = [[] for _ in people]
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(people))
@@ -413,9 +496,10 @@ def main() -> None:
     parser.add_argument("--annotators", default="1,16", help="comma-separated thread counts")
     parser.add_argument(
         "--mode",
-        choices=["bare", "services", "http", "all"],
+        choices=["bare", "services", "http", "next", "all"],
         default="all",
-        help="bare: plain psycopg SKIP LOCKED loop (the floor); services; http; all three",
+        help="bare: plain psycopg SKIP LOCKED loop (the floor); services; http; next: serving "
+        "with SQL and with the ORM reference, side by side; all of them",
     )
     parser.add_argument(
         "--requests",
@@ -428,6 +512,12 @@ def main() -> None:
         choices=["threads", "processes", "both"],
         default="threads",
         help="annotators as threads of this process (default) or as forked processes",
+    )
+    parser.add_argument(
+        "--policy",
+        choices=["complete_first", "spread_first"],
+        default="complete_first",
+        help="the audits' serving order (complete_first is the default for new audits)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument(
@@ -464,12 +554,16 @@ def main() -> None:
         dataset, judges = _fill(args.pairs)
         seconds = time.perf_counter() - started
         print(f"load {args.pairs:,} pairs (COPY, with 2 judges' verdicts): {seconds:.1f} s")
+        print(f"serving order of the audits: {args.policy}")
 
         User = get_user_model()
         lead = User.objects.create(username="bench-lead", is_superuser=True)
         most = max(int(n) for n in args.annotators.split(","))
         people = [User.objects.create(username=f"bench-{i:02d}") for i in range(most)]
-        modes = ["bare", "services", "http"] if args.mode == "all" else [args.mode]
+        modes = {
+            "all": ["bare", "services", "http", "next-sql", "next-orm"],
+            "next": ["next-sql", "next-orm"],
+        }.get(args.mode, [args.mode])
         workers = ["threads", "processes"] if args.workers == "both" else [args.workers]
         plan = [
             (count, mode, worker)
@@ -487,6 +581,7 @@ def main() -> None:
                 args.audit_size,
                 min(args.k, count),
                 seed,
+                args.policy,
             )
             if seed == 1:
                 print(
@@ -499,16 +594,11 @@ def main() -> None:
             latencies = measure(mode, audit, people[:count], args.requests)
             wall = time.perf_counter() - started
             ms = [x * 1000 for x in latencies]
-            label = {
-                "bare": "bare psycopg SKIP LOCKED loop, for comparison",
-                "services": "services",
-                "http": "HTTP view via test client",
-            }[mode]
             who = "annotator" if count == 1 else "annotators"
             if worker == "processes":
                 who += " (one process each)"
             print(
-                f"submit+next ({label}) {count} {who}, {args.pairs:,} pairs: "
+                f"{LABELS[mode]} {count} {who}, {args.pairs:,} pairs: "
                 f"p50 {_percentile(ms, 50):.1f} ms, p95 {_percentile(ms, 95):.1f} ms, "
                 f"p99 {_percentile(ms, 99):.1f} ms, mean {statistics.fmean(ms):.1f} ms "
                 f"({len(ms):,} timed requests, {len(ms) / wall:,.0f} requests/s, "

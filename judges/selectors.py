@@ -221,10 +221,19 @@ class DatasetClasses:
     classifier: str  # fingerprint
     counts: dict[str, int]
     responses: int  # responses of the dataset, with text or not
+    without_text: int = 0  # empty responses: never classified
 
     @property
     def classified(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def unclassified(self) -> int:
+        return max(0, self.responses - self.classified)
+
+    @property
+    def unclassified_with_text(self) -> int:
+        return max(0, self.unclassified - self.without_text)
 
     @property
     def chart(self) -> ClassChart:
@@ -246,8 +255,15 @@ def dataset_classes(dataset: Dataset) -> DatasetClasses | None:
     )
     counts = dict.fromkeys(ResponseClass.values, 0)
     counts.update(dict(rows))
-    responses = Response.objects.filter(prompt__dataset=dataset).count()
-    return DatasetClasses(classifier=classifier, counts=counts, responses=responses)
+    responses = Response.objects.filter(prompt__dataset=dataset).aggregate(
+        n=Count("pk"), empty=Count("pk", filter=Q(has_text=False))
+    )
+    return DatasetClasses(
+        classifier=classifier,
+        counts=counts,
+        responses=responses["n"],
+        without_text=responses["empty"],
+    )
 
 
 def classification_run_latest(dataset: Dataset) -> ClassificationRun | None:

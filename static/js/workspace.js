@@ -1,4 +1,4 @@
-// The annotator workspace: keyboard choices, time on item, the undo countdown.
+// The annotator workspace: keyboard choices, skip, time on item, the undo countdown.
 // Everything here is an enhancement: the buttons and forms work without JavaScript.
 (function () {
   "use strict";
@@ -88,11 +88,42 @@
     return true;
   }
 
+  // S opens the skip panel with its button focused; S (or Enter) again skips with the reason
+  // shown, Escape goes back. Nothing is skipped by a single stray key.
+  function skip() {
+    var panel = document.getElementById("skip");
+    var button = document.getElementById("skip-button");
+    if (!panel || !button) return false;
+    if (panel.open && document.activeElement === button) {
+      var form = button.form;
+      if (form && busy(form)) return true;
+      button.click();
+      return true;
+    }
+    panel.open = true;
+    button.focus();
+    return true;
+  }
+
+  function closeSkip() {
+    var panel = document.getElementById("skip");
+    if (!panel || !panel.open) return false;
+    panel.open = false;
+    if (document.activeElement && panel.contains(document.activeElement)) {
+      document.activeElement.blur();
+    }
+    return true;
+  }
+
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
     if (typing(event.target)) {
       // Escape leaves a text field, so the choice keys work again without the mouse.
       if (event.key === "Escape" && event.target.closest("#workspace")) event.target.blur();
+      return;
+    }
+    if (event.key === "Escape") {
+      if (closeSkip()) event.preventDefault();
       return;
     }
     var digit = /^(Digit|Numpad)([0-3])$/.exec(event.code || "");
@@ -107,6 +138,8 @@
     } else if (key === "g" || key === "G") {
       var guide = document.getElementById("guidelines");
       if (guide) { guide.open = !guide.open; handled = true; }
+    } else if (key === "s" || key === "S") {
+      handled = skip();
     }
     if (handled) event.preventDefault();
   });

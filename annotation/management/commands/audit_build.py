@@ -73,6 +73,17 @@ class Command(BaseCommand):
         parser.add_argument("--criteria", default="", help="comma-separated criterion names")
         parser.add_argument("--guidelines-file", default=None)
         parser.add_argument("--hold-seconds", type=int, default=None)
+        parser.add_argument(
+            "--queue-policy",
+            choices=["complete_first", "spread_first"],
+            default="complete_first",
+            help="serving order: complete items first (default) or spread labels first",
+        )
+        parser.add_argument(
+            "--blind-adjudication",
+            action="store_true",
+            help="adjudicate without model names, judge verdicts or who chose what",
+        )
         parser.add_argument("--dry-run", action="store_true", help="print pool sizes only")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -133,6 +144,8 @@ class Command(BaseCommand):
                 criteria=options["criteria"].split(","),
                 hold_seconds=options["hold_seconds"],
                 classifier=options["classifier"],
+                queue_policy=options["queue_policy"],
+                blind_adjudication=options["blind_adjudication"],
             )
         except ValidationError as exc:
             problems = "; ".join(
