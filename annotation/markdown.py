@@ -3,17 +3,23 @@
 markdown-it's CommonMark preset with `html=False` turns any HTML in the text into escaped
 text, and its link validator drops `javascript:`-style URLs; nh3 then keeps only a short list
 of tags and attributes, as a second line of defence should the renderer ever emit something
-unexpected. Images are kept as tags, but the Content-Security-Policy (img-src 'self' data:)
-stops them loading from elsewhere, so a response cannot phone home when shown to an annotator.
+unexpected. An image is kept only when it points into this site (a relative URL); one on
+another origin is shown as text (`[image: alt <url>]`), so a response cannot phone home when
+shown to an annotator even where the Content-Security-Policy (img-src 'self' data:) is not
+sent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.token import Token
 
 _TAGS = {
     "p",
@@ -58,7 +64,19 @@ def _renderer() -> MarkdownIt:
     # breaks=True: a single newline is a line break, as in chat interfaces (poems, addresses
     # and step lists from models rely on it).
     options = {"html": False, "breaks": True, "linkify": False, "typographer": False}
-    return MarkdownIt("commonmark", options).enable(["table", "strikethrough"])
+    md = MarkdownIt("commonmark", options).enable(["table", "strikethrough"])
+    md.add_render_rule("image", _image)
+    return md
+
+
+def _image(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    """An image on this site as a tag; anywhere else (any scheme, `//host`) as its text."""
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    alt = self.renderInlineAsText(token.children or [], options, env)
+    if src.startswith(("/", "./", "../")) and not src.startswith(("//", "/\\")):
+        return str(self.image(tokens, idx, options, env))
+    return escapeHtml(f"[image: {alt} <{src}>]" if alt else f"[image <{src}>]")
 
 
 def render_markdown(text: str) -> SafeString:

@@ -4,9 +4,10 @@
   send it as `Authorization: Token <key>`. Session logins work too, for browsers.
 - `GET /api/schema/`: the OpenAPI 3 schema (drf-spectacular).
 - `GET /api/docs/`: every operation with its summary and parameters, generated from that
-  schema and shown by DRF's browsable API. Swagger UI is not used: it loads its scripts from
-  a CDN and runs an inline script, both of which the site's Content Security Policy
-  (`script-src 'self'`) blocks.
+  schema: a page in the site's own template for a browser, JSON otherwise. Swagger UI is not
+  used: it loads its scripts from a CDN and runs an inline script, both of which the site's
+  Content Security Policy (`script-src 'self'`) blocks. DRF's browsable API is switched off
+  for the same reason (its templates carry inline styles): every other endpoint answers JSON.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
+
+from config.throttles import LoginThrottle, login_success_record
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -35,6 +38,8 @@ class TokenApi(ObtainAuthToken):
     # The credentials are in the body; a browser's session cookie must not make this a
     # session-authenticated (CSRF-checked) request.
     authentication_classes = ()
+    # Failed attempts count with the login page's (config.throttles): 429 with Retry-After.
+    throttle_classes = (LoginThrottle,)
 
     @extend_schema(
         operation_id="token_obtain",
@@ -45,11 +50,17 @@ class TokenApi(ObtainAuthToken):
         responses={
             200: inline_serializer("TokenOutput", fields={"token": serializers.CharField()}),
             400: OpenApiResponse(description="wrong or missing credentials"),
+            429: OpenApiResponse(
+                description="too many failed logins for this user name or from this address; "
+                "try again after Retry-After seconds"
+            ),
         },
         auth=[],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().post(request, *args, **kwargs)
+        response = super().post(request, *args, **kwargs)
+        login_success_record(request, str(request.data.get("username", "")))
+        return response
 
 
 @functools.cache
@@ -78,8 +89,8 @@ class ApiDocs(APIView):
     """Tribunal's REST API: every operation, from the OpenAPI 3 schema at /api/schema/.
 
     Authenticate with a token: POST your user name and password to /api/token/, then send
-    the header "Authorization: Token <key>". In a browser your login session works as well,
-    and each GET link below opens in this browsable view.
+    the header "Authorization: Token <key>". In a browser your login session works as well
+    (the page is templates/api/docs.html; the API itself answers JSON).
 
     Roles: datasets, imports, judges, reports, exports, building audits and adjudication are
     for leads; the queue (next item, label, skip, undo, your labels) is for an audit's
@@ -91,7 +102,8 @@ class ApiDocs(APIView):
     """
 
     permission_classes = [AllowAny]
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    renderer_classes = [JSONRenderer, TemplateHTMLRenderer]
+    template_name = "api/docs.html"
 
     def get_view_name(self) -> str:
         return "Tribunal API"

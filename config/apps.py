@@ -9,3 +9,8 @@ class ProjectConfig(AppConfig):
 
     name = "config"
     verbose_name = "Tribunal"
+
+    def ready(self) -> None:
+        from config.throttles import signals_connect
+
+        signals_connect()  # failed logins are counted (web and API token alike)

@@ -76,3 +76,20 @@ def env_url(name: str, default: str | None, *, schemes: tuple[str, ...]) -> str 
             f"{name}: scheme {scheme or '(none)'!r} not supported; use one of {', '.join(schemes)}"
         )
     return raw
+
+
+def env_proxy_header(name: str) -> tuple[str, str] | None:
+    """A header a TLS-ending proxy sets, as Django's SECURE_PROXY_SSL_HEADER: the variable
+    names the header (`X-Forwarded-Proto`), optionally with the value meaning HTTPS
+    (`X-Forwarded-Proto: https`, the default value)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    header, _, value = raw.partition(":")
+    header, value = header.strip(), value.strip() or "https"
+    if not header or not all(c.isalnum() or c == "-" for c in header):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r}: expected a header name such as X-Forwarded-Proto (optionally "
+            "followed by ': https')"
+        )
+    return "HTTP_" + header.upper().replace("-", "_"), value

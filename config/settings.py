@@ -9,7 +9,15 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from config.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_proxy_header,
+    env_str,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TRIBUNAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -133,6 +141,13 @@ MEDIA_ROOT = VAR_DIR / "media"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 
+# Imports read untrusted files: what one file may decompress to, the size of one row (a JSON
+# line, a CSV record), and of a JSON array (parsed whole), in MiB. Past a limit the file is
+# refused with a message naming the setting; memory stays near one row (docs/import-formats.md).
+TRIBUNAL_IMPORT_MAX_FILE_MB = env_int("TRIBUNAL_IMPORT_MAX_FILE_MB", 512, minimum=1)
+TRIBUNAL_IMPORT_MAX_ROW_MB = env_int("TRIBUNAL_IMPORT_MAX_ROW_MB", 16, minimum=1)
+TRIBUNAL_IMPORT_MAX_JSON_ARRAY_MB = env_int("TRIBUNAL_IMPORT_MAX_JSON_ARRAY_MB", 64, minimum=1)
+
 # Security headers. Model outputs are untrusted text: nothing inline runs, nothing loads from
 # another origin.
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -141,6 +156,16 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Behind TLS (README, "Behind TLS"). HSTS tells browsers to use HTTPS only: sent on HTTPS
+# responses only, so a plain-HTTP demo is not affected; one year unless DEBUG. A reverse proxy
+# that ends TLS must say so in a header it sets itself (and strips from clients), named by
+# SECURE_PROXY_SSL_HEADER, e.g. X-Forwarded-Proto; never set it without such a proxy, or any
+# client could claim HTTPS.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_PROXY_SSL_HEADER = env_proxy_header("SECURE_PROXY_SSL_HEADER")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -164,9 +189,33 @@ CELERY_BROKER_URL = env_url(
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
+# What happens when a worker dies mid-task (killed, out of memory, the machine restarted):
+# - acks_late: a task's message is acknowledged when the task ends, not when it starts, so a
+#   task cut short is delivered again instead of being lost;
+# - reject_on_worker_lost: when a pool process dies under a task, its message goes back to
+#   the queue at once (the default acknowledges it as failed, losing the job);
+# - prefetch 1: a worker holds one message beyond the one it runs, so a dead worker strands
+#   at most that one, and long jobs do not queue behind each other on one worker;
+# - visibility_timeout (Redis): a message taken but not acknowledged for this long is given
+#   to another worker; kombu's default is one hour. Every task is idempotent and job tasks
+#   hold a lease on their row (config/leases.py), so an early second delivery of a task that
+#   is still running returns at once; restore sweeps run every 15 s.
+# Jobs whose worker died are also found by their lease and finished by the sweeps the
+# workers run (config.leases), without waiting for the broker.
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
+    "unacked_restore_interval": 15,
+    "unacked_restore_throttle": 1,
+}
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600, minimum=60)
+# Background jobs (imports, judge runs, classification runs) hold a lease on their row,
+# renewed every quarter of it; a running job silent for longer lost its worker and is
+# resumed (or, for an import, failed) by the sweeps, up to this many starts.
+TRIBUNAL_JOB_LEASE_SECONDS = env_int("TRIBUNAL_JOB_LEASE_SECONDS", 60, minimum=2)
+TRIBUNAL_JOB_MAX_ATTEMPTS = env_int("TRIBUNAL_JOB_MAX_ATTEMPTS", 3, minimum=1)
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss"))
 
 # A cache shared by web nodes and workers lets a burst of labels coalesce into one recompute
@@ -190,10 +239,28 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only: DRF's browsable pages carry inline styles the site's CSP refuses, and a JSON
+    # API needs no second HTML face. /api/docs/ is a page in the site's own template.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Only the POSTs that queue real work are rated (config/throttles.py): per user and
+    # operation; 429 with Retry-After past the rate.
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttles.ExpensiveOperationThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "runs": env_str("TRIBUNAL_THROTTLE_RUNS", "30/hour"),
+        "recompute": env_str("TRIBUNAL_THROTTLE_RECOMPUTE", "120/hour"),
+    },
+    # Reverse proxies in front of the web server: the client address is then read from
+    # X-Forwarded-For (throttles, login limits). 0: REMOTE_ADDR is the client.
+    "NUM_PROXIES": env_int("TRIBUNAL_NUM_PROXIES", 0, minimum=0),
 }
+# Failed logins (login page and API token): this many per user name, or per client address,
+# within the window, then 429 with Retry-After until the window ends (config/throttles.py).
+TRIBUNAL_LOGIN_FAILURES_PER_USER = env_int("TRIBUNAL_LOGIN_FAILURES_PER_USER", 5, minimum=1)
+TRIBUNAL_LOGIN_FAILURES_PER_ADDRESS = env_int("TRIBUNAL_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+TRIBUNAL_LOGIN_WINDOW_SECONDS = env_int("TRIBUNAL_LOGIN_WINDOW_SECONDS", 900, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tribunal API",
     "DESCRIPTION": "Audit LLM judges against people.",

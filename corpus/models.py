@@ -66,6 +66,11 @@ class ImportJob(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker running the job and its last sign of life (config.leases): a running job
+    # whose heartbeat is older than the lease lost its worker; `attempts` counts the starts.
+    lease_owner = models.CharField(max_length=100, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         db_table = "annotation_importjob"

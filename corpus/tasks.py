@@ -7,7 +7,8 @@ from typing import Any
 
 from celery import shared_task
 
-from corpus.importers.services import import_jobs_run
+from config.leases import sweep_register
+from corpus.importers.services import import_jobs_recover, import_jobs_run
 
 
 @shared_task(name="corpus.import_run", acks_late=True)
@@ -15,3 +16,7 @@ def import_run(job_ids: list[int], side: dict[str, Any] | None = None) -> None:
     """Import uploaded files (ImportJob ids, see `import_jobs_run`). Idempotent: finished jobs
     are skipped, and a job interrupted mid-file left nothing behind."""
     import_jobs_run(job_ids=job_ids, side=side)
+
+
+# Workers fail the imports whose worker died (config.leases).
+sweep_register("corpus.imports", import_jobs_recover)

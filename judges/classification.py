@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -35,25 +35,33 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from config.leases import Heartbeat, lease_expired, lease_owner_new, max_attempts
 from config.tasks import enqueue
 from corpus.models import Dataset, Response
-from judges.features import analyse_responses, extractor_fingerprint
-from judges.models import ClassificationRun, ResponseClassification, ResponseFeatures
-from judges.refusal import (
-    CLASSES,
-    ClassifierLoadError,
-    DefaultRefusalClassifier,
-    RefusalClassifier,
-    load_default_classifier,
-    load_transformers_classifier,
+from judges.models import (
+    ClassificationRun,
+    ResponseClass,
+    ResponseClassification,
+    ResponseFeatures,
 )
+
+if TYPE_CHECKING:
+    from judges.features import AnalysedResponse
+    from judges.refusal import RefusalClassifier
 
 log = logging.getLogger(__name__)
 
+# The classes, in the classifier's order (judges.refusal.CLASSES; a test keeps them in step).
+# The classifier and the features are imported when first used: they bring numpy (and, once a
+# model loads, torch), which a web process serving pages never needs.
+CLASSES: Final = tuple(ResponseClass.values)
+
 BATCH_SIZE: Final = 256
-# An active run whose progress has not moved for this long is presumed dead (its worker or
-# web process went away); starting a new run marks it failed instead of waiting for it.
+# A pending run not started after this long is presumed lost (the process that was to run it
+# went away); starting a new run marks it failed instead of waiting for it. A running run is
+# judged by its lease (config.leases), which expires within a minute of its worker's death.
 STALE_AFTER: Final = timedelta(minutes=30)
+_LOST: Final = "its worker stopped (killed or restarted) while it ran"
 ACTIVE: Final = (ClassificationRun.Status.PENDING, ClassificationRun.Status.RUNNING)
 _NOT_A_MAP: Final = (
     "REFUSAL_LABEL_MAP must be a JSON object mapping each of the model's labels to one of "
@@ -126,6 +134,12 @@ def refusal_classifier_configured() -> RefusalClassifier:
 
     Raises `RefusalClassifierConfigError` saying which setting to fix. Never downloads.
     """
+    from judges.refusal import (
+        ClassifierLoadError,
+        load_default_classifier,
+        load_transformers_classifier,
+    )
+
     configured = _refusal_setting()
     if configured is None:
         return load_default_classifier()
@@ -136,7 +150,19 @@ def refusal_classifier_configured() -> RefusalClassifier:
         raise RefusalClassifierConfigError(f"REFUSAL_MODEL_DIR={str(path)!r}: {exc}") from None
 
 
+def analyse_responses(
+    prompts: Sequence[str | None], texts: Sequence[str], *, classifier: RefusalClassifier
+) -> list[AnalysedResponse]:
+    """`judges.features.analyse_responses`, imported on first use."""
+    from judges import features
+
+    return features.analyse_responses(prompts, texts, classifier=classifier)
+
+
 def _extractor_for(classifier: RefusalClassifier) -> str:
+    from judges.features import extractor_fingerprint
+    from judges.refusal import DefaultRefusalClassifier
+
     # analyse_responses computes features with the default classifier's own embedder, and
     # with the shared MiniLM for any other classifier; the fingerprint follows the same rule.
     if isinstance(classifier, DefaultRefusalClassifier):
@@ -312,19 +338,66 @@ def classification_run_create(
         Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
         now = timezone.now()
         active = list(ClassificationRun.objects.filter(dataset=dataset, status__in=ACTIVE))
-        live = [run for run in active if now - run.updated_at < STALE_AFTER]
+        live = [run for run in active if not _run_lost(run, now)]
         if live:
             return live[0], False
         run = ClassificationRun.objects.create(dataset=dataset, created_by=created_by)
-        if active:
+        for old in active:
             minutes = int(STALE_AFTER.total_seconds() // 60)
-            ClassificationRun.objects.filter(pk__in=[r.pk for r in active]).update(
-                status=ClassificationRun.Status.FAILED,
-                error=f"no progress for {minutes} minutes; replaced by run {run.pk}",
-                finished_at=now,
-                updated_at=now,
+            reason = (
+                _LOST
+                if old.status == ClassificationRun.Status.RUNNING
+                else (f"not started within {minutes} minutes")
             )
+            _run_end(old, ClassificationRun.Status.FAILED, f"{reason}; replaced by run {run.pk}")
         return run, True
+
+
+def _run_lost(run: ClassificationRun, now: datetime) -> bool:
+    """An active run that will not finish: running with an expired lease (config.leases),
+    or pending and never started for `STALE_AFTER`."""
+    if run.status == ClassificationRun.Status.RUNNING:
+        return lease_expired(heartbeat_at=run.heartbeat_at, owner=run.lease_owner, now=now)
+    return run.status == ClassificationRun.Status.PENDING and now - run.updated_at >= STALE_AFTER
+
+
+def _run_end(run: ClassificationRun, status: str, error: str = "") -> None:
+    run.status, run.error, run.finished_at = status, error, timezone.now()
+    run.save(update_fields=["status", "error", "finished_at", "updated_at"])
+
+
+def classification_runs_recover() -> list[int]:
+    """Finish the running runs whose worker died (the sweep, see config.leases): queued again
+    to continue from the rows stored, or failed with the reason after
+    `TRIBUNAL_JOB_MAX_ATTEMPTS` lost workers. Returns the ids queued again."""
+    queued = []
+    now = timezone.now()
+    running = ClassificationRun.objects.filter(status=ClassificationRun.Status.RUNNING)
+    for pk in running.values_list("pk", flat=True):
+        with transaction.atomic():
+            run = (
+                ClassificationRun.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            )
+            if run is None or not _run_lost(run, now):
+                continue
+            if run.attempts >= max_attempts():
+                _run_end(
+                    run,
+                    ClassificationRun.Status.FAILED,
+                    f"{_LOST}, {run.attempts} times; the rows stored are kept: start it again "
+                    "to continue",
+                )
+                continue
+            run.status, run.lease_owner, run.heartbeat_at = (
+                ClassificationRun.Status.PENDING,
+                "",
+                timezone.now(),
+            )
+            run.save(update_fields=["status", "lease_owner", "heartbeat_at", "updated_at"])
+            enqueue("judges.classification_run", run.pk)
+            queued.append(run.pk)
+            log.warning("classification run %s: %s; queued again", pk, _LOST)
+    return queued
 
 
 def classification_run_start(
@@ -352,31 +425,47 @@ def classification_run_execute(
     rows already stored are not computed again). Any error (a bad model directory, a
     database error) marks the run failed with the reason; the batches written before it stay.
     """
+    owner = lease_owner_new()
     with transaction.atomic():
         run = ClassificationRun.objects.select_for_update().select_related("dataset").get(pk=run_id)
         if not run.active:
             return run
+        if run.status == ClassificationRun.Status.RUNNING and not _run_lost(run, timezone.now()):
+            return run  # a live worker runs it: this is a second delivery of the task
+        run.attempts += 1
+        if run.attempts > max_attempts():
+            _run_end(run, ClassificationRun.Status.FAILED, f"{_LOST}, {run.attempts - 1} times")
+            return run
         run.status = ClassificationRun.Status.RUNNING
         run.started_at = run.started_at or timezone.now()
         run.error = ""
-        run.save(update_fields=["status", "started_at", "error", "updated_at"])
-    try:
-        responses_analyse(
-            dataset=run.dataset,
-            classifier=classifier,
-            batch_size=batch_size,
-            run=run,
-            on_progress=on_progress,
+        run.lease_owner, run.heartbeat_at = owner, timezone.now()
+        run.save(
+            update_fields=[
+                *("status", "started_at", "error", "updated_at"),
+                *("lease_owner", "heartbeat_at", "attempts"),
+            ]
         )
-    except RefusalClassifierConfigError as exc:
-        run.status = ClassificationRun.Status.FAILED
-        run.error = str(exc)[:2000]  # the message names the setting to fix
-    except Exception as exc:
-        log.exception("classification run %s failed", run.pk)
-        run.status = ClassificationRun.Status.FAILED
-        run.error = f"{type(exc).__name__}: {exc}"[:2000]
-    else:
-        run.status = ClassificationRun.Status.DONE
+    with Heartbeat(ClassificationRun, run.pk, owner):
+        try:
+            responses_analyse(
+                dataset=run.dataset,
+                classifier=classifier,
+                batch_size=batch_size,
+                run=run,
+                on_progress=on_progress,
+            )
+        except RefusalClassifierConfigError as exc:
+            run.status = ClassificationRun.Status.FAILED
+            run.error = str(exc)[:2000]  # the message names the setting to fix
+        except Exception as exc:
+            log.exception("classification run %s failed", run.pk)
+            run.status = ClassificationRun.Status.FAILED
+            run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        else:
+            run.status = ClassificationRun.Status.DONE
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "finished_at", "updated_at"])
+    ClassificationRun.objects.filter(pk=run.pk, lease_owner=owner).update(
+        status=run.status, error=run.error, finished_at=run.finished_at, updated_at=run.finished_at
+    )
     return run

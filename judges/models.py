@@ -152,6 +152,11 @@ class JudgeRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker running the job and its last sign of life (config.leases): a running job
+    # whose heartbeat is older than the lease lost its worker; `attempts` counts the starts.
+    lease_owner = models.CharField(max_length=100, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -250,8 +255,13 @@ class ClassificationRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Touched by every progress write: an active run silent for long is presumed dead.
+    # Touched by every progress write.
     updated_at = models.DateTimeField(auto_now=True)
+    # The worker running the job and its last sign of life (config.leases): a running job
+    # whose heartbeat is older than the lease lost its worker; `attempts` counts the starts.
+    lease_owner = models.CharField(max_length=100, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from config.leases import Heartbeat, lease_expired, lease_owner_new, max_attempts
 from config.tasks import enqueue
 from corpus.models import Dataset, Pair
 from judges import selectors
@@ -299,19 +301,19 @@ def judge_run_create(
         raise ValidationError({"dataset": f"{where} has no pairs with texts to judge"})
     total = len(found) if limit is None else min(limit, len(found))
     with transaction.atomic():
-        busy = (
-            JudgeRun.objects.select_for_update()
-            .filter(
+        active = list(
+            JudgeRun.objects.select_for_update().filter(
                 judge=judge,
                 dataset=dataset,
                 scope=scope,
                 status__in=[JudgeRun.Status.PENDING, JudgeRun.Status.RUNNING],
-                # A run asked to stop no longer counts: if its worker died, this is how a
-                # lead gets past it (a late-finishing run only duplicates a few calls).
+                # A run asked to stop no longer counts (a late-finishing run only
+                # duplicates a few calls).
                 stop_requested=False,
             )
-            .first()
         )
+        dead = [run for run in active if _worker_lost(run)]
+        busy = next((run for run in active if run not in dead), None)
         if busy is not None:
             raise ValidationError(
                 {
@@ -319,7 +321,7 @@ def judge_run_create(
                     "wait for it or stop it"
                 }
             )
-        return JudgeRun.objects.create(
+        run = JudgeRun.objects.create(
             judge=judge,
             dataset=dataset,
             pair_ids=chosen,
@@ -327,6 +329,25 @@ def judge_run_create(
             total=total,
             created_by=created_by,
         )
+        for old in dead:  # its worker died: the new run resumes from the stored verdicts
+            _run_end(old, JudgeRun.Status.FAILED, f"{_LOST}; replaced by run {run.pk}")
+        return run
+
+
+_LOST: Final = "its worker stopped (killed or restarted) while it ran"
+
+
+def _worker_lost(run: JudgeRun) -> bool:
+    """A running run whose worker died (its lease expired, see config.leases)."""
+    return run.status == JudgeRun.Status.RUNNING and lease_expired(
+        heartbeat_at=run.heartbeat_at, owner=run.lease_owner
+    )
+
+
+def _run_end(run: JudgeRun, status: str, error: str = "") -> None:
+    """Put a run whose worker is gone into a final state (call holding its row lock)."""
+    run.status, run.error, run.finished_at = status, error, timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
 
 
 def judge_run_start(
@@ -354,15 +375,58 @@ def judge_run_start(
 
 
 def judge_run_stop(*, run: JudgeRun) -> JudgeRun:
-    """Ask a run to stop: calls in flight finish and are stored, no new call starts."""
+    """Ask a run to stop: calls in flight finish and are stored, no new call starts.
+
+    A run that has not started, or whose worker died, is stopped at once; a live worker
+    stops its run within about a second. Either way the run ends `stopped`."""
     with transaction.atomic():
         run = JudgeRun.objects.select_for_update().get(pk=run.pk)
-        if run.status == JudgeRun.Status.PENDING:
-            run.status = JudgeRun.Status.STOPPED
-            run.finished_at = timezone.now()
         run.stop_requested = True
-        run.save(update_fields=["status", "finished_at", "stop_requested"])
+        run.save(update_fields=["stop_requested"])
+        if run.status == JudgeRun.Status.PENDING:
+            _run_end(run, JudgeRun.Status.STOPPED)
+        elif _worker_lost(run):
+            _run_end(run, JudgeRun.Status.STOPPED, f"stopped; {_LOST}")
     return run
+
+
+def judge_runs_recover() -> list[int]:
+    """Finish the running runs whose worker died (the sweep, see config.leases): a run asked
+    to stop ends `stopped`; one that has lost `TRIBUNAL_JOB_MAX_ATTEMPTS` workers ends
+    `failed` with the reason; any other is queued again and resumes from the verdicts it
+    stored. Returns the ids of the runs queued again."""
+    queued = []
+    candidates = JudgeRun.objects.filter(status=JudgeRun.Status.RUNNING).values_list(
+        "pk", flat=True
+    )
+    for pk in candidates:
+        with transaction.atomic():
+            run = JudgeRun.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if run is None or not _worker_lost(run):
+                continue
+            if run.stop_requested:
+                _run_end(run, JudgeRun.Status.STOPPED, f"stopped; {_LOST}")
+            elif run.attempts >= max_attempts():
+                _run_end(
+                    run,
+                    JudgeRun.Status.FAILED,
+                    f"{_LOST}, {run.attempts} times; the verdicts stored are kept: start the "
+                    "run again to resume from them",
+                )
+            else:
+                # Pending again; the fresh heartbeat keeps the next sweep from queueing it twice.
+                run.status, run.lease_owner, run.heartbeat_at = (
+                    JudgeRun.Status.PENDING,
+                    "",
+                    timezone.now(),
+                )
+                run.save(update_fields=["status", "lease_owner", "heartbeat_at"])
+                enqueue("judges.judge_run", run.pk)
+                queued.append(run.pk)
+                log.warning(
+                    "judge run %s: %s; queued again (start %s)", pk, _LOST, run.attempts + 1
+                )
+    return queued
 
 
 # --- runs: execution ---------------------------------------------------------------------------
@@ -383,6 +447,7 @@ class _RunState:
     last_progress: float = float("-inf")
     last_stop_poll: float = float("-inf")
     counts: RunCounts = field(default_factory=RunCounts)
+    lease_lost: threading.Event = field(default_factory=threading.Event)
 
     def counts_json(self) -> dict[str, Any]:
         c = self.counts
@@ -421,37 +486,59 @@ def judge_run_execute(
     missing model directory) marks it failed with the reason; one call's failure is an
     ``error`` order, counted, and retried by the next run.
     """
+    owner = lease_owner_new()
     with transaction.atomic():
         run = JudgeRun.objects.select_for_update().select_related("judge").get(pk=run_id)
-        if run.status in (JudgeRun.Status.DONE, JudgeRun.Status.STOPPED):
+        if run.status in (JudgeRun.Status.DONE, JudgeRun.Status.STOPPED, JudgeRun.Status.FAILED):
             return run
+        if run.status == JudgeRun.Status.RUNNING and not _worker_lost(run):
+            return run  # a live worker runs it: this is a second delivery of the task
         if run.stop_requested:
-            run.status = JudgeRun.Status.STOPPED
-            run.finished_at = timezone.now()
-            run.save(update_fields=["status", "finished_at"])
+            _run_end(run, JudgeRun.Status.STOPPED)
+            return run
+        run.attempts += 1
+        if run.attempts > max_attempts():
+            _run_end(run, JudgeRun.Status.FAILED, f"{_LOST}, {run.attempts - 1} times")
             return run
         run.status = JudgeRun.Status.RUNNING
         run.started_at = run.started_at or timezone.now()
         run.error = ""
-        run.save(update_fields=["status", "started_at", "error"])
+        run.lease_owner, run.heartbeat_at = owner, timezone.now()
+        run.save(
+            update_fields=[
+                "status",
+                "started_at",
+                "error",
+                "lease_owner",
+                "heartbeat_at",
+                "attempts",
+            ]
+        )
     state = _RunState(run=run, judge=run.judge)
-    try:
-        counts = _execute(state, on_progress=on_progress, environ=environ)
-    except Exception as exc:
-        log.exception("judge run %s failed", run.pk)
-        run.status = JudgeRun.Status.FAILED
-        run.error = f"{type(exc).__name__}: {exc}"[:2000]
-        run.finished_at = timezone.now()
-        run.counts = state.counts_json()
-        run.done = state.pairs_done
-        run.save(update_fields=["status", "error", "finished_at", "counts", "done"])
-        return run
-    run.status = JudgeRun.Status.STOPPED if counts.stopped else JudgeRun.Status.DONE
+    with Heartbeat(JudgeRun, run.pk, owner) as heartbeat:
+        state.lease_lost = heartbeat.lost
+        try:
+            counts = _execute(state, on_progress=on_progress, environ=environ)
+        except Exception as exc:
+            log.exception("judge run %s failed", run.pk)
+            run.status = JudgeRun.Status.FAILED
+            run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        else:
+            run.status = JudgeRun.Status.STOPPED if counts.stopped else JudgeRun.Status.DONE
     run.finished_at = timezone.now()
     run.done = state.pairs_done
     run.counts = state.counts_json()
-    run.save(update_fields=["status", "finished_at", "done", "counts"])
-    if on_progress is not None:
+    # Only while this worker still holds the run: if it was presumed dead and the run taken
+    # over, the result is the other worker's to write.
+    JudgeRun.objects.filter(pk=run.pk, lease_owner=owner).update(
+        status=run.status,
+        error=run.error,
+        finished_at=run.finished_at,
+        done=run.done,
+        counts=run.counts,
+        heartbeat_at=run.finished_at,
+    )
+    if on_progress is not None and run.status != JudgeRun.Status.FAILED:
         on_progress(run)
     return run
 
@@ -503,6 +590,8 @@ def _execute(
             on_progress(run)
 
     def should_stop() -> bool:
+        if state.lease_lost.is_set():
+            return True
         now = time.monotonic()
         if now - state.last_stop_poll < STOP_POLL_EVERY_S:
             return False

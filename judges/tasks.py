@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from config.leases import sweep_register
 from judges import classification, services
 
 
@@ -20,3 +21,8 @@ def classification_run(run_id: int) -> str:
     """Classify and featurise a dataset's responses. Idempotent: a finished or failed run is
     left as it is, and a redelivered run computes only the rows still missing."""
     return classification.classification_run_execute(run_id).status
+
+
+# Workers resume the runs whose worker died (config.leases).
+sweep_register("judges.judge_runs", services.judge_runs_recover)
+sweep_register("judges.classification_runs", classification.classification_runs_recover)

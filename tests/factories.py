@@ -6,6 +6,7 @@ import hashlib
 
 import factory
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from corpus import models as dm
 from judges import models as jm
@@ -88,3 +89,8 @@ class ClassificationRunFactory(factory.django.DjangoModelFactory):
         model = jm.ClassificationRun
 
     dataset = factory.SubFactory(DatasetFactory)
+    status = jm.ClassificationRun.Status.PENDING
+    # A running run is held by a live worker (its lease just renewed), unless a test says not.
+    heartbeat_at = factory.LazyAttribute(
+        lambda run: timezone.now() if run.status == "running" else None
+    )

@@ -41,7 +41,6 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 
 from analysis.metrics import bootstrap
@@ -231,6 +230,8 @@ def _agreement(x: np.ndarray, y: np.ndarray) -> tuple[int, int]:
 def _standardised_coefficients(
     x: np.ndarray, y: np.ndarray, z: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import statsmodels.api as sm  # here, not at the top: only the snapshot task fits models
+
     design = sm.add_constant(x, has_constant="add")
     fit = sm.OLS(y, design).fit(cov_type="HC1")
     scale = x.std(axis=0, ddof=1) / y.std(ddof=1)

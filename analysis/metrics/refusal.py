@@ -51,7 +51,6 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 
 from analysis.metrics.outcomes import (
@@ -451,6 +450,8 @@ def cluster_ols(
         return failed(f"{len(y)} rows for {len(kept)} terms: too few to fit")
     if np.ptp(y) == 0:
         return failed("every response has the same outcome: nothing to explain")
+    import statsmodels.api as sm  # here, not at the top: only the snapshot task fits models
+
     fit = sm.OLS(np.asarray(y, dtype=float), matrix).fit(
         cov_type="cluster", cov_kwds={"groups": codes}, use_t=True
     )

@@ -13,7 +13,14 @@ import math
 from collections.abc import Collection
 from typing import Any, Final
 
-from corpus.importers.readers import Item, describe
+from corpus.importers.readers import (
+    DuplicateKey,
+    Item,
+    ReadLimits,
+    TooDeep,
+    describe,
+    loads_strict,
+)
 from corpus.importers.records import RowError
 
 
@@ -187,10 +194,14 @@ class Checker:
         """A list or object; in CSV, the cell holds it as JSON text."""
         if isinstance(value, str) and (self.textual or value[:1] in ("[", "{")):
             try:
-                return json.loads(value)
+                return loads_strict(value)
             except json.JSONDecodeError as exc:
                 self.error(name, f"invalid JSON: {exc.msg} at column {exc.colno}")
-                return MISSING
+            except DuplicateKey as exc:
+                self.error(name, f"key {exc.key!r} given twice in one object; keep one")
+            except TooDeep:
+                self.error(name, ReadLimits().depth_problem())
+            return MISSING
         return value
 
     def obj(self, name: str, value: Any) -> dict[str, Any] | None:

@@ -34,6 +34,17 @@ _SEP: Final = "\x1f"
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
+_UNPRINTABLE: Final = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Text for a message: control characters and lone surrogates written as escapes
+    (`\\u0000`), so a NUL in a column name is shown, and stored, as what it is."""
+    if text.isprintable():
+        return text
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
     file: str
@@ -42,9 +53,10 @@ class RowError:
     problem: str
 
     def __str__(self) -> str:
+        file, field, problem = printable(self.file), printable(self.field), printable(self.problem)
         if self.line <= 0:  # about the whole file, not one row
-            return f"{self.file}: {self.field}: {self.problem}"
-        return f"{self.file}:{self.line}: {self.field}: {self.problem}"
+            return f"{file}: {field}: {problem}"
+        return f"{file}:{self.line}: {field}: {problem}"
 
 
 @dataclass(slots=True)

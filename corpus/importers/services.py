@@ -16,19 +16,21 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_slug
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from config.leases import Heartbeat, lease_expired, lease_owner_new, max_attempts
 from config.tasks import enqueue
 from corpus.importers.formats import FORMATS, Format, ParseContext, ParseOptions
 from corpus.importers.progress import ImportProgress, ProgressCallback
-from corpus.importers.readers import RecordFile
-from corpus.importers.records import Row, RowError, prepare_row
+from corpus.importers.readers import MIB, ReadLimits, RecordFile
+from corpus.importers.records import Row, RowError, prepare_row, printable
 from corpus.importers.writer import PairWriter
 from corpus.models import Dataset, ImportJob
 
@@ -53,11 +55,21 @@ class SideFiles:
     baseline: str = ""
 
     def options(self) -> ParseOptions:
+        limits = read_limits()
         return ParseOptions(
-            answers=[RecordFile(path, name) for path, name in self.answers],
-            questions=[RecordFile(path, name) for path, name in self.questions],
+            answers=[RecordFile(path, name, limits=limits) for path, name in self.answers],
+            questions=[RecordFile(path, name, limits=limits) for path, name in self.questions],
             baseline=self.baseline,
         )
+
+
+def read_limits() -> ReadLimits:
+    """What one file may make an import read (settings TRIBUNAL_IMPORT_*, in MiB)."""
+    return ReadLimits(
+        file_bytes=settings.TRIBUNAL_IMPORT_MAX_FILE_MB * MIB,
+        row_bytes=settings.TRIBUNAL_IMPORT_MAX_ROW_MB * MIB,
+        json_array_bytes=settings.TRIBUNAL_IMPORT_MAX_JSON_ARRAY_MB * MIB,
+    )
 
 
 def format_get(name: str) -> Format:
@@ -111,12 +123,12 @@ def import_file(
     """
     spec = format_get(fmt)
     path = Path(path)
-    source = RecordFile(path, name)
+    source = RecordFile(path, name, limits=read_limits())
     if job is None:
         job = ImportJob.objects.create(
             dataset=dataset,
             format=fmt,
-            filename=source.name[:500],
+            filename=printable(source.name)[:500],
             created_by=user if getattr(user, "pk", None) else None,
         )
     job.status = ImportJob.Status.RUNNING
@@ -126,13 +138,23 @@ def import_file(
         job.file_sha256 = ""  # the reader reports why the file cannot be read
     job.rows_done = job.rows_total = 0
     job.counts, job.errors = {}, []
-    job.save(update_fields=["status", "file_sha256", "rows_done", "rows_total", "counts", "errors"])
+    owner = job.lease_owner = job.lease_owner or lease_owner_new()
+    job.heartbeat_at = timezone.now()
+    job.save(
+        update_fields=[
+            *("status", "file_sha256", "rows_done", "rows_total", "counts", "errors"),
+            *("lease_owner", "heartbeat_at"),
+        ]
+    )
 
     progress = ImportProgress(job, callback=on_progress)
     ctx = ParseContext(source, (side_files or SideFiles()).options())
     started = time.monotonic()
+    # On SQLite the import's transaction holds the database's only write lock: no heartbeat.
+    beats = connection.vendor != "sqlite" and not connection.in_atomic_block
     try:
-        rows, counts, errors, error_total = _import(dataset, spec, ctx, job, progress)
+        with Heartbeat(ImportJob, job.pk, owner, write=beats):
+            rows, counts, errors, error_total = _import(dataset, spec, ctx, job, progress)
     except DatabaseError as exc:  # a database refusal the row checks did not foresee
         log.exception("import of %s into %s failed", source.name, dataset.name)
         rows, counts, error_total = 0, {}, 1
@@ -150,14 +172,33 @@ def import_file(
     if errors:
         summary["errors"] = error_total
     job.counts = summary
+    # str(RowError) writes control characters as escapes: PostgreSQL refuses a NUL in JSON.
     job.errors = [str(e) for e in sorted(errors, key=lambda e: e.line)[:ERRORS_SHOWN]]
     if error_total > ERRORS_SHOWN:
         job.errors.append(f"… and {error_total - ERRORS_SHOWN} more errors")
     job.status = ImportJob.Status.FAILED if errors else ImportJob.Status.DONE
     job.rows_done = job.rows_total = rows
     job.finished_at = timezone.now()
-    job.save()
+    _job_finish(job)
     return job
+
+
+def _job_finish(job: ImportJob) -> None:
+    """Save a finished job. If the database refuses the record (something in the counts or
+    errors it cannot store), the job still ends failed, with the reason, never `running`."""
+    try:
+        with transaction.atomic():
+            job.save()
+    except DatabaseError as exc:
+        log.exception("import job %s: the result could not be saved", job.pk)
+        job.status = ImportJob.Status.FAILED
+        job.counts = {}
+        job.errors = [
+            printable(f"{job.filename}: import: the result could not be saved ({exc})")[:2000]
+        ]
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=job.status, counts=job.counts, errors=job.errors, finished_at=job.finished_at
+        )
 
 
 def _import(
@@ -312,7 +353,7 @@ def import_jobs_create(
             job = ImportJob(
                 dataset=dataset,
                 format=fmt,
-                filename=(upload.name or "upload")[:500],
+                filename=printable(upload.name or "upload")[:500],
                 created_by=user if getattr(user, "pk", None) else None,
             )
             job.upload.save(upload.name or "upload", upload, save=False)
@@ -357,11 +398,72 @@ def import_jobs_run(*, job_ids: Sequence[int], side: dict[str, Any] | None = Non
         return spec is None or spec.creates_pairs(Path(job.upload.path), job.filename)
 
     for job in sorted(jobs, key=lambda j: (not creates_pairs(j), j.pk)):
+        claimed = _job_claim(job.pk)
+        if claimed is None:
+            continue
         import_file(
             dataset=job.dataset,
             fmt=job.format,
             path=job.upload.path,
             name=job.filename,
             side_files=side_files,
-            job=job,
+            job=claimed,
         )
+
+
+_LOST: Final = (
+    "the worker importing this file stopped (killed, restarted or out of memory) before it "
+    "finished; nothing was written: import the file again"
+)
+
+
+def _job_claim(pk: int) -> ImportJob | None:
+    """Take an upload job for this worker: None if it is finished, or held by a live worker
+    (a second delivery of the task), or failed here after too many lost workers."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().select_related("dataset").get(pk=pk)
+        if job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
+            return None
+        if job.status == ImportJob.Status.RUNNING and not lease_expired(
+            heartbeat_at=job.heartbeat_at, owner=job.lease_owner
+        ):
+            return None
+        job.attempts += 1
+        job.lease_owner, job.heartbeat_at = lease_owner_new(), timezone.now()
+        if job.attempts > max_attempts():
+            job.status, job.finished_at = ImportJob.Status.FAILED, timezone.now()
+            job.errors = [f"{printable(job.filename)}: import: {_LOST} ({job.attempts - 1} times)"]
+        job.save(
+            update_fields=[
+                "attempts",
+                "lease_owner",
+                "heartbeat_at",
+                "status",
+                "finished_at",
+                "errors",
+            ]
+        )
+        return job if job.status != ImportJob.Status.FAILED else None
+
+
+def import_jobs_recover() -> list[int]:
+    """Fail the running imports whose worker died (the sweep, see config.leases), with the
+    reason; their transaction rolled back, so nothing is left half-written. SQLite imports
+    write no heartbeat and are left alone. Returns the ids failed."""
+    if connection.vendor == "sqlite":
+        return []
+    failed = []
+    running = ImportJob.objects.filter(status=ImportJob.Status.RUNNING)
+    for pk in running.values_list("pk", flat=True):
+        with transaction.atomic():
+            job = ImportJob.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if job is None or not lease_expired(
+                heartbeat_at=job.heartbeat_at, owner=job.lease_owner
+            ):
+                continue
+            job.status, job.finished_at = ImportJob.Status.FAILED, timezone.now()
+            job.errors = [f"{printable(job.filename)}: import: {_LOST}"]
+            job.save(update_fields=["status", "finished_at", "errors"])
+            failed.append(pk)
+            log.warning("import job %s: %s", pk, _LOST)
+    return failed

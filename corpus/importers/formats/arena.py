@@ -11,13 +11,12 @@ pairs without votes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from corpus.importers.fields import MISSING, Checker, to_int
 from corpus.importers.formats.base import ParseContext
-from corpus.importers.readers import Item, describe
+from corpus.importers.readers import Item, describe, loads_strict
 from corpus.importers.records import PairContent, Row, RowError, Vote, join_turns
 
 REQUIRED = ("id", "model_a", "model_b", "prompt", "response_a", "response_b")
@@ -37,7 +36,7 @@ def _flag(c: Checker, name: str) -> int | None:
 
 
 _FLAGS: dict[Any, int] = {"0": 0, "1": 1, 0: 0, 1: 1, "0.0": 0, "1.0": 1}
-_loads = json.loads
+_loads = loads_strict  # a cell nested too deeply is a ValueError, then explained
 
 
 def _fast_turns(value: Any) -> list[str] | None:

@@ -1,0 +1,299 @@
+"""Hostile files (issue 15 items 2, 6 and 9): each is refused with its place and a finished job.
+
+A NUL where a message quotes the file, a gzip bomb, a row of gigabytes, JSON nested ten
+thousand deep, bytes that are not UTF-8 far into a file, a key given twice: each ends the job
+`failed` with `file:line: field: problem`, nothing written, memory near one row.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from django.db import DataError
+
+from corpus.importers.services import import_file
+from corpus.models import Dataset, ImportJob, Pair
+from tests.factories import DatasetFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = "pair_id,prompt,response_a,response_b\n"
+
+
+def imported(path: Path, fmt: str = "generic") -> ImportJob:
+    dataset: Dataset = DatasetFactory(name="hostile")
+    return import_file(dataset=dataset, fmt=fmt, path=path)
+
+
+def refused(path: Path, fmt: str = "generic") -> list[str]:
+    job = imported(path, fmt)
+    assert job.status == ImportJob.Status.FAILED
+    assert Pair.objects.count() == 0
+    return job.errors
+
+
+def jsonl_row(key: str, **extra: Any) -> str:
+    return json.dumps(
+        {"pair_id": key, "prompt": "p", "response_a": "a", "response_b": "b", **extra}
+    )
+
+
+# --- item 2: a NUL in an error message ---------------------------------------------------------
+
+
+def test_it_shows_a_nul_in_a_column_name_as_an_escape_and_finishes_the_job(
+    db: None, tmp_path: Path
+) -> None:
+    # The issue's repro: printf 'pair_id,pro\0mpt,response_a,response_b\nc-1,h,a,b\n' > n.csv
+    path = tmp_path / "n.csv"
+    path.write_bytes(b"pair_id,pro\x00mpt,response_a,response_b\nc-1,h,a,b\n")
+    job = imported(path)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert job.errors == ["n.csv:1: pro\\u0000mpt: unknown column"]
+    assert job.finished_at is not None
+
+
+def test_it_ends_the_job_failed_when_the_database_refuses_its_result(
+    db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text(HEADER + "c-1,h,a,b\n")
+    save = ImportJob.save
+
+    def refuse_the_result(self: ImportJob, *args: Any, **kwargs: Any) -> None:
+        if self.finished_at is not None:  # the final save, after the import
+            raise DataError("unsupported Unicode escape sequence")
+        save(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImportJob, "save", refuse_the_result)
+    imported(path)
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.FAILED
+    assert job.errors == [
+        "ok.csv: import: the result could not be saved (unsupported Unicode escape sequence)"
+    ]
+
+
+# --- item 6: decompressed size and row size ----------------------------------------------------
+
+
+def test_it_refuses_a_file_that_inflates_past_the_limit(
+    db: None, tmp_path: Path, settings: Any
+) -> None:
+    settings.TRIBUNAL_IMPORT_MAX_FILE_MB = 1
+    path = tmp_path / "big.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        for i in range(20_000):  # about 1.5 MiB of rows, 40 KB compressed
+            handle.write(jsonl_row(f"k-{i}") + "\n")
+    [error] = refused(path)
+    line, problem = error.removeprefix("big.jsonl.gz:").split(":", 1)
+    assert 10_000 < int(line) < 20_000  # where the limit was passed, not the end of the file
+    assert problem == (
+        " file: more than 1 MiB once decompressed (the limit set by "
+        "TRIBUNAL_IMPORT_MAX_FILE_MB); split the file"
+    )
+
+
+def test_it_refuses_a_json_line_longer_than_the_row_limit(
+    db: None, tmp_path: Path, settings: Any
+) -> None:
+    settings.TRIBUNAL_IMPORT_MAX_ROW_MB = 1
+    path = tmp_path / "long.jsonl"
+    path.write_text(jsonl_row("k-1") + "\n" + jsonl_row("k-2", prompt="x" * (2 << 20)) + "\n")
+    assert refused(path) == [
+        "long.jsonl:2: row: longer than 1 MiB (the limit set by TRIBUNAL_IMPORT_MAX_ROW_MB)"
+    ]
+
+
+def test_it_refuses_a_csv_record_over_many_lines_longer_than_the_row_limit(
+    db: None, tmp_path: Path, settings: Any
+) -> None:
+    settings.TRIBUNAL_IMPORT_MAX_ROW_MB = 1
+    path = tmp_path / "long.csv"
+    quoted = '"' + ("a line of a long answer\n" * 60_000) + '"'  # 1.4 MiB over 60,000 lines
+    path.write_text(HEADER + "c-1,h,a,b\n" + f"c-2,h,{quoted},b\n")
+    [error] = refused(path)
+    assert error.startswith("long.csv:")
+    assert error.endswith(": row: longer than 1 MiB (the limit set by TRIBUNAL_IMPORT_MAX_ROW_MB)")
+
+
+def test_it_refuses_a_json_array_larger_than_its_limit(
+    db: None, tmp_path: Path, settings: Any
+) -> None:
+    settings.TRIBUNAL_IMPORT_MAX_JSON_ARRAY_MB = 1
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps([json.loads(jsonl_row(f"k-{i}")) for i in range(20_000)]))
+    assert refused(path) == [
+        "big.json:1: file: a JSON array is read whole and this one is larger than 1 MiB (the "
+        "limit set by TRIBUNAL_IMPORT_MAX_JSON_ARRAY_MB); use JSON lines for large files"
+    ]
+
+
+def test_it_refuses_a_parquet_file_whose_row_groups_inflate_past_the_limit(
+    db: None, tmp_path: Path, settings: Any
+) -> None:
+    settings.TRIBUNAL_IMPORT_MAX_FILE_MB = 1
+    path = tmp_path / "big.parquet"
+    n = 1000
+    table = pa.table(
+        {
+            "pair_id": [f"k-{i}" for i in range(n)],
+            "prompt": [f"{i:05d}" + "p" * 2000 for i in range(n)],  # 2 MB, a few KB compressed
+            "response_a": ["a"] * n,
+            "response_b": ["b"] * n,
+        }
+    )
+    pq.write_table(table, path, compression="zstd")
+    assert refused(path) == [
+        "big.parquet:1: file: more than 1 MiB once decompressed (the limit set by "
+        "TRIBUNAL_IMPORT_MAX_FILE_MB); split the file"
+    ]
+
+
+BOMB_READER = textwrap.dedent(
+    """
+    import sys
+    from corpus.importers.readers import RecordFile
+    errors = [str(e) for e in RecordFile(sys.argv[1]).items() if not hasattr(e, "data")]
+    print(errors[0])
+    # This process's peak resident memory (VmHWM; getrusage would count the parent's fork).
+    status = open("/proc/self/status").read()
+    print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("filler", [b" ", b"\n"], ids=["one-line", "blank-lines"])
+def test_it_refuses_a_gzip_bomb_with_bounded_memory(tmp_path: Path, filler: bytes) -> None:
+    # 1 GiB inside about 1 MB of gzip; before, reading it took 2.36 GB of memory.
+    path = tmp_path / "bomb.jsonl.gz"
+    chunk = filler * (1 << 20)
+    with gzip.open(path, "wb", compresslevel=9) as handle:
+        for _ in range(1024):
+            handle.write(chunk)
+    assert path.stat().st_size < 2 << 20
+    result = subprocess.run(
+        [sys.executable, "-c", BOMB_READER, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    message, peak_mb = result.stdout.splitlines()
+    if filler == b" ":
+        assert message == (
+            "bomb.jsonl.gz:1: row: longer than 16 MiB (the limit set by TRIBUNAL_IMPORT_MAX_ROW_MB)"
+        )
+    else:
+        assert message == (
+            "bomb.jsonl.gz:16777217: file: more than 16 MiB of blank lines in a row (the limit "
+            "set by TRIBUNAL_IMPORT_MAX_ROW_MB)"
+        )
+    assert int(peak_mb) < 150, f"peak memory {peak_mb} MB"
+
+
+# --- item 9: nesting, decoding errors, duplicate keys ------------------------------------------
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_it_refuses_json_lines_nested_ten_thousand_deep_with_the_line(
+    db: None, tmp_path: Path
+) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_text(
+        jsonl_row("k-1") + "\n" + '{"pair_id": "k-2", "meta": ' + nested(10_000) + "}\n"
+    )
+    assert refused(path) == ["deep.jsonl:2: json: JSON nested deeper than 64 levels"]
+
+
+def test_it_refuses_a_json_array_nested_too_deeply_with_the_line(db: None, tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(
+        "[\n" + jsonl_row("k-1") + ",\n" + jsonl_row("k-2") + ",\n" + nested(500) + "\n]"
+    )
+    assert refused(path) == ["deep.json:4: json: JSON nested deeper than 64 levels"]
+
+
+def test_it_refuses_json_nested_too_deeply_in_a_csv_cell_with_the_place(
+    db: None, tmp_path: Path
+) -> None:
+    path = tmp_path / "deep.csv"
+    path.write_text("pair_id,prompt,response_a,response_b,meta\n" + f"c-1,h,a,b,{nested(10_000)}\n")
+    assert refused(path) == ["deep.csv:2: meta: JSON nested deeper than 64 levels"]
+
+
+@pytest.mark.parametrize("bad_line", [3, 200, 5_000])
+def test_it_reports_bytes_that_are_not_utf8_on_their_own_line_in_json_lines(
+    db: None, tmp_path: Path, bad_line: int
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    rows = [jsonl_row(f"k-{i}").encode() for i in range(1, 6_000)]
+    rows[bad_line - 1] = rows[bad_line - 1].replace(b'"p"', b'"caf\xe9"')
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    byte = rows[bad_line - 1].index(b"\xe9") + 1
+    assert refused(path) == [
+        f"bad.jsonl:{bad_line}: file: not UTF-8 text (byte {byte} of the line)"
+    ]
+
+
+@pytest.mark.parametrize("bad_line", [3, 200, 5_000])
+def test_it_reports_bytes_that_are_not_utf8_on_their_own_line_in_csv(
+    db: None, tmp_path: Path, bad_line: int
+) -> None:
+    path = tmp_path / "bad.csv.gz"
+    rows = [HEADER.strip().encode()] + [f"c-{i},h,a,b".encode() for i in range(1, 6_000)]
+    rows[bad_line - 1] = rows[bad_line - 1].replace(b",h,", b",caf\xe9,")
+    path.write_bytes(gzip.compress(b"\r\n".join(rows) + b"\r\n"))
+    [error] = refused(path)
+    assert error.startswith(f"bad.csv.gz:{bad_line}: file: not UTF-8 text (byte ")
+
+
+def test_it_reports_bytes_that_are_not_utf8_on_their_line_in_a_json_array(
+    db: None, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.json"
+    body = "[\n" + ",\n".join(jsonl_row(f"k-{i}") for i in range(5)) + "\n]\n"
+    lines = body.encode().split(b"\n")
+    lines[3] = lines[3].replace(b'"p"', b'"caf\xe9"')
+    path.write_bytes(b"\n".join(lines))
+    byte = lines[3].index(b"\xe9") + 1
+    assert refused(path) == [f"bad.json:4: file: not UTF-8 text (byte {byte} of the line)"]
+
+
+def test_it_refuses_a_key_given_twice_in_a_json_line(db: None, tmp_path: Path) -> None:
+    path = tmp_path / "dup.jsonl"
+    row = '{"pair_id": "k-2", "prompt": "p", "prompt": "q", "response_a": "a", "response_b": "b"}'
+    path.write_text(jsonl_row("k-1") + "\n" + row + "\n")
+    assert refused(path) == ["dup.jsonl:2: prompt: given twice in one object; keep one"]
+
+
+def test_it_refuses_a_key_given_twice_in_a_json_array_on_the_second_line(
+    db: None, tmp_path: Path
+) -> None:
+    path = tmp_path / "dup.json"
+    path.write_text(
+        '[\n  {\n    "pair_id": "k-1",\n    "prompt": "p",\n    "response_a": "a",\n'
+        '    "response_b": "b",\n    "prompt": "q"\n  }\n]\n'
+    )
+    assert refused(path) == ["dup.json:7: prompt: given twice in one object; keep one"]
+
+
+def test_it_refuses_a_key_given_twice_in_a_csv_cell(db: None, tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    votes = '"[{""voter_id"": ""v"", ""outcome"": ""A"", ""outcome"": ""B""}]"'
+    path.write_text("pair_id,prompt,response_a,response_b,votes\n" + f"c-1,h,a,b,{votes}\n")
+    assert refused(path) == ["dup.csv:2: votes: key 'outcome' given twice in one object; keep one"]
