@@ -51,6 +51,7 @@ REFUSED = {
     "api member": {"anonymous": 401, "other": 403, "lead": 403},
     # an assignment is looked up among the user's own: anyone else's is not found
     "api own assignment": {"anonymous": 401, "other": 404, "lead": 404},
+    "api own label": {"anonymous": 401, "other": 404, "lead": 404},
     "user page": {"anonymous": 302},
     "api user": {"anonymous": 401},
     "admin": {"anonymous": 302, "other": 302, "annotator": 302, "lead": 302},  # not staff
@@ -60,7 +61,9 @@ CLASSES: dict[str, tuple[str, ...]] = {
     "public": ("login", "logout", "api_docs", "api_schema", "api_token"),
     "user page": ("home",),
     "api user": ("api-audits",),
-    "member page": ("workspace", "label_submit", "item_skip", "label_undo", "my_labels"),
+    "member page": (
+        "workspace", "label_submit", "item_skip", "label_undo", "my_labels", "label_revise",
+    ),
     "api member": ("api-audit-my-labels", "api-audit-next", "api-audit-undo"),
     "api own assignment": ("api-assignment-label", "api-assignment-skip"),
     "lead page": (
@@ -71,7 +74,8 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "audit_precision", "audit_refusal_csv", "dataset_report", "dataset_refusal_csv",
         "dataset_report_recompute", "dataset_list", "dataset_detail", "audit_list", "audit_create",
         "audit_availability", "audit_detail", "audit_annotators", "audit_status",
-        "audit_judge_run", "adjudication_queue", "adjudication_item",
+        "audit_judge_run", "adjudication_queue", "adjudication_item", "audit_grow",
+        "audit_overlap", "audit_options", "audit_gold", "audit_gold_remove", "annotator_set_aside",
     ),
     "api lead": (
         "api-audit-export", "api-exports", "api-exports-manifest", "api_import_collection",
@@ -83,7 +87,10 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "api-classification-run-detail", "api-audit-gate", "api-audit-gate-check",
         "api-audit-report", "api-audit-report-history", "api-audit-report-recompute",
         "api-dataset-report", "api-dataset-report-history", "api-dataset-report-recompute",
+        "api-audit-grow", "api-audit-overlap", "api-audit-options", "api-audit-capacity",
+        "api-audit-quality", "api-audit-gold", "api-audit-set-aside",
     ),
+    "api own label": ("api-label-revise",),
 }  # fmt: skip
 # The audit's detail over the API is for its members too (annotators see their own audits).
 MEMBERS_TOO = {"api-audit-detail": {"annotator": 200}}
@@ -170,6 +177,7 @@ def world(db: None) -> World:
     pks = {
         "audit": audit.pk, "item": mine.item_id, "assignment": mine.pk, "judge": judge.pk,
         "judge-runs": run.pk, "classification": classification.pk, "imports": job.pk,
+        "labels": Label.objects.get(annotator=people["otto"]).pk,
     }  # fmt: skip
 
     def values_for(path: str) -> dict[str, str]:
@@ -181,6 +189,7 @@ def world(db: None) -> World:
                     ("judges/runs", pks["judge-runs"]),
                     ("classification", pks["classification"]),
                     ("imports", pks["imports"]),
+                    ("labels", pks["labels"]),
                     ("assignments", pks["assignment"]),
                     ("items", pks["item"]),
                     ("judges", pks["judge"]),
@@ -194,6 +203,9 @@ def world(db: None) -> World:
             "pk": pk,
             "name": dataset.name,
             "item_id": str(pks["item"]),
+            "label_id": str(pks["labels"]),
+            "user_id": str(people["ana"].pk),
+            "username": "ana",
             "assignment_id": str(pks["assignment"]),
             "object_id": str(pairs[0].pk),
             "app_label": "corpus",
