@@ -16,6 +16,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="audit_export",
     ),
     path(
+        "reports/audit/<int:pk>/export/",
+        export_views.audit_export_download,
+        name="audit_export_download",
+    ),
+    path(
+        "reports/audit/<int:pk>/export/manifest.json",
+        export_views.audit_export_manifest,
+        name="audit_export_manifest",
+    ),
+    path(
         "api/audits/<int:pk>/export/",
         export_views.AuditExportApi.as_view(),
         name="api-audit-export",

@@ -64,7 +64,8 @@ CLASSES: dict[str, tuple[str, ...]] = {
     "api member": ("api-audit-my-labels", "api-audit-next", "api-audit-undo"),
     "api own assignment": ("api-assignment-label", "api-assignment-skip"),
     "lead page": (
-        "audit_export", "import_list", "import_new", "import_job", "judge_list", "judge_create",
+        "audit_export", "audit_export_download", "audit_export_manifest",
+        "import_list", "import_new", "import_job", "judge_list", "judge_create",
         "judge_detail", "judge_run_start", "judge_run_detail", "judge_run_stop", "judge_cards",
         "dataset_judging", "classification_run_start", "classification_run_detail",
         "report_index", "audit_report", "audit_report_recompute", "audit_gate",
