@@ -31,6 +31,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="api-audit-export",
     ),
     path("api/exports/", export_views.ExportsApi.as_view(), name="api-exports"),
+    re_path(
+        r"^reports/dataset/(?P<name>[-a-zA-Z0-9_]+)/flags\.(?P<fmt>jsonl|parquet)$",
+        export_views.dataset_flags,
+        name="dataset_flags",
+    ),
+    path(
+        "api/datasets/<slug:name>/flags/",
+        export_views.DatasetFlagsApi.as_view(),
+        name="api-dataset-flags",
+    ),
     path(
         "api/exports/manifest/",
         export_views.ExportManifestApi.as_view(),

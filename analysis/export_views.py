@@ -53,9 +53,13 @@ from analysis.export import (
     export_chunks,
     export_to_stream,
 )
+from analysis.flags import CONTENT_TYPES as FLAG_CONTENT_TYPES
+from analysis.flags import FORMATS as FLAG_FORMATS
+from analysis.flags import flag_rules, flags_to_stream
 from annotation.models import Audit
 from config.api import IsLead
-from config.roles import object_for_lead
+from config.roles import object_for_lead, require_lead
+from corpus.models import Dataset
 
 
 def _download(audit: Audit, fmt: str, layout: str) -> StreamingHttpResponse:
@@ -282,3 +286,76 @@ class ExportManifestApi(APIView):
             name=_filename(audit_ids, fmt, layout),
         )
         return Response(result)
+
+
+# --- flags for training pipelines (analysis.flags) -----------------------------------------
+
+
+def _flags_file(
+    dataset: Dataset, fmt: str, margin: float | None, judge_ids: list[int]
+) -> HttpResponse:
+    rules = flag_rules(dataset, judge_ids=judge_ids, margin=margin)
+    buffer = io.BytesIO()
+    name = f"{dataset.name}-flags.{fmt}"
+    flags_to_stream(rules, fmt=fmt, out=buffer, name=name)
+    response = HttpResponse(buffer.getvalue(), content_type=FLAG_CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+def dataset_flags(request: HttpRequest, name: str, fmt: str) -> HttpResponse:
+    """The dataset and audit pages' link: `?margin=` optional."""
+    require_lead(request.user)
+    dataset = get_object_or_404(Dataset, name=name)
+    try:
+        margin = float(request.GET["margin"]) if request.GET.get("margin") else None
+        return _flags_file(dataset, fmt, margin, [])
+    except (ValueError, ExportError) as exc:
+        return HttpResponseBadRequest(f"margin: {exc}", content_type="text/plain")
+
+
+class FlagsInput(serializers.Serializer):
+    file_format = serializers.ChoiceField(choices=FLAG_FORMATS, default="jsonl")
+    margin = serializers.FloatField(
+        required=False, min_value=0, help_text="low margin: |margin| below this"
+    )
+    judge = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        help_text="a judge id; repeat for several (default: every judge with verdicts)",
+    )
+
+
+class DatasetFlagsApi(APIView):
+    """`GET /api/datasets/<name>/flags/?file_format=jsonl|parquet&margin=&judge=` (leads)."""
+
+    permission_classes = [IsLead]
+
+    @extend_schema(
+        operation_id="dataset_flags",
+        summary="Pairs whose judge verdict should not be used without a person",
+        description="Ethics refusal on either side, swap-inconsistent, low margin, judges "
+        "disagree; with the reasons and the human label where one exists, keyed by the "
+        "pair's source key. A shifted slice is not checked yet.",
+        parameters=[FlagsInput],
+        responses={
+            (200, FLAG_CONTENT_TYPES["jsonl"]): OpenApiTypes.BINARY,
+            (200, FLAG_CONTENT_TYPES["parquet"]): OpenApiTypes.BINARY,
+            400: _BAD_EXPORT,
+            403: OpenApiResponse(_Detail, description="not a lead"),
+            404: OpenApiResponse(_Detail, description="no such dataset"),
+        },
+    )
+    def get(self, request: Request, name: str) -> HttpResponse:
+        params = FlagsInput(data=request.query_params)
+        if not params.is_valid():
+            raise ValidationError(params.errors)
+        dataset = get_object_or_404(Dataset, name=name)
+        data = params.validated_data
+        try:
+            return _flags_file(
+                dataset, data["file_format"], data.get("margin"), data.get("judge") or []
+            )
+        except ExportError as exc:
+            raise ValidationError({"judge": [str(exc)]}) from None
