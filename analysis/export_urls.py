@@ -32,6 +32,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("api/exports/", export_views.ExportsApi.as_view(), name="api-exports"),
     re_path(
+        r"^reports/audit/(?P<pk>[0-9]+)/model-card\.(?P<fmt>md|json)$",
+        export_views.audit_model_card,
+        name="audit_model_card",
+    ),
+    path(
+        "api/audits/<int:pk>/model-card/",
+        export_views.AuditModelCardApi.as_view(),
+        name="api-audit-model-card",
+    ),
+    re_path(
         r"^reports/dataset/(?P<name>[-a-zA-Z0-9_]+)/flags\.(?P<fmt>jsonl|parquet)$",
         export_views.dataset_flags,
         name="dataset_flags",

@@ -56,6 +56,7 @@ from analysis.export import (
 from analysis.flags import CONTENT_TYPES as FLAG_CONTENT_TYPES
 from analysis.flags import FORMATS as FLAG_FORMATS
 from analysis.flags import flag_rules, flags_to_stream
+from analysis.model_card import judge_named, model_card, model_card_markdown
 from annotation.models import Audit
 from config.api import IsLead
 from config.roles import object_for_lead, require_lead
@@ -359,3 +360,70 @@ class DatasetFlagsApi(APIView):
             )
         except ExportError as exc:
             raise ValidationError({"judge": [str(exc)]}) from None
+
+
+# --- model-card sections (analysis.model_card) -------------------------------------------
+
+
+def _model_card_response(audit: Audit, fmt: str, judge_text: str | None) -> HttpResponse:
+    judge = judge_named(audit, judge_text) if judge_text else None
+    cards = model_card(audit, judge=judge)
+    if fmt == "json":
+        response: HttpResponse = JsonResponse(
+            cards, safe=False, json_dumps_params={"indent": 2, "ensure_ascii": False}
+        )
+    else:
+        response = HttpResponse(
+            model_card_markdown(cards), content_type="text/markdown; charset=utf-8"
+        )
+    name = f"audit-{audit.pk}-model-card.{fmt}"
+    response["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
+
+
+@login_required
+def audit_model_card(request: HttpRequest, pk: str, fmt: str) -> HttpResponse:
+    """The report page's link: `reports/audit/<id>/model-card.md|json?judge=`."""
+    audit = object_for_lead(request.user, Audit, pk=pk)
+    try:
+        return _model_card_response(audit, fmt, request.GET.get("judge"))
+    except ExportError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+
+
+class ModelCardInput(serializers.Serializer):
+    file_format = serializers.ChoiceField(choices=("md", "json"), default="json")
+    judge = serializers.CharField(
+        required=False, help_text="a judge id, `name vN` or bare name (default: every judge)"
+    )
+
+
+class AuditModelCardApi(APIView):
+    """`GET /api/audits/<id>/model-card/?file_format=json|md&judge=` (leads)."""
+
+    permission_classes = [IsLead]
+
+    @extend_schema(
+        operation_id="audit_model_card",
+        summary="Model-card section per judge version (Markdown or JSON)",
+        description="What was audited, agreement with intervals against the human ceiling, "
+        "response classes per model, the refusal gap, position and length bias, and the gate, "
+        "from the audit's latest snapshot.",
+        parameters=[ModelCardInput],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="a list of cards, or Markdown"),
+            400: OpenApiResponse(_Detail, description="no figures yet, or an unknown judge"),
+            403: OpenApiResponse(_Detail, description="not a lead"),
+            404: OpenApiResponse(_Detail, description="no such audit"),
+        },
+    )
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        params = ModelCardInput(data=request.query_params)
+        if not params.is_valid():
+            raise ValidationError(params.errors)
+        audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
+        data = params.validated_data
+        try:
+            return _model_card_response(audit, data["file_format"], data.get("judge"))
+        except ExportError as exc:
+            raise ParseError(str(exc)) from None

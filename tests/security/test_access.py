@@ -65,6 +65,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
     "api own assignment": ("api-assignment-label", "api-assignment-skip"),
     "lead page": (
         "audit_export", "audit_export_download", "audit_export_manifest", "dataset_flags",
+        "audit_model_card",
         "import_list", "import_new", "import_job", "judge_list", "judge_create",
         "judge_detail", "judge_run_start", "judge_run_detail", "judge_run_stop", "judge_cards",
         "dataset_judging", "classification_run_start", "classification_run_detail",
@@ -76,6 +77,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
     ),
     "api lead": (
         "api-audit-export", "api-exports", "api-exports-manifest", "api-dataset-flags",
+        "api-audit-model-card",
         "api_import_collection",
         "api_import_detail", "api-dataset-pairs", "api-audit-availability", "api-audit-detail",
         "api-audit-status", "api-audit-annotators", "api-audit-judge-runs",
