@@ -111,6 +111,11 @@ def test_it_prints_from_the_command_and_names_the_judges_it_knows(carded: AuditB
 
     assert json.loads(out.getvalue()) == json.loads(json.dumps(model_card(carded.audit)))
     assert by_name.getvalue().startswith("## LLM judge audit: planted judge v1")
+    by_start = StringIO()
+    call_command(
+        "model_card", "--audit", str(carded.audit.pk), "--judge", "Planted", stdout=by_start
+    )
+    assert by_start.getvalue() == by_name.getvalue()
     with pytest.raises(CommandError, match="judges: planted judge v1"):
         call_command("model_card", "--audit", str(carded.audit.pk), "--judge", "gpt")
 
