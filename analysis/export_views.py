@@ -411,7 +411,12 @@ class AuditModelCardApi(APIView):
         "from the audit's latest snapshot.",
         parameters=[ModelCardInput],
         responses={
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="a list of cards, or Markdown"),
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="a list of cards (file_format=json)"
+            ),
+            (200, "text/markdown"): OpenApiResponse(
+                OpenApiTypes.STR, description="Markdown (file_format=md)"
+            ),
             400: OpenApiResponse(_Detail, description="no figures yet, or an unknown judge"),
             403: OpenApiResponse(_Detail, description="not a lead"),
             404: OpenApiResponse(_Detail, description="no such audit"),
@@ -420,7 +425,8 @@ class AuditModelCardApi(APIView):
     def get(self, request: Request, pk: int) -> HttpResponse:
         params = ModelCardInput(data=request.query_params)
         if not params.is_valid():
-            raise ValidationError(params.errors)
+            name, problems = next(iter(params.errors.items()))
+            raise ParseError(f"{name}: {' '.join(str(p) for p in problems)}")
         audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
         data = params.validated_data
         try:
