@@ -1,6 +1,11 @@
-"""Calibration-set export: one row per audited pair, in Tribunal's `generic` import schema.
+"""Calibration-set export: one row per audited pair, in one of two layouts.
 
-A row holds the pair's texts, every human label (under a pseudonymous annotator id) and
+- `flat` (the default; `analysis.export_flat`): one plain value per cell (the final label and
+  whether it was adjudicated, each annotator's label, each judge version's verdicts, classes,
+  stratum and inclusion probability), for pandas and spreadsheets;
+- `generic`: Tribunal's import schema with the nested detail, described below.
+
+A generic row holds the pair's texts, every human label (under a pseudonymous annotator id) and
 imported human vote, every judge verdict in both orders with the judge's fingerprint, and in
 `meta` the stratum, inclusion probability and weight, the side order each annotator saw and
 the time they spent, the adjudicated or consensus label, and the responses' refusal classes
