@@ -1,6 +1,11 @@
-"""Calibration-set export: one row per audited pair, in Tribunal's `generic` import schema.
+"""Calibration-set export: one row per audited pair, in one of two layouts.
 
-A row holds the pair's texts, every human label (under a pseudonymous annotator id) and
+- `flat` (the default; `analysis.export_flat`): one plain value per cell (the final label and
+  whether it was adjudicated, each annotator's label, each judge version's verdicts, classes,
+  stratum and inclusion probability), for pandas and spreadsheets;
+- `generic`: Tribunal's import schema with the nested detail, described below.
+
+A generic row holds the pair's texts, every human label (under a pseudonymous annotator id) and
 imported human vote, every judge verdict in both orders with the judge's fingerprint, and in
 `meta` the stratum, inclusion probability and weight, the side order each annotator saw and
 the time they spent, the adjudicated or consensus label, and the responses' refusal classes
@@ -34,12 +39,20 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from analysis.export_flat import JUDGE_PARTS, FlatPlan, people_response_classes
 from annotation.models import Adjudication, Audit, AuditItem, Label
 from corpus.models import HumanVote, Outcome, Pair
 from judges.models import ResponseClassification, ResponseFeatures, Verdict
 
 ExportFormat = Literal["jsonl", "csv", "parquet"]
 FORMATS: tuple[ExportFormat, ...] = ("jsonl", "csv", "parquet")
+Layout = Literal["flat", "generic"]
+LAYOUTS: tuple[Layout, ...] = ("flat", "generic")  # the first is the default
+LAYOUT_HELP = (
+    "flat: one row per pair, one plain value per cell (final label, each annotator's label, "
+    "each judge's verdicts, classes, stratum and probability); generic: Tribunal's import "
+    "schema with nested detail, imports back unchanged"
+)
 CONTENT_TYPES: dict[str, str] = {
     "jsonl": "application/x-ndjson",
     "csv": "text/csv; charset=utf-8",
@@ -198,8 +211,11 @@ def export_rows(
     stats: ExportStats | None = None,
     secret: str | None = None,
     chunk_size: int = CHUNK_PAIRS,
+    plan: FlatPlan | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """One dict per pair in the audits (a pair in several audits is one row), ordered by id."""
+    """One dict per pair in the audits (a pair in several audits is one row), ordered by id.
+
+    Rows in the generic layout, or with ``plan`` (see ``flat_plan``) in the flat one."""
     stats = stats if stats is not None else ExportStats()
     secret = settings.SECRET_KEY if secret is None else secret
     audit_ids = list(audit_ids)
@@ -214,7 +230,7 @@ def export_rows(
     )
     response_tables = ResponseClassification.objects.exists() or ResponseFeatures.objects.exists()
     for chunk in _chunks(pair_ids, chunk_size):
-        yield from _rows_for(chunk, audit_ids, stats, secret, qualify, response_tables)
+        yield from _rows_for(chunk, audit_ids, stats, secret, qualify, response_tables, plan)
 
 
 def _rows_for(
@@ -224,6 +240,7 @@ def _rows_for(
     secret: str,
     qualify: bool,
     response_tables: bool,
+    plan: FlatPlan | None = None,
 ) -> Iterator[dict[str, Any]]:
     # Ids are filtered by range (an index scan, no long IN list), then trimmed to the chunk.
     wanted = set(pair_ids)
@@ -265,11 +282,11 @@ def _rows_for(
     item_ids = [item["pk"] for group in items.values() for item in group]
 
     labels: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for label in _fetch(
-        Label.objects.filter(item_id__in=item_ids)
-        .order_by("created_at", "pk")
-        .annotate(criteria_text=Cast("criteria", TextField()))
-        .values(
+    label_rows = Label.objects.filter(item_id__in=item_ids).order_by("created_at", "pk")
+    if plan is not None:  # the flat layout reads only the answer
+        label_values = label_rows.values("item_id", "annotator_id", "outcome")
+    else:
+        label_values = label_rows.annotate(criteria_text=Cast("criteria", TextField())).values(
             "item_id",
             "annotator_id",
             "outcome",
@@ -280,7 +297,7 @@ def _rows_for(
             "created_at",
             "assignment__a_on_left",
         )
-    ):
+    for label in _fetch(label_values):
         labels[label["item_id"]].append(label)
     adjudications = {
         row["item_id"]: row
@@ -297,15 +314,191 @@ def _rows_for(
         .values("pair_id", "voter_id", "outcome", "strength", "source")
     ):
         imported[imported_vote["pair_id"]].append(imported_vote)
+    verdict_rows_all = Verdict.objects.filter(pair_id__gte=lo, pair_id__lte=hi).order_by(
+        "judge__name", "judge__version"
+    )
+    if plan is not None:
+        return _flat_rows(
+            pairs=pairs,
+            items=items,
+            labels=labels,
+            adjudications=adjudications,
+            imported=imported,
+            verdict_rows=verdict_rows_all,
+            plan=plan,
+            stats=stats,
+            secret=secret,
+            qualify=qualify,
+            response_tables=response_tables,
+        )
+    return _generic_rows(
+        pairs=pairs,
+        items=items,
+        labels=labels,
+        adjudications=adjudications,
+        imported=imported,
+        verdict_query=verdict_rows_all,
+        stats=stats,
+        secret=secret,
+        qualify=qualify,
+        response_tables=response_tables,
+    )
+
+
+def _flat_rows(
+    *,
+    pairs: list[dict[str, Any]],
+    items: dict[int, list[dict[str, Any]]],
+    labels: dict[int, list[dict[str, Any]]],
+    adjudications: dict[int, dict[str, Any]],
+    imported: dict[int, list[dict[str, Any]]],
+    verdict_rows: Any,
+    plan: FlatPlan,
+    stats: ExportStats,
+    secret: str,
+    qualify: bool,
+    response_tables: bool,
+) -> Iterator[dict[str, Any]]:
+    """Flat rows straight from the chunk's reads (no nested row on the way: this is the
+    default export and the one timed in bench/export_bench.py)."""
     verdicts: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for verdict in _fetch(
-        Verdict.objects.filter(pair_id__gte=lo, pair_id__lte=hi)
-        .order_by("judge__name", "judge__version")
-        .annotate(
+        verdict_rows.values(
+            "pair_id",
+            "judge__name",
+            "judge__version",
+            "judge__model_id",
+            "judge__fingerprint",
+            "judge__tie_policy",
+            "judge__provider",
+            "outcome",
+            "outcome_ab",
+            "outcome_ba",
+            "margin",
+            "consistent",
+        )
+    ):
+        verdicts[verdict["pair_id"]].append(verdict)
+    response_ids = [p["response_a_id"] for p in pairs] + [p["response_b_id"] for p in pairs]
+    people = people_response_classes(response_ids) if pairs else {}
+    classes: dict[int, str] = {}
+    if response_tables and plan.classifier:
+        classes = {
+            row["response_id"]: row["label"]
+            for row in _fetch(
+                ResponseClassification.objects.filter(
+                    response_id__in=response_ids, classifier=plan.classifier
+                ).values("response_id", "label")
+            )
+        }
+    judge_columns = {
+        fingerprint: tuple(f"{prefix}_{suffix}" for suffix, _, _ in JUDGE_PARTS)
+        for fingerprint, prefix in plan.judges.items()
+    }
+    empty = dict.fromkeys(plan.annotators.values())
+    for names in judge_columns.values():
+        empty.update(dict.fromkeys(names))
+    voters: dict[int, str] = {}
+    for pair in pairs:
+        pk = pair["pk"]
+        has_text = bool(pair["response_a__has_text"] and pair["response_b__has_text"])
+        row: dict[str, Any] = {
+            "pair_id": (
+                f"{pair['dataset__name']}:{pair['source_key']}" if qualify else pair["source_key"]
+            ),
+            "dataset": pair["dataset__name"],
+            "source_key": pair["source_key"],
+            "prompt": pair["prompt__text"] if has_text else None,
+            "response_a": pair["response_a__text"] if has_text else None,
+            "response_b": pair["response_b__text"] if has_text else None,
+            "has_text": has_text,
+            "model_a": pair["response_a__model_name"],
+            "model_b": pair["response_b__model_name"],
+            "category": pair["category"] or pair["prompt__category"],
+            "turn": pair["turn"],
+            "audit_id": None,
+            "stratum": None,
+            "inclusion_probability": None,
+            "weight": None,
+            "final_label": None,
+            "adjudicated": False,
+            "consensus": None,
+            "label_count": 0,
+            **empty,
+        }
+        for index, item in enumerate(items[pk]):
+            item_labels = labels[item["pk"]]
+            adjudication = adjudications.get(item["pk"])
+            stats.strata[item["stratum"]] += 1
+            stats.adjudicated += adjudication is not None
+            stats.labels += len(item_labels)
+            if index:  # a pair in several audits: the first audit's design and labels
+                continue
+            agreed = consensus([label["outcome"] for label in item_labels])
+            probability = item["inclusion_probability"]
+            row["audit_id"] = item["audit_id"]
+            row["stratum"] = item["stratum"]
+            row["inclusion_probability"] = probability
+            row["weight"] = 1.0 / probability
+            row["final_label"] = adjudication["outcome"] if adjudication else agreed
+            row["adjudicated"] = adjudication is not None
+            row["consensus"] = agreed
+            row["label_count"] = len(item_labels)
+            for label in item_labels:
+                voter = voters.get(label["annotator_id"])
+                if voter is None:
+                    voter = voters[label["annotator_id"]] = pseudonym(
+                        label["annotator_id"], secret=secret
+                    )
+                row[plan.annotators[voter]] = label["outcome"]
+        stats.imported_votes += len(imported.get(pk, ()))
+        for verdict in verdicts.get(pk, ()):
+            fingerprint = verdict["judge__fingerprint"]
+            stats.judges.setdefault(
+                fingerprint,
+                {
+                    "name": verdict["judge__name"],
+                    "version": verdict["judge__version"],
+                    "model_id": verdict["judge__model_id"],
+                    "provider": verdict["judge__provider"],
+                    "tie_policy": verdict["judge__tie_policy"],
+                    "verdicts": 0,
+                },
+            )["verdicts"] += 1
+            stats.verdicts += 1
+            ab, ba, combined, margin, consistent = judge_columns[fingerprint]
+            row[ab] = verdict["outcome_ab"] or None
+            row[ba] = verdict["outcome_ba"] or None
+            row[combined] = verdict["outcome"] or None
+            row[margin] = None if verdict["margin"] is None else float(verdict["margin"])
+            row[consistent] = _flag(verdict["consistent"])
+        row["class_a"] = classes.get(pair["response_a_id"])
+        row["class_b"] = classes.get(pair["response_b_id"])
+        row["people_class_a"] = people.get(pair["response_a_id"])
+        row["people_class_b"] = people.get(pair["response_b_id"])
+        stats.pairs += 1
+        yield row
+
+
+def _generic_rows(
+    *,
+    pairs: list[dict[str, Any]],
+    items: dict[int, list[dict[str, Any]]],
+    labels: dict[int, list[dict[str, Any]]],
+    adjudications: dict[int, dict[str, Any]],
+    imported: dict[int, list[dict[str, Any]]],
+    verdict_query: Any,
+    stats: ExportStats,
+    secret: str,
+    qualify: bool,
+    response_tables: bool,
+) -> Iterator[dict[str, Any]]:
+    verdicts: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for verdict in _fetch(
+        verdict_query.annotate(
             criteria_ab_text=Cast("criteria_ab", TextField()),
             criteria_ba_text=Cast("criteria_ba", TextField()),
-        )
-        .values(
+        ).values(
             "pair_id",
             "judge__name",
             "judge__version",
@@ -480,7 +673,7 @@ def _rows_for(
         }
         has_text = bool(pair["response_a__has_text"] and pair["response_b__has_text"])
         stats.pairs += 1
-        yield {
+        row = {
             "pair_id": (
                 f"{pair['dataset__name']}:{pair['source_key']}" if qualify else pair["source_key"]
             ),
@@ -496,9 +689,55 @@ def _rows_for(
             "votes": votes,
             "verdicts": verdict_rows,
         }
+        yield row
+
+
+def flat_plan(audit_ids: Sequence[int], *, secret: str | None = None) -> FlatPlan:
+    """The flat layout's columns for these audits: their annotators, judges and classifier."""
+    secret = settings.SECRET_KEY if secret is None else secret
+    annotators = (
+        Label.objects.filter(item__audit_id__in=audit_ids)
+        .values_list("annotator_id", flat=True)
+        .distinct()
+    )
+    judges = (
+        Verdict.objects.filter(pair__audit_items__audit_id__in=audit_ids)
+        .values_list("judge__fingerprint", "judge__name", "judge__version")
+        .distinct()
+    )
+    datasets = Audit.objects.filter(pk__in=audit_ids).values("dataset_id")
+    classifier = (
+        ResponseClassification.objects.filter(response__prompt__dataset_id__in=datasets)
+        .order_by("-created_at", "-pk")
+        .values_list("classifier", flat=True)
+        .first()
+    )
+    return FlatPlan.build(
+        pseudonyms=[pseudonym(pk, secret=secret) for pk in set(annotators)],
+        judges=list(set(judges)),
+        classifier=classifier,
+    )
 
 
 # Writers: each takes the rows and a binary stream, and writes as the rows come -------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """A layout's columns, their Arrow types, and which hold JSON text in CSV and Parquet."""
+
+    columns: tuple[str, ...]
+    types: dict[str, str]
+    structured: frozenset[str] = frozenset()
+
+
+GENERIC = Table(COLUMNS, {"has_text": "bool", "turn": "int32"}, frozenset(STRUCTURED))
+
+
+def table_for(plan: FlatPlan | None) -> Table:
+    if plan is None:
+        return GENERIC
+    return Table(plan.columns(), dict(plan.schema()))
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> None:
@@ -512,24 +751,24 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> None:
         out.write(b"\n".join(pending) + b"\n")
 
 
-def write_csv(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> None:
+def write_csv(rows: Iterable[dict[str, Any]], out: IO[bytes], *, table: Table = GENERIC) -> None:
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     try:
         writer = csv.writer(text)
-        writer.writerow(COLUMNS)
+        writer.writerow(table.columns)
         for row in rows:
-            writer.writerow(_cells(row, csv_text=True))
+            writer.writerow(_cells(row, table, csv_text=True))
     finally:
         text.detach()  # leave `out` open for the caller
 
 
-def _cells(row: dict[str, Any], *, csv_text: bool) -> list[Any]:
+def _cells(row: dict[str, Any], table: Table, *, csv_text: bool) -> list[Any]:
     cells: list[Any] = []
-    for name in COLUMNS:
+    for name in table.columns:
         value = row[name]
-        if name in STRUCTURED:
+        if name in table.structured:
             value = _dumps(value)
-        elif csv_text and name == "has_text":
+        elif csv_text and isinstance(value, bool):
             value = "true" if value else "false"
         elif csv_text and value is None:
             value = ""
@@ -537,41 +776,68 @@ def _cells(row: dict[str, Any], *, csv_text: bool) -> list[Any]:
     return cells
 
 
-def _parquet_schema() -> Any:
+def _parquet_schema(table: Table = GENERIC) -> Any:
     import pyarrow as pa
 
-    types = {"has_text": pa.bool_(), "turn": pa.int32()}
-    return pa.schema([(name, types.get(name, pa.string())) for name in COLUMNS])
+    kinds = {
+        "string": pa.string(),
+        "bool": pa.bool_(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+    }
+    return pa.schema([(name, kinds[table.types.get(name, "string")]) for name in table.columns])
+
+
+class _Columns:
+    """Rows gathered column by column into Arrow tables of one row group each."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.schema = _parquet_schema(table)
+        self.values: dict[str, list[Any]] = {name: [] for name in table.columns}
+        self.size = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        if self.table.structured:
+            cells = _cells(row, self.table, csv_text=False)
+            for values, value in zip(self.values.values(), cells, strict=True):
+                values.append(value)
+        else:
+            for name, values in self.values.items():
+                values.append(row[name])
+        self.size += 1
+
+    def take(self) -> Any:
+        import pyarrow as pa
+
+        arrow = pa.table(self.values, schema=self.schema)
+        for values in self.values.values():
+            values.clear()
+        self.size = 0
+        return arrow
 
 
 def write_parquet(
-    rows: Iterable[dict[str, Any]], out: IO[bytes], *, row_group: int = CHUNK_PAIRS
+    rows: Iterable[dict[str, Any]],
+    out: IO[bytes],
+    *,
+    row_group: int = CHUNK_PAIRS,
+    table: Table = GENERIC,
 ) -> None:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _parquet_schema()
-    columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-    writer = pq.ParquetWriter(out, schema, compression="zstd")
-
-    def flush() -> None:
-        writer.write_table(pa.table(columns, schema=schema))
-        for values in columns.values():
-            values.clear()
-
+    columns = _Columns(table)
+    writer = pq.ParquetWriter(out, columns.schema, compression="zstd")
     try:
         for row in rows:
-            for name, value in zip(COLUMNS, _cells(row, csv_text=False), strict=True):
-                columns[name].append(value)
-            if len(columns["pair_id"]) >= row_group:
-                flush()
-        if columns["pair_id"]:
-            flush()
+            columns.add(row)
+            if columns.size >= row_group:
+                writer.write_table(columns.take())
+        if columns.size:
+            writer.write_table(columns.take())
     finally:
         writer.close()
-
-
-WRITERS = {"jsonl": write_jsonl, "csv": write_csv, "parquet": write_parquet}
 
 
 class _Hashing(io.RawIOBase):
@@ -594,14 +860,21 @@ class _Hashing(io.RawIOBase):
 
 
 def manifest(
-    audits: Sequence[Audit], fmt: str, stats: ExportStats, *, sha256: str, size: int, name: str
+    audits: Sequence[Audit],
+    fmt: str,
+    stats: ExportStats,
+    *,
+    sha256: str,
+    size: int,
+    name: str,
+    plan: FlatPlan | None = None,
 ) -> dict[str, Any]:
-    return {
+    result = {
         "kind": "tribunal-calibration-set",
         "tribunal_version": tribunal_version(),
         "created_at": timezone.now().isoformat(),
         "format": fmt,
-        "schema": "generic",
+        "schema": "generic" if plan is None else "flat",
         "file": name,
         "sha256": sha256,
         "bytes": size,
@@ -621,6 +894,17 @@ def manifest(
         "tie_policy": TIE_POLICY,
         "annotator_ids": "pseudonymous: sha256 of the site's secret key and the user id",
     }
+    if plan is not None:
+        result["columns"] = plan.describe()
+        result["generic"] = "the nested layout that imports back: ask for layout=generic"
+    return result
+
+
+def _check(fmt: str, layout: str) -> None:
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if layout not in LAYOUTS:
+        raise ExportError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
 
 
 def export_to_stream(
@@ -630,18 +914,21 @@ def export_to_stream(
     out: IO[bytes],
     name: str = "",
     chunk_size: int = CHUNK_PAIRS,
+    layout: str = "flat",
 ) -> dict[str, Any]:
     """Write the calibration set to `out` and return its manifest."""
-    if fmt not in WRITERS:
-        raise ExportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    _check(fmt, layout)
     audits = audits_get(list(audit_ids))
+    ids = [a.pk for a in audits]
+    plan = flat_plan(ids) if layout == "flat" else None
+    table = table_for(plan)
     stats = ExportStats()
     sink: Any = _Hashing(out)  # a binary file for the writers
-    rows = export_rows([a.pk for a in audits], stats=stats, chunk_size=chunk_size)
+    rows = export_rows(ids, stats=stats, chunk_size=chunk_size, plan=plan)
     if fmt == "parquet":
-        write_parquet(rows, sink, row_group=chunk_size)
+        write_parquet(rows, sink, row_group=chunk_size, table=table)
     elif fmt == "csv":
-        write_csv(rows, sink)
+        write_csv(rows, sink, table=table)
     else:
         write_jsonl(rows, sink)
     return manifest(
@@ -651,6 +938,7 @@ def export_to_stream(
         sha256=sink.sha256.hexdigest(),
         size=sink.size,
         name=name or f"calibration.{fmt}",
+        plan=plan,
     )
 
 
@@ -659,13 +947,23 @@ def manifest_path(path: Path) -> Path:
 
 
 def export_to_file(
-    *, audit_ids: Sequence[int], fmt: str, path: Path | str, chunk_size: int = CHUNK_PAIRS
+    *,
+    audit_ids: Sequence[int],
+    fmt: str,
+    path: Path | str,
+    chunk_size: int = CHUNK_PAIRS,
+    layout: str = "flat",
 ) -> dict[str, Any]:
     """Write the calibration set to `path` and its manifest to `<path>.manifest.json`."""
     path = Path(path)
     with open(path, "wb") as handle:
         result = export_to_stream(
-            audit_ids=audit_ids, fmt=fmt, out=handle, name=path.name, chunk_size=chunk_size
+            audit_ids=audit_ids,
+            fmt=fmt,
+            out=handle,
+            name=path.name,
+            chunk_size=chunk_size,
+            layout=layout,
         )
     manifest_path(path).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return result
@@ -692,41 +990,38 @@ class StreamBuffer(io.RawIOBase):
 
 
 def export_chunks(
-    *, audit_ids: Sequence[int], fmt: str, chunk_size: int = CHUNK_PAIRS
+    *, audit_ids: Sequence[int], fmt: str, chunk_size: int = CHUNK_PAIRS, layout: str = "flat"
 ) -> Iterator[bytes]:
     """The calibration set as a stream of byte chunks (for a streaming HTTP response).
 
     Validates first (raises ExportError before any byte), then yields as rows are written.
     """
-    if fmt not in WRITERS:
-        raise ExportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    _check(fmt, layout)
     audits = audits_get(list(audit_ids))
-    return _stream(audits, fmt, chunk_size)
+    return _stream(audits, fmt, chunk_size, layout)
 
 
-def _stream(audits: list[Audit], fmt: str, chunk_size: int) -> Iterator[bytes]:
+def _stream(audits: list[Audit], fmt: str, chunk_size: int, layout: str) -> Iterator[bytes]:
     buffer = StreamBuffer()
-    rows = export_rows([a.pk for a in audits], chunk_size=chunk_size)
+    ids = [a.pk for a in audits]
+    plan = flat_plan(ids) if layout == "flat" else None
+    table = table_for(plan)
+    rows = export_rows(ids, chunk_size=chunk_size, plan=plan)
 
     if fmt == "parquet":
         # ParquetWriter needs to be driven by rows; run it through a generator of row groups.
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = _parquet_schema()
-        writer = pq.ParquetWriter(buffer, schema, compression="zstd")
-        columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+        columns = _Columns(table)
+        writer = pq.ParquetWriter(buffer, columns.schema, compression="zstd")
         try:
             for row in rows:
-                for name, value in zip(COLUMNS, _cells(row, csv_text=False), strict=True):
-                    columns[name].append(value)
-                if len(columns["pair_id"]) >= chunk_size:
-                    writer.write_table(pa.table(columns, schema=schema))
-                    for values in columns.values():
-                        values.clear()
+                columns.add(row)
+                if columns.size >= chunk_size:
+                    writer.write_table(columns.take())
                     yield buffer.take()
-            if columns["pair_id"]:
-                writer.write_table(pa.table(columns, schema=schema))
+            if columns.size:
+                writer.write_table(columns.take())
         finally:
             writer.close()
         yield buffer.take()
@@ -734,9 +1029,9 @@ def _stream(audits: list[Audit], fmt: str, chunk_size: int) -> Iterator[bytes]:
     if fmt == "csv":
         text = io.StringIO()
         writer_csv = csv.writer(text)
-        writer_csv.writerow(COLUMNS)
+        writer_csv.writerow(table.columns)
         for row in rows:
-            writer_csv.writerow(_cells(row, csv_text=True))
+            writer_csv.writerow(_cells(row, table, csv_text=True))
             if text.tell() > 1 << 16:
                 yield text.getvalue().encode()
                 text.seek(0)

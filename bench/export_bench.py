@@ -7,8 +7,10 @@ Never touches your data: on PostgreSQL it creates and drops a `tribunal_bench_ex
 database on the same server, on SQLite it uses a temporary file. It bulk-creates one audit of
 N pairs (seeded texts of about 500 characters per response), two labels per pair with their
 assignments, and two judges' verdicts in both orders, then exports the audit once per format,
-each in a fresh process so its peak memory is its own. Goals: at most 5 s and 500 MB each.
-Prints e.g. `export 50,000 pairs to parquet (sqlite): 3.2 s, cpu 3.0 s, peak 210 MB, file
+each in a fresh process so its peak memory is its own, in the nested `generic` layout (the
+export before issue 13) and the `flat` one (the default since), so one run prints before and
+after. Goals: at most 5 s and 500 MB each.
+Prints e.g. `export 50,000 pairs to parquet, flat (sqlite): 3.2 s, cpu 3.0 s, peak 210 MB, file
 18 MB` (wall time, the process's CPU time, which is steadier on a busy machine, peak resident
 memory of the whole process including Django, and the file's size). The pyarrow import (about
 a second, paid once by a running server) is not timed.
@@ -185,7 +187,7 @@ def seed(n: int) -> int:
     return audit.pk
 
 
-def export(n: int, audit_id: int, fmt: str, out: Path) -> None:
+def export(n: int, audit_id: int, fmt: str, out: Path, layout: str) -> None:
     _setup()
     from django.db import connection
 
@@ -195,16 +197,16 @@ def export(n: int, audit_id: int, fmt: str, out: Path) -> None:
         import pyarrow.parquet  # noqa: F401  - loaded once by a running server; not timed here
     cpu_before = time.process_time()
     started = time.perf_counter()
-    result = export_to_file(audit_ids=[audit_id], fmt=fmt, path=out)
+    result = export_to_file(audit_ids=[audit_id], fmt=fmt, path=out, layout=layout)
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu_before
     if result["counts"]["pairs"] != n:
-        print(f"export {n:,} pairs to {fmt}: FAILED ({result['counts']})", flush=True)
+        print(f"export {n:,} pairs to {fmt}, {layout}: FAILED ({result['counts']})", flush=True)
         sys.exit(1)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size_mb = out.stat().st_size / 1e6
     print(
-        f"export {n:,} pairs to {fmt} ({connection.vendor}): {seconds:,.1f} s, "
+        f"export {n:,} pairs to {fmt}, {layout} ({connection.vendor}): {seconds:,.1f} s, "
         f"cpu {cpu:,.1f} s, peak {peak_mb:,.0f} MB, file {size_mb:,.0f} MB",
         flush=True,
     )
@@ -222,13 +224,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=SIZE)
     parser.add_argument("--formats", nargs="+", default=["parquet", "jsonl"])
+    parser.add_argument("--layouts", nargs="+", default=["generic", "flat"])
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         if args.child[0] == "seed":
             print(seed(int(args.child[1])))
         else:
-            export(int(args.child[1]), int(args.child[2]), args.child[3], Path(args.child[4]))
+            n, audit_id, fmt, out, layout = args.child[1:6]
+            export(int(n), int(audit_id), fmt, Path(out), layout)
         return
 
     url = os.environ.get("DATABASE_URL", "")
@@ -250,10 +254,13 @@ def main() -> None:
             )
             audit_id = seeded.stdout.strip().splitlines()[-1]
             for fmt in args.formats:
-                out = Path(tmp) / f"calibration.{fmt}"
-                subprocess.run(
-                    [*me, "export", str(args.size), audit_id, fmt, str(out)], env=env, check=True
-                )
+                for layout in args.layouts:
+                    out = Path(tmp) / f"calibration-{layout}.{fmt}"
+                    subprocess.run(
+                        [*me, "export", str(args.size), audit_id, fmt, str(out), layout],
+                        env=env,
+                        check=True,
+                    )
         finally:
             if postgres:
                 _admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")

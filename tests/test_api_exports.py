@@ -78,7 +78,7 @@ def _body(response: Any) -> bytes:
 
 
 def test_it_streams_several_audits_as_one_file(lead_client: Client, audits: list[am.Audit]) -> None:
-    response = lead_client.get(f"/api/exports/?{_query(audits)}")
+    response = lead_client.get(f"/api/exports/?{_query(audits, layout='generic')}")
 
     rows = [json.loads(line) for line in _body(response).decode().splitlines()]
     expected_keys = {
@@ -88,7 +88,7 @@ def test_it_streams_several_audits_as_one_file(lead_client: Client, audits: list
     assert response.status_code == 200
     assert response["Content-Type"] == "application/x-ndjson"
     assert response["Content-Disposition"] == (
-        f'attachment; filename="audits-{audits[0].pk}-{audits[1].pk}-calibration.jsonl"'
+        f'attachment; filename="audits-{audits[0].pk}-{audits[1].pk}-calibration-generic.jsonl"'
     )
     assert {row["pair_id"] for row in rows} == expected_keys
     assert sum(len(row["votes"]) for row in rows) == am.Label.objects.count() == 6
@@ -132,7 +132,8 @@ def test_it_round_trips_through_the_import_api(
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     api = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=lead).key}")
-    download = _body(api.get(f"/api/exports/?{_query(audits, file_format='parquet')}"))
+    query = _query(audits, file_format="parquet", layout="generic")
+    download = _body(api.get(f"/api/exports/?{query}"))
 
     with django_capture_on_commit_callbacks(execute=True):
         created = api.post(

@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--format", choices=EXPORT_FORMATS, help="default: the output file's suffix"
     )
+    export.add_argument(
+        "--layout",
+        choices=("flat", "generic"),
+        default="flat",
+        help="flat: one plain value per cell (default); generic: nested, imports back",
+    )
     export.set_defaults(run=_export)
 
     upload = commands.add_parser(
@@ -166,7 +172,7 @@ def _report(client: Client, args: argparse.Namespace) -> int:
 
 
 def _export(client: Client, args: argparse.Namespace) -> int:
-    done = client.export(args.audit, args.output, file_format=args.format)
+    done = client.export(args.audit, args.output, file_format=args.format, layout=args.layout)
     print(f"wrote {done.path} ({done.size:,} bytes, sha256 {done.sha256}) and {done.manifest_path}")
     return 0
 

@@ -383,12 +383,15 @@ class Client:
         path: str | os.PathLike[str],
         *,
         file_format: str | None = None,
+        layout: str = "flat",
         timeout: float | None = None,
     ) -> Export:
         """Stream the audits' calibration set to ``path`` and its manifest to
         ``path.manifest.json``, and check the file's sha256 against the manifest.
 
-        The format defaults to the file's suffix (jsonl, csv or parquet). The file is written
+        The format defaults to the file's suffix (jsonl, csv or parquet). ``layout`` is
+        ``flat`` (one plain value per cell, for analysis) or ``generic`` (nested; it imports
+        back into Tribunal with the ``generic`` format). The file is written
         under a temporary name and moved into place only once it matches its manifest.
         """
         target = Path(path)
@@ -396,7 +399,9 @@ class Client:
         if fmt not in EXPORT_FORMATS:
             raise ValueError(f"file_format: give one of {', '.join(EXPORT_FORMATS)}")
         ids = [audit_ids] if isinstance(audit_ids, int) else list(audit_ids)
-        query = {"audit": [int(pk) for pk in ids], "file_format": fmt}
+        if layout not in ("flat", "generic"):
+            raise ValueError("layout: give flat or generic")
+        query = {"audit": [int(pk) for pk in ids], "file_format": fmt, "layout": layout}
         partial = target.with_name(f".{target.name}.part")
         try:
             digest, size = self._download("exports/", query, partial, timeout)

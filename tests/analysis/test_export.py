@@ -138,7 +138,7 @@ def _expected_votes(audit: am.Audit) -> set[tuple[str, str, str]]:
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
 def test_it_round_trips_labels_and_verdicts(audit: am.Audit, tmp_path: Path, fmt: str) -> None:
     path = tmp_path / f"calibration.{fmt}"
-    result = export_to_file(audit_ids=[audit.pk], fmt=fmt, path=path)
+    result = export_to_file(audit_ids=[audit.pk], fmt=fmt, path=path, layout="generic")
 
     target = DatasetFactory(name=f"reimported-{fmt}")
     job = import_file(dataset=target, fmt="generic", path=path)
@@ -179,7 +179,7 @@ def test_it_keeps_side_order_time_weight_and_adjudication_in_meta(
     audit: am.Audit, tmp_path: Path, annotator: User
 ) -> None:
     path = tmp_path / "calibration.csv"
-    export_to_file(audit_ids=[audit.pk], fmt="csv", path=path)
+    export_to_file(audit_ids=[audit.pk], fmt="csv", path=path, layout="generic")
 
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -262,13 +262,13 @@ def test_it_serves_the_export_over_the_api(audit: am.Audit, lead: User) -> None:
 def test_it_streams_a_parquet_download_that_imports_back(
     audit: am.Audit, lead_client: Client, tmp_path: Path
 ) -> None:
-    response = lead_client.get(f"/reports/audit/{audit.pk}/export.parquet")
+    response = lead_client.get(f"/reports/audit/{audit.pk}/export.parquet?layout=generic")
     path = tmp_path / "download.parquet"
     path.write_bytes(b"".join(response.streaming_content))
 
     target = DatasetFactory(name="from-download")
     job = import_file(dataset=target, fmt="generic", path=path)
 
-    assert response["Content-Disposition"].endswith('calibration.parquet"')
+    assert response["Content-Disposition"].endswith('calibration-generic.parquet"')
     assert job.status == dm.ImportJob.Status.DONE, job.errors
     assert _votes(dm.Pair.objects.filter(dataset=target)) == _expected_votes(audit)

@@ -127,6 +127,10 @@ def test_it_exits_3_when_the_server_does_not_answer_in_time(silent_server: str) 
             ["export", "--url", "http://x.test", "--audit", "1", "--output", "x.txt"],
             "--format: give one of jsonl, csv, parquet",
         ),
+        (
+            [*("export", "--url", "http://x.test", "--audit", "1"), "--layout", "nested"],
+            "--layout: invalid choice: 'nested'",
+        ),
         (["publish"], "invalid choice: 'publish'"),
     ],
 )

@@ -67,7 +67,9 @@ CLASSES: dict[str, tuple[str, ...]] = {
     "api member": ("api-audit-my-labels", "api-audit-next", "api-audit-undo"),
     "api own assignment": ("api-assignment-label", "api-assignment-skip"),
     "lead page": (
-        "audit_export", "import_list", "import_new", "import_job", "judge_list", "judge_create",
+        "audit_export", "audit_export_download", "audit_export_manifest", "dataset_flags",
+        "audit_model_card",
+        "import_list", "import_new", "import_job", "judge_list", "judge_create",
         "judge_detail", "judge_run_start", "judge_run_detail", "judge_run_stop", "judge_cards",
         "dataset_judging", "classification_run_start", "classification_run_detail",
         "report_index", "audit_report", "audit_report_recompute", "audit_gate",
@@ -78,7 +80,9 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "audit_overlap", "audit_options", "audit_gold", "audit_gold_remove", "annotator_set_aside",
     ),
     "api lead": (
-        "api-audit-export", "api-exports", "api-exports-manifest", "api_import_collection",
+        "api-audit-export", "api-exports", "api-exports-manifest", "api-dataset-flags",
+        "api-audit-model-card",
+        "api_import_collection",
         "api_import_detail", "api-dataset-pairs", "api-audit-availability", "api-audit-detail",
         "api-audit-status", "api-audit-annotators", "api-audit-judge-runs",
         "api-adjudication-queue", "api-item-detail", "api-item-adjudicate", "api-datasets",
@@ -114,7 +118,7 @@ def _patterns(resolvers: list[Any], prefix: str = "") -> Iterator[tuple[str, URL
 def _fill(route: str, values: dict[str, str]) -> str:
     """A concrete path for a route: a regex's named groups, or `<int:pk>` and friends."""
     route = route.lstrip("^").rstrip("$").replace("\\.", ".")
-    route = re.sub(r"\(\?P<fmt>[^)]*\)", "csv", route)
+    route = re.sub(r"\(\?P<fmt>([^)|]*)[^)]*\)", r"\1", route)  # the first format named
     route = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: values.get(m.group(1), values["pk"]), route)
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values.get(m.group(1), values["pk"]), route)
 

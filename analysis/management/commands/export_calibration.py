@@ -1,8 +1,9 @@
 """`python manage.py export_calibration --audit ID [--audit ID ...] --format jsonl|csv|parquet
---output PATH`
+--output PATH [--layout flat|generic]`
 
-Writes the audits' calibration set (one row per pair, Tribunal's `generic` import schema) to
-PATH and its manifest to `PATH.manifest.json`.
+Writes the audits' calibration set (one row per pair) to PATH and its manifest to
+`PATH.manifest.json`: flat by default (one plain value per cell, for analysis), or Tribunal's
+nested `generic` import schema, which imports back with `import_pairs --format generic`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analysis.export import FORMATS, ExportError, export_to_file, manifest_path
+from analysis.export import (
+    FORMATS,
+    LAYOUT_HELP,
+    LAYOUTS,
+    ExportError,
+    export_to_file,
+    manifest_path,
+)
 
 
 class Command(BaseCommand):
@@ -24,6 +32,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--format", choices=FORMATS, default=None)
         parser.add_argument("--output", required=True, metavar="PATH", help="the data file")
+        parser.add_argument("--layout", choices=LAYOUTS, default=LAYOUTS[0], help=LAYOUT_HELP)
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["output"])
@@ -35,7 +44,9 @@ class Command(BaseCommand):
         if not path.parent.is_dir():
             raise CommandError(f"--output: no directory {path.parent}")
         try:
-            result = export_to_file(audit_ids=options["audit"], fmt=fmt, path=path)
+            result = export_to_file(
+                audit_ids=options["audit"], fmt=fmt, path=path, layout=options["layout"]
+            )
         except ExportError as exc:
             path.unlink(missing_ok=True)
             raise CommandError(str(exc)) from None
