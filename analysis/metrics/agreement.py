@@ -36,7 +36,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from analysis.metrics import bootstrap
+from analysis.metrics import bootstrap, engine
+from analysis.metrics.engine import Weights, weight_matrix
 from analysis.metrics.outcomes import (
     FEWER_THAN_TWO_RATERS,
     NO_ITEMS,
@@ -46,25 +47,11 @@ from analysis.metrics.outcomes import (
 )
 from analysis.metrics.votes import CodedVotes, as_coded
 
-Weights = Literal["unweighted", "linear", "quadratic"]
 MeasurementLevel = Literal["nominal", "ordinal", "interval"]
 TwoRaterMetric = Literal["percent_agreement", "cohen_kappa", "scott_pi", "gwet_ac"]
 TWO_RATER_METRICS: tuple[str, ...] = ("percent_agreement", "cohen_kappa", "scott_pi", "gwet_ac")
 
 _EPS = 1e-12
-
-
-def weight_matrix(q: int, weights: Weights = "unweighted") -> np.ndarray:
-    """Agreement weights w_ij for q ordered categories (1 on the diagonal).
-
-    unweighted: identity; linear: 1 - |i-j|/(q-1); quadratic: 1 - (i-j)^2/(q-1)^2.
-    """
-    if weights not in ("unweighted", "linear", "quadratic"):
-        raise ValueError(f"weights must be unweighted, linear or quadratic, got {weights!r}")
-    if weights == "unweighted" or q < 2:
-        return np.eye(q)
-    distance = np.abs(np.subtract.outer(np.arange(q), np.arange(q))) / (q - 1)
-    return 1.0 - (distance if weights == "linear" else distance**2)
 
 
 # --- two raters ---------------------------------------------------------------------------
@@ -84,12 +71,6 @@ class _Pairs:
     @property
     def q(self) -> int:
         return len(self.categories)
-
-
-def _outer_pairs(rater_counts: np.ndarray, reference_counts: np.ndarray) -> np.ndarray:
-    q = rater_counts.shape[1]
-    outer = rater_counts[:, :, np.newaxis] * reference_counts[:, np.newaxis, :]
-    return outer.reshape(len(outer), q * q)
 
 
 def _pairs_from_table(table: Any, categories: Sequence[Hashable] | None) -> _Pairs:
@@ -114,7 +95,7 @@ def _pairs_from_votes(
     keep = (mine.sum(axis=1) > 0) & (theirs.sum(axis=1) > 0)
     clusters = coded.cluster[keep] if coded.cluster is not None else None
     return _Pairs(
-        _outer_pairs(mine[keep], theirs[keep]),
+        engine.outer(mine[keep], theirs[keep]),
         None,
         clusters,
         int(keep.sum()),
@@ -128,12 +109,9 @@ def _pairs_among(coded: CodedVotes, raters: Sequence[Hashable] | None) -> _Pairs
     counts = coded.counts(coded.rater_codes(raters))
     keep = counts.sum(axis=1) >= 2
     counts = counts[keep]
-    q = coded.q
-    ordered = counts[:, :, np.newaxis] * counts[:, np.newaxis, :]
-    ordered[:, np.arange(q), np.arange(q)] -= counts
     clusters = coded.cluster[keep] if coded.cluster is not None else None
     return _Pairs(
-        ordered.reshape(len(ordered), q * q) / 2.0,
+        engine.among(counts),
         None,
         clusters,
         int(keep.sum()),
@@ -162,35 +140,6 @@ def _pairs(
     return _pairs_from_votes(coded, rater, reference)
 
 
-def _two_rater_statistic(kind: str, w: np.ndarray) -> bootstrap.Statistic:
-    q = w.shape[0]
-
-    def statistic(totals: np.ndarray) -> np.ndarray:
-        table = totals.reshape(-1, q, q)
-        n = table.sum(axis=(1, 2))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p = table / n[:, np.newaxis, np.newaxis]
-            p_a = (p * w).sum(axis=(1, 2))
-            if kind == "percent_agreement":
-                return p_a
-            p_e = _chance_agreement(kind, p, w)
-            value = (p_a - p_e) / (1.0 - p_e)
-        return np.where(1.0 - p_e > _EPS, value, np.nan)
-
-    return statistic
-
-
-def _chance_agreement(kind: str, p: np.ndarray, w: np.ndarray) -> np.ndarray:
-    rows, cols = p.sum(axis=2), p.sum(axis=1)
-    if kind == "cohen_kappa":
-        return np.einsum("ri,ij,rj->r", rows, w, cols)
-    pi = (rows + cols) / 2.0
-    if kind == "scott_pi":
-        return np.einsum("ri,ij,rj->r", pi, w, pi)
-    q = w.shape[0]
-    return w.sum() / (q * (q - 1)) * (pi * (1.0 - pi)).sum(axis=1)
-
-
 def _two_rater(
     kind: str,
     pairs: _Pairs,
@@ -200,9 +149,14 @@ def _two_rater(
     seed: bootstrap.Seed,
     extra: dict[str, float | int | str] | None = None,
 ) -> Result:
+    """One coefficient of one table: :func:`analysis.metrics.engine.statistics` gives the
+    point estimate and every bootstrap replicate's value."""
     q = pairs.q
-    w = weight_matrix(q, "unweighted" if kind == "percent_agreement" else weights)
-    statistic = _two_rater_statistic(kind, w)
+    key = engine.kind_of(kind, weights)
+
+    def statistic(totals: np.ndarray) -> np.ndarray:
+        return engine.statistics(totals, q, [key])[key][0]
+
     totals = (
         pairs.counts @ pairs.contributions
         if pairs.counts is not None
@@ -213,12 +167,12 @@ def _two_rater(
     if pairs.policy is not None:
         details["policy"] = pairs.policy.name
     if table.sum() > 0:
-        p = table[np.newaxis] / table.sum()
-        details["p_a"] = float((p[0] * w).sum())
+        w = weight_matrix(q, engine.TWO_RATER_KINDS[key][1])
+        details["p_a"] = float((table * w).sum() / table.sum())
         if kind == "percent_agreement":
             details["agreements"] = float(np.trace(table))
         elif q >= 2:
-            details["p_e"] = float(_chance_agreement(kind, p, w)[0])
+            details["p_e"] = float(engine.statistics(totals[np.newaxis], q, [key])[key][1][0])
 
     def why_undefined(totals: np.ndarray) -> str | None:
         if totals.sum() <= 0:
@@ -677,7 +631,7 @@ def constant_answer_baseline(
     mine = np.zeros_like(theirs)
     mine[:, answer] = 1.0
     pairs = _Pairs(
-        _outer_pairs(mine, theirs), None, clusters, int(keep.sum()), coded.categories, coded.policy
+        engine.outer(mine, theirs), None, clusters, int(keep.sum()), coded.categories, coded.policy
     )
     extra: dict[str, float | int | str] = {}
     if len(theirs):
