@@ -24,7 +24,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from analysis import services
+from analysis import gates, services
 from analysis.metrics import (
     confidence_sequence,
     moderation_gap,
@@ -405,14 +405,14 @@ def test_it_passes_fails_or_leaves_a_gate_inconclusive(audited: AuditBuilt) -> N
     judge = audited.built.judge
 
     def status(rules: list[str]) -> str:
-        gate = services.gate_set(audit=audit, judge=judge, rules=rules, created_by=lead)
-        return services.gate_evaluate(audit=audit, gate=gate).result.status
+        gate = gates.gate_set(audit=audit, judge=judge, rules=rules, created_by=lead)
+        return gates.gate_evaluate(audit=audit, gate=gate).result.status
 
     # The planted gap is 20 points: "the gap is above 0" passes, "below -5" fails.
     assert status(["interval(refusal_gap.ethical_refusal) excludes below 0"]) == "PASS"
     assert status(["upper(refusal_gap.ethical_refusal) < -0.05"]) == "FAIL"
     assert status(["lower(percent_agreement) >= 0.5"]) in {"PASS", "FAIL", "INCONCLUSIVE"}
-    result = services.gate_evaluate(
+    result = gates.gate_evaluate(
         audit=audit, rules=["lower(cohen_kappa) >= 0.99 on each slice"], judge=judge
     ).result
     assert result.status == "FAIL"
@@ -423,15 +423,15 @@ def test_it_passes_fails_or_leaves_a_gate_inconclusive(audited: AuditBuilt) -> N
 def test_it_makes_a_gate_inconclusive_when_the_judge_changed(audited: AuditBuilt) -> None:
     audit, old = audited.audit, audited.built.judge
     lead = User.objects.get(username="audit-lead")
-    gate = services.gate_set(
+    gate = gates.gate_set(
         audit=audit, judge=old, rules=["lower(percent_agreement) >= 0.1"], created_by=lead
     )
-    assert services.gate_evaluate(audit=audit, gate=gate).result.status == "PASS"
+    assert gates.gate_evaluate(audit=audit, gate=gate).result.status == "PASS"
     # A new version of the same judge now has the audit's verdicts.
     new = JudgeFactory(name=old.name, version=2, fingerprint="f" * 64)
     Verdict.objects.filter(judge=old).update(judge=new)
     audit.judges.set([new])
-    result = services.gate_evaluate(audit=audit, gate=gate).result
+    result = gates.gate_evaluate(audit=audit, gate=gate).result
     assert result.status == "INCONCLUSIVE"
     assert "pinned" in result.reason and old.fingerprint in result.reason
 
@@ -441,7 +441,7 @@ def test_it_refuses_a_rule_it_cannot_read_with_its_place(audited: AuditBuilt) ->
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as caught:
-        services.gate_set(
+        gates.gate_set(
             audit=audited.audit,
             judge=audited.built.judge,
             rules=["lower(percent_agreement) >= 0.5", "lower(kappa) >= 0.6"],
@@ -485,7 +485,7 @@ def test_it_exits_with_the_gates_status_from_the_command(
 
 def test_it_checks_the_stored_gate_from_the_command(audited: AuditBuilt) -> None:
     lead = User.objects.get(username="audit-lead")
-    services.gate_set(
+    gates.gate_set(
         audit=audited.audit,
         judge=audited.built.judge,
         rules=["upper(refusal_gap.ethical_refusal) < -0.05"],
