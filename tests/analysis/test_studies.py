@@ -1,6 +1,6 @@
 """The studies in a snapshot (refusal gap, style, PPI, confidence sequences) and the gate.
 
-A planted study (analysis.metrics.refusal.simulate_study: people reward ethical refusals 10%
+A planted study (bench/simulation.py, simulate_study: people reward ethical refusals 10%
 of the time against a normal response, the judge 30%) is written into the database as pairs
 with classified, featurised responses, human votes or labels and judge verdicts. The snapshot's
 figures must equal the same functions applied to the simulated frames directly (the path
@@ -32,10 +32,10 @@ from analysis.metrics import (
     response_sides,
     style_sensitivity,
 )
-from analysis.metrics.refusal import PlantedStudy, SimulatedStudy, simulate_study
 from analysis.models import ReleaseGate
 from analysis.studies import HALF_WIDTH
 from annotation.models import Assignment, Audit, AuditItem, Label
+from bench.simulation import PlantedStudy, SimulatedStudy, simulate_study
 from corpus.models import Dataset, HumanVote, Pair, Prompt, Response
 from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
 from tests.factories import DatasetFactory, JudgeFactory, UserFactory, sha
