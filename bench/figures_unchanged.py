@@ -8,8 +8,9 @@ On a fresh SQLite file (never your database) it builds, deterministically:
 * ``pandalm``: the PandaLM test set from ../shared/data/pandalm (three files, the pandalm
   importer), with refusal classes and text features drawn from a fixed seed instead of the
   transformer classifier (too slow for a check);
-* ``audit``: seed_demo's audit over it (100 items, seed 7, two annotators who label 60 items
-  each with PandaLM's own annotators' votes) and seed_demo's release gate;
+* ``audit``: seed_demo's audit over it (its own steps: 100 items, seed 7, two annotators who
+  label 60 items each with PandaLM's own annotators' votes, the queue's draws seeded) and
+  seed_demo's release gate;
 * ``planted``: the planted refusal/style study (900 pairs, seed 11) written as pairs with
   classes, features, judge verdicts and human votes.
 
@@ -22,13 +23,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import random
 import sys
 import tempfile
-import uuid
-from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 from types import SimpleNamespace
@@ -39,12 +39,6 @@ BASELINE = Path(__file__).resolve().parent / "figures_baseline"
 DATA = ROOT.parent / "shared" / "data"
 SEED = 20261206
 PANDALM_FILES = ["testset-v1.json", "gpt-3.5-turbo-testset-v1.json", "pandalm-7b-testset-v1.json"]
-GATE_RULES = [
-    "lower(cohen_kappa) >= 0.4 on each slice with n >= 30",
-    "lower(percent_agreement) >= 0.6",
-    "interval(refusal_gap.ethical_refusal) excludes above 0.10",
-]
-PLANTED_MODELS = ("alpha-7b", "beta-13b", "gamma-70b", "delta-8x7b")
 # Keys whose values differ between two builds of the same data: row ids, clocks, timings.
 VOLATILE = {
     "id",
@@ -134,96 +128,39 @@ def build_pandalm() -> Any:
 
 
 def build_audit(dataset: Any) -> Any:
-    """seed_demo's audit: 100 items, seed 7, 60 items labelled by each of two annotators."""
-    from django.contrib.auth import get_user_model
-    from django.db.models import Count
-    from django.utils import timezone
-
-    from annotation import queue, services
+    """seed_demo's audit, labels and gate: its own steps, so the subject is the demo's."""
+    from annotation import queue
+    from config.management.commands.seed_demo import Command as SeedDemo
     from config.roles import ensure_groups
-    from corpus.models import HumanVote
-    from judges.models import Judge
 
     # The queue draws sides and tie-breaks with ``secrets``: seeded here so labels repeat.
     draws = random.Random(SEED)
     queue.secrets = SimpleNamespace(randbelow=draws.randrange)  # type: ignore[attr-defined]
+    demo = SeedDemo(stdout=StringIO())
     lead_group, annotator_group = ensure_groups()
-    users = get_user_model()
-    lead = users.objects.create(username="lead")
-    lead.groups.add(lead_group)
-    annotators = []
-    for name in ("annotator1", "annotator2"):
-        user = users.objects.create(username=name)
-        user.groups.add(annotator_group)
-        annotators.append(user)
-    judges = list(
-        Judge.objects.filter(verdicts__pair__dataset=dataset)
-        .annotate(n=Count("verdicts"))
-        .order_by("name")
-    )
-    audit = services.audit_build(
-        name="PandaLM demo audit",
-        dataset=dataset,
-        judges=judges,
-        size=100,
-        overlap_k=2,
-        quotas={"low_margin": 60, "random": None},
-        thresholds={},
-        seed=7,
-        created_by=lead,
-        annotators=annotators,
-    )
-    for annotator in annotators:
-        done = 0
-        while done < 60:
-            served = timezone.now() - timedelta(seconds=20)
-            assignment = queue.queue_next(audit=audit, annotator=annotator, now=served)
-            if assignment is None:
-                break
-            vote = (
-                HumanVote.objects.filter(
-                    pair=assignment.item.pair, voter_id__endswith=annotator.username
-                )
-                .values_list("outcome", flat=True)
-                .first()
-            )
-            if vote is None:
-                queue.item_skip(assignment=assignment, reason="no PandaLM vote")
-                continue
-            queue.label_submit(
-                assignment=assignment,
-                choice=queue.to_side(vote, a_on_left=assignment.a_on_left),
-                submission_key=uuid.uuid4(),
-                time_spent_ms=20_000,
-                now=timezone.now(),
-            )
-            done += 1
-    judge = next(j for j in judges if j.name.startswith("gpt-3.5-turbo"))
-    _gate_set(audit, judge, lead)
+    groups = {"lead": lead_group, "annotator1": annotator_group, "annotator2": annotator_group}
+    logins = {name: demo._user(name, group) for name, group in groups.items()}
+    audit = demo._build_audit(dataset, logins)
+    demo._prelabel(audit)
+    demo._gate(audit)
     return audit
 
 
-def _gate_set(audit: Any, judge: Any, lead: Any) -> None:
-    try:  # where the gates live after issue 10
-        from analysis.gates import gate_set
-    except ImportError:
-        from analysis.services import gate_set  # type: ignore[attr-defined,no-redef]
-    gate_set(audit=audit, judge=judge, rules=GATE_RULES, created_by=lead)
-
-
 def _simulation() -> Any:
-    for module in ("bench.simulation", "analysis.simulation", "analysis.metrics.refusal"):
-        try:
-            return __import__(module, fromlist=["simulate_study"])
-        except ImportError:
-            continue
-    raise SystemExit("no simulate_study found")
+    """bench/simulation.py next to this script (also when checking another tree's code)."""
+    path = Path(__file__).resolve().with_name("simulation.py")
+    spec = importlib.util.spec_from_file_location("figures_simulation", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def build_planted(n_pairs: int = 900, seed: int = 11) -> Any:
     """The planted study as tests/analysis/test_studies.py writes it."""
-    from corpus.models import Dataset, HumanVote, Pair, Prompt, Response
-    from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
+    from corpus.models import Dataset
+    from judges.models import Judge
 
     simulation = _simulation()
     simulated = simulation.simulate_study(simulation.PlantedStudy(), n_pairs, seed=seed)
@@ -234,72 +171,7 @@ def build_planted(n_pairs: int = 900, seed: int = 11) -> Any:
         model_id="gpt-4o-2024-08-06",
         fingerprint=_sha("planted judge:gpt-4o-2024-08-06"),
     )
-    frame = simulated.pairs
-    prompts = Prompt.objects.bulk_create(
-        Prompt(dataset=dataset, text=f"prompt {k}", content_hash=_sha(f"{seed}:{k}"))
-        for k in range(n_pairs)
-    )
-    responses = Response.objects.bulk_create(
-        Response(
-            prompt=prompts[k],
-            model_name=PLANTED_MODELS[(k + offset * (1 + k // 4)) % 4],
-            text=f"response {k}{side}",
-            content_hash=_sha(f"{seed}:{k}:{side}"),
-        )
-        for k in range(n_pairs)
-        for offset, side in ((0, "a"), (1, "b"))
-    )
-    pairs = Pair.objects.bulk_create(
-        Pair(
-            dataset=dataset,
-            source_key=f"p{k}",
-            prompt=prompts[k],
-            response_a=responses[2 * k],
-            response_b=responses[2 * k + 1],
-            content_hash=_sha(f"pair:{seed}:{k}"),
-        )
-        for k in range(n_pairs)
-    )
-    classes, features = [], []
-    for k, row in frame.iterrows():
-        for offset, side in ((0, "a"), (1, "b")):
-            response = responses[2 * int(k) + offset]
-            classes.append(
-                ResponseClassification(
-                    response=response, classifier="c" * 64, label=row[f"class_{side}"], score=0.9
-                )
-            )
-            features.append(
-                ResponseFeatures(
-                    response=response,
-                    extractor="e" * 64,
-                    length_chars=int(row[f"tokens_{side}"]) * 4,
-                    length_tokens=int(row[f"tokens_{side}"]),
-                    headers=int(row[f"headers_{side}"]),
-                    list_items=int(row[f"lists_{side}"]),
-                    bold=int(row[f"bold_{side}"]),
-                    prompt_similarity=float(row[f"sim_{side}"]),
-                )
-            )
-    ResponseClassification.objects.bulk_create(classes)
-    ResponseFeatures.objects.bulk_create(features)
-    verdicts = simulated.verdicts
-    judged = verdicts[verdicts["rater"] == "judge"]
-    Verdict.objects.bulk_create(
-        Verdict(judge=judge, pair=pairs[int(k)], outcome=v, outcome_ab=v, status_ab="ok")
-        for k, v in zip(judged["pair_id"], judged["verdict"], strict=True)
-    )
-    people = verdicts[verdicts["rater"] == "human"]
-    HumanVote.objects.bulk_create(
-        HumanVote(
-            pair=pairs[int(k)],
-            source=HumanVote.Source.GENERIC,
-            voter_id="crowd",
-            outcome=v,
-            row_hash=_sha(f"vote:{k}"),
-        )
-        for k, v in zip(people["pair_id"], people["verdict"], strict=True)
-    )
+    simulation.study_write(simulated, dataset, judge, seed=seed)
     return dataset
 
 

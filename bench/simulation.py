@@ -9,8 +9,10 @@ Seeded: the same study, size and seed give the same data.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -213,3 +215,90 @@ def simulate_study(study: PlantedStudy, n_pairs: int, *, seed: int) -> Simulated
         verdicts=pd.concat(verdict_frames, ignore_index=True),
         expected=pd.concat(expected_frames, ignore_index=True),
     )
+
+
+PLANTED_MODELS = ("alpha-7b", "beta-13b", "gamma-70b", "delta-8x7b")
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def study_write(
+    simulated: SimulatedStudy, dataset: Any, judge: Any, *, seed: int, votes: bool = True
+) -> list[Any]:
+    """Write a simulated study into ``dataset`` as pairs with classified, featurised
+    responses, ``judge``'s verdicts and (with ``votes``) one person's votes; bulk inserts,
+    so the pairs' ids follow the simulated order. Returns the pairs. Needs Django set up."""
+    from corpus.models import HumanVote, Pair, Prompt, Response
+    from judges.models import ResponseClassification, ResponseFeatures, Verdict
+
+    n_pairs = len(simulated.pairs)
+    frame = simulated.pairs
+    prompts = Prompt.objects.bulk_create(
+        Prompt(dataset=dataset, text=f"prompt {k}", content_hash=_sha(f"{seed}:{k}"))
+        for k in range(n_pairs)
+    )
+    responses = Response.objects.bulk_create(
+        Response(
+            prompt=prompts[k],
+            model_name=PLANTED_MODELS[(k + offset * (1 + k // 4)) % 4],
+            text=f"response {k}{side}",
+            content_hash=_sha(f"{seed}:{k}:{side}"),
+        )
+        for k in range(n_pairs)
+        for offset, side in ((0, "a"), (1, "b"))
+    )
+    pairs = Pair.objects.bulk_create(
+        Pair(
+            dataset=dataset,
+            source_key=f"p{k}",
+            prompt=prompts[k],
+            response_a=responses[2 * k],
+            response_b=responses[2 * k + 1],
+            content_hash=_sha(f"pair:{seed}:{k}"),
+        )
+        for k in range(n_pairs)
+    )
+    classes, features = [], []
+    for k, row in frame.iterrows():
+        for offset, side in ((0, "a"), (1, "b")):
+            response = responses[2 * int(k) + offset]
+            classes.append(
+                ResponseClassification(
+                    response=response, classifier="c" * 64, label=row[f"class_{side}"], score=0.9
+                )
+            )
+            features.append(
+                ResponseFeatures(
+                    response=response,
+                    extractor="e" * 64,
+                    length_chars=int(row[f"tokens_{side}"]) * 4,
+                    length_tokens=int(row[f"tokens_{side}"]),
+                    headers=int(row[f"headers_{side}"]),
+                    list_items=int(row[f"lists_{side}"]),
+                    bold=int(row[f"bold_{side}"]),
+                    prompt_similarity=float(row[f"sim_{side}"]),
+                )
+            )
+    ResponseClassification.objects.bulk_create(classes)
+    ResponseFeatures.objects.bulk_create(features)
+    verdicts = simulated.verdicts
+    judged = verdicts[verdicts["rater"] == "judge"]
+    Verdict.objects.bulk_create(
+        Verdict(judge=judge, pair=pairs[int(k)], outcome=v, outcome_ab=v, status_ab="ok")
+        for k, v in zip(judged["pair_id"], judged["verdict"], strict=True)
+    )
+    if votes:
+        people = verdicts[verdicts["rater"] == "human"]
+        HumanVote.objects.bulk_create(
+            HumanVote(
+                pair=pairs[int(k)],
+                source=HumanVote.Source.GENERIC,
+                voter_id="crowd",
+                outcome=v,
+                row_hash=_sha(f"vote:{k}"),
+            )
+            for k, v in zip(people["pair_id"], people["verdict"], strict=True)
+        )
+    return pairs

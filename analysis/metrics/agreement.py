@@ -197,99 +197,73 @@ def _two_rater(
     )
 
 
-def percent_agreement(
-    data: Any,
-    rater: Hashable | None = None,
-    *,
-    reference: Sequence[Hashable] | None = None,
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
-) -> Result:
+def _coefficient(kind: str, doc: str) -> Callable[..., Result]:
+    """A public two-rater function: a q x q table, or a vote DataFrame (or
+    :class:`CodedVotes`) and the ``rater`` compared with ``reference`` (default: every other
+    rater); one signature for the four."""
+
+    def coefficient(
+        data: Any,
+        rater: Hashable | None = None,
+        *,
+        reference: Sequence[Hashable] | None = None,
+        weights: Weights = "unweighted",
+        policy: TiePolicy | None = None,
+        categories: Sequence[Hashable] | None = None,
+        cluster: str | None = None,
+        n_boot: int = 0,
+        level: float = 0.95,
+        seed: bootstrap.Seed = 0,
+    ) -> Result:
+        pairs = _pairs(data, rater, reference, policy, categories, cluster)
+        return _two_rater(kind, pairs, weights, n_boot, level, seed)
+
+    coefficient.__name__ = coefficient.__qualname__ = kind
+    coefficient.__doc__ = doc
+    return coefficient
+
+
+percent_agreement = _coefficient(
+    "percent_agreement",
     """MT-Bench agreement: the share of (rater vote, reference vote) pairs that agree.
 
     Zheng et al. 2023 (arXiv 2306.05685), FastChat ``llm_judge/compute_agreement.py``: for
     each item the rater's single vote is compared with each reference (human) vote, and
     agreement = agreeing pairs / pairs, so an item counts once per human vote. Under S1 a tie
     agrees with a tie; under S2 pairs where either vote is a tie are dropped. ``reference``
-    defaults to every other rater. Details: ``agreements``, ``pairs``, ``policy``.
-    For human-vs-human agreement (all pairs of distinct humans) use :func:`human_ceiling`.
-    """
-    pairs = _pairs(data, rater, reference, policy, categories, cluster)
-    return _two_rater("percent_agreement", pairs, "unweighted", n_boot, level, seed)
-
-
-def cohen_kappa(
-    data: Any,
-    rater: Hashable | None = None,
-    *,
-    reference: Sequence[Hashable] | None = None,
-    weights: Weights = "unweighted",
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
-) -> Result:
+    defaults to every other rater; ``weights`` does not apply (always identity). Details:
+    ``agreements``, ``pairs``, ``policy``. For human-vs-human agreement (all pairs of
+    distinct humans) use :func:`human_ceiling`.
+    """,
+)
+cohen_kappa = _coefficient(
+    "cohen_kappa",
     """Cohen's kappa (Cohen 1960), weighted with linear or quadratic weights (Cohen 1968).
 
     kappa = (p_a - p_e) / (1 - p_e), p_a = sum w_ij p_ij, p_e = sum w_ij p_i. p_.j.
     ``data`` is a q x q table or a vote DataFrame (then name ``rater``). Weighted variants
     need ordered categories; for verdicts the order is A, tie, B. Details: ``p_a``, ``p_e``.
     Undefined when both raters used one and the same category only.
-    """
-    pairs = _pairs(data, rater, reference, policy, categories, cluster)
-    return _two_rater("cohen_kappa", pairs, weights, n_boot, level, seed)
-
-
-def scott_pi(
-    data: Any,
-    rater: Hashable | None = None,
-    *,
-    reference: Sequence[Hashable] | None = None,
-    weights: Weights = "unweighted",
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
-) -> Result:
+    """,
+)
+scott_pi = _coefficient(
+    "scott_pi",
     """Scott's pi (Scott 1955): chance agreement from the pooled marginals.
 
     pi = (p_a - p_e) / (1 - p_e), p_e = sum w_ij pi_i pi_j, pi_k = (p_k. + p_.k) / 2.
     Arguments as for :func:`cohen_kappa`.
-    """
-    pairs = _pairs(data, rater, reference, policy, categories, cluster)
-    return _two_rater("scott_pi", pairs, weights, n_boot, level, seed)
-
-
-def gwet_ac(
-    data: Any,
-    rater: Hashable | None = None,
-    *,
-    reference: Sequence[Hashable] | None = None,
-    weights: Weights = "unweighted",
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
-) -> Result:
+    """,
+)
+gwet_ac = _coefficient(
+    "gwet_ac",
     """Gwet's AC1 (unweighted) or AC2 (linear / quadratic weights), Gwet 2008 and 2014 ch. 4.
 
     AC = (p_a - p_e) / (1 - p_e), p_e = T_w / (q (q-1)) sum_k pi_k (1 - pi_k),
     pi_k = (p_k. + p_.k) / 2, T_w = sum w_ij. q is the number of categories on the scale
     (for verdicts: 3 under S1, 2 under S2), observed or not. Arguments as for
     :func:`cohen_kappa`.
-    """
-    pairs = _pairs(data, rater, reference, policy, categories, cluster)
-    return _two_rater("gwet_ac", pairs, weights, n_boot, level, seed)
+    """,
+)
 
 
 def confusion_matrix(
@@ -574,16 +548,10 @@ def human_ceiling(
     humans' votes. ``humans`` defaults to every rater in ``votes``: pass the human ids when
     ``votes`` also holds judges.
     """
+    resampling: dict[str, Any] = dict(cluster=cluster, n_boot=n_boot, level=level, seed=seed)
     if metric == "fleiss_kappa":
         return fleiss_kappa(
-            votes,
-            raters=humans,
-            policy=policy,
-            categories=categories,
-            cluster=cluster,
-            n_boot=n_boot,
-            level=level,
-            seed=seed,
+            votes, raters=humans, policy=policy, categories=categories, **resampling
         )
     if metric == "krippendorff_alpha":
         return krippendorff_alpha(
@@ -592,10 +560,7 @@ def human_ceiling(
             raters=humans,
             policy=policy,
             categories=categories,
-            cluster=cluster,
-            n_boot=n_boot,
-            level=level,
-            seed=seed,
+            **resampling,
         )
     coded = as_coded(votes, policy=policy, categories=categories, cluster=cluster)
     pairs = _pairs_among(coded, humans)

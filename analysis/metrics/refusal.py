@@ -604,15 +604,19 @@ def lpm_design(
     rows, use_sim = _usable(frame[frame["rater"] == rater], opponent_controls)
     rows, y = _outcome(rows, ties)
     design, absent = _regressors(rows, scale, use_sim, opponent_controls)
-    return RegressionInputs(
-        design=design,
-        y=y,
-        clusters=rows["pair_id"].to_numpy(),
-        rows=rows,
-        absent=absent,
-        length_scale=scale,
-        ties=ties,
-    )
+    return _inputs(design, y, rows, absent, scale, ties)
+
+
+def _inputs(
+    design: pd.DataFrame,
+    y: np.ndarray,
+    rows: pd.DataFrame,
+    absent: Mapping[str, str],
+    scale: float | None,
+    ties: Ties,
+) -> RegressionInputs:
+    """Regression inputs clustered by pair (one pair's rows share a cluster)."""
+    return RegressionInputs(design, y, rows["pair_id"].to_numpy(), rows, absent, scale, ties)
 
 
 def _fit(inputs: RegressionInputs, level: float) -> LinearModel:
@@ -701,25 +705,34 @@ GAP_COLUMNS: Final = [
 ]
 
 
+def points_row(difference: str, human: Result, own: Result, contrast: Result) -> dict[str, Any]:
+    """People's and the judge's effect in percentage points and the judge-minus-people
+    ``difference`` (``gap_pp``, ``net_pp``) with its interval, p-value, pairs and note."""
+    ci = contrast.ci or (np.nan, np.nan)
+    return {
+        "human_pp": _points(human),
+        "judge_pp": _points(own),
+        difference: _points(contrast),
+        "ci_low_pp": 100.0 * ci[0],
+        "ci_high_pp": 100.0 * ci[1],
+        "p_value": contrast.details.get("p_value", np.nan) if contrast.defined else np.nan,
+        "n_pairs": contrast.n,
+        "note": "" if contrast.defined else str(contrast.reason),
+    }
+
+
+def _points(result: Result) -> float:
+    return 100.0 * result.value if result.value is not None else np.nan
+
+
 def _gap_row(
     judge: Hashable, response_class: str, term: str, human: Result, own: Result, gap: Result
 ) -> dict[str, Any]:
-    def pp(result: Result) -> float:
-        return 100.0 * result.value if result.value is not None else np.nan
-
-    ci = gap.ci or (np.nan, np.nan)
     return {
         "judge": judge,
         "response_class": response_class,
         "term": term,
-        "human_pp": pp(human),
-        "judge_pp": pp(own),
-        "gap_pp": pp(gap),
-        "ci_low_pp": 100.0 * ci[0],
-        "ci_high_pp": 100.0 * ci[1],
-        "p_value": gap.details.get("p_value", np.nan) if gap.defined else np.nan,
-        "n_pairs": gap.n,
-        "note": "" if gap.defined else str(gap.reason),
+        **points_row("gap_pp", human, own, gap),
     }
 
 
@@ -754,15 +767,7 @@ def gap_design(
             design[f"{JUDGE}:{term}"] = base[term].to_numpy() * is_judge
     for term in list(absent):
         absent[f"{JUDGE}:{term}"] = absent[term]
-    return RegressionInputs(
-        design=design,
-        y=y,
-        clusters=rows["pair_id"].to_numpy(),
-        rows=rows,
-        absent=absent,
-        length_scale=scale,
-        ties=ties,
-    )
+    return _inputs(design, y, rows, absent, scale, ties)
 
 
 def moderation_gap(

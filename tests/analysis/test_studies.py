@@ -35,12 +35,10 @@ from analysis.metrics import (
 from analysis.models import ReleaseGate
 from analysis.studies import HALF_WIDTH
 from annotation.models import Assignment, Audit, AuditItem, Label
-from bench.simulation import PlantedStudy, SimulatedStudy, simulate_study
-from corpus.models import Dataset, HumanVote, Pair, Prompt, Response
+from bench.simulation import PlantedStudy, SimulatedStudy, simulate_study, study_write
+from corpus.models import Dataset
 from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
-from tests.factories import DatasetFactory, JudgeFactory, UserFactory, sha
-
-MODELS = ("alpha-7b", "beta-13b", "gamma-70b", "delta-8x7b")
+from tests.factories import DatasetFactory, JudgeFactory, UserFactory
 
 
 @dataclass
@@ -56,73 +54,7 @@ def build(n_pairs: int, *, seed: int, votes: bool = True, study: PlantedStudy | 
     simulated = simulate_study(study or PlantedStudy(), n_pairs, seed=seed)
     dataset = DatasetFactory(name=f"planted-{seed}")
     judge = JudgeFactory(name="planted judge")
-    frame = simulated.pairs
-    prompts = Prompt.objects.bulk_create(
-        Prompt(dataset=dataset, text=f"prompt {k}", content_hash=sha(f"{seed}:{k}"))
-        for k in range(n_pairs)
-    )
-    responses = Response.objects.bulk_create(
-        Response(
-            prompt=prompts[k],
-            model_name=MODELS[(k + offset * (1 + k // 4)) % 4],
-            text=f"response {k}{side}",
-            content_hash=sha(f"{seed}:{k}:{side}"),
-        )
-        for k in range(n_pairs)
-        for offset, side in ((0, "a"), (1, "b"))
-    )
-    pairs = Pair.objects.bulk_create(
-        Pair(
-            dataset=dataset,
-            source_key=f"p{k}",
-            prompt=prompts[k],
-            response_a=responses[2 * k],
-            response_b=responses[2 * k + 1],
-            content_hash=sha(f"pair:{seed}:{k}"),
-        )
-        for k in range(n_pairs)
-    )
-    classes, features = [], []
-    for k, row in frame.iterrows():
-        for offset, side in ((0, "a"), (1, "b")):
-            response = responses[2 * int(k) + offset]
-            classes.append(
-                ResponseClassification(
-                    response=response, classifier="c" * 64, label=row[f"class_{side}"], score=0.9
-                )
-            )
-            features.append(
-                ResponseFeatures(
-                    response=response,
-                    extractor="e" * 64,
-                    length_chars=int(row[f"tokens_{side}"]) * 4,
-                    length_tokens=int(row[f"tokens_{side}"]),
-                    headers=int(row[f"headers_{side}"]),
-                    list_items=int(row[f"lists_{side}"]),
-                    bold=int(row[f"bold_{side}"]),
-                    prompt_similarity=float(row[f"sim_{side}"]),
-                )
-            )
-    ResponseClassification.objects.bulk_create(classes)
-    ResponseFeatures.objects.bulk_create(features)
-    verdicts = simulated.verdicts
-    judged = verdicts[verdicts["rater"] == "judge"]
-    Verdict.objects.bulk_create(
-        Verdict(judge=judge, pair=pairs[int(k)], outcome=v, outcome_ab=v, status_ab="ok")
-        for k, v in zip(judged["pair_id"], judged["verdict"], strict=True)
-    )
-    if votes:
-        people = verdicts[verdicts["rater"] == "human"]
-        HumanVote.objects.bulk_create(
-            HumanVote(
-                pair=pairs[int(k)],
-                source=HumanVote.Source.GENERIC,
-                voter_id="crowd",
-                outcome=v,
-                row_hash=sha(f"vote:{k}"),
-            )
-            for k, v in zip(people["pair_id"], people["verdict"], strict=True)
-        )
+    pairs = study_write(simulated, dataset, judge, seed=seed, votes=votes)
     return Built(dataset, judge, simulated, [p.pk for p in pairs])
 
 
