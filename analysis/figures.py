@@ -42,6 +42,7 @@ from analysis.metrics import (
 from analysis.metrics.engine import Stack, among, evaluate, outer
 from analysis.metrics.outcomes import json_number as _number
 from analysis.metrics.outcomes import result_json
+from analysis.metrics.threads import one_blas_thread
 from analysis.vote_table import MAJORITY, SLICE_LABELS, VoteTable
 
 SCHEMA = 1
@@ -444,6 +445,7 @@ def _coded(votes: pd.DataFrame, policy: TiePolicy) -> CodedVotes:
     return replace(coded, raters=pd.Index(list(coded.raters), dtype=object))
 
 
+@one_blas_thread
 def figures_compute(
     table: VoteTable, *, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0
 ) -> dict[str, Any]:

@@ -496,8 +496,8 @@ def main() -> None:
         "--baseline",
         type=Path,
         metavar="DIR",
-        help="also time the audit snapshot with the code of another checkout (e.g. a git "
-        "worktree of the commit before a change), alternating with this tree's, same data",
+        help="also time the snapshots with the code of another checkout (e.g. a git worktree "
+        "of the commit before a change), alternating with this tree's, on the same data",
     )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -531,15 +531,15 @@ def main() -> None:
                 cwd=ROOT,
             )
             _run(["--child", "generate", str(args.pairs)], env)
-            for _ in range(2 if args.baseline else 1):
-                if args.baseline:
-                    print(f"code of {args.baseline}:", flush=True)
-                    _run(["--child", "snapshot", "audit", str(args.pairs)], env, args.baseline)
-                    print(f"code of {ROOT}:", flush=True)
-                _run(["--child", "snapshot", "audit", str(args.pairs)], env)
+            for which in ("audit",) if args.only_audit else ("audit", "dataset"):
+                for _ in range(2 if args.baseline else 1):
+                    if args.baseline:
+                        print(f"code of {args.baseline}:", flush=True)
+                        _run(["--child", "snapshot", which, str(args.pairs)], env, args.baseline)
+                        print(f"code of {ROOT}:", flush=True)
+                    _run(["--child", "snapshot", which, str(args.pairs)], env)
             if args.only_audit:
                 return
-            _run(["--child", "snapshot", "dataset", str(args.pairs)], env)
             if url and _redis_ready():
                 celery_env = {**env, "CELERY_BROKER_URL": REDIS_URL}
                 worker = _start_worker(celery_env, Path(tmp) / "worker.log")
