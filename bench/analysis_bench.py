@@ -45,7 +45,7 @@ DB_NAME = os.environ.get("BENCH_DB", "tribunal_bench_analysis")  # concurrent ru
 SEED = 20240611
 AUDIT_ITEMS = 300
 DATASET_PAIRS = 50_000
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 RUNS = 3
 MODELS = [
     "gpt-4-0613",
