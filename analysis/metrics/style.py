@@ -47,7 +47,7 @@ from analysis.metrics.refusal import (
     cluster_ols,
     points_row,
 )
-from analysis.metrics.votes import require_columns, show
+from analysis.metrics.votes import refuse_first, require_columns, show
 
 LENGTH: Final = "length"
 MARKDOWN_FEATURES: Final = ("headers", "lists", "bold")
@@ -113,13 +113,7 @@ def style_features(pairs: pd.DataFrame, *, length_scale: float | None = None) ->
 
 def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
     values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() | (values < 0)
-    if bad.any():
-        where = bad.idxmax()
-        raise ValueError(
-            f"pairs column {column!r}: pair {show(frame.loc[where, 'pair_id'])} has "
-            f"{show(frame.loc[where, column])}; expected a count of at least 0"
-        )
+    refuse_first(frame, values.isna() | (values < 0), column, "is not a count (0 or more)")
     return values.to_numpy(dtype=float)
 
 
