@@ -22,7 +22,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analysis import selectors, services
+from analysis import gates, selectors, services
 from analysis.metrics.gate import GateRuleError
 from analysis.serializers import (
     GateCheckInput,
@@ -139,7 +139,7 @@ def audit_gate(request: Request, pk: int) -> Response:
         if judge is None:
             raise ApiValidationError({"judge": f"no judge {data.validated_data['judge']}"})
         try:
-            gate = services.gate_set(
+            gate = gates.gate_set(
                 audit=audit,
                 judge=judge,
                 rules=data.validated_data["rules"],
@@ -148,15 +148,15 @@ def audit_gate(request: Request, pk: int) -> Response:
         except ValidationError as exc:
             raise ApiValidationError(exc.message_dict) from None
     else:
-        latest = services.gate_latest(audit)
+        latest = gates.gate_latest(audit)
         if latest is None:
             raise NotFound(f"audit {audit.pk} has no release gate yet: PUT one")
         gate = latest
     try:
-        outcome = services.gate_evaluate(audit=audit, gate=gate)
+        outcome = gates.gate_evaluate(audit=audit, gate=gate)
     except GateRuleError as exc:
         raise ApiValidationError({"rules": str(exc)}) from None
-    return Response(GateOutput(services.gate_json(audit, outcome, gate)).data)
+    return Response(GateOutput(gates.gate_json(audit, outcome, gate)).data)
 
 
 def _judge_named(audit: Audit, name: str) -> Judge:
@@ -189,7 +189,7 @@ def audit_gate_check(request: Request, pk: int) -> Response:
     rules = data.validated_data.get("rules")
     gate = None
     if rules is None:
-        gate = services.gate_latest(audit)
+        gate = gates.gate_latest(audit)
         if gate is None:
             raise NotFound(f"audit {audit.pk} has no release gate yet: PUT one, or send rules")
         if gate.judge.name != judge.name:
@@ -202,10 +202,10 @@ def audit_gate_check(request: Request, pk: int) -> Response:
                 }
             )
     try:
-        outcome = services.gate_evaluate(audit=audit, gate=gate, rules=rules, judge=judge)
+        outcome = gates.gate_evaluate(audit=audit, gate=gate, rules=rules, judge=judge)
     except GateRuleError as exc:
         raise ApiValidationError({"rules": [str(exc)]}) from None
-    return Response(GateOutput(services.gate_json(audit, outcome, gate)).data)
+    return Response(GateOutput(gates.gate_json(audit, outcome, gate)).data)
 
 
 urlpatterns: list[URLPattern | URLResolver] = [

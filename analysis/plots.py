@@ -84,11 +84,9 @@ class IntervalRow:
         cls, label: str, result: Mapping[str, Any] | None, colour: str = PALETTE[0]
     ) -> IntervalRow:
         result = result or {}
-        ci = result.get("ci")
         return cls(
-            label=label,
-            value=result.get("value"),
-            ci=(ci[0], ci[1]) if ci and None not in ci else None,
+            label,
+            *_value_and_ci(result),
             reason=result.get("reason") or (None if result else "not computed"),
             n=result.get("n"),
             colour=colour,
@@ -107,14 +105,13 @@ class ReferenceLine:
     def of(
         cls, label: str, result: Mapping[str, Any] | None, colour: str = CEILING
     ) -> ReferenceLine:
-        result = result or {}
-        ci = result.get("ci")
-        return cls(
-            label=label,
-            value=result.get("value"),
-            ci=(ci[0], ci[1]) if ci and None not in ci else None,
-            colour=colour,
-        )
+        return cls(label, *_value_and_ci(result or {}), colour=colour)
+
+
+def _value_and_ci(result: Mapping[str, Any]) -> tuple[float | None, tuple[float, float] | None]:
+    """A result's value and its interval (None unless both ends are numbers)."""
+    ci = result.get("ci")
+    return result.get("value"), (ci[0], ci[1]) if ci and None not in ci else None
 
 
 def _domain(values: Sequence[float | None], low: float, high: float) -> tuple[float, float]:

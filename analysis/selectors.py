@@ -21,7 +21,7 @@ load in about two seconds).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,20 +31,11 @@ from django.db.models.functions import Length
 
 from analysis.metrics import S1, majority_vote
 from analysis.models import MetricSnapshot
+from analysis.vote_table import MAJORITY, JudgeInfo, VoteTable
 from annotation.models import Adjudication, Audit, AuditItem, Label
 from corpus.models import Dataset, HumanVote, Pair, Response
 from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
 
-MAJORITY = "human_majority"
-MAJORITY_NAME = "human majority"
-SLICE_LABELS = {
-    "stratum": "Stratum",
-    "turn": "Turn",
-    "category": "Category",
-    "model_pair": "Model pair",
-    "response_class": "Response classes",
-    "dataset": "Dataset",
-}
 ITEM_COLUMNS = [
     "item",
     "prompt",
@@ -58,46 +49,6 @@ ITEM_COLUMNS = [
     "stratum",
 ]
 _CHUNK = 10_000
-
-
-@dataclass(frozen=True)
-class JudgeInfo:
-    id: str  # rater id, j:<pk>
-    judge_id: int
-    name: str
-    version: int
-    model_id: str
-    verdicts: int = 0  # verdicts with an outcome on these items
-    unparsed: int = 0  # verdicts without one (failed parse, call error, not run)
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} v{self.version}"
-
-
-@dataclass(frozen=True)
-class VoteTable:
-    """Everything a snapshot is computed from, as DataFrames.
-
-    ``votes``: item, rater, value, kind (human / judge / majority) and the item's slice
-    columns. ``items``: one row per item with its slice columns. ``orders``: judges' verdicts
-    in each presentation order (item, rater, outcome_ab, outcome_ba, consistent, prompt).
-    ``sides``: the annotators' side choices (rater, value, left = the response shown left).
-    ``adjudicated``: item -> the lead's outcome. ``watermark``: aggregates that change
-    whenever the inputs do (see :func:`audit_watermark`).
-    """
-
-    subject: dict[str, Any]
-    votes: pd.DataFrame
-    items: pd.DataFrame
-    humans: dict[str, str]  # rater id -> display name
-    judges: dict[str, JudgeInfo]
-    orders: pd.DataFrame
-    sides: pd.DataFrame
-    adjudicated: pd.Series
-    counts: dict[str, int] = field(default_factory=dict)
-    slices: tuple[str, ...] = ()
-    progress: dict[str, Any] = field(default_factory=dict)
 
 
 # --- watermarks: has anything changed since the last snapshot? -----------------------------

@@ -40,6 +40,7 @@ from analysis.metrics.outcomes import dig as _get
 from analysis.metrics.ppi import Moments, ppi_row
 from analysis.metrics.refusal import CLASS_TERMS, JUDGE
 from analysis.metrics.style import FEATURES, MARKDOWN_FEATURES
+from analysis.metrics.threads import one_blas_thread
 
 HUMAN: Final = "human"
 HALF_WIDTH: Final = 0.05  # "about N more labels for +/- 5 points"
@@ -81,6 +82,7 @@ class StudyInputs:
     labels: pd.DataFrame | None = None
 
 
+@one_blas_thread
 def studies_compute(
     inputs: StudyInputs, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
 ) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
-from analysis import plots, selectors, services
+from analysis import gates, plots, selectors, services
 from analysis.forms import GateForm
 from analysis.metrics.gate import GateRuleError
 from analysis.metrics.outcomes import dig as _get
@@ -93,10 +93,10 @@ def _audit_precision(audit: Audit) -> dict[str, Any]:
         "sequential": model.get("sequential"),
         "half_width_pts": model.get("half_width_pts"),
     }
-    gate = services.gate_latest(audit)
+    gate = gates.gate_latest(audit)
     if gate is not None:
         try:
-            out["gate"] = services.gate_evaluate(audit=audit, gate=gate, refresh=False).result
+            out["gate"] = gates.gate_evaluate(audit=audit, gate=gate, refresh=False).result
         except ValueError as exc:
             out["gate_error"] = str(exc)
     return out
@@ -136,7 +136,7 @@ def audit_gate(request: HtmxRequest, pk: int) -> HttpResponse:
     form = GateForm(request.POST, judges=selectors.audit_judges(audit))
     if form.is_valid():
         try:
-            services.gate_set(
+            gates.gate_set(
                 audit=audit,
                 judge=form.cleaned_data["judge"],
                 rules=form.rule_lines(),
@@ -270,7 +270,7 @@ def _context(
 def _gate(audit: Audit, form: GateForm | None) -> dict[str, Any]:
     """The audit's release gate, checked against the latest figures (never recomputed here:
     the page asks for a fresh snapshot itself), and the form to change it."""
-    gate = services.gate_latest(audit)
+    gate = gates.gate_latest(audit)
     judges = selectors.audit_judges(audit)
     if form is None:
         initial = {"rules": "\n".join(gate.rules), "judge": gate.judge} if gate else {}
@@ -282,7 +282,7 @@ def _gate(audit: Audit, form: GateForm | None) -> dict[str, Any]:
     }
     if gate is not None:
         try:
-            outcome = services.gate_evaluate(audit=audit, gate=gate, refresh=False)
+            outcome = gates.gate_evaluate(audit=audit, gate=gate, refresh=False)
         except (GateRuleError, ValueError) as exc:
             out["error"] = str(exc)
         else:

@@ -2,6 +2,8 @@
 
     python bench/analysis_bench.py                 # PostgreSQL if reachable, else SQLite
     python bench/analysis_bench.py --sqlite        # force SQLite (a temporary file)
+    python bench/analysis_bench.py --only-audit --pairs 1000 --baseline ../baseline
+                                     # the audit snapshot only, side by side with other code
     BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/analysis_bench.py
 
 Never touches your data: it creates and drops a ``tribunal_bench_analysis`` database on the
@@ -39,11 +41,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "tribunal_bench_analysis"
+DB_NAME = os.environ.get("BENCH_DB", "tribunal_bench_analysis")  # concurrent runs: set one each
 SEED = 20240611
 AUDIT_ITEMS = 300
 DATASET_PAIRS = 50_000
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 RUNS = 3
 MODELS = [
     "gpt-4-0613",
@@ -474,8 +476,10 @@ def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the Celery worker did not start; see {log}")
 
 
-def _run(args: list[str], env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, __file__, *args], env=env, check=True, cwd=ROOT)
+def _run(args: list[str], env: dict[str, str], root: Path = ROOT) -> None:
+    """This script's ``--child`` step, with the code of ``root`` (another checkout's copy)."""
+    script = root / "bench" / Path(__file__).name
+    subprocess.run([sys.executable, str(script), *args], env=env, check=True, cwd=root)
 
 
 def main() -> None:
@@ -484,6 +488,16 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=10, help="labels timed one by one")
     parser.add_argument(
         "--pairs", type=int, default=DATASET_PAIRS, help="pairs in the large dataset"
+    )
+    parser.add_argument(
+        "--only-audit", action="store_true", help="time the 300-item audit snapshot only"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also time the snapshots with the code of another checkout (e.g. a git worktree "
+        "of the commit before a change), alternating with this tree's, on the same data",
     )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -517,8 +531,15 @@ def main() -> None:
                 cwd=ROOT,
             )
             _run(["--child", "generate", str(args.pairs)], env)
-            _run(["--child", "snapshot", "audit", str(args.pairs)], env)
-            _run(["--child", "snapshot", "dataset", str(args.pairs)], env)
+            for which in ("audit",) if args.only_audit else ("audit", "dataset"):
+                for _ in range(2 if args.baseline else 1):
+                    if args.baseline:
+                        print(f"code of {args.baseline}:", flush=True)
+                        _run(["--child", "snapshot", which, str(args.pairs)], env, args.baseline)
+                        print(f"code of {ROOT}:", flush=True)
+                    _run(["--child", "snapshot", which, str(args.pairs)], env)
+            if args.only_audit:
+                return
             if url and _redis_ready():
                 celery_env = {**env, "CELERY_BROKER_URL": REDIS_URL}
                 worker = _start_worker(celery_env, Path(tmp) / "worker.log")

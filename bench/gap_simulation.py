@@ -45,16 +45,15 @@ from analysis.metrics.refusal import (  # noqa: E402
     JUDGE,
     LENGTH,
     TECHNICAL_REFUSAL,
-    PlantedStudy,
     class_rates,
     gap_design,
     length_scale_of,
     moderation_gap,
     response_sides,
-    simulate_study,
 )
 from analysis.metrics.sequential import confidence_sequence  # noqa: E402
 from analysis.metrics.style import style_design, style_sensitivity  # noqa: E402
+from bench.simulation import PlantedStudy, simulate_study  # noqa: E402
 
 SEED = 20250521
 LEVEL = 0.95

@@ -219,3 +219,37 @@ def test_no_module_imports_a_module_that_imports_it_back() -> None:
 )
 def test_the_rule_reads_as_written(source: str, target: str, allowed: bool) -> None:
     assert _allowed(source, target) is allowed
+
+
+# The statistics and the figures built from them run without Django: a vote table in, plain
+# data out. What they import of ours must be pure too (checked transitively through GRAPH).
+PURE = ("analysis.metrics", "analysis.figures", "analysis.vote_table", "analysis.studies")
+
+
+def _is_pure(module: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in PURE)
+
+
+def _third_party(module: str) -> set[str]:
+    tree = ast.parse(MODULES[module].read_text())
+    found = set()
+    for node in _nodes(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_statistics_and_figures_import_no_django_and_nothing_impure() -> None:
+    pure = [m for m in MODULES if _is_pure(m)]
+    assert "analysis.metrics.engine" in pure and "analysis.figures" in pure
+    wrong = sorted(
+        f"{MODULES[m].relative_to(ROOT)}: imports {target}"
+        for m in pure
+        for target in (
+            {t for t, _ in GRAPH[m] if not _is_pure(t)}
+            | ({"django", "rest_framework", "celery"} & _third_party(m))
+        )
+    )
+    assert not wrong, "\n".join(wrong)

@@ -25,10 +25,10 @@ from analysis.metrics.agreement import (
     krippendorff_alpha,
     percent_agreement,
     scott_pi,
-    weight_matrix,
 )
 from analysis.metrics.bootstrap import percentile_interval, resample_sums
 from analysis.metrics.consensus import DawidSkene, dawid_skene, majority_vote
+from analysis.metrics.engine import weight_matrix
 from analysis.metrics.outcomes import (
     BOTH_BAD,
     OUTCOMES,

@@ -36,7 +36,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from analysis.metrics import bootstrap
+from analysis.metrics import bootstrap, engine
+from analysis.metrics.engine import Weights, weight_matrix
 from analysis.metrics.outcomes import (
     FEWER_THAN_TWO_RATERS,
     NO_ITEMS,
@@ -46,25 +47,11 @@ from analysis.metrics.outcomes import (
 )
 from analysis.metrics.votes import CodedVotes, as_coded
 
-Weights = Literal["unweighted", "linear", "quadratic"]
 MeasurementLevel = Literal["nominal", "ordinal", "interval"]
 TwoRaterMetric = Literal["percent_agreement", "cohen_kappa", "scott_pi", "gwet_ac"]
 TWO_RATER_METRICS: tuple[str, ...] = ("percent_agreement", "cohen_kappa", "scott_pi", "gwet_ac")
 
 _EPS = 1e-12
-
-
-def weight_matrix(q: int, weights: Weights = "unweighted") -> np.ndarray:
-    """Agreement weights w_ij for q ordered categories (1 on the diagonal).
-
-    unweighted: identity; linear: 1 - |i-j|/(q-1); quadratic: 1 - (i-j)^2/(q-1)^2.
-    """
-    if weights not in ("unweighted", "linear", "quadratic"):
-        raise ValueError(f"weights must be unweighted, linear or quadratic, got {weights!r}")
-    if weights == "unweighted" or q < 2:
-        return np.eye(q)
-    distance = np.abs(np.subtract.outer(np.arange(q), np.arange(q))) / (q - 1)
-    return 1.0 - (distance if weights == "linear" else distance**2)
 
 
 # --- two raters ---------------------------------------------------------------------------
@@ -84,12 +71,6 @@ class _Pairs:
     @property
     def q(self) -> int:
         return len(self.categories)
-
-
-def _outer_pairs(rater_counts: np.ndarray, reference_counts: np.ndarray) -> np.ndarray:
-    q = rater_counts.shape[1]
-    outer = rater_counts[:, :, np.newaxis] * reference_counts[:, np.newaxis, :]
-    return outer.reshape(len(outer), q * q)
 
 
 def _pairs_from_table(table: Any, categories: Sequence[Hashable] | None) -> _Pairs:
@@ -114,7 +95,7 @@ def _pairs_from_votes(
     keep = (mine.sum(axis=1) > 0) & (theirs.sum(axis=1) > 0)
     clusters = coded.cluster[keep] if coded.cluster is not None else None
     return _Pairs(
-        _outer_pairs(mine[keep], theirs[keep]),
+        engine.outer(mine[keep], theirs[keep]),
         None,
         clusters,
         int(keep.sum()),
@@ -128,12 +109,9 @@ def _pairs_among(coded: CodedVotes, raters: Sequence[Hashable] | None) -> _Pairs
     counts = coded.counts(coded.rater_codes(raters))
     keep = counts.sum(axis=1) >= 2
     counts = counts[keep]
-    q = coded.q
-    ordered = counts[:, :, np.newaxis] * counts[:, np.newaxis, :]
-    ordered[:, np.arange(q), np.arange(q)] -= counts
     clusters = coded.cluster[keep] if coded.cluster is not None else None
     return _Pairs(
-        ordered.reshape(len(ordered), q * q) / 2.0,
+        engine.among(counts),
         None,
         clusters,
         int(keep.sum()),
@@ -162,35 +140,6 @@ def _pairs(
     return _pairs_from_votes(coded, rater, reference)
 
 
-def _two_rater_statistic(kind: str, w: np.ndarray) -> bootstrap.Statistic:
-    q = w.shape[0]
-
-    def statistic(totals: np.ndarray) -> np.ndarray:
-        table = totals.reshape(-1, q, q)
-        n = table.sum(axis=(1, 2))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p = table / n[:, np.newaxis, np.newaxis]
-            p_a = (p * w).sum(axis=(1, 2))
-            if kind == "percent_agreement":
-                return p_a
-            p_e = _chance_agreement(kind, p, w)
-            value = (p_a - p_e) / (1.0 - p_e)
-        return np.where(1.0 - p_e > _EPS, value, np.nan)
-
-    return statistic
-
-
-def _chance_agreement(kind: str, p: np.ndarray, w: np.ndarray) -> np.ndarray:
-    rows, cols = p.sum(axis=2), p.sum(axis=1)
-    if kind == "cohen_kappa":
-        return np.einsum("ri,ij,rj->r", rows, w, cols)
-    pi = (rows + cols) / 2.0
-    if kind == "scott_pi":
-        return np.einsum("ri,ij,rj->r", pi, w, pi)
-    q = w.shape[0]
-    return w.sum() / (q * (q - 1)) * (pi * (1.0 - pi)).sum(axis=1)
-
-
 def _two_rater(
     kind: str,
     pairs: _Pairs,
@@ -200,9 +149,14 @@ def _two_rater(
     seed: bootstrap.Seed,
     extra: dict[str, float | int | str] | None = None,
 ) -> Result:
+    """One coefficient of one table: :func:`analysis.metrics.engine.statistics` gives the
+    point estimate and every bootstrap replicate's value."""
     q = pairs.q
-    w = weight_matrix(q, "unweighted" if kind == "percent_agreement" else weights)
-    statistic = _two_rater_statistic(kind, w)
+    key = engine.kind_of(kind, weights)
+
+    def statistic(totals: np.ndarray) -> np.ndarray:
+        return engine.statistics(totals, q, [key])[key][0]
+
     totals = (
         pairs.counts @ pairs.contributions
         if pairs.counts is not None
@@ -213,12 +167,12 @@ def _two_rater(
     if pairs.policy is not None:
         details["policy"] = pairs.policy.name
     if table.sum() > 0:
-        p = table[np.newaxis] / table.sum()
-        details["p_a"] = float((p[0] * w).sum())
+        w = weight_matrix(q, engine.TWO_RATER_KINDS[key][1])
+        details["p_a"] = float((table * w).sum() / table.sum())
         if kind == "percent_agreement":
             details["agreements"] = float(np.trace(table))
         elif q >= 2:
-            details["p_e"] = float(_chance_agreement(kind, p, w)[0])
+            details["p_e"] = float(engine.statistics(totals[np.newaxis], q, [key])[key][1][0])
 
     def why_undefined(totals: np.ndarray) -> str | None:
         if totals.sum() <= 0:
@@ -243,99 +197,73 @@ def _two_rater(
     )
 
 
-def percent_agreement(
-    data: Any,
-    rater: Hashable | None = None,
-    *,
-    reference: Sequence[Hashable] | None = None,
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
-) -> Result:
+def _coefficient(kind: str, doc: str) -> Callable[..., Result]:
+    """A public two-rater function: a q x q table, or a vote DataFrame (or
+    :class:`CodedVotes`) and the ``rater`` compared with ``reference`` (default: every other
+    rater); one signature for the four."""
+
+    def coefficient(
+        data: Any,
+        rater: Hashable | None = None,
+        *,
+        reference: Sequence[Hashable] | None = None,
+        weights: Weights = "unweighted",
+        policy: TiePolicy | None = None,
+        categories: Sequence[Hashable] | None = None,
+        cluster: str | None = None,
+        n_boot: int = 0,
+        level: float = 0.95,
+        seed: bootstrap.Seed = 0,
+    ) -> Result:
+        pairs = _pairs(data, rater, reference, policy, categories, cluster)
+        return _two_rater(kind, pairs, weights, n_boot, level, seed)
+
+    coefficient.__name__ = coefficient.__qualname__ = kind
+    coefficient.__doc__ = doc
+    return coefficient
+
+
+percent_agreement = _coefficient(
+    "percent_agreement",
     """MT-Bench agreement: the share of (rater vote, reference vote) pairs that agree.
 
     Zheng et al. 2023 (arXiv 2306.05685), FastChat ``llm_judge/compute_agreement.py``: for
     each item the rater's single vote is compared with each reference (human) vote, and
     agreement = agreeing pairs / pairs, so an item counts once per human vote. Under S1 a tie
     agrees with a tie; under S2 pairs where either vote is a tie are dropped. ``reference``
-    defaults to every other rater. Details: ``agreements``, ``pairs``, ``policy``.
-    For human-vs-human agreement (all pairs of distinct humans) use :func:`human_ceiling`.
-    """
-    pairs = _pairs(data, rater, reference, policy, categories, cluster)
-    return _two_rater("percent_agreement", pairs, "unweighted", n_boot, level, seed)
-
-
-def cohen_kappa(
-    data: Any,
-    rater: Hashable | None = None,
-    *,
-    reference: Sequence[Hashable] | None = None,
-    weights: Weights = "unweighted",
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
-) -> Result:
+    defaults to every other rater; ``weights`` does not apply (always identity). Details:
+    ``agreements``, ``pairs``, ``policy``. For human-vs-human agreement (all pairs of
+    distinct humans) use :func:`human_ceiling`.
+    """,
+)
+cohen_kappa = _coefficient(
+    "cohen_kappa",
     """Cohen's kappa (Cohen 1960), weighted with linear or quadratic weights (Cohen 1968).
 
     kappa = (p_a - p_e) / (1 - p_e), p_a = sum w_ij p_ij, p_e = sum w_ij p_i. p_.j.
     ``data`` is a q x q table or a vote DataFrame (then name ``rater``). Weighted variants
     need ordered categories; for verdicts the order is A, tie, B. Details: ``p_a``, ``p_e``.
     Undefined when both raters used one and the same category only.
-    """
-    pairs = _pairs(data, rater, reference, policy, categories, cluster)
-    return _two_rater("cohen_kappa", pairs, weights, n_boot, level, seed)
-
-
-def scott_pi(
-    data: Any,
-    rater: Hashable | None = None,
-    *,
-    reference: Sequence[Hashable] | None = None,
-    weights: Weights = "unweighted",
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
-) -> Result:
+    """,
+)
+scott_pi = _coefficient(
+    "scott_pi",
     """Scott's pi (Scott 1955): chance agreement from the pooled marginals.
 
     pi = (p_a - p_e) / (1 - p_e), p_e = sum w_ij pi_i pi_j, pi_k = (p_k. + p_.k) / 2.
     Arguments as for :func:`cohen_kappa`.
-    """
-    pairs = _pairs(data, rater, reference, policy, categories, cluster)
-    return _two_rater("scott_pi", pairs, weights, n_boot, level, seed)
-
-
-def gwet_ac(
-    data: Any,
-    rater: Hashable | None = None,
-    *,
-    reference: Sequence[Hashable] | None = None,
-    weights: Weights = "unweighted",
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
-) -> Result:
+    """,
+)
+gwet_ac = _coefficient(
+    "gwet_ac",
     """Gwet's AC1 (unweighted) or AC2 (linear / quadratic weights), Gwet 2008 and 2014 ch. 4.
 
     AC = (p_a - p_e) / (1 - p_e), p_e = T_w / (q (q-1)) sum_k pi_k (1 - pi_k),
     pi_k = (p_k. + p_.k) / 2, T_w = sum w_ij. q is the number of categories on the scale
     (for verdicts: 3 under S1, 2 under S2), observed or not. Arguments as for
     :func:`cohen_kappa`.
-    """
-    pairs = _pairs(data, rater, reference, policy, categories, cluster)
-    return _two_rater("gwet_ac", pairs, weights, n_boot, level, seed)
+    """,
+)
 
 
 def confusion_matrix(
@@ -620,16 +548,10 @@ def human_ceiling(
     humans' votes. ``humans`` defaults to every rater in ``votes``: pass the human ids when
     ``votes`` also holds judges.
     """
+    resampling: dict[str, Any] = dict(cluster=cluster, n_boot=n_boot, level=level, seed=seed)
     if metric == "fleiss_kappa":
         return fleiss_kappa(
-            votes,
-            raters=humans,
-            policy=policy,
-            categories=categories,
-            cluster=cluster,
-            n_boot=n_boot,
-            level=level,
-            seed=seed,
+            votes, raters=humans, policy=policy, categories=categories, **resampling
         )
     if metric == "krippendorff_alpha":
         return krippendorff_alpha(
@@ -638,10 +560,7 @@ def human_ceiling(
             raters=humans,
             policy=policy,
             categories=categories,
-            cluster=cluster,
-            n_boot=n_boot,
-            level=level,
-            seed=seed,
+            **resampling,
         )
     coded = as_coded(votes, policy=policy, categories=categories, cluster=cluster)
     pairs = _pairs_among(coded, humans)
@@ -677,7 +596,7 @@ def constant_answer_baseline(
     mine = np.zeros_like(theirs)
     mine[:, answer] = 1.0
     pairs = _Pairs(
-        _outer_pairs(mine, theirs), None, clusters, int(keep.sum()), coded.categories, coded.policy
+        engine.outer(mine, theirs), None, clusters, int(keep.sum()), coded.categories, coded.policy
     )
     extra: dict[str, float | int | str] = {}
     if len(theirs):

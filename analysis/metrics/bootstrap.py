@@ -14,6 +14,13 @@ Replicates are memoised by content (rows, clusters, counts, n_boot and an intege
 metrics sharing one table - percent agreement, Cohen's kappa in three weightings, Scott's pi,
 AC1 - pay for one resampling and are computed on the very same resamples.
 
+Many groups at once: :func:`group_resample_sums` resamples, within each group (a slice, or
+the whole table as one group), that group's clusters, and returns every group's replicate
+sums from one weight matrix per chunk; :mod:`analysis.metrics.engine` computes all the
+figures of a snapshot from it. Its draws are not those of :func:`resample_sums` (a uniform
+number scaled to the group's size per draw, no merging of identical rows), so for one seed
+the two give different - equally valid - replicates: each stored figure names its path.
+
 The CI is the percentile interval of the replicates (Efron & Tibshirani 1993, ch. 13);
 replicates where the statistic is undefined (say, every resampled item in one category) are
 left out and their share reported as ``boot_undefined``.
@@ -133,12 +140,10 @@ def _resample_sums(
 def percentile_interval(replicates: Any, level: float = 0.95) -> tuple[float, float] | None:
     """Equal-tailed percentile interval of the finite replicates; None if there are none."""
     _check_level(level)
-    values = np.asarray(replicates, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
+    values = np.asarray(replicates, dtype=float).reshape(-1, 1)
+    low, high = percentile_intervals(values, level)[:, 0]
+    if not np.isfinite(low):
         return None
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(values, [tail, 1.0 - tail])
     return float(low), float(high)
 
 
@@ -182,6 +187,76 @@ def estimate(
         extra["clusters"] = len(pd.unique(np.asarray(clusters)))
     ci = percentile_interval(replicates, level)
     return Estimate(value=value, n=n, ci=ci, level=level, details=extra)
+
+
+def group_resample_sums(
+    rows: np.ndarray,
+    groups: np.ndarray,
+    clusters: np.ndarray,
+    n_groups: int,
+    n_boot: int,
+    seed: int,
+) -> np.ndarray:
+    """Bootstrap replicates of each group's column sums, resampling clusters within groups.
+
+    For every group (a slice, or the whole table as one group) this is the percentile
+    bootstrap of :func:`resample_sums`: the group's clusters (prompts) drawn
+    with replacement, as many as it has. Per replicate, each cluster gets a weight (how often
+    it was drawn); a group's replicate is its clusters' weights times their sums.
+    Result: (n_boot, n_groups, k).
+    """
+    k = rows.shape[1]
+    base = int(clusters.max()) + 1 if len(clusters) else 1
+    cluster_of, keys = pd.factorize(groups.astype(np.int64) * base + clusters, sort=True)
+    n_clusters = len(keys)  # sorted keys: each group's clusters are contiguous
+    group_of_cluster = np.asarray(keys // base, dtype=np.int64)
+    per_group = np.bincount(group_of_cluster, minlength=n_groups)
+    bounds = np.concatenate([[0], np.cumsum(per_group)])
+    indicator = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (cluster_of, np.arange(len(rows)))),
+        shape=(n_clusters, len(rows)),
+    )
+    sums = np.asarray(indicator @ rows.astype(np.float32))  # whole numbers and halves: exact
+    size_of = per_group[group_of_cluster].astype(float)  # draws pick in their own group
+    low = bounds[:-1][group_of_cluster]
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n_boot, n_groups, k))
+    chunk = max(1, 4_000_000 // max(n_clusters, 1))  # bounds the draws at ~32 MB
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        drawn = (rng.random((size, n_clusters)) * size_of).astype(np.int64)
+        drawn += low + (np.arange(size, dtype=np.int64) * n_clusters)[:, np.newaxis]
+        weights = np.bincount(drawn.ravel(), minlength=size * n_clusters)
+        weights = weights.reshape(size, n_clusters).astype(np.float32)
+        for group in range(n_groups):
+            lo, hi = bounds[group], bounds[group + 1]
+            if hi > lo:  # a contiguous copy first: BLAS on a strided block is far slower
+                block = np.ascontiguousarray(weights[:, lo:hi])
+                out[start : start + size, group] = block @ sums[lo:hi]
+    return out
+
+
+def percentile_intervals(replicates: np.ndarray, level: float) -> np.ndarray:
+    """Per column, the equal-tailed percentile interval of the finite replicates (NaN if none).
+
+    Column-wise ``np.quantile`` (linear interpolation) over a different number of finite
+    values per column, in one sort.
+    """
+    finite = np.isfinite(replicates)
+    ordered = np.sort(np.where(finite, replicates, np.inf), axis=0)
+    count = finite.sum(axis=0)
+    tail = (1.0 - level) / 2.0
+    bounds = np.full((2, replicates.shape[1]), np.nan)
+    columns = np.flatnonzero(count > 0)
+    for row, share in enumerate((tail, 1.0 - tail)):
+        position = share * (count[columns] - 1)
+        low = np.floor(position).astype(int)
+        high = np.minimum(low + 1, count[columns] - 1)
+        weight = position - low
+        bounds[row, columns] = (
+            ordered[low, columns] * (1.0 - weight) + ordered[high, columns] * weight
+        )
+    return bounds
 
 
 def _check_level(level: float) -> None:

@@ -46,7 +46,7 @@ from scipy import stats
 from analysis.metrics import bootstrap
 from analysis.metrics.outcomes import Estimate, Result, Undefined
 from analysis.metrics.position import wilson_interval
-from analysis.metrics.votes import require_columns, show
+from analysis.metrics.votes import refuse_first, require_columns
 
 SOS_CRITERIA: Final = ("correctness", "completeness", "safety", "conciseness", "style")
 STYLE_CRITERIA: Final = ("conciseness", "style")
@@ -88,13 +88,7 @@ def _scores(
     spelled = values.astype(str).str.strip().str.lower().map(table)
     out = numeric.where(numeric.notna(), spelled)
     low, high = allowed
-    bad = out.isna() | (out < low) | (out > high)
-    if bad.any():
-        where = bad.idxmax()
-        raise ValueError(
-            f"column {column!r}, pair {show(frame.loc[where, 'pair_id'])}: "
-            f"{show(values[where])} is not a verdict"
-        )
+    refuse_first(frame, out.isna() | (out < low) | (out > high), column, "is not a verdict")
     return out.to_numpy(dtype=float)
 
 

@@ -604,15 +604,19 @@ def lpm_design(
     rows, use_sim = _usable(frame[frame["rater"] == rater], opponent_controls)
     rows, y = _outcome(rows, ties)
     design, absent = _regressors(rows, scale, use_sim, opponent_controls)
-    return RegressionInputs(
-        design=design,
-        y=y,
-        clusters=rows["pair_id"].to_numpy(),
-        rows=rows,
-        absent=absent,
-        length_scale=scale,
-        ties=ties,
-    )
+    return _inputs(design, y, rows, absent, scale, ties)
+
+
+def _inputs(
+    design: pd.DataFrame,
+    y: np.ndarray,
+    rows: pd.DataFrame,
+    absent: Mapping[str, str],
+    scale: float | None,
+    ties: Ties,
+) -> RegressionInputs:
+    """Regression inputs clustered by pair (one pair's rows share a cluster)."""
+    return RegressionInputs(design, y, rows["pair_id"].to_numpy(), rows, absent, scale, ties)
 
 
 def _fit(inputs: RegressionInputs, level: float) -> LinearModel:
@@ -701,25 +705,34 @@ GAP_COLUMNS: Final = [
 ]
 
 
+def points_row(difference: str, human: Result, own: Result, contrast: Result) -> dict[str, Any]:
+    """People's and the judge's effect in percentage points and the judge-minus-people
+    ``difference`` (``gap_pp``, ``net_pp``) with its interval, p-value, pairs and note."""
+    ci = contrast.ci or (np.nan, np.nan)
+    return {
+        "human_pp": _points(human),
+        "judge_pp": _points(own),
+        difference: _points(contrast),
+        "ci_low_pp": 100.0 * ci[0],
+        "ci_high_pp": 100.0 * ci[1],
+        "p_value": contrast.details.get("p_value", np.nan) if contrast.defined else np.nan,
+        "n_pairs": contrast.n,
+        "note": "" if contrast.defined else str(contrast.reason),
+    }
+
+
+def _points(result: Result) -> float:
+    return 100.0 * result.value if result.value is not None else np.nan
+
+
 def _gap_row(
     judge: Hashable, response_class: str, term: str, human: Result, own: Result, gap: Result
 ) -> dict[str, Any]:
-    def pp(result: Result) -> float:
-        return 100.0 * result.value if result.value is not None else np.nan
-
-    ci = gap.ci or (np.nan, np.nan)
     return {
         "judge": judge,
         "response_class": response_class,
         "term": term,
-        "human_pp": pp(human),
-        "judge_pp": pp(own),
-        "gap_pp": pp(gap),
-        "ci_low_pp": 100.0 * ci[0],
-        "ci_high_pp": 100.0 * ci[1],
-        "p_value": gap.details.get("p_value", np.nan) if gap.defined else np.nan,
-        "n_pairs": gap.n,
-        "note": "" if gap.defined else str(gap.reason),
+        **points_row("gap_pp", human, own, gap),
     }
 
 
@@ -754,15 +767,7 @@ def gap_design(
             design[f"{JUDGE}:{term}"] = base[term].to_numpy() * is_judge
     for term in list(absent):
         absent[f"{JUDGE}:{term}"] = absent[term]
-    return RegressionInputs(
-        design=design,
-        y=y,
-        clusters=rows["pair_id"].to_numpy(),
-        rows=rows,
-        absent=absent,
-        length_scale=scale,
-        ties=ties,
-    )
+    return _inputs(design, y, rows, absent, scale, ties)
 
 
 def moderation_gap(
@@ -837,196 +842,3 @@ def gap_table(
     if not tables:
         return pd.DataFrame(columns=GAP_COLUMNS)
     return pd.concat(tables, ignore_index=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Planted data, for checking that the intervals cover what was planted
-
-
-def _default_human() -> dict[str, float]:
-    return {
-        ETHICAL_REFUSAL: 0.10,
-        TECHNICAL_REFUSAL: 0.25,
-        ETHICAL_DISCLAIMER: 0.40,
-        TECHNICAL_DISCLAIMER: 0.35,
-    }
-
-
-def _default_judge() -> dict[str, float]:
-    return {
-        ETHICAL_REFUSAL: 0.30,
-        TECHNICAL_REFUSAL: 0.25,
-        ETHICAL_DISCLAIMER: 0.45,
-        TECHNICAL_DISCLAIMER: 0.35,
-    }
-
-
-def _default_shares() -> dict[str, float]:
-    return {
-        NORMAL: 0.55,
-        ETHICAL_REFUSAL: 0.15,
-        TECHNICAL_REFUSAL: 0.10,
-        ETHICAL_DISCLAIMER: 0.10,
-        TECHNICAL_DISCLAIMER: 0.10,
-    }
-
-
-def _default_tokens() -> dict[str, tuple[float, float]]:
-    return {
-        NORMAL: (150.0, 450.0),
-        ETHICAL_REFUSAL: (40.0, 200.0),
-        TECHNICAL_REFUSAL: (40.0, 200.0),
-        ETHICAL_DISCLAIMER: (200.0, 500.0),
-        TECHNICAL_DISCLAIMER: (150.0, 450.0),
-    }
-
-
-def _default_sims() -> dict[str, tuple[float, float]]:
-    return {
-        NORMAL: (0.4, 0.9),
-        ETHICAL_REFUSAL: (0.2, 0.7),
-        TECHNICAL_REFUSAL: (0.2, 0.7),
-        ETHICAL_DISCLAIMER: (0.4, 0.9),
-        TECHNICAL_DISCLAIMER: (0.4, 0.9),
-    }
-
-
-@dataclass(frozen=True)
-class PlantedStudy:
-    """Synthetic rated pairs with known win probabilities (a planted refusal gap).
-
-    Each pair holds a normal response and a response of the class drawn from
-    ``class_shares`` (a second normal one for ``normal``), on side A or B at random, with
-    lengths and prompt similarities uniform on the class's ranges. Given no tie, rater r
-    prefers the non-normal response s over the normal one o with probability
-
-        q = win[r][class] + length[r] * (tokens_s - tokens_o) / length_unit
-            + sim_effect * (sim_s - sim_o),
-
-    and, in a normal-normal pair, side A with 0.5 plus the same length and similarity terms.
-    So ``win`` is a class's win probability against a normal response of equal length and
-    similarity: humans 10% and the judge 30% for ethical refusals by default, a 20-point gap,
-    and the judge four times as sensitive to length. A tie happens with probability
-    ``tie_rate``, independent of everything else.
-    """
-
-    human_win: Mapping[str, float] = field(default_factory=_default_human)
-    judge_win: Mapping[str, float] = field(default_factory=_default_judge)
-    human_length: float = 0.03
-    judge_length: float = 0.12
-    length_unit: float = 800.0
-    sim_effect: float = 0.05
-    tie_rate: float = 0.10
-    class_shares: Mapping[str, float] = field(default_factory=_default_shares)
-    tokens: Mapping[str, tuple[float, float]] = field(default_factory=_default_tokens)
-    sims: Mapping[str, tuple[float, float]] = field(default_factory=_default_sims)
-
-    def without_gap(self) -> PlantedStudy:
-        """The same study with the judge's class win probabilities set to the humans'.
-
-        The judge keeps its stronger length preference: a length-controlled test must not
-        mistake it for a refusal gap.
-        """
-        return PlantedStudy(
-            human_win=dict(self.human_win),
-            judge_win=dict(self.human_win),
-            human_length=self.human_length,
-            judge_length=self.judge_length,
-            length_unit=self.length_unit,
-            sim_effect=self.sim_effect,
-            tie_rate=self.tie_rate,
-            class_shares=dict(self.class_shares),
-            tokens=dict(self.tokens),
-            sims=dict(self.sims),
-        )
-
-
-@dataclass(frozen=True)
-class SimulatedStudy:
-    """Pairs and verdicts drawn from a :class:`PlantedStudy`.
-
-    ``pairs`` has the columns :func:`response_sides` reads plus ``headers_*``, ``lists_*``,
-    ``bold_*`` markdown counts (no effect on the verdicts); ``verdicts`` has raters
-    ``"human"`` and ``"judge"``; ``expected`` gives, per pair and rater, ``p_a``: the
-    probability that A wins given no tie.
-    """
-
-    pairs: pd.DataFrame
-    verdicts: pd.DataFrame
-    expected: pd.DataFrame
-
-
-def simulate_study(study: PlantedStudy, n_pairs: int, *, seed: int) -> SimulatedStudy:
-    """Draw ``n_pairs`` rated pairs from ``study`` (seeded: the same seed, the same data)."""
-    if n_pairs < 1:
-        raise ValueError(f"n_pairs must be at least 1, got {n_pairs}")
-    rng = np.random.default_rng(seed)
-    names = list(study.class_shares)
-    shares = np.array([study.class_shares[c] for c in names], dtype=float)
-    picks = rng.choice(len(names), n_pairs, p=shares / shares.sum())
-    special = np.asarray(names, dtype=object)[picks]
-    on_a = rng.random(n_pairs) < 0.5
-    classes_a = np.where(on_a, special, NORMAL)
-    classes_b = np.where(on_a, NORMAL, special)
-
-    def uniform(ranges: Mapping[str, tuple[float, float]], classes: np.ndarray) -> np.ndarray:
-        low = np.array([ranges[c][0] for c in classes])
-        high = np.array([ranges[c][1] for c in classes])
-        return low + (high - low) * rng.random(len(classes))
-
-    tokens_a = np.round(uniform(study.tokens, classes_a))
-    tokens_b = np.round(uniform(study.tokens, classes_b))
-    sim_a = uniform(study.sims, classes_a)
-    sim_b = uniform(study.sims, classes_b)
-    pair_id = np.arange(n_pairs)
-    verdict_frames, expected_frames = [], []
-    for rater, win, length in (
-        ("human", study.human_win, study.human_length),
-        ("judge", study.judge_win, study.judge_length),
-    ):
-        # q_a: P(A wins | no tie). The special side's base rate, or 0.5 for normal-normal.
-        base_special = np.array([win.get(c, 0.5) if c != NORMAL else 0.5 for c in special])
-        base_a = np.where(on_a, base_special, 1.0 - base_special)
-        q_a = (
-            base_a
-            + length * (tokens_a - tokens_b) / study.length_unit
-            + study.sim_effect * (sim_a - sim_b)
-        )
-        if (q_a < 0).any() or (q_a > 1).any():
-            raise ValueError(
-                f"the planted {rater} win probabilities leave [0, 1] (from {q_a.min():.3f} to "
-                f"{q_a.max():.3f}): lower the length or similarity effects"
-            )
-        tie = rng.random(n_pairs) < study.tie_rate
-        a_wins = rng.random(n_pairs) < q_a
-        verdict = np.where(tie, TIE, np.where(a_wins, A, B))
-        verdict_frames.append(
-            pd.DataFrame({"pair_id": pair_id, "rater": rater, "verdict": verdict})
-        )
-        expected_frames.append(pd.DataFrame({"pair_id": pair_id, "rater": rater, "p_a": q_a}))
-    markdown = {}
-    for feature, (normal_mean, other_mean) in {
-        "headers": (1.0, 0.2),
-        "lists": (3.0, 0.5),
-        "bold": (2.0, 0.3),
-    }.items():
-        for side, classes in (("a", classes_a), ("b", classes_b)):
-            mean = np.where(classes == NORMAL, normal_mean, other_mean)
-            markdown[f"{feature}_{side}"] = rng.poisson(mean)
-    pairs = pd.DataFrame(
-        {
-            "pair_id": pair_id,
-            "class_a": classes_a,
-            "class_b": classes_b,
-            "tokens_a": tokens_a,
-            "tokens_b": tokens_b,
-            "sim_a": sim_a,
-            "sim_b": sim_b,
-            **markdown,
-        }
-    )
-    return SimulatedStudy(
-        pairs=pairs,
-        verdicts=pd.concat(verdict_frames, ignore_index=True),
-        expected=pd.concat(expected_frames, ignore_index=True),
-    )

@@ -45,8 +45,9 @@ from analysis.metrics.refusal import (
     RegressionInputs,
     Ties,
     cluster_ols,
+    points_row,
 )
-from analysis.metrics.votes import require_columns, show
+from analysis.metrics.votes import refuse_first, require_columns, show
 
 LENGTH: Final = "length"
 MARKDOWN_FEATURES: Final = ("headers", "lists", "bold")
@@ -112,13 +113,7 @@ def style_features(pairs: pd.DataFrame, *, length_scale: float | None = None) ->
 
 def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
     values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() | (values < 0)
-    if bad.any():
-        where = bad.idxmax()
-        raise ValueError(
-            f"pairs column {column!r}: pair {show(frame.loc[where, 'pair_id'])} has "
-            f"{show(frame.loc[where, column])}; expected a count of at least 0"
-        )
+    refuse_first(frame, values.isna() | (values < 0), column, "is not a count (0 or more)")
     return values.to_numpy(dtype=float)
 
 
@@ -226,21 +221,8 @@ class StyleSensitivity:
             human = self.model.estimate(feature)
             own = self.model.combination({feature: 1.0, f"{JUDGE}:{feature}": 1.0})
             net = self.net.get(feature) or Undefined(f"{feature} not requested")
-            ci = net.ci or (np.nan, np.nan)
-            rows.append(
-                {
-                    "judge": self.judge,
-                    "feature": feature,
-                    "human_pp": _pp(human),
-                    "judge_pp": _pp(own),
-                    "net_pp": _pp(net),
-                    "ci_low_pp": 100.0 * ci[0],
-                    "ci_high_pp": 100.0 * ci[1],
-                    "p_value": net.details.get("p_value", np.nan) if net.defined else np.nan,
-                    "n_pairs": net.n,
-                    "note": "" if net.defined else str(net.reason),
-                }
-            )
+            row = {"judge": self.judge, "feature": feature}
+            rows.append({**row, **points_row("net_pp", human, own, net)})
         columns = [
             "judge",
             "feature",
@@ -254,10 +236,6 @@ class StyleSensitivity:
             "note",
         ]
         return pd.DataFrame(rows, columns=columns)
-
-
-def _pp(result: Result) -> float:
-    return 100.0 * result.value if result.value is not None else np.nan
 
 
 def style_sensitivity(

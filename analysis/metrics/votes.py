@@ -64,6 +64,17 @@ def show(value: object) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+def refuse_first(frame: pd.DataFrame, bad: pd.Series, column: str, problem: str) -> None:
+    """Raise ValueError naming the first row where ``bad`` holds: its ``pair_id``, the value
+    in ``column`` and what is wrong with it (``problem``)."""
+    if bad.any():
+        where = bad.idxmax()
+        raise ValueError(
+            f"column {column!r}, pair {show(frame.loc[where, 'pair_id'])}: "
+            f"{show(frame.loc[where, column])} {problem}"
+        )
+
+
 def require_columns(frame: object, columns: Sequence[str], what: str) -> pd.DataFrame:
     """Return ``frame`` if it is a DataFrame with ``columns``, else raise a clear ValueError."""
     if not isinstance(frame, pd.DataFrame):

@@ -18,15 +18,14 @@ from analysis.metrics import Estimate, Undefined
 from analysis.metrics.refusal import (
     ETHICAL_REFUSAL,
     TECHNICAL_REFUSAL,
-    PlantedStudy,
     class_rates,
     gap_table,
     lpm_design,
     moderation_gap,
     refusal_lpm,
     response_sides,
-    simulate_study,
 )
+from bench.simulation import PlantedStudy, simulate_study
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,6 @@
 """The studies in a snapshot (refusal gap, style, PPI, confidence sequences) and the gate.
 
-A planted study (analysis.metrics.refusal.simulate_study: people reward ethical refusals 10%
+A planted study (bench/simulation.py, simulate_study: people reward ethical refusals 10%
 of the time against a normal response, the judge 30%) is written into the database as pairs
 with classified, featurised responses, human votes or labels and judge verdicts. The snapshot's
 figures must equal the same functions applied to the simulated frames directly (the path
@@ -24,7 +24,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from analysis import services
+from analysis import gates, services
 from analysis.metrics import (
     confidence_sequence,
     moderation_gap,
@@ -32,15 +32,13 @@ from analysis.metrics import (
     response_sides,
     style_sensitivity,
 )
-from analysis.metrics.refusal import PlantedStudy, SimulatedStudy, simulate_study
 from analysis.models import ReleaseGate
 from analysis.studies import HALF_WIDTH
 from annotation.models import Assignment, Audit, AuditItem, Label
-from corpus.models import Dataset, HumanVote, Pair, Prompt, Response
+from bench.simulation import PlantedStudy, SimulatedStudy, simulate_study, study_write
+from corpus.models import Dataset
 from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
-from tests.factories import DatasetFactory, JudgeFactory, UserFactory, sha
-
-MODELS = ("alpha-7b", "beta-13b", "gamma-70b", "delta-8x7b")
+from tests.factories import DatasetFactory, JudgeFactory, UserFactory
 
 
 @dataclass
@@ -56,73 +54,7 @@ def build(n_pairs: int, *, seed: int, votes: bool = True, study: PlantedStudy | 
     simulated = simulate_study(study or PlantedStudy(), n_pairs, seed=seed)
     dataset = DatasetFactory(name=f"planted-{seed}")
     judge = JudgeFactory(name="planted judge")
-    frame = simulated.pairs
-    prompts = Prompt.objects.bulk_create(
-        Prompt(dataset=dataset, text=f"prompt {k}", content_hash=sha(f"{seed}:{k}"))
-        for k in range(n_pairs)
-    )
-    responses = Response.objects.bulk_create(
-        Response(
-            prompt=prompts[k],
-            model_name=MODELS[(k + offset * (1 + k // 4)) % 4],
-            text=f"response {k}{side}",
-            content_hash=sha(f"{seed}:{k}:{side}"),
-        )
-        for k in range(n_pairs)
-        for offset, side in ((0, "a"), (1, "b"))
-    )
-    pairs = Pair.objects.bulk_create(
-        Pair(
-            dataset=dataset,
-            source_key=f"p{k}",
-            prompt=prompts[k],
-            response_a=responses[2 * k],
-            response_b=responses[2 * k + 1],
-            content_hash=sha(f"pair:{seed}:{k}"),
-        )
-        for k in range(n_pairs)
-    )
-    classes, features = [], []
-    for k, row in frame.iterrows():
-        for offset, side in ((0, "a"), (1, "b")):
-            response = responses[2 * int(k) + offset]
-            classes.append(
-                ResponseClassification(
-                    response=response, classifier="c" * 64, label=row[f"class_{side}"], score=0.9
-                )
-            )
-            features.append(
-                ResponseFeatures(
-                    response=response,
-                    extractor="e" * 64,
-                    length_chars=int(row[f"tokens_{side}"]) * 4,
-                    length_tokens=int(row[f"tokens_{side}"]),
-                    headers=int(row[f"headers_{side}"]),
-                    list_items=int(row[f"lists_{side}"]),
-                    bold=int(row[f"bold_{side}"]),
-                    prompt_similarity=float(row[f"sim_{side}"]),
-                )
-            )
-    ResponseClassification.objects.bulk_create(classes)
-    ResponseFeatures.objects.bulk_create(features)
-    verdicts = simulated.verdicts
-    judged = verdicts[verdicts["rater"] == "judge"]
-    Verdict.objects.bulk_create(
-        Verdict(judge=judge, pair=pairs[int(k)], outcome=v, outcome_ab=v, status_ab="ok")
-        for k, v in zip(judged["pair_id"], judged["verdict"], strict=True)
-    )
-    if votes:
-        people = verdicts[verdicts["rater"] == "human"]
-        HumanVote.objects.bulk_create(
-            HumanVote(
-                pair=pairs[int(k)],
-                source=HumanVote.Source.GENERIC,
-                voter_id="crowd",
-                outcome=v,
-                row_hash=sha(f"vote:{k}"),
-            )
-            for k, v in zip(people["pair_id"], people["verdict"], strict=True)
-        )
+    pairs = study_write(simulated, dataset, judge, seed=seed, votes=votes)
     return Built(dataset, judge, simulated, [p.pk for p in pairs])
 
 
@@ -405,14 +337,14 @@ def test_it_passes_fails_or_leaves_a_gate_inconclusive(audited: AuditBuilt) -> N
     judge = audited.built.judge
 
     def status(rules: list[str]) -> str:
-        gate = services.gate_set(audit=audit, judge=judge, rules=rules, created_by=lead)
-        return services.gate_evaluate(audit=audit, gate=gate).result.status
+        gate = gates.gate_set(audit=audit, judge=judge, rules=rules, created_by=lead)
+        return gates.gate_evaluate(audit=audit, gate=gate).result.status
 
     # The planted gap is 20 points: "the gap is above 0" passes, "below -5" fails.
     assert status(["interval(refusal_gap.ethical_refusal) excludes below 0"]) == "PASS"
     assert status(["upper(refusal_gap.ethical_refusal) < -0.05"]) == "FAIL"
     assert status(["lower(percent_agreement) >= 0.5"]) in {"PASS", "FAIL", "INCONCLUSIVE"}
-    result = services.gate_evaluate(
+    result = gates.gate_evaluate(
         audit=audit, rules=["lower(cohen_kappa) >= 0.99 on each slice"], judge=judge
     ).result
     assert result.status == "FAIL"
@@ -423,15 +355,15 @@ def test_it_passes_fails_or_leaves_a_gate_inconclusive(audited: AuditBuilt) -> N
 def test_it_makes_a_gate_inconclusive_when_the_judge_changed(audited: AuditBuilt) -> None:
     audit, old = audited.audit, audited.built.judge
     lead = User.objects.get(username="audit-lead")
-    gate = services.gate_set(
+    gate = gates.gate_set(
         audit=audit, judge=old, rules=["lower(percent_agreement) >= 0.1"], created_by=lead
     )
-    assert services.gate_evaluate(audit=audit, gate=gate).result.status == "PASS"
+    assert gates.gate_evaluate(audit=audit, gate=gate).result.status == "PASS"
     # A new version of the same judge now has the audit's verdicts.
     new = JudgeFactory(name=old.name, version=2, fingerprint="f" * 64)
     Verdict.objects.filter(judge=old).update(judge=new)
     audit.judges.set([new])
-    result = services.gate_evaluate(audit=audit, gate=gate).result
+    result = gates.gate_evaluate(audit=audit, gate=gate).result
     assert result.status == "INCONCLUSIVE"
     assert "pinned" in result.reason and old.fingerprint in result.reason
 
@@ -441,7 +373,7 @@ def test_it_refuses_a_rule_it_cannot_read_with_its_place(audited: AuditBuilt) ->
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as caught:
-        services.gate_set(
+        gates.gate_set(
             audit=audited.audit,
             judge=audited.built.judge,
             rules=["lower(percent_agreement) >= 0.5", "lower(kappa) >= 0.6"],
@@ -485,7 +417,7 @@ def test_it_exits_with_the_gates_status_from_the_command(
 
 def test_it_checks_the_stored_gate_from_the_command(audited: AuditBuilt) -> None:
     lead = User.objects.get(username="audit-lead")
-    services.gate_set(
+    gates.gate_set(
         audit=audited.audit,
         judge=audited.built.judge,
         rules=["upper(refusal_gap.ethical_refusal) < -0.05"],

@@ -208,7 +208,7 @@ def test_it_matches_a_statsmodels_logit_for_the_controlled_strengths() -> None:
 
 def test_it_names_the_pair_with_a_negative_token_count() -> None:
     pairs = pd.DataFrame({"pair_id": ["p1", "p2"], "tokens_a": [10, -3], "tokens_b": [5, 5]})
-    with pytest.raises(ValueError, match=r"'tokens_a': pair 'p2' has -3"):
+    with pytest.raises(ValueError, match=r"column 'tokens_a', pair 'p2': -3 is not a count"):
         style_features(pairs)
 
 

@@ -45,7 +45,7 @@ def _no_reports() -> Iterator[None]:
     """These pages are the annotation app's; the report is not recomputed after each write.
 
     (The test settings would compute it inline in the request, and on main a snapshot of an
-    audit with no labels yet raises ValueError in analysis.services._evaluate.)"""
+    audit with no labels yet raised ValueError in the two-rater engine's evaluate.)"""
     from analysis.apps import _snapshot_on_labels
 
     audit_labels_changed.disconnect(dispatch_uid="analysis.snapshot")

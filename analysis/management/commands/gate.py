@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analysis import selectors, services
+from analysis import gates, selectors
 from analysis.metrics.gate import GateRuleError
 from analysis.studies import GATE_METRICS
 from annotation.models import Audit
@@ -64,7 +64,7 @@ class Command(BaseCommand):
                 )
             judge = max(matches, key=lambda j: j.version)
         try:
-            outcome = services.gate_evaluate(
+            outcome = gates.gate_evaluate(
                 audit=audit,
                 rules=options["rule"] or None,
                 judge=judge,
@@ -74,8 +74,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=USAGE_ERROR) from None
         result = outcome.result
         if options["format"] == "json":
-            gate = services.gate_latest(audit) if not options["rule"] else None
-            data = services.gate_json(audit, outcome, gate)
+            gate = gates.gate_latest(audit) if not options["rule"] else None
+            data = gates.gate_json(audit, outcome, gate)
             self.stdout.write(json.dumps(data, indent=2))
         else:
             judge_text = str(outcome.judge) if outcome.judge else "no judge figures"

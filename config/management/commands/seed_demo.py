@@ -21,7 +21,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 from django.utils import timezone
 
-from analysis.services import gate_evaluate, gate_latest, gate_set, snapshot_compute
+from analysis.gates import gate_evaluate, gate_latest, gate_set
+from analysis.services import snapshot_compute
 from annotation import queue, services
 from annotation.models import Audit
 from config.roles import ensure_groups

@@ -1,0 +1,139 @@
+"""Release gates: rules an audit's figures must meet before a judge version ships.
+
+- :func:`gate_set` stores a gate for an audit, pinned to a judge version's fingerprint (the
+  latest gate is the one in force);
+- :func:`gate_evaluate` checks a gate, or rules given at the call, against the audit's latest
+  snapshot (recomputed first when stale): PASS, FAIL or INCONCLUSIVE, with the reason;
+- :func:`gate_json` is the verdict as the API and ``manage.py gate --format json`` give it.
+
+The rule language and its evaluation are pure (:mod:`analysis.metrics.gate`); the figures a
+rule may name come from the snapshot through :func:`analysis.studies.gate_figures`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from analysis import selectors
+from analysis.metrics.gate import GateResult, GateRuleError, evaluate_gate, parse_rules
+from analysis.models import MetricSnapshot, ReleaseGate
+from analysis.services import snapshot_compute, snapshot_is_current
+from analysis.studies import GATE_METRICS, gate_figures
+from annotation.models import Audit
+from judges.models import Judge
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """A gate's verdict on an audit and where its figures came from."""
+
+    result: GateResult
+    judge: Judge | None  # the judge version whose figures were read
+    snapshot: MetricSnapshot | None
+    rules: tuple[str, ...]
+
+
+def gate_rules_parse(rules: Sequence[str]) -> list[str]:
+    """The rules, stripped and checked; raises ``GateRuleError`` naming the rule and field."""
+    cleaned = [r.strip() for r in rules if r and r.strip() and not r.strip().startswith("#")]
+    parse_rules(cleaned, known_metrics=GATE_METRICS)
+    return cleaned
+
+
+def gate_set(*, audit: Audit, judge: Judge, rules: Sequence[str], created_by: Any) -> ReleaseGate:
+    """Write a new gate for ``audit`` (the latest gate is the one in force).
+
+    The gate is pinned to ``judge``'s fingerprint: figures of another version of that judge
+    make it INCONCLUSIVE. Raises ``ValidationError`` (fields ``rules``, ``judge``).
+    """
+    try:
+        cleaned = gate_rules_parse(rules)
+    except GateRuleError as exc:
+        raise ValidationError({"rules": str(exc)}) from None
+    if judge.pk not in {j.pk for j in selectors.audit_judges(audit)}:
+        raise ValidationError({"judge": f"{judge} is not one of this audit's judges"})
+    with transaction.atomic():
+        return ReleaseGate.objects.create(
+            audit=audit,
+            judge=judge,
+            judge_fingerprint=judge.fingerprint,
+            rules=cleaned,
+            created_by=created_by,
+        )
+
+
+def gate_latest(audit: Audit) -> ReleaseGate | None:
+    return ReleaseGate.objects.filter(audit=audit).select_related("judge").first()
+
+
+def _gate_judge(snapshot: MetricSnapshot | None, pinned: Judge) -> Judge | None:
+    """The newest version of the pinned judge (same name) that the snapshot has figures of."""
+    if snapshot is None:
+        return None
+    ids = [j["judge_id"] for j in (snapshot.metrics.get("raters") or {}).get("judges", [])]
+    return Judge.objects.filter(pk__in=ids, name=pinned.name).order_by("-version", "-pk").first()
+
+
+def gate_evaluate(
+    *,
+    audit: Audit,
+    gate: ReleaseGate | None = None,
+    rules: Sequence[str] | None = None,
+    judge: Judge | None = None,
+    refresh: bool = True,
+) -> GateOutcome:
+    """Check a gate against the audit's latest figures: PASS, FAIL or INCONCLUSIVE.
+
+    By default the audit's gate in force; ``rules`` and ``judge`` check other rules without
+    storing them (as a CI pipeline keeping its rules in its own repository would). With
+    ``refresh`` a stale snapshot is recomputed first, so the answer counts every label.
+    Raises ``ValueError`` when there is no gate, ``GateRuleError`` for a rule it cannot read.
+    """
+    if rules is None:
+        gate = gate or gate_latest(audit)
+        if gate is None:
+            raise ValueError(f"audit {audit.pk} has no release gate: write one first")
+        rules, pinned, fingerprint = gate.rules, gate.judge, gate.judge_fingerprint
+    else:
+        if judge is None:
+            raise ValueError("checking rules needs the judge they are about")
+        pinned, fingerprint = judge, judge.fingerprint
+    cleaned = gate_rules_parse(rules)
+    snapshot = selectors.snapshot_latest(audit=audit)
+    if refresh and not snapshot_is_current(snapshot, audit=audit):
+        snapshot = snapshot_compute(audit=audit)
+    used = _gate_judge(snapshot, pinned)
+    figures = gate_figures(snapshot.metrics, f"j:{used.pk}") if snapshot and used else {}
+    result = evaluate_gate(
+        cleaned,
+        figures,
+        fingerprint=used.fingerprint if used else None,
+        pinned_fingerprint=fingerprint,
+    )
+    return GateOutcome(result=result, judge=used, snapshot=snapshot, rules=tuple(cleaned))
+
+
+def gate_json(audit: Audit, outcome: GateOutcome, gate: ReleaseGate | None) -> dict[str, Any]:
+    """The JSON of a gate's verdict (the API's and ``manage.py gate --format json``'s)."""
+    result = outcome.result.as_dict()
+    judge = outcome.judge
+    return {
+        "audit": audit.pk,
+        "gate": gate.pk if gate is not None else None,
+        "status": result["status"],
+        "exit_code": outcome.result.exit_code,
+        "reason": result["reason"],
+        "labels_needed": result["labels_needed"],
+        "judge": {"id": judge.pk, "name": judge.name, "version": judge.version}
+        if judge is not None
+        else None,
+        "pinned_fingerprint": gate.judge_fingerprint if gate is not None else None,
+        "fingerprint": result["fingerprint"],
+        "snapshot": outcome.snapshot.pk if outcome.snapshot is not None else None,
+        "rules": result["rules"],
+    }
