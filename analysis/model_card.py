@@ -20,9 +20,9 @@ from django.template.loader import render_to_string
 
 from analysis import selectors
 from analysis.export import ExportError
+from analysis.gates import gate_evaluate, gate_latest
 from analysis.models import MetricSnapshot
 from analysis.plots import result_text
-from analysis.services import gate_evaluate, gate_latest
 from annotation.models import Audit, AuditItem, Stratum
 from corpus.models import Pair
 from judges.models import Judge, ResponseClass, ResponseClassification

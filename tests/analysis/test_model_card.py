@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from analysis import services
+from analysis import gates, services
 from analysis.model_card import model_card, model_card_markdown
 from analysis.plots import result_text
 from annotation.models import Audit, AuditItem
@@ -24,7 +24,7 @@ def carded(db: None) -> AuditBuilt:
     audited = build_audit(300, 40, 40)
     services.snapshot_compute(audit=audited.audit, n_boot=50)
     lead = User.objects.get(username="audit-lead")
-    services.gate_set(
+    gates.gate_set(
         audit=audited.audit,
         judge=audited.built.judge,
         rules=["interval(refusal_gap.ethical_refusal) excludes below 0"],
@@ -79,7 +79,7 @@ def test_it_reads_each_figure_from_the_latest_snapshot(carded: AuditBuilt) -> No
         for label, entry in by_model[model]["classes"].items():
             assert entry["n"] == counts[label]
             assert entry["rate"] == pytest.approx(counts[label] / total)
-    expected = services.gate_evaluate(audit=audit, refresh=False).result
+    expected = gates.gate_evaluate(audit=audit, refresh=False).result
     assert card["gate"]["status"] == expected.status == "PASS"
 
 
