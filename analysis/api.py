@@ -160,15 +160,12 @@ def audit_gate(request: Request, pk: int) -> Response:
 
 
 def _judge_named(audit: Audit, name: str) -> Judge:
-    """The newest version of the judge called ``name`` among the audit's; 400 listing them."""
-    judges = selectors.audit_judges(audit)
-    matches = [j for j in judges if j.name == name]
-    if not matches:
-        known = ", ".join(sorted({j.name for j in judges})) or "none"
-        raise ApiValidationError(
-            {"judge": [f"{name!r} is not a judge of audit {audit.pk} (judges: {known})"]}
-        )
-    return max(matches, key=lambda j: j.version)
+    """The audit's judge by id, display name, bare name (newest version) or a unique
+    beginning of its name; 400 listing the audit's judges."""
+    try:
+        return selectors.audit_judge_named(audit, name)
+    except selectors.JudgeNotOnAudit as exc:
+        raise ApiValidationError({"judge": [str(exc)]}) from None
 
 
 @extend_schema(

@@ -283,18 +283,8 @@ def model_card_markdown(cards: list[dict[str, Any]]) -> str:
 
 
 def judge_named(audit: Audit, text: str) -> Judge:
-    """A judge of the audit by id, by its display name (`name vN`), by its bare name (the
-    newest version) or a unique beginning of it; ExportError naming the judges otherwise."""
-    judges = selectors.audit_judges(audit)
-    text = text.strip()
-    found = [j for j in judges if str(j.pk) == text or str(j) == text]
-    if not found:
-        found = sorted((j for j in judges if j.name == text), key=lambda j: -j.version)
-    if not found:  # a unique beginning of a name: "gpt-3.5-turbo" for "gpt-3.5-turbo · pandalm"
-        named = {j.name for j in judges if j.name.lower().startswith(text.lower())}
-        if len(named) == 1:
-            found = sorted((j for j in judges if j.name in named), key=lambda j: -j.version)
-    if not found:
-        known = ", ".join(sorted(str(j) for j in judges)) or "none"
-        raise ExportError(f"judge {text!r}: not a judge of audit {audit.pk} (judges: {known})")
-    return found[0]
+    """A judge of the audit as `selectors.audit_judge_named` finds it; ExportError otherwise."""
+    try:
+        return selectors.audit_judge_named(audit, text)
+    except selectors.JudgeNotOnAudit as exc:
+        raise ExportError(f"judge {exc}") from None

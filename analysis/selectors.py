@@ -70,6 +70,29 @@ def audit_judges(audit: Audit) -> list[Judge]:
     )
 
 
+class JudgeNotOnAudit(LookupError):
+    """A judge reference that names none of an audit's judges; the message lists them."""
+
+
+def audit_judge_named(audit: Audit, text: str) -> Judge:
+    """A judge of the audit by id, by its display name (`name vN`, as every page shows it), by
+    its bare name (the newest version) or by a unique beginning of its name ("gpt-3.5-turbo"
+    for "gpt-3.5-turbo · pandalm"). Raises JudgeNotOnAudit naming the audit's judges."""
+    judges = audit_judges(audit)
+    text = text.strip()
+    found = [j for j in judges if str(j.pk) == text or str(j) == text]
+    if not found:
+        found = sorted((j for j in judges if j.name == text), key=lambda j: -j.version)
+    if not found:
+        named = {j.name for j in judges if j.name.lower().startswith(text.lower())}
+        if len(named) == 1:
+            found = sorted((j for j in judges if j.name in named), key=lambda j: -j.version)
+    if not found:
+        known = ", ".join(sorted(str(j) for j in judges)) or "none"
+        raise JudgeNotOnAudit(f"{text!r} is not a judge of audit {audit.pk} (judges: {known})")
+    return found[0]
+
+
 def audit_watermark(audit: Audit) -> dict[str, Any]:
     """Counts and latest ids/times of everything an audit snapshot reads.
 

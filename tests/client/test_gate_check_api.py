@@ -94,7 +94,9 @@ def test_it_refuses_an_unknown_judge_or_rule_naming_the_field(server: Server, au
     )
     assert unknown.status_code == 400
     assert unknown.json() == {
-        "judge": [f"'gpt-9' is not a judge of audit {audit} (judges: {scenario.JUDGE}, {OTHER})"]
+        "judge": [
+            f"'gpt-9' is not a judge of audit {audit} (judges: {scenario.JUDGE} v1, {OTHER} v1)"
+        ]
     }
     bad = _call(
         server,

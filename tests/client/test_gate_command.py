@@ -134,7 +134,7 @@ def test_it_exits_3_listing_the_judges_for_an_unknown_judge(gated: Gated) -> Non
         assert (code, out) == (3, "")
         assert err == (
             f"tribunal gate: judge: 'gpt-nobody' is not a judge of audit {gated.audit} "
-            f"(judges: {scenario.JUDGE})\n"
+            f"(judges: {scenario.JUDGE} v1)\n"
         )
     code, out, err = gated.run("gate", "--audit", "999999")
     assert (code, out) == (3, "")

@@ -38,7 +38,12 @@ class Command(BaseCommand):
             help="check this rule instead of the stored gate, e.g. "
             "'lower(cohen_kappa) >= 0.6 on each slice with n >= 30' (repeatable)",
         )
-        parser.add_argument("--judge", metavar="NAME", help="the judge the --rule rules are about")
+        parser.add_argument(
+            "--judge",
+            metavar="NAME|ID",
+            help="the judge the --rule rules are about: its id, its name as pages show it "
+            "(name vN), its bare name (newest version) or a unique beginning of it",
+        )
         parser.add_argument("--format", choices=["text", "json"], default="text")
         parser.add_argument(
             "--no-refresh", action="store_true", help="use the latest snapshot even if stale"
@@ -54,15 +59,10 @@ class Command(BaseCommand):
         if options["rule"]:
             if not options["judge"]:
                 raise CommandError("--rule needs --judge NAME", returncode=USAGE_ERROR)
-            matches = [j for j in selectors.audit_judges(audit) if j.name == options["judge"]]
-            if not matches:
-                known = ", ".join(sorted({j.name for j in selectors.audit_judges(audit)}))
-                raise CommandError(
-                    f"--judge {options['judge']!r}: not a judge of audit {audit.pk} "
-                    f"(judges: {known or 'none'})",
-                    returncode=USAGE_ERROR,
-                )
-            judge = max(matches, key=lambda j: j.version)
+            try:
+                judge = selectors.audit_judge_named(audit, options["judge"])
+            except selectors.JudgeNotOnAudit as exc:
+                raise CommandError(f"--judge {exc}", returncode=USAGE_ERROR) from None
         try:
             outcome = gates.gate_evaluate(
                 audit=audit,
