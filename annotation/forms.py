@@ -57,6 +57,13 @@ class AuditBuildForm(forms.Form):
     )
     quota_ethics_refusal = forms.IntegerField(min_value=0, initial=40, label="Ethics refusal")
     quota_technical_refusal = forms.IntegerField(min_value=0, initial=20, label="Technical refusal")
+    quota_uncertain_class = forms.IntegerField(
+        min_value=0,
+        initial=0,
+        required=False,
+        label="Uncertain class",
+        help_text="Pairs with a response the refusal classifier is unsure of.",
+    )
     quota_low_margin = forms.IntegerField(min_value=0, initial=80, label="Low margin")
     quota_random = forms.IntegerField(
         min_value=0,
@@ -106,6 +113,7 @@ class AuditBuildForm(forms.Form):
         return {
             sampling.ETHICS_REFUSAL: data.get("quota_ethics_refusal") or 0,
             sampling.TECHNICAL_REFUSAL: data.get("quota_technical_refusal") or 0,
+            sampling.UNCERTAIN_CLASS: data.get("quota_uncertain_class") or 0,
             sampling.LOW_MARGIN: data.get("quota_low_margin") or 0,
             sampling.RANDOM: data.get("quota_random"),
         }
@@ -119,6 +127,7 @@ class AuditBuildForm(forms.Form):
         "hold_seconds": "hold_minutes",
         sampling.ETHICS_REFUSAL: "quota_ethics_refusal",
         sampling.TECHNICAL_REFUSAL: "quota_technical_refusal",
+        sampling.UNCERTAIN_CLASS: "quota_uncertain_class",
         sampling.LOW_MARGIN: "quota_low_margin",
         sampling.RANDOM: "quota_random",
         "quotas": None,

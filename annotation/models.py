@@ -92,6 +92,8 @@ class Stratum(models.TextChoices):
     LOW_MARGIN = "low_margin", "Low margin / inconsistent / judges disagree"
     ETHICS_REFUSAL = "ethics_refusal", "Ethics refusal"
     TECHNICAL_REFUSAL = "technical_refusal", "Technical refusal"
+    # A response the refusal classifier marked `uncertain` (annotation.sampling).
+    UNCERTAIN_CLASS = "uncertain_class", "Uncertain class"
     RANDOM = "random", "Random control"
     # Not a stratum of the sample: pairs with a known answer, mixed into the queue to check
     # the annotators. Never part of the figures (`AuditItem.objects.sampled()`).

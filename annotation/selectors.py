@@ -66,24 +66,37 @@ def pair_signals(
         ).iterator(chunk_size=10_000):
             calls[pair_id].append(sampling.JudgeCall(outcome, consistent, margin))
 
-    classes = ResponseClassification.objects.filter(response__prompt__dataset=dataset).exclude(
-        label=ResponseClass.NORMAL
+    # Normal responses matter only when the classifier was unsure of them or gave an ethical
+    # refusal a probability that reaches the ethics stratum's threshold.
+    classes = ResponseClassification.objects.filter(response__prompt__dataset=dataset).filter(
+        ~Q(label=ResponseClass.NORMAL)
+        | Q(uncertain=True)
+        | Q(scores__ethical_refusal__gte=sampling.ETHICS_PROBABILITY)
     )
     if classifier:
         classes = classes.filter(classifier=classifier)
-    response_classes: dict[int, set[str]] = defaultdict(set)
-    for response_id, label in classes.values_list("response_id", "label").iterator(
-        chunk_size=10_000
-    ):
-        response_classes[response_id].add(label)
+    response_classes: dict[int, list[sampling.ResponseSignal]] = defaultdict(list)
+    for response_id, label, scores, uncertain in classes.values_list(
+        "response_id", "label", "scores", "uncertain"
+    ).iterator(chunk_size=10_000):
+        probability = (scores or {}).get("ethical_refusal")
+        response_classes[response_id].append(
+            sampling.ResponseSignal(
+                label=label,
+                ethical_refusal_probability=float(probability)
+                if isinstance(probability, int | float)
+                else None,
+                uncertain=bool(uncertain),
+            )
+        )
 
     signals = []
     rows = Pair.objects.filter(dataset=dataset).values_list(
         "id", "source_key", "response_a_id", "response_b_id"
     )
     for pair_id, source_key, response_a, response_b in rows.iterator(chunk_size=10_000):
-        ethics, technical = sampling.refusal_flags(
-            response_classes.get(response_a, set()) | response_classes.get(response_b, set())
+        ethics, technical, uncertain = sampling.response_flags(
+            [*response_classes.get(response_a, ()), *response_classes.get(response_b, ())]
         )
         low = sampling.is_low_margin(calls.get(pair_id, ()), margin_threshold=margin_threshold)
         signals.append(
@@ -93,6 +106,7 @@ def pair_signals(
                 ethics=ethics,
                 technical=technical,
                 low_margin=low,
+                uncertain=uncertain,
             )
         )
     return signals

@@ -148,7 +148,7 @@ def audit_build(
             selection={
                 "quotas": resolved,
                 "available": available,
-                "thresholds": {"margin": margin},
+                "thresholds": {"margin": margin, "ethics_probability": sampling.ETHICS_PROBABILITY},
                 "priority": list(sampling.STRATUM_PRIORITY),
                 "judges": [judge.pk for judge in judges],
                 "classifier": classifier,

@@ -279,6 +279,8 @@ def responses_analyse(
                         label=c.label,
                         score=min(max(c.score, 0.0), 1.0),  # a sum of floats may pass 1 by 1e-16
                         scores=c.scores,
+                        refusal_probability=c.refusal_probability,
+                        uncertain=c.uncertain,
                     )
                 )
                 classes[c.label] += 1
