@@ -166,6 +166,7 @@ def audits(request: Request) -> Response:
             classifier=data.get("classifier") or None,
             queue_policy=data["queue_policy"],
             blind_adjudication=data["blind_adjudication"],
+            ask_response_classes=data["ask_response_classes"],
         )
     except DjangoValidationError as exc:
         return django_errors(exc)
@@ -343,6 +344,7 @@ def assignment_label(request: Request, pk: int) -> Response:
         "criteria": data["criteria"],
         "rationale": data["rationale"],
         "time_spent_ms": data.get("time_spent_ms"),
+        "classes": data["classes"],
     }
     following = None
     try:
