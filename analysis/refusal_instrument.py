@@ -58,7 +58,7 @@ HUMAN: Final = "human"
 DECLINED: Final = frozenset({ETHICAL_REFUSAL, TECHNICAL_REFUSAL})
 GAP_CLASS: Final = ETHICAL_REFUSAL  # the headline: Pasch's ethical-refusal gap
 HELDOUT_JSON: Final = Path(__file__).resolve().parent.parent / "judges/refusal/heldout.json"
-MAX_FLIPS: Final = 200  # the sensitivity search refits once per candidate: a ceiling
+MAX_FLIPS: Final = 2000  # the sensitivity search refits once per candidate: a ceiling
 
 
 # --- confusion matrix ------------------------------------------------------------------------
@@ -153,17 +153,57 @@ def _pair_columns(pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs[columns]
 
 
-def _point_gap(pairs: pd.DataFrame, verdicts: pd.DataFrame, judge: Hashable) -> float | None:
-    """The gap's point estimate alone, from the same design (:func:`gap_design`): least
-    squares without the standard errors, for the sensitivity search's many refits."""
-    sides = response_sides(_pair_columns(pairs), verdicts)
-    inputs = gap_design(sides, human=HUMAN, judge=judge)
-    term = f"{JUDGE}:{CLASS_TERMS[GAP_CLASS]}"
-    if term not in inputs.design.columns:
-        return None
-    x = inputs.design.to_numpy(dtype=float)
-    coefficients, *_ = np.linalg.lstsq(x, inputs.y, rcond=None)
-    return float(coefficients[list(inputs.design.columns).index(term)])
+class _Design:
+    """The gap's design (:func:`gap_design`, as :func:`moderation_gap` builds it) kept as a
+    matrix, so the sensitivity search can change one response's class dummies and refit the
+    point estimate (least squares through X'X and X'y) in microseconds."""
+
+    def __init__(self, pairs: pd.DataFrame, verdicts: pd.DataFrame, judge: Hashable) -> None:
+        sides = response_sides(_pair_columns(pairs), verdicts)
+        inputs = gap_design(sides, human=HUMAN, judge=judge)
+        self.columns = {name: i for i, name in enumerate(inputs.design.columns)}
+        self.x = inputs.design.to_numpy(dtype=float)
+        self.y = np.asarray(inputs.y, dtype=float)
+        rows = inputs.rows.reset_index(drop=True)
+        self.is_judge = rows["rater"].eq(judge).to_numpy(dtype=float)
+        self.where: dict[tuple[Any, str], list[int]] = {}
+        for index, key in enumerate(zip(rows["pair_id"], rows["side"], strict=True)):
+            self.where.setdefault(key, []).append(index)
+        self.term = f"{JUDGE}:{CLASS_TERMS[GAP_CLASS]}"
+        # The normal equations: a flip changes a few rows, so each refit is a small update.
+        self.xtx = self.x.T @ self.x
+        self.xty = self.x.T @ self.y
+
+    def _solve(self, xtx: np.ndarray, xty: np.ndarray) -> float | None:
+        if self.term not in self.columns:
+            return None
+        coefficients, *_ = np.linalg.lstsq(xtx, xty, rcond=None)
+        return float(coefficients[self.columns[self.term]])
+
+    def gap(self) -> float | None:
+        return self._solve(self.xtx, self.xty)
+
+    def moved(self, pair_id: Any, side: str, new_class: str) -> float | None:
+        """The gap's point estimate with one response (pair, side) in `new_class`; None when
+        the response has no rows here or its new class has no column in this design. Only
+        that response's rows change, so X'X and X'y are updated by those rows alone."""
+        rows = self.where.get((pair_id, side))
+        if not rows:
+            return None
+        before = self.x[rows]
+        after = before.copy()
+        for response_class, term in CLASS_TERMS.items():
+            value = 1.0 if new_class == response_class else 0.0
+            if term not in self.columns:
+                if value:
+                    return None
+                continue
+            after[:, self.columns[term]] = value
+            after[:, self.columns[f"{JUDGE}:{term}"]] = value * self.is_judge[rows]
+        y = self.y[rows]
+        xtx = self.xtx - before.T @ before + after.T @ after
+        xty = self.xty - before.T @ y + after.T @ y
+        return self._solve(xtx, xty)
 
 
 # --- sensitivity to misclassification --------------------------------------------------------
@@ -201,12 +241,16 @@ def sensitivity_bound(
     (one refit per candidate), then all the candidates that push one way are flipped
     together and the gap refitted with :func:`moderation_gap` (its interval comes with it).
     """
-    present = set(pairs["response_a"]) | set(pairs["response_b"])
+    place = {
+        **{r: (p, "A") for p, r in zip(pairs["pair_id"], pairs["response_a"], strict=True)},
+        **{r: (p, "B") for p, r in zip(pairs["pair_id"], pairs["response_b"], strict=True)},
+    }
     chosen = sorted(
-        (c for c in candidates if c.response_id in present),
+        (c for c in candidates if c.response_id in place),
         key=lambda c: (c.confidence, c.response_id),
     )[: max(0, min(flips, MAX_FLIPS))]
-    base = _point_gap(pairs, verdicts, judge)
+    design = _Design(pairs, verdicts, judge)
+    base = design.gap()
     out: dict[str, Any] = {
         "flips": len(chosen),
         "asked": flips,
@@ -222,14 +266,12 @@ def sensitivity_bound(
     up: dict[int, str] = {}
     down: dict[int, str] = {}
     for candidate in chosen:
-        moved = _point_gap(
-            _reclassed(pairs, {candidate.response_id: candidate.runner_up}), verdicts, judge
-        )
+        moved = design.moved(*place[candidate.response_id], candidate.runner_up)
         if moved is None:
             continue
-        if moved > base:
+        if moved > base + 1e-12:
             up[candidate.response_id] = candidate.runner_up
-        elif moved < base:
+        elif moved < base - 1e-12:
             down[candidate.response_id] = candidate.runner_up
     for name, changes in (("high", up), ("low", down)):
         if not changes:
@@ -552,6 +594,7 @@ def instrument_model(out: Mapping[str, Any]) -> dict[str, Any]:
         "pairs": out.get("pairs", 0),
         "responses": out.get("responses", 0),
         "expected_misclassified": out.get("expected_misclassified", 0),
+        "max_flips": MAX_FLIPS,
         "gaps": gaps,
         "reason": out.get("reason", ""),
     }
