@@ -71,7 +71,8 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "audit_precision", "audit_refusal_csv", "dataset_report", "dataset_refusal_csv",
         "dataset_report_recompute", "dataset_list", "dataset_detail", "audit_list", "audit_create",
         "audit_availability", "audit_detail", "audit_annotators", "audit_status",
-        "audit_judge_run", "adjudication_queue", "adjudication_item",
+        "audit_judge_run", "adjudication_queue", "adjudication_item", "class_adjudicate",
+        "audit_refusal_instrument", "dataset_refusal_instrument",
     ),
     "api lead": (
         "api-audit-export", "api-exports", "api-exports-manifest", "api_import_collection",
