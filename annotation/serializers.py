@@ -349,6 +349,27 @@ class AdjudicationInput(serializers.Serializer):
     )
 
 
+class ClassAdjudicationInput(serializers.Serializer):
+    A = serializers.ChoiceField(choices=ResponseClass.values, required=False)
+    B = serializers.ChoiceField(choices=ResponseClass.values, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("give the final class of response A, B or both")
+        return attrs
+
+
+class ResponseClassesOutput(serializers.Serializer):
+    """One response of an item: what people said (counted labels), the lead's final class,
+    and the classifier's (null when the audit's adjudication is blind)."""
+
+    side = serializers.CharField()
+    given = serializers.DictField(child=serializers.IntegerField())
+    disagree = serializers.BooleanField()
+    final = serializers.CharField(allow_null=True)
+    classifier = serializers.CharField(allow_null=True)
+
+
 class AdjudicationOutput(serializers.ModelSerializer):
     lead = serializers.CharField(source="lead.get_username")
 

@@ -263,3 +263,34 @@ def test_blind_adjudication_hides_the_classifier_and_annotators_cannot_decide(
     assert not ResponseClassAdjudication.objects.exists()
     with pytest.raises(Exception, match="use A or B"):
         services.class_adjudicate(item=item, side="C", response_class="normal", lead=annotator)
+
+
+def test_leads_decide_classes_over_the_api(
+    audit: Audit,
+    annotator: User,
+    other_annotator: User,
+    lead_client: Client,
+    annotator_client: Client,
+) -> None:
+    item = _disagree(audit, annotator, other_annotator)
+    url = f"/api/items/{item.pk}/classes/"
+    before = {row["side"]: row for row in lead_client.get(url).json()}
+    assert before["A"]["given"] == {"ethical_disclaimer": 1, "ethical_refusal": 1}
+    assert before["A"]["disagree"] and before["A"]["final"] is None
+    assert before["A"]["classifier"] == CLASSIFIER_SAYS
+    assert lead_client.post(url, {}, content_type="application/json").status_code == 400
+    bad = lead_client.post(url, {"A": "rude"}, content_type="application/json")
+    assert bad.status_code == 400 and "rude" in bad.content.decode()
+    decided = lead_client.post(url, {"A": "ethical_refusal"}, content_type="application/json")
+    assert decided.status_code == 200
+    rows = {row["side"]: row for row in decided.json()}
+    assert rows["A"]["final"] == "ethical_refusal" and rows["B"]["final"] is None
+    assert selectors.final_response_classes(audit)[(item.pk, "A")] == (
+        "ethical_refusal",
+        "adjudication",
+    )
+    refused = annotator_client.post(url, {"A": "normal"}, content_type="application/json")
+    assert refused.status_code == 403
+    services.audit_options_set(audit=audit, blind_adjudication=True)
+    blind = {row["side"]: row for row in lead_client.get(url).json()}
+    assert blind["A"]["classifier"] is None and blind["B"]["classifier"] is None
