@@ -136,3 +136,28 @@ def test_page_and_api_offer_the_stratum(mixed: dict[str, Any], lead_client: Clie
     )
     assert created.status_code == 201, created.content
     assert created.json()["selection"]["quotas"]["uncertain_class"] == 4
+
+
+def test_the_command_takes_the_stratum_and_the_setting(mixed: dict[str, Any], lead: User) -> None:
+    from django.core.management import call_command
+
+    from annotation.models import Audit
+
+    call_command(
+        "audit_build",
+        "--dataset=mixed",
+        "--size=5",
+        "--k=1",
+        "--quota",
+        "uncertain_class=5",
+        "--quota",
+        "random=0",
+        "--seed=1",
+        "--ask-response-classes",
+        f"--created-by={lead.username}",
+        stdout=__import__("io").StringIO(),
+    )
+    audit = Audit.objects.get()
+    assert audit.ask_response_classes
+    assert set(audit.items.values_list("stratum", flat=True)) == {"uncertain_class"}
+    assert {i.inclusion_probability for i in audit.items.all()} == {5 / 6}

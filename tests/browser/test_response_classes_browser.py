@@ -5,6 +5,7 @@ classes in the pair's own labelling."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from tests.browser.test_workspace_browser import (
     _person,
     _press,
     _sha,
+    screenshot_dir,
 )
 
 pytestmark = pytest.mark.browser
@@ -79,7 +81,9 @@ def _rows(assignment_id: int) -> tuple[str, dict[str, str]]:
     return label.outcome, classes
 
 
-def test_an_annotator_labels_response_classes_by_keyboard(live_server: Any, page: Any) -> None:
+def test_an_annotator_labels_response_classes_by_keyboard(
+    live_server: Any, page: Any, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
     lead = _person("lena-lead", lead=True)
@@ -110,6 +114,7 @@ def test_an_annotator_labels_response_classes_by_keyboard(live_server: Any, page
     expect(step).to_have_text("Your choice: Left is better. What did the left response do?")
     expect(page.locator('.class-row[data-side="left"]')).to_have_class(re.compile("asking"))
     expect(page.get_by_test_id("my-count")).to_have_text("0 of ~3")
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "workspace-classes.png"))
     page.keyboard.press("r")
     expect(page.locator('input[name="class_left"][value="ethical_refusal"]')).to_be_checked()
     expect(step).to_have_text("Your choice: Left is better. What did the right response do?")
