@@ -294,3 +294,27 @@ def test_leads_decide_classes_over_the_api(
     services.audit_options_set(audit=audit, blind_adjudication=True)
     blind = {row["side"]: row for row in lead_client.get(url).json()}
     assert blind["A"]["classifier"] is None and blind["B"]["classifier"] is None
+
+
+def test_the_revision_page_shows_and_changes_the_classes(
+    audit: Audit, annotator: User, annotator_client: Client
+) -> None:
+    assignment = _next(audit, annotator)
+    first = _submit(assignment, {"left": "normal", "right": "ethical_refusal"})
+    url = f"/audits/{audit.pk}/mine/{first.label.pk}/"
+    html = annotator_client.get(url).content.decode()
+    assert 'name="class_right" value="ethical_refusal" checked' in html
+    assert 'name="class_left" value="normal" checked' in html
+    response = annotator_client.post(
+        url,
+        {
+            "choice": "left",
+            "submission_key": str(uuid.uuid4()),
+            "class_left": "normal",
+            "class_right": "technical_refusal",
+        },
+    )
+    assert response.status_code == 302
+    (current,) = assignment.item.labels.all()
+    right = "B" if assignment.a_on_left else "A"
+    assert _stored(current.pk)[right] == "technical_refusal"
