@@ -52,7 +52,7 @@ from analysis.metrics.refusal import (
 from annotation import selectors as annotation_selectors
 from annotation.models import Audit, AuditItem
 from corpus.models import Dataset, Pair
-from judges.models import ResponseClassification
+from judges.models import ClassificationRun, ResponseClassification
 
 HUMAN: Final = "human"
 DECLINED: Final = frozenset({ETHICAL_REFUSAL, TECHNICAL_REFUSAL})
@@ -340,6 +340,8 @@ class InstrumentInputs:
     classifier: str | None = None
     unresolved: int = 0  # responses whose annotators disagree and no lead decided
     heldout: Mapping[str, Any] = field(default_factory=dict)
+    # What a classification run recorded of the classifier: kind and head (may be empty).
+    identity: Mapping[str, Any] = field(default_factory=dict)
 
 
 def instrument_compute(inputs: InstrumentInputs, *, level: float = 0.95) -> dict[str, Any]:
@@ -353,8 +355,13 @@ def instrument_compute(inputs: InstrumentInputs, *, level: float = 0.95) -> dict
         machine_of.update(zip(ids, classes, strict=True))
     both = sorted(r for r in inputs.people if r in machine_of)
     worst = (inputs.heldout.get("worst") or {}) if inputs.heldout else {}
+    head = inputs.identity.get("head_sha256")
     out: dict[str, Any] = {
         "classifier": inputs.classifier,
+        "classifier_kind": inputs.identity.get("kind"),
+        # Do the held-out figures describe this classifier? Only when its head is the one
+        # they were measured on; None when no run recorded which classifier it was.
+        "heldout_applies": None if not head else head == inputs.heldout.get("head_sha256"),
         "heldout": dict(inputs.heldout),
         "people_classes": len(inputs.people),
         "unresolved": inputs.unresolved,
@@ -488,7 +495,24 @@ def instrument_inputs(
         classifier=details.classifier,
         unresolved=unresolved,
         heldout=heldout_figures(),
+        identity=classifier_identity(details.classifier),
     )
+
+
+def classifier_identity(fingerprint: str | None) -> dict[str, Any]:
+    """The kind and head of the classifier with this fingerprint, as the latest
+    classification run that used it recorded them (empty when none did)."""
+    if fingerprint is None:
+        return {}
+    counts = (
+        ClassificationRun.objects.filter(classifier=fingerprint)
+        .order_by("-created_at", "-pk")
+        .values_list("counts", flat=True)
+        .first()
+    ) or {}
+    if not counts.get("classifier_kind"):
+        return {}
+    return {"kind": counts["classifier_kind"], "head_sha256": counts.get("classifier_head_sha256")}
 
 
 # --- export: people's classes per pair -------------------------------------------------------
@@ -574,6 +598,8 @@ def instrument_model(out: Mapping[str, Any]) -> dict[str, Any]:
 
     return {
         "classifier": out.get("classifier"),
+        "kind": out.get("classifier_kind"),
+        "applies": out.get("heldout_applies"),
         "name": (out.get("heldout") or {}).get("classifier"),
         "head": ((out.get("heldout") or {}).get("head_sha256") or "")[:12],
         "command": (out.get("heldout") or {}).get("command"),

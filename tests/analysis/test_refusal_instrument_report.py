@@ -18,7 +18,7 @@ from analysis.metrics.refusal import ETHICAL_REFUSAL, moderation_gap, response_s
 from analysis.services import snapshot_compute
 from annotation import queue, services
 from corpus.models import Response
-from judges.models import ResponseClassification
+from judges.models import ClassificationRun, ResponseClassification
 from tests.annotation.test_audit_build import make_dataset
 from tests.factories import JudgeFactory, VerdictFactory
 
@@ -159,6 +159,21 @@ def test_the_fragment_shows_it_to_leads_only(
     assert f"{100 * worst['accuracy']:.1f}%" in html and worst["unit"] in html
     expected = _expected_gap(study, _people)
     assert f"{100 * expected:+.1f} pts" in html
+    assert "whether they describe it is not known" in html  # no run recorded the classifier
+    heldout_head = ri.heldout_figures()["head_sha256"]
+    run = ClassificationRun.objects.create(
+        dataset=audit.dataset,
+        classifier="fp-test",
+        counts={"classifier_kind": "minilm-head", "classifier_head_sha256": heldout_head},
+    )
+    html = lead_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert f"(the shipped head <code>{heldout_head[:12]}</code>)" in html
+    assert "do not describe" not in html and "not known" not in html
+    run.counts = {"classifier_kind": "transformers", "classifier_head_sha256": "0" * 64}
+    run.save()
+    html = lead_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "another classifier than the shipped one (<code>transformers</code>)" in html
+    assert "These figures do not describe the classifier" in html
     assert annotator_client.get(url).status_code == 403
     dataset_page = lead_client.get("/reports/dataset/refusal-audit/refusal-instrument/")
     assert dataset_page.status_code == 200
