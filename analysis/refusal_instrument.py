@@ -387,11 +387,14 @@ def instrument_compute(inputs: InstrumentInputs, *, level: float = 0.95) -> dict
             row["reason"] = "no human and judge verdicts on the same pairs"
             out["gaps"][judge] = row
             continue
-        row["classifier"] = gap_of(classified, verdicts, judge=judge, level=level)
-        row["people"] = gap_of(corrected, verdicts, judge=judge, level=level)
-        row["sensitivity"] = sensitivity_bound(
-            classified, verdicts, judge=judge, candidates=unsure, flips=flips, level=level
-        )
+        try:
+            row["classifier"] = gap_of(classified, verdicts, judge=judge, level=level)
+            row["people"] = gap_of(corrected, verdicts, judge=judge, level=level)
+            row["sensitivity"] = sensitivity_bound(
+                classified, verdicts, judge=judge, candidates=unsure, flips=flips, level=level
+            )
+        except ValueError as exc:  # data the model cannot take: say why, keep the others
+            row = {"name": name, "reason": str(exc)}
         out["gaps"][judge] = row
     return out
 

@@ -1125,7 +1125,7 @@ def label_revise(
         # Response classes: the new ones when given, else the label keeps its own.
         found = (
             _clean_classes(audit, classes, a_on_left=label.assignment.a_on_left)
-            if classes
+            if classes and audit.ask_response_classes
             else before["classes"]
         )
         after = {
