@@ -39,7 +39,8 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from analysis.export_flat import JUDGE_PARTS, FlatPlan, people_response_classes
+from analysis.export_flat import JUDGE_PARTS, FlatPlan
+from analysis.refusal_instrument import people_classes
 from annotation.models import Adjudication, Audit, AuditItem, Label
 from corpus.models import HumanVote, Outcome, Pair
 from judges.models import ResponseClassification, ResponseFeatures, Verdict
@@ -380,7 +381,7 @@ def _flat_rows(
     ):
         verdicts[verdict["pair_id"]].append(verdict)
     response_ids = [p["response_a_id"] for p in pairs] + [p["response_b_id"] for p in pairs]
-    people = people_response_classes(response_ids) if pairs else {}
+    people = plan.people
     classes: dict[int, str] = {}
     if response_tables and plan.classifier:
         classes = {
@@ -712,11 +713,15 @@ def flat_plan(audit_ids: Sequence[int], *, secret: str | None = None) -> FlatPla
         .values_list("classifier", flat=True)
         .first()
     )
-    return FlatPlan.build(
+    plan = FlatPlan.build(
         pseudonyms=[pseudonym(pk, secret=secret) for pk in set(annotators)],
         judges=list(set(judges)),
         classifier=classifier,
     )
+    # People's classes of the responses, once per export (a later audit's decision wins).
+    for audit in Audit.objects.filter(pk__in=audit_ids).order_by("created_at", "pk"):
+        plan.people.update(people_classes(audit=audit)[0])
+    return plan
 
 
 # Writers: each takes the rows and a binary stream, and writes as the rows come -------------

@@ -14,7 +14,8 @@ reader) gives the columns an analyst came for without decoding anything.
 - per judge version `judge_<name_vN>_ab` (A shown first), `_ba` (sides swapped, mapped back),
   `_combined`, `_margin` (float) and `_consistent` (bool: the two orders agree);
 - `class_a`, `class_b`: each response's refusal class from the most recent classifier;
-  `people_class_a`, `people_class_b`: the class people gave (see `people_response_classes`).
+  `people_class_a`, `people_class_b`: the class people gave, final after a lead's decision
+  (`analysis.refusal_instrument.people_classes`, read once per export into `FlatPlan.people`).
 
 Labels and classes are the outcome values (`A`, `B`, `tie`, `both_bad`) and class slugs
 (`normal`, `ethical_refusal`, ...), so they compare directly with the generic layout.
@@ -63,17 +64,6 @@ JUDGE_PARTS: tuple[tuple[str, str, str], ...] = (  # (suffix, verdict key, arrow
 )
 
 
-def people_response_classes(response_ids: Sequence[int]) -> dict[int, str]:
-    """HOOK for people's response classes: response id -> class slug.
-
-    The refusal instrument (annotation) will provide the classes people gave each response;
-    until it does this returns nothing and the `people_class_*` columns stay empty. Replace the
-    body with a call to that function (keep the signature: one call per chunk of pairs).
-    """
-    del response_ids
-    return {}
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_") or "judge"
 
@@ -86,6 +76,8 @@ class FlatPlan:
     judges: dict[str, str] = field(default_factory=dict)  # fingerprint -> column prefix
     judge_labels: dict[str, str] = field(default_factory=dict)  # fingerprint -> "name vN"
     classifier: str | None = None
+    # response id -> people's final class (annotators' classes, a lead's decision over them)
+    people: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def build(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from analysis import views
+from analysis import instrument_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.report_index, name="report_index"),
@@ -11,6 +11,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("audit/<int:pk>/gate/", views.audit_gate, name="audit_gate"),
     path("audit/<int:pk>/precision/", views.audit_precision, name="audit_precision"),
     path("audit/<int:pk>/refusal-gap.csv", views.audit_refusal_csv, name="audit_refusal_csv"),
+    path(
+        "audit/<int:pk>/refusal-instrument/",
+        instrument_views.audit_refusal_instrument,
+        name="audit_refusal_instrument",
+    ),
+    path(
+        "dataset/<slug:name>/refusal-instrument/",
+        instrument_views.dataset_refusal_instrument,
+        name="dataset_refusal_instrument",
+    ),
     path("dataset/<slug:name>/", views.dataset_report, name="dataset_report"),
     path(
         "dataset/<slug:name>/refusal-gap.csv",

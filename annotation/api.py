@@ -41,6 +41,7 @@ from annotation.serializers import (
     AvailabilityInput,
     CapacityInput,
     CapacityOutput,
+    ClassAdjudicationInput,
     GoldInput,
     GrowInput,
     GrowOutput,
@@ -51,6 +52,7 @@ from annotation.serializers import (
     OverlapInput,
     QualityOutput,
     ReachOutput,
+    ResponseClassesOutput,
     ReviewItemOutput,
     SetAsideInput,
     SkipInput,
@@ -166,6 +168,7 @@ def audits(request: Request) -> Response:
             classifier=data.get("classifier") or None,
             queue_policy=data["queue_policy"],
             blind_adjudication=data["blind_adjudication"],
+            ask_response_classes=data["ask_response_classes"],
         )
     except DjangoValidationError as exc:
         return django_errors(exc)
@@ -343,6 +346,7 @@ def assignment_label(request: Request, pk: int) -> Response:
         "criteria": data["criteria"],
         "rationale": data["rationale"],
         "time_spent_ms": data.get("time_spent_ms"),
+        "classes": data["classes"],
     }
     following = None
     try:
@@ -489,6 +493,50 @@ def item_adjudicate(request: Request, pk: int) -> Response:
     except (services.AlreadyAdjudicated, services.AdjudicationChanged) as exc:
         return _error(exc.message, code=status.HTTP_409_CONFLICT)
     return Response(AdjudicationOutput(adjudication).data, status=code)
+
+
+def _classes_json(item: AuditItem) -> list[dict[str, Any]]:
+    rows = selectors.item_response_classes(item, blind=item.audit.blind_adjudication)
+    return [
+        {
+            "side": row["side"],
+            "given": dict(row["given"]),
+            "disagree": row["disagree"],
+            "final": row["adjudication"].response_class if row["adjudication"] else None,
+            "classifier": row["classifier"],
+        }
+        for row in rows
+    ]
+
+
+@extend_schema(
+    methods=["GET"],
+    responses={200: ResponseClassesOutput(many=True)},
+    summary="What people said each response of an item did, and the final class (leads)",
+)
+@extend_schema(
+    methods=["POST"],
+    request=ClassAdjudicationInput,
+    responses={200: ResponseClassesOutput(many=True)},
+    summary='Decide the final class of an item\'s responses, {"A": ..., "B": ...} (leads)',
+    description="Where annotators disagree on what a response did. Deciding again changes "
+    "the class and keeps the previous one in its history.",
+)
+@api_view(["GET", "POST"])
+@permission_classes([IsLead])
+def item_classes(request: Request, pk: int) -> Response:
+    item = get_object_or_404(AuditItem.objects.sampled().select_related("audit", "pair"), pk=pk)
+    if request.method == "POST":
+        data_in = ClassAdjudicationInput(data=request.data)
+        data_in.is_valid(raise_exception=True)
+        try:
+            for side, value in sorted(data_in.validated_data.items()):
+                services.class_adjudicate(
+                    item=item, side=side, response_class=value, lead=request.user
+                )
+        except DjangoValidationError as exc:
+            return django_errors(exc)
+    return Response(ResponseClassesOutput(_classes_json(item), many=True).data)
 
 
 @extend_schema(
@@ -660,6 +708,7 @@ urlpatterns = [
     path("assignments/<int:pk>/skip/", assignment_skip, name="api-assignment-skip"),
     path("items/<int:pk>/", item_detail, name="api-item-detail"),
     path("items/<int:pk>/adjudication/", item_adjudicate, name="api-item-adjudicate"),
+    path("items/<int:pk>/classes/", item_classes, name="api-item-classes"),
     path("audits/<int:pk>/grow/", audit_grow, name="api-audit-grow"),
     path("audits/<int:pk>/overlap/", audit_overlap, name="api-audit-overlap"),
     path("audits/<int:pk>/options/", audit_options, name="api-audit-options"),

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from annotation import sampling
-from annotation.models import Audit
+from annotation.models import RESPONSE_CLASS_CHOICES, Audit
 from annotation.queue import CHOICES, CRITERION_CHOICES
 from config.roles import ANNOTATOR, LEAD
 from corpus.models import Dataset, Outcome
@@ -57,6 +57,13 @@ class AuditBuildForm(forms.Form):
     )
     quota_ethics_refusal = forms.IntegerField(min_value=0, initial=40, label="Ethics refusal")
     quota_technical_refusal = forms.IntegerField(min_value=0, initial=20, label="Technical refusal")
+    quota_uncertain_class = forms.IntegerField(
+        min_value=0,
+        initial=0,
+        required=False,
+        label="Uncertain class",
+        help_text="Pairs with a response the refusal classifier is unsure of.",
+    )
     quota_low_margin = forms.IntegerField(min_value=0, initial=80, label="Low margin")
     quota_random = forms.IntegerField(
         min_value=0,
@@ -94,6 +101,13 @@ class AuditBuildForm(forms.Form):
         label="Blind adjudication",
         help_text="The adjudicator sees neither model names, judge verdicts nor who chose what.",
     )
+    ask_response_classes = forms.BooleanField(
+        required=False,
+        label="Ask response classes",
+        help_text="After their choice, annotators say what each response did (answered, "
+        "refused on ethical grounds or for lack of capability, answered with an ethical or "
+        "capability caveat), blind to the refusal classifier: people's classes correct it.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -106,6 +120,7 @@ class AuditBuildForm(forms.Form):
         return {
             sampling.ETHICS_REFUSAL: data.get("quota_ethics_refusal") or 0,
             sampling.TECHNICAL_REFUSAL: data.get("quota_technical_refusal") or 0,
+            sampling.UNCERTAIN_CLASS: data.get("quota_uncertain_class") or 0,
             sampling.LOW_MARGIN: data.get("quota_low_margin") or 0,
             sampling.RANDOM: data.get("quota_random"),
         }
@@ -119,6 +134,7 @@ class AuditBuildForm(forms.Form):
         "hold_seconds": "hold_minutes",
         sampling.ETHICS_REFUSAL: "quota_ethics_refusal",
         sampling.TECHNICAL_REFUSAL: "quota_technical_refusal",
+        sampling.UNCERTAIN_CLASS: "quota_uncertain_class",
         sampling.LOW_MARGIN: "quota_low_margin",
         sampling.RANDOM: "quota_random",
         "quotas": None,
@@ -145,6 +161,15 @@ class LabelForm(forms.Form):
     rationale = forms.CharField(required=False, max_length=5000)
     time_spent_ms = forms.IntegerField(required=False, min_value=0)
     submission_key = forms.UUIDField()
+    # What each response did (audits that ask response classes), by screen side.
+    class_left = forms.ChoiceField(
+        choices=[("", "—")] + [(c, text) for c, text, _ in RESPONSE_CLASS_CHOICES],
+        required=False,
+    )
+    class_right = forms.ChoiceField(
+        choices=[("", "—")] + [(c, text) for c, text, _ in RESPONSE_CLASS_CHOICES],
+        required=False,
+    )
 
     def __init__(self, *args: Any, criteria: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -160,6 +185,12 @@ class LabelForm(forms.Form):
             for index, name in enumerate(self.criteria)
         }
 
+    def classes(self) -> dict[str, str]:
+        data = self.cleaned_data
+        return {
+            side: data[f"class_{side}"] for side in ("left", "right") if data.get(f"class_{side}")
+        }
+
     def answer(self) -> dict[str, Any]:
         """The answer as `queue.label_revise` takes it (a valid form)."""
         data = self.cleaned_data
@@ -169,6 +200,7 @@ class LabelForm(forms.Form):
             "strength": data.get("strength"),
             "criteria": self.criteria_values(),
             "rationale": data.get("rationale", ""),
+            "classes": self.classes(),
         }
 
 
@@ -208,6 +240,7 @@ class OverlapForm(forms.Form):
 class AuditOptionsForm(forms.Form):
     queue_policy = forms.ChoiceField(choices=Audit.QueuePolicy.choices, label="Serving order")
     blind_adjudication = forms.BooleanField(required=False, label="Blind adjudication")
+    ask_response_classes = forms.BooleanField(required=False, label="Ask response classes")
     gold_percent = forms.IntegerField(
         min_value=0, max_value=50, label="Gold rate (%)", help_text="0 serves no gold."
     )

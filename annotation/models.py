@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
 
 from corpus.models import Dataset, Outcome, Pair
+from judges.models import ResponseClass
 
 
 class Audit(models.Model):
@@ -67,6 +68,9 @@ class Audit(models.Model):
     gold_percent = models.PositiveSmallIntegerField(default=0)
     qc_min_seconds = models.FloatField(default=3.0)
     qc_min_gold_accuracy = models.FloatField(default=0.7)
+    # After their choice, annotators say what each response did (`ResponseClassLabel`): the
+    # people's classes that correct the refusal classifier (analysis.refusal_instrument).
+    ask_response_classes = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -92,6 +96,8 @@ class Stratum(models.TextChoices):
     LOW_MARGIN = "low_margin", "Low margin / inconsistent / judges disagree"
     ETHICS_REFUSAL = "ethics_refusal", "Ethics refusal"
     TECHNICAL_REFUSAL = "technical_refusal", "Technical refusal"
+    # A response the refusal classifier marked `uncertain` (annotation.sampling).
+    UNCERTAIN_CLASS = "uncertain_class", "Uncertain class"
     RANDOM = "random", "Random control"
     # Not a stratum of the sample: pairs with a known answer, mixed into the queue to check
     # the annotators. Never part of the figures (`AuditItem.objects.sampled()`).
@@ -333,3 +339,78 @@ class AnnotatorExclusion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator_id} set aside in {self.audit_id}"
+
+
+# What people say a response did: the five classes of the refusal classifier, in words an
+# annotator understands, with the workspace's key for each (docs/audits.md).
+RESPONSE_CLASS_CHOICES: tuple[tuple[str, str, str], ...] = (
+    (ResponseClass.NORMAL, "answered", "a"),
+    (ResponseClass.ETHICAL_REFUSAL, "refused on ethical grounds", "r"),
+    (ResponseClass.TECHNICAL_REFUSAL, "refused for lack of capability", "c"),
+    (ResponseClass.ETHICAL_DISCLAIMER, "answered with an ethical caveat", "e"),
+    (ResponseClass.TECHNICAL_DISCLAIMER, "answered with a capability caveat", "l"),
+)
+
+
+class Side(models.TextChoices):
+    """A response of a pair, in the pair's own labelling (never the screen side)."""
+
+    A = "A"
+    B = "B"
+
+
+class ResponseClassLabel(models.Model):
+    """What one annotator said one response of the pair did, given with their label (audits
+    with `ask_response_classes`). Belongs to the label: a revision replaces the label row and
+    its classes with it, an undo deletes both. Blind: the workspace never shows the
+    classifier's class."""
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="response_classes")
+    side = models.CharField(max_length=1, choices=Side.choices)
+    response_class = models.CharField(max_length=32, choices=ResponseClass.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["label", "side"], name="responseclasslabel_once"),
+            models.CheckConstraint(
+                condition=Q(side__in=["A", "B"]), name="responseclasslabel_side_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(response_class__in=ResponseClass.values),
+                name="responseclasslabel_class_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"label {self.label_id}, {self.side}: {self.response_class}"
+
+
+class ResponseClassAdjudication(models.Model):
+    """A lead's final class for one response of an item, where the annotators disagree.
+
+    Changing it updates the row and appends the change to `history` (who, when, before)."""
+
+    item = models.ForeignKey(
+        AuditItem, on_delete=models.CASCADE, related_name="class_adjudications"
+    )
+    side = models.CharField(max_length=1, choices=Side.choices)
+    response_class = models.CharField(max_length=32, choices=ResponseClass.choices)
+    lead = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "side"], name="classadjudication_once"),
+            models.CheckConstraint(
+                condition=Q(side__in=["A", "B"]), name="classadjudication_side_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(response_class__in=ResponseClass.values),
+                name="classadjudication_class_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} → {self.response_class} on {self.item_id}{self.side}"

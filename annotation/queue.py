@@ -63,16 +63,19 @@ from annotation.models import (
     AuditItem,
     Label,
     LabelRevision,
+    ResponseClassLabel,
     Revision,
     Stratum,
 )
 from annotation.signals import audit_labels_changed
 from corpus.models import Outcome, Pair, Prompt, Response
+from judges.models import ResponseClass
 
 _M = TypeVar("_M", bound=Model)
 
 CHOICES = ("left", "right", "tie", "both_bad")
 CRITERION_CHOICES = ("left", "right", "tie")
+RESPONSE_CLASSES = ResponseClass.values
 _MAX_MS = 2**31 - 1
 
 
@@ -706,6 +709,41 @@ def _clean_input(
     return outcome, chose_left, strength, stored, rationale.strip()
 
 
+def _clean_classes(
+    audit: Audit, classes: Mapping[str, str] | None, *, a_on_left: bool
+) -> dict[str, str]:
+    """What each response did, from the screen sides (`left`/`right`) to the pair's A/B.
+
+    Required, for both responses, when the audit asks for response classes; ignored when it
+    does not (a stale form from before the audit changed)."""
+    if not audit.ask_response_classes:
+        return {}
+    given = {side: value for side, value in (classes or {}).items() if value}
+    unknown = sorted(set(given) - {"left", "right"})
+    if unknown:
+        raise InvalidLabel(f"classes: {unknown[0]!r} is not left or right", field="classes")
+    for side in ("left", "right"):
+        if side not in given:
+            raise InvalidLabel(
+                f"Say what the {side} response did (answered, refused, or with a caveat).",
+                field="classes",
+            )
+        if given[side] not in RESPONSE_CLASSES:
+            raise InvalidLabel(
+                f"classes: {side} {given[side]!r} is not one of {', '.join(RESPONSE_CLASSES)}",
+                field="classes",
+            )
+    a_side, b_side = ("left", "right") if a_on_left else ("right", "left")
+    return {"A": given[a_side], "B": given[b_side]}
+
+
+def _classes_create(label_id: int, classes: Mapping[str, str]) -> None:
+    ResponseClassLabel.objects.bulk_create(
+        ResponseClassLabel(label_id=label_id, side=side, response_class=value)
+        for side, value in sorted(classes.items())
+    )
+
+
 def label_submit(
     *,
     assignment: Assignment,
@@ -715,9 +753,14 @@ def label_submit(
     criteria: Mapping[str, str] | None = None,
     rationale: str = "",
     time_spent_ms: int | None = None,
+    classes: Mapping[str, str] | None = None,
     now: datetime | None = None,
 ) -> LabelResult:
     """Record the annotator's answer to an assignment. Idempotent.
+
+    `classes`: what each response did, by screen side ({"left": "normal", "right":
+    "ethical_refusal"}), required when the audit asks for response classes; stored as
+    `ResponseClassLabel` rows with the label (a retried submit writes nothing more).
 
     `choice` is the side they saw (left/right/tie/both_bad), converted here to the pair's A/B
     with the stored side order. `submission_key` is minted when the form is rendered: a
@@ -733,6 +776,7 @@ def label_submit(
         criteria=criteria,
         rationale=rationale,
         time_spent_ms=time_spent_ms,
+        classes=classes,
     )
     try:
         with transaction.atomic():
@@ -759,6 +803,7 @@ class _Answer:
     criteria: dict[str, str]
     rationale: str
     time_spent_ms: int | None
+    classes: dict[str, str]  # "A"/"B" -> response class; empty when not asked
 
     @classmethod
     def clean(
@@ -771,6 +816,7 @@ class _Answer:
         criteria: Mapping[str, str] | None,
         rationale: str,
         time_spent_ms: int | None,
+        classes: Mapping[str, str] | None = None,
     ) -> _Answer:
         try:
             key = uuid.UUID(str(submission_key))
@@ -787,7 +833,9 @@ class _Answer:
             rationale=rationale,
             a_on_left=assignment.a_on_left,
         )
-        return cls(key, outcome, chose_left, strength, stored, text, time_spent_ms)
+        audit = assignment.item.audit
+        found = _clean_classes(audit, classes, a_on_left=assignment.a_on_left)
+        return cls(key, outcome, chose_left, strength, stored, text, time_spent_ms, found)
 
 
 def _submit_in_transaction(
@@ -857,6 +905,8 @@ def _submit_in_transaction(
             *then,
         )
     label = _from_db(Label, id=inserted[0][0], **values)
+    if answer.classes:
+        _classes_create(label.pk, answer.classes)
     _snapshot_after_commit(audit)
     return LabelResult(label, created=True), after
 
@@ -876,6 +926,7 @@ def label_submit_and_next(
     criteria: Mapping[str, str] | None = None,
     rationale: str = "",
     time_spent_ms: int | None = None,
+    classes: Mapping[str, str] | None = None,
     now: datetime | None = None,
 ) -> tuple[LabelResult, Assignment | None]:
     """label_submit, then queue_next for the same annotator, in one transaction: the label and
@@ -890,6 +941,7 @@ def label_submit_and_next(
         criteria=criteria,
         rationale=rationale,
         time_spent_ms=time_spent_ms,
+        classes=classes,
     )
     now = now or timezone.now()
     try:
@@ -995,8 +1047,16 @@ def label_state(label: Label) -> dict[str, Any]:
         "strength": label.strength,
         "criteria": dict(label.criteria),
         "rationale": label.rationale,
+        "classes": label_classes(label),
         "given_at": label.created_at.isoformat() if label.created_at else None,
     }
+
+
+def label_classes(label: Label) -> dict[str, str]:
+    """The response classes given with a label, "A"/"B" -> class (empty when not asked)."""
+    return dict(
+        ResponseClassLabel.objects.filter(label_id=label.pk).values_list("side", "response_class")
+    )
 
 
 def label_revise(
@@ -1008,6 +1068,7 @@ def label_revise(
     strength: int | None = None,
     criteria: Mapping[str, str] | None = None,
     rationale: str = "",
+    classes: Mapping[str, str] | None = None,
     now: datetime | None = None,
 ) -> LabelResult:
     """Change the annotator's own label while the audit is open. `choice` is the side they saw
@@ -1060,16 +1121,24 @@ def label_revise(
             rationale=rationale,
             a_on_left=label.assignment.a_on_left,
         )
+        before = label_state(current)
+        # Response classes: the new ones when given, else the label keeps its own.
+        found = (
+            _clean_classes(audit, classes, a_on_left=label.assignment.a_on_left)
+            if classes and audit.ask_response_classes
+            else before["classes"]
+        )
         after = {
             "outcome": outcome,
             "strength": strength,
             "criteria": stored,
             "rationale": text,
+            "classes": found,
         }
-        before = label_state(current)
         if all(before[name] == value for name, value in after.items()):
             return LabelResult(current, created=False)
         current.delete()
+        fields = {name: value for name, value in after.items() if name != "classes"}
         try:
             with transaction.atomic():  # a savepoint: the key's uniqueness is checked here
                 revised = Label.objects.create(
@@ -1079,12 +1148,14 @@ def label_revise(
                     chose_left=chose_left,
                     time_spent_ms=current.time_spent_ms,
                     submission_key=key,
-                    **after,
+                    **fields,
                 )
         except IntegrityError:
             raise _key_reused() from None  # leaves the outer block: nothing is written
         # auto_now_add stamps "now"; the label was first given earlier.
         Label.objects.filter(pk=revised.pk).update(created_at=current.created_at)
+        if found:
+            _classes_create(revised.pk, found)
         revised.created_at = current.created_at
         LabelRevision.objects.create(
             item_id=current.item_id,

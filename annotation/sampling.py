@@ -7,9 +7,18 @@ pairs a simple random sample of n_h is drawn, so every selected pair carries the
 inclusion probability n_h / N_h and weighting labels by its inverse estimates dataset-wide
 figures (a stratified design with known probabilities, not a convenience sample).
 
-Priority puts the rare strata first (ethics refusals, then technical refusals, then the
-low-margin cases) so a pair that is both a refusal and a close call is not lost to the much
-larger low-margin pool. Sampling draws from candidates sorted by the pair's source key with a
+Priority puts the rare strata first (responses the refusal classifier is unsure of, then ethics
+refusals, then technical refusals, then the low-margin cases) so a pair that is both a refusal
+and a close call is not lost to the much larger low-margin pool. The uncertain-class stratum
+comes first so that it holds exactly the pairs with an `uncertain` response: the audit spends
+labels where the instrument is unsure, and people's classes of those responses (when the audit
+asks for them) correct the instrument where it is weakest.
+
+A pair is an ethics refusal when either response's top class is an ethics class or its
+ethical-refusal probability reaches `ETHICS_PROBABILITY` (a full refusal that the classifier
+calls a disclaimer, the dominant error on unseen models, still reaches the stratum).
+
+Sampling draws from candidates sorted by the pair's source key with a
 generator seeded from (seed, stratum): the same data and seed give the same audit, and changing
 one stratum's quota does not reshuffle the others.
 """
@@ -23,13 +32,16 @@ from dataclasses import dataclass
 LOW_MARGIN = "low_margin"
 ETHICS_REFUSAL = "ethics_refusal"
 TECHNICAL_REFUSAL = "technical_refusal"
+UNCERTAIN_CLASS = "uncertain_class"
 RANDOM = "random"
 
-STRATUM_PRIORITY: tuple[str, ...] = (ETHICS_REFUSAL, TECHNICAL_REFUSAL, LOW_MARGIN)
+STRATUM_PRIORITY: tuple[str, ...] = (UNCERTAIN_CLASS, ETHICS_REFUSAL, TECHNICAL_REFUSAL, LOW_MARGIN)
 ALL_STRATA: tuple[str, ...] = (*STRATUM_PRIORITY, RANDOM)
 
 ETHICS_CLASSES = frozenset({"ethical_refusal", "ethical_disclaimer"})
 TECHNICAL_CLASSES = frozenset({"technical_refusal", "technical_disclaimer"})
+# P(ethical_refusal) at or above this on either response flags the pair as an ethics refusal.
+ETHICS_PROBABILITY = 0.3
 
 
 class SelectionError(ValueError):
@@ -57,6 +69,16 @@ class PairSignals:
     ethics: bool = False
     technical: bool = False
     low_margin: bool = False
+    uncertain: bool = False
+
+
+@dataclass(frozen=True)
+class ResponseSignal:
+    """What the refusal strata need from one response's classification."""
+
+    label: str
+    ethical_refusal_probability: float | None = None
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,8 +107,26 @@ def refusal_flags(classes: Iterable[str]) -> tuple[bool, bool]:
     return bool(found & ETHICS_CLASSES), bool(found & TECHNICAL_CLASSES)
 
 
+def response_flags(
+    responses: Iterable[ResponseSignal], *, ethics_probability: float = ETHICS_PROBABILITY
+) -> tuple[bool, bool, bool]:
+    """(ethics, technical, uncertain) for the classifications of both responses of a pair.
+
+    Ethics: a top class in ETHICS_CLASSES, or P(ethical_refusal) >= `ethics_probability`.
+    Uncertain: the classifier marked either response `uncertain`."""
+    ethics = technical = uncertain = False
+    for response in responses:
+        probability = response.ethical_refusal_probability
+        ethics = ethics or response.label in ETHICS_CLASSES
+        ethics = ethics or (probability is not None and probability >= ethics_probability)
+        technical = technical or response.label in TECHNICAL_CLASSES
+        uncertain = uncertain or response.uncertain
+    return ethics, technical, uncertain
+
+
 def stratum_of(signals: PairSignals) -> str:
     flags = {
+        UNCERTAIN_CLASS: signals.uncertain,
         ETHICS_REFUSAL: signals.ethics,
         TECHNICAL_REFUSAL: signals.technical,
         LOW_MARGIN: signals.low_margin,

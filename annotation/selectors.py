@@ -37,6 +37,8 @@ from annotation.models import (
     AuditItem,
     Label,
     LabelRevision,
+    ResponseClassAdjudication,
+    ResponseClassLabel,
     Stratum,
 )
 from config.roles import is_lead, require_lead
@@ -66,24 +68,37 @@ def pair_signals(
         ).iterator(chunk_size=10_000):
             calls[pair_id].append(sampling.JudgeCall(outcome, consistent, margin))
 
-    classes = ResponseClassification.objects.filter(response__prompt__dataset=dataset).exclude(
-        label=ResponseClass.NORMAL
+    # Normal responses matter only when the classifier was unsure of them or gave an ethical
+    # refusal a probability that reaches the ethics stratum's threshold.
+    classes = ResponseClassification.objects.filter(response__prompt__dataset=dataset).filter(
+        ~Q(label=ResponseClass.NORMAL)
+        | Q(uncertain=True)
+        | Q(scores__ethical_refusal__gte=sampling.ETHICS_PROBABILITY)
     )
     if classifier:
         classes = classes.filter(classifier=classifier)
-    response_classes: dict[int, set[str]] = defaultdict(set)
-    for response_id, label in classes.values_list("response_id", "label").iterator(
-        chunk_size=10_000
-    ):
-        response_classes[response_id].add(label)
+    response_classes: dict[int, list[sampling.ResponseSignal]] = defaultdict(list)
+    for response_id, label, scores, uncertain in classes.values_list(
+        "response_id", "label", "scores", "uncertain"
+    ).iterator(chunk_size=10_000):
+        probability = (scores or {}).get("ethical_refusal")
+        response_classes[response_id].append(
+            sampling.ResponseSignal(
+                label=label,
+                ethical_refusal_probability=float(probability)
+                if isinstance(probability, int | float)
+                else None,
+                uncertain=bool(uncertain),
+            )
+        )
 
     signals = []
     rows = Pair.objects.filter(dataset=dataset).values_list(
         "id", "source_key", "response_a_id", "response_b_id"
     )
     for pair_id, source_key, response_a, response_b in rows.iterator(chunk_size=10_000):
-        ethics, technical = sampling.refusal_flags(
-            response_classes.get(response_a, set()) | response_classes.get(response_b, set())
+        ethics, technical, uncertain = sampling.response_flags(
+            [*response_classes.get(response_a, ()), *response_classes.get(response_b, ())]
         )
         low = sampling.is_low_margin(calls.get(pair_id, ()), margin_threshold=margin_threshold)
         signals.append(
@@ -93,6 +108,7 @@ def pair_signals(
                 ethics=ethics,
                 technical=technical,
                 low_margin=low,
+                uncertain=uncertain,
             )
         )
     return signals
@@ -699,3 +715,100 @@ def final_outcomes(audit: Audit) -> dict[int, tuple[str | None, str]]:
         majority = consensus(labels.get(item_id, []))
         result[item_id] = (majority, "labels" if majority else "unresolved")
     return result
+
+
+# --- Response classes (audits that ask them) --------------------------------------------------
+
+
+def response_class_votes(audit: Audit) -> dict[tuple[int, str], list[str]]:
+    """(item id, "A"/"B") -> the classes the counted labels gave that response, in the order
+    the labels were given."""
+    votes: dict[tuple[int, str], list[str]] = defaultdict(list)
+    rows = (
+        ResponseClassLabel.objects.filter(label__in=labels_counted(audit))
+        .order_by("label__created_at", "label_id", "side")
+        .values_list("label__item_id", "side", "response_class")
+    )
+    for item_id, side, value in rows:
+        votes[(item_id, side)].append(value)
+    return votes
+
+
+def final_response_classes(audit: Audit) -> dict[tuple[int, str], tuple[str | None, str]]:
+    """(item id, side) -> (people's final class, where it came from) for every response that
+    has one or more classes from people: the lead's class adjudication first, else the
+    annotators' strict majority, else None ("unresolved")."""
+    adjudicated = {
+        (item_id, side): value
+        for item_id, side, value in ResponseClassAdjudication.objects.filter(
+            item__audit=audit
+        ).values_list("item_id", "side", "response_class")
+    }
+    votes = response_class_votes(audit)
+    result: dict[tuple[int, str], tuple[str | None, str]] = {}
+    for key in sorted(set(votes) | set(adjudicated)):
+        if key in adjudicated:
+            result[key] = (adjudicated[key], "adjudication")
+            continue
+        majority = consensus(votes[key])
+        result[key] = (majority, "labels" if majority else "unresolved")
+    return result
+
+
+@dataclass(frozen=True)
+class ClassDisagreement:
+    item: AuditItem
+    side: str
+    classes: list[str]  # distinct classes given, sorted
+
+
+def class_disagreements(audit: Audit) -> list[ClassDisagreement]:
+    """Responses whose annotators gave different classes and that no lead has decided."""
+    decided = set(
+        ResponseClassAdjudication.objects.filter(item__audit=audit).values_list("item_id", "side")
+    )
+    found = [
+        (key, sorted(set(values)))
+        for key, values in response_class_votes(audit).items()
+        if len(set(values)) > 1 and key not in decided
+    ]
+    items = AuditItem.objects.in_bulk([key[0] for key, _ in found])
+    rows = [ClassDisagreement(items[key[0]], key[1], classes) for key, classes in found]
+    return sorted(rows, key=lambda row: (row.item.position, row.side))
+
+
+def item_response_classes(item: AuditItem, *, blind: bool = False) -> list[dict[str, Any]]:
+    """Per response of the item: the classes people gave (counted labels, as counts), the
+    lead's class adjudication, and the refusal classifier's class (left out when `blind`: the
+    adjudicator then decides from the texts alone)."""
+    counted = Label.objects.counted().filter(item=item)
+    given: dict[str, Counter[str]] = {"A": Counter(), "B": Counter()}
+    for side, value in ResponseClassLabel.objects.filter(label__in=counted).values_list(
+        "side", "response_class"
+    ):
+        given[side][value] += 1
+    decided = {
+        row.side: row
+        for row in ResponseClassAdjudication.objects.filter(item=item).select_related("lead")
+    }
+    machine: dict[int, str] = {}
+    if not blind:
+        responses = [item.pair.response_a_id, item.pair.response_b_id]
+        for response_id, label in (
+            ResponseClassification.objects.filter(response_id__in=responses)
+            .order_by("created_at", "pk")
+            .values_list("response_id", "label")
+        ):
+            machine[response_id] = label  # the latest classification wins
+    rows = []
+    for side, response_id in (("A", item.pair.response_a_id), ("B", item.pair.response_b_id)):
+        rows.append(
+            {
+                "side": side,
+                "given": sorted(given[side].items(), key=lambda pair: (-pair[1], pair[0])),
+                "disagree": len(given[side]) > 1,
+                "adjudication": decided.get(side),
+                "classifier": None if blind else machine.get(response_id),
+            }
+        )
+    return rows

@@ -12,6 +12,7 @@ from annotation.models import Adjudication, Assignment, Audit
 from annotation.queue import CHOICES, CRITERION_CHOICES, to_side
 from corpus.models import Outcome
 from corpus.serializers import PairOutput
+from judges.models import ResponseClass
 
 ID_MAX = 2**63 - 1  # a BigAutoField; larger numbers crash SQLite's `IN (...)` lookups
 
@@ -63,6 +64,7 @@ class AuditCreateInput(serializers.Serializer):
         choices=Audit.QueuePolicy.choices, default=Audit.QueuePolicy.COMPLETE_FIRST
     )
     blind_adjudication = serializers.BooleanField(required=False, default=False)
+    ask_response_classes = serializers.BooleanField(required=False, default=False)
 
     def validate_quotas(self, value: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(value) - set(sampling.ALL_STRATA))
@@ -109,6 +111,7 @@ class AuditOutput(serializers.ModelSerializer):
             "hold_seconds",
             "queue_policy",
             "blind_adjudication",
+            "ask_response_classes",
             "gold_percent",
             "created_at",
             "progress",
@@ -143,6 +146,7 @@ class AuditOutput(serializers.ModelSerializer):
 class AuditOptionsInput(serializers.Serializer):
     queue_policy = serializers.ChoiceField(choices=Audit.QueuePolicy.choices, required=False)
     blind_adjudication = serializers.BooleanField(required=False)
+    ask_response_classes = serializers.BooleanField(required=False)
     gold_percent = serializers.IntegerField(min_value=0, max_value=50, required=False)
     qc_min_seconds = serializers.FloatField(min_value=0, max_value=3600, required=False)
     qc_min_gold_accuracy = serializers.FloatField(min_value=0, max_value=1, required=False)
@@ -275,6 +279,14 @@ class LabelInput(serializers.Serializer):
     )
     rationale = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
     time_spent_ms = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    classes = serializers.DictField(
+        child=serializers.ChoiceField(choices=ResponseClass.values),
+        required=False,
+        default=dict,
+        help_text='what each response did, by the side you saw: {"left": "normal", '
+        '"right": "ethical_refusal"}; required when the audit asks response classes '
+        "(normal, ethical_refusal, technical_refusal, ethical_disclaimer, technical_disclaimer)",
+    )
 
 
 class LabelReviseInput(LabelInput):
@@ -294,6 +306,7 @@ class LabelOutput(serializers.Serializer):
     rationale = serializers.CharField()
     time_spent_ms = serializers.IntegerField()
     created_at = serializers.DateTimeField()
+    classes = serializers.SerializerMethodField()
 
     def _a_on_left(self, label: Any) -> bool:
         return bool(label.assignment.a_on_left)
@@ -305,6 +318,14 @@ class LabelOutput(serializers.Serializer):
         return {
             name: to_side(value, a_on_left=self._a_on_left(label))
             for name, value in label.criteria.items()
+        }
+
+    def get_classes(self, label: Any) -> dict[str, str]:
+        """The response classes given with the label, by the side the annotator saw."""
+        left = "A" if self._a_on_left(label) else "B"
+        return {
+            ("left" if side == left else "right"): value
+            for side, value in label.response_classes.values_list("side", "response_class")
         }
 
 
@@ -326,6 +347,27 @@ class AdjudicationInput(serializers.Serializer):
         help_text="to revise: the id of the adjudication you are changing (409 if another "
         "lead changed it since)",
     )
+
+
+class ClassAdjudicationInput(serializers.Serializer):
+    A = serializers.ChoiceField(choices=ResponseClass.values, required=False)
+    B = serializers.ChoiceField(choices=ResponseClass.values, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("give the final class of response A, B or both")
+        return attrs
+
+
+class ResponseClassesOutput(serializers.Serializer):
+    """One response of an item: what people said (counted labels), the lead's final class,
+    and the classifier's (null when the audit's adjudication is blind)."""
+
+    side = serializers.CharField()
+    given = serializers.DictField(child=serializers.IntegerField())
+    disagree = serializers.BooleanField()
+    final = serializers.CharField(allow_null=True)
+    classifier = serializers.CharField(allow_null=True)
 
 
 class AdjudicationOutput(serializers.ModelSerializer):

@@ -26,12 +26,13 @@ from annotation.models import (
     Audit,
     AuditItem,
     Label,
+    ResponseClassAdjudication,
     Stratum,
 )
 from annotation.queue import QueueError
 from annotation.signals import audit_labels_changed
 from corpus.models import Dataset, Outcome, Pair
-from judges.models import Judge
+from judges.models import Judge, ResponseClass
 
 
 class AlreadyAdjudicated(QueueError):
@@ -80,6 +81,7 @@ def audit_build(
     classifier: str | None = None,
     queue_policy: str = Audit.QueuePolicy.COMPLETE_FIRST,
     blind_adjudication: bool = False,
+    ask_response_classes: bool = False,
 ) -> Audit:
     """Select a stratified sample of the dataset's pairs and create the audit with its items.
 
@@ -145,10 +147,11 @@ def audit_build(
             hold_seconds=hold,
             queue_policy=queue_policy,
             blind_adjudication=blind_adjudication,
+            ask_response_classes=ask_response_classes,
             selection={
                 "quotas": resolved,
                 "available": available,
-                "thresholds": {"margin": margin},
+                "thresholds": {"margin": margin, "ethics_probability": sampling.ETHICS_PROBABILITY},
                 "priority": list(sampling.STRATUM_PRIORITY),
                 "judges": [judge.pk for judge in judges],
                 "classifier": classifier,
@@ -210,9 +213,11 @@ def audit_options_set(
     gold_percent: int | None = None,
     qc_min_seconds: float | None = None,
     qc_min_gold_accuracy: float | None = None,
+    ask_response_classes: bool | None = None,
 ) -> Audit:
     """Change how an audit is run (not what it samples): the queue policy, blind
-    adjudication, the gold rate and the quality thresholds. Arguments left None stay."""
+    adjudication, the gold rate, the quality thresholds and whether annotators say what each
+    response did. Arguments left None stay."""
     errors: dict[str, str] = {}
     if queue_policy is not None and queue_policy not in Audit.QueuePolicy.values:
         errors["queue_policy"] = f"{queue_policy!r}: use {' or '.join(Audit.QueuePolicy.values)}"
@@ -232,6 +237,7 @@ def audit_options_set(
             "gold_percent": gold_percent,
             "qc_min_seconds": qc_min_seconds,
             "qc_min_gold_accuracy": qc_min_gold_accuracy,
+            "ask_response_classes": ask_response_classes,
         }.items()
         if value is not None
     }
@@ -632,3 +638,48 @@ def _adjudication_state(adjudication: Adjudication) -> dict[str, Any]:
         "reference_judge": adjudication.reference_judge_id,
         "decided_at": adjudication.created_at.isoformat() if adjudication.created_at else None,
     }
+
+
+def class_adjudicate(
+    *,
+    item: AuditItem,
+    side: str,
+    response_class: str,
+    lead: Any,
+    now: datetime | None = None,
+) -> ResponseClassAdjudication:
+    """A lead's final class for one response ("A"/"B") of an item. Deciding again changes it
+    and appends the previous class to the row's `history` (who, when, before); the same
+    class again writes nothing. Takes the item row lock (the queue's lock order)."""
+    if side not in ("A", "B"):
+        raise ValidationError({"side": f"{side!r}: use A or B"})
+    if response_class not in ResponseClass.values:
+        raise ValidationError(
+            {"response_class": f"{response_class!r}: use one of {', '.join(ResponseClass.values)}"}
+        )
+    now = now or timezone.now()
+    with transaction.atomic():
+        AuditItem.objects.select_for_update().filter(pk=item.pk).first()
+        current = ResponseClassAdjudication.objects.filter(item=item, side=side).first()
+        if current is None:
+            decided = ResponseClassAdjudication.objects.create(
+                item=item, side=side, response_class=response_class, lead=lead
+            )
+        elif current.response_class == response_class:
+            return current
+        else:
+            current.history = [
+                *current.history,
+                {
+                    "changed_at": now.isoformat(),
+                    "changed_by": getattr(lead, "username", str(lead)),
+                    "before": current.response_class,
+                    "before_lead": current.lead.get_username(),
+                },
+            ]
+            current.response_class = response_class
+            current.lead = lead
+            current.save(update_fields=["response_class", "lead", "history", "updated_at"])
+            decided = current
+        audit_labels_changed.send(sender=Audit, audit=item.audit)
+        return decided

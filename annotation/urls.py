@@ -39,4 +39,9 @@ urlpatterns = [
         views.adjudication_item,
         name="adjudication_item",
     ),
+    path(
+        "audits/<int:pk>/adjudicate/<int:item_id>/classes/",
+        views.class_adjudicate,
+        name="class_adjudicate",
+    ),
 ]

@@ -34,10 +34,18 @@ from annotation.forms import (
     SkipForm,
 )
 from annotation.markdown import render_markdown
-from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label, Stratum
+from annotation.models import (
+    RESPONSE_CLASS_CHOICES,
+    Adjudication,
+    Assignment,
+    Audit,
+    AuditItem,
+    Label,
+    Stratum,
+)
 from config.roles import is_lead, require_lead
 from judges import services as judges_services
-from judges.models import Judge
+from judges.models import Judge, ResponseClass
 
 
 class AuthedRequest(HttpRequest):
@@ -133,6 +141,7 @@ def audit_create(request: AuthedRequest) -> HttpResponse:
                         classifier=data.get("classifier") or None,
                         queue_policy=data["queue_policy"] or Audit.QueuePolicy.COMPLETE_FIRST,
                         blind_adjudication=data["blind_adjudication"],
+                        ask_response_classes=data["ask_response_classes"],
                     )
                 except ValidationError as exc:
                     for key, errors in exc.message_dict.items():
@@ -175,6 +184,7 @@ def audit_detail(request: AuthedRequest, pk: int) -> HttpResponse:
             initial={
                 "queue_policy": audit.queue_policy,
                 "blind_adjudication": audit.blind_adjudication,
+                "ask_response_classes": audit.ask_response_classes,
                 "gold_percent": audit.gold_percent,
                 "qc_min_seconds": audit.qc_min_seconds,
                 "qc_min_gold_accuracy": audit.qc_min_gold_accuracy,
@@ -431,6 +441,7 @@ def _workspace(
         )
         prefill = prefill or {}
         criteria_prefill = prefill.get("criteria", {})
+        classes_prefill = prefill.get("classes", {})
         context.update(
             {
                 "assignment": assignment,
@@ -445,6 +456,15 @@ def _workspace(
                 "errors": errors or [],
                 "prefill": prefill,
                 "skip_form": SkipForm(),
+                # What each response did: asked after the choice, never showing the
+                # classifier's answer (the context holds no class at all).
+                "class_rows": [
+                    (side, title, classes_prefill.get(side, ""))
+                    for side, title in (("left", "Left"), ("right", "Right"))
+                ]
+                if audit.ask_response_classes
+                else [],
+                "response_classes": RESPONSE_CLASS_CHOICES,
             }
         )
     else:
@@ -469,6 +489,7 @@ def _prefill_from_post(form: LabelForm) -> dict[str, Any]:
         "rationale": data.get("rationale", ""),
         "strength": data.get("strength"),
         "criteria": form.criteria_values() if data else {},
+        "classes": form.classes() if data else {},
     }
 
 
@@ -493,6 +514,7 @@ def label_submit(request: AuthedRequest, pk: int, assignment_id: int) -> HttpRes
                 criteria=form.criteria_values(),
                 rationale=data.get("rationale", ""),
                 time_spent_ms=data.get("time_spent_ms"),
+                classes=form.classes(),
             )
             served_next = True
         except queue.InvalidLabel as exc:
@@ -671,8 +693,17 @@ def label_revise(request: AuthedRequest, pk: int, label_id: int) -> HttpResponse
         ],
         "history": history,
         "errors": errors,
+        "class_rows": _class_rows(label) if audit.ask_response_classes else [],
+        "response_classes": RESPONSE_CLASS_CHOICES,
     }
     return render(request, "annotation/label_revise.html", context)
+
+
+def _class_rows(label: Label) -> list[tuple[str, str, str]]:
+    """(screen side, title, the class given) for each response of a label."""
+    given = queue.label_classes(label)
+    left, right = ("A", "B") if label.assignment.a_on_left else ("B", "A")
+    return [("left", "Left", given.get(left, "")), ("right", "Right", given.get(right, ""))]
 
 
 def _seen(state: dict[str, Any], a_on_left: bool) -> str:
@@ -713,6 +744,9 @@ def adjudication_queue(request: AuthedRequest, pk: int) -> HttpResponse:
         "judge": judge,
         "judges": [] if audit.blind_adjudication else audit.judges.all(),
         "queue": selectors.adjudication_queue(audit, reference_judge=judge),
+        "class_disagreements": selectors.class_disagreements(audit)
+        if audit.ask_response_classes
+        else [],
         "decided": audit.items.filter(adjudication__isnull=False)
         .select_related("adjudication__lead")
         .order_by("-adjudication__created_at")[:50],
@@ -800,5 +834,37 @@ def adjudication_item(request: AuthedRequest, pk: int, item_id: int) -> HttpResp
         "history": review["history"],
         "adjudication": adjudication,
         "form": form,
+        "class_rows": selectors.item_response_classes(item, blind=audit.blind_adjudication)
+        if audit.ask_response_classes
+        else [],
+        "response_classes": RESPONSE_CLASS_CHOICES,
     }
     return render(request, "annotation/adjudication_item.html", context)
+
+
+@login_required
+@require_POST
+def class_adjudicate(request: AuthedRequest, pk: int, item_id: int) -> HttpResponse:
+    """A lead's final class for the responses of an item (where people disagree on what a
+    response did). Fields `class_A` and `class_B`; an empty one leaves that response as is."""
+    audit = selectors.audit_for_lead(request.user, pk)
+    item = get_object_or_404(
+        AuditItem.objects.sampled().select_related("pair", "audit"), pk=item_id, audit=audit
+    )
+    decided = []
+    for side in ("A", "B"):
+        value = request.POST.get(f"class_{side}", "")
+        if not value:
+            continue
+        try:
+            services.class_adjudicate(item=item, side=side, response_class=value, lead=request.user)
+        except ValidationError as exc:
+            messages.error(request, f"Response {side}: {_errors(exc)}")
+            break
+        decided.append(f"{side}: {ResponseClass(value).label.lower()}")
+    if decided:
+        messages.success(
+            request, f"Item {item.position + 1}: classes decided ({', '.join(decided)})."
+        )
+    judge = request.POST.get("judge") or "none"
+    return redirect(reverse("adjudication_item", args=[audit.pk, item.pk]) + f"?judge={judge}")

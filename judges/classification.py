@@ -240,6 +240,10 @@ def responses_analyse(
         "classified": 0,
         "featurised": 0,
         "classes": _all_classes(classes),
+        # Which classifier the fingerprint is: the report matches the head against the one
+        # its held-out figures belong to (analysis.refusal_instrument).
+        "classifier_kind": classifier.identity.kind,
+        "classifier_head_sha256": classifier.identity.hashed.get("head_sha256"),
     }
     if run is not None:
         run.classifier, run.extractor = fingerprint, extractor
@@ -279,6 +283,8 @@ def responses_analyse(
                         label=c.label,
                         score=min(max(c.score, 0.0), 1.0),  # a sum of floats may pass 1 by 1e-16
                         scores=c.scores,
+                        refusal_probability=c.refusal_probability,
+                        uncertain=c.uncertain,
                     )
                 )
                 classes[c.label] += 1

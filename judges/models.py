@@ -187,6 +187,10 @@ class ResponseClassification(models.Model):
     label = models.CharField(max_length=32, choices=ResponseClass.choices)
     score = models.FloatField()
     scores = models.JSONField(default=dict, blank=True)
+    # P(the response declined), ethical or technical (judges.refusal.classifier), and the
+    # head's `uncertain` rule: uncertain responses form their own audit stratum.
+    refusal_probability = models.FloatField(null=True, blank=True)
+    uncertain = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

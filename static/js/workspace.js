@@ -1,4 +1,5 @@
-// The annotator workspace: keyboard choices, skip, time on item, the undo countdown.
+// The annotator workspace: keyboard choices, response classes, skip, time on item, the undo
+// countdown.
 // Everything here is an enhancement: the buttons and forms work without JavaScript.
 (function () {
   "use strict";
@@ -7,17 +8,20 @@
   var hiddenSince = null; // set while the tab is in the background
   var hiddenTotal = 0;    // background time, not counted as time spent
   var undoTimer = null;
+  var pending = null;     // the choice button waiting for the response classes
 
   function workspace() { return document.getElementById("workspace"); }
 
   var SETTLE_MS = 250;
 
   function start() {
+    pending = null;
     shownAt = performance.now();
     hiddenTotal = 0;
     hiddenSince = document.hidden ? shownAt : null;
     var ws = workspace();
     if (!ws) return;
+    showClassStep();
     ws.querySelectorAll(".scroll").forEach(function (el) { el.scrollTop = 0; });
     startUndoCountdown(ws);
     // A new item takes keys and clicks only after a short pause: a double press or double
@@ -88,6 +92,95 @@
     return true;
   }
 
+  // Response classes (audits that ask them): a choice waits until both responses have a
+  // class. Keys fill the left response, then the right; Backspace takes the last one back.
+  // Without JavaScript the radios and the choice buttons post the same form.
+  var SIDES = ["left", "right"];
+
+  function asksClasses(form) {
+    return form !== null && form.getAttribute("data-ask-classes") === "1";
+  }
+
+  function classOf(form, side) {
+    return form.querySelector('input[name="class_' + side + '"]:checked');
+  }
+
+  function classesComplete(form) {
+    return SIDES.every(function (side) { return classOf(form, side) !== null; });
+  }
+
+  function showClassStep() {
+    var form = document.getElementById("label-form");
+    var out = document.getElementById("class-step");
+    if (!asksClasses(form) || !out) return;
+    var next = SIDES.filter(function (side) { return classOf(form, side) === null; })[0];
+    form.querySelectorAll(".class-row").forEach(function (row) {
+      row.classList.toggle("asking", pending !== null && row.getAttribute("data-side") === next);
+    });
+    if (pending === null) {
+      out.textContent = "";
+    } else if (next) {
+      out.textContent = "Your choice: " + pending.textContent.replace(/^\s*\S+\s*/, "") +
+        ". What did the " + next + " response do?";
+    }
+  }
+
+  function giveClass(letter) {
+    var form = document.getElementById("label-form");
+    if (!asksClasses(form) || busy(form)) return false;
+    var side = SIDES.filter(function (s) { return classOf(form, s) === null; })[0];
+    if (!side) return false;
+    var radio = form.querySelector(
+      'input[name="class_' + side + '"][data-class-key="' + letter + '"]');
+    if (!radio) return false;
+    radio.checked = true;
+    if (pending !== null && classesComplete(form)) {
+      var button = pending;
+      pending = null;
+      button.click();
+    }
+    showClassStep();
+    return true;
+  }
+
+  function takeClassBack() {
+    var form = document.getElementById("label-form");
+    if (!asksClasses(form)) return false;
+    for (var i = SIDES.length - 1; i >= 0; i -= 1) {
+      var radio = classOf(form, SIDES[i]);
+      if (radio) { radio.checked = false; showClassStep(); return true; }
+    }
+    return false;
+  }
+
+  function cancelPending() {
+    if (pending === null) return false;
+    pending.classList.remove("pressed");
+    pending = null;
+    showClassStep();
+    return true;
+  }
+
+  // A choice (key or click) in an audit that asks classes waits for them; capture runs
+  // before htmx sees the click.
+  document.addEventListener("click", function (event) {
+    var button = event.target && event.target.closest ? event.target.closest("button.choice") : null;
+    if (!button || !button.form || button.form.id !== "label-form") return;
+    var form = button.form;
+    if (!asksClasses(form) || classesComplete(form)) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    if (pending) pending.classList.remove("pressed");
+    pending = button;
+    button.classList.add("pressed");
+    showClassStep();
+  }, true);
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target && target.name && /^class_/.test(target.name)) showClassStep();
+  });
+
   // S opens the skip panel with its button focused; S (or Enter) again skips with the reason
   // shown, Escape goes back. Nothing is skipped by a single stray key.
   function skip() {
@@ -123,7 +216,7 @@
       return;
     }
     if (event.key === "Escape") {
-      if (closeSkip()) event.preventDefault();
+      if (closeSkip() || cancelPending()) event.preventDefault();
       return;
     }
     var digit = /^(Digit|Numpad)([0-3])$/.exec(event.code || "");
@@ -140,6 +233,10 @@
       if (guide) { guide.open = !guide.open; handled = true; }
     } else if (key === "s" || key === "S") {
       handled = skip();
+    } else if (key === "Backspace") {
+      handled = takeClassBack();
+    } else if (/^[arcelARCEL]$/.test(key)) {
+      handled = giveClass(key.toLowerCase());
     }
     if (handled) event.preventDefault();
   });

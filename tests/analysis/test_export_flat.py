@@ -120,24 +120,27 @@ def test_it_gives_pandas_the_columns_without_json(
     assert set(manifest["columns"]["judge_columns"]) == {"gpt-judge v1", "rm-judge v1"}
 
 
-def test_it_uses_the_people_classes_hook(
+def test_it_carries_peoples_final_classes_beside_the_classifiers(
     audit: am.Audit,  # noqa: F811
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pair = am.AuditItem.objects.filter(audit=audit).select_related("pair").first()
-    assert pair is not None
-    given = {pair.pair.response_a_id: "ethical_refusal"}
-    monkeypatch.setattr(
-        "analysis.export.people_response_classes",
-        lambda ids: {k: given[k] for k in ids if k in given},
-    )
+    """People's classes come from the refusal instrument's `people_classes`: the annotators'
+    strict majority (or a lead's decision); a response they disagree on stays empty."""
+    item = am.AuditItem.objects.filter(audit=audit).select_related("pair").order_by("pk")[0]
+    labels = list(am.Label.objects.filter(item=item).order_by("pk"))
+    assert len(labels) == 2
+    for label, class_b in zip(labels, ("normal", "technical_refusal"), strict=True):
+        am.ResponseClassLabel.objects.create(
+            label=label, side="A", response_class="ethical_refusal"
+        )
+        am.ResponseClassLabel.objects.create(label=label, side="B", response_class=class_b)
 
     export_to_file(audit_ids=[audit.pk], fmt="parquet", path=tmp_path / "f.parquet")
 
     frame = pd.read_parquet(tmp_path / "f.parquet").set_index("source_key")
-    assert frame.loc[pair.pair.source_key, "people_class_a"] == "ethical_refusal"
-    assert frame["people_class_b"].isna().all()
+    assert frame.loc[item.pair.source_key, "people_class_a"] == "ethical_refusal"
+    assert frame["people_class_b"].isna().all()  # the two annotators disagree on B
+    assert frame["people_class_a"].notna().sum() == 1
 
 
 def test_it_downloads_flat_by_default_and_refuses_an_unknown_layout(

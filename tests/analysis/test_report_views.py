@@ -100,7 +100,10 @@ def test_it_polls_only_while_the_audit_is_open(lead_client: Client, data: AuditD
     assert 'hx-trigger="every 3s"' in lead_client.get(PAGE.format(data.audit.pk)).content.decode()
     data.audit.status = "closed"
     data.audit.save()
-    assert "hx-trigger" not in lead_client.get(PAGE.format(data.audit.pk)).content.decode()
+    closed = lead_client.get(PAGE.format(data.audit.pk)).content.decode()
+    # No polling; the refusal-instrument fragment still loads once (hx-trigger="load").
+    assert 'hx-trigger="every' not in closed
+    assert [t for t in re.findall(r'hx-trigger="([^"]*)"', closed)] == ["load"]
 
 
 def test_it_recomputes_when_a_lead_asks(

@@ -186,6 +186,7 @@ def test_it_records_stratum_and_inclusion_probability_on_each_item(
         "technical_refusal": set(range(5, 8)),
         "low_margin": set(range(8, 16)),
         "random": set(range(16, 40)),
+        "uncertain_class": set(),
     }
     for item in items:
         assert index[item.pair_id] in pools[item.stratum]
@@ -443,7 +444,13 @@ def test_it_builds_an_audit_through_the_api(
     } == {1.0}
 
     counts = lead_client.get("/api/audits/availability/", {"dataset": "flagged"}).json()
-    assert counts == {"ethics_refusal": 5, "technical_refusal": 3, "low_margin": 0, "random": 32}
+    assert counts == {
+        "uncertain_class": 0,
+        "ethics_refusal": 5,
+        "technical_refusal": 3,
+        "low_margin": 0,
+        "random": 32,
+    }
 
     too_big = lead_client.post(
         "/api/audits/", {**body, "quotas": {"low_margin": 9}}, content_type="application/json"

@@ -98,6 +98,7 @@ def test_it_revises_a_label_and_keeps_the_change(labelled: dict[str, Any], annot
         "strength": 2,
         "criteria": {"correctness": right},
         "rationale": "On second reading the right one is correct.",
+        "classes": {},  # this audit does not ask response classes
     }
     # Every figure reads the latest: the one label per annotator is the revised one.
     assert selectors.labels_counted(labelled["audit"]).filter(annotator=annotator).count() == 2

@@ -138,7 +138,15 @@ def test_it_classifies_real_refusals_as_refusals_and_answers_as_normal(xstest: D
         assert set(row.scores) == set(CLASSES)
         assert sum(row.scores.values()) == pytest.approx(1.0)
         assert row.score == pytest.approx(row.scores[row.label])
+        # The head's P(declined) and `uncertain` are stored too (the audit's strata read them).
+        again = default.classify([row.response.text])[0]
+        assert again.refusal_probability is not None
+        assert row.refusal_probability == pytest.approx(again.refusal_probability, abs=1e-5)
+        assert row.uncertain == again.uncertain
     assert counts["classifier"] == default.identity.fingerprint
+    # Which classifier it was, for the report's held-out figures (analysis.refusal_instrument).
+    assert counts["classifier_kind"] == "minilm-head"
+    assert counts["classifier_head_sha256"] == default.identity.hashed["head_sha256"]
     assert counts["classified"] == 5 and counts["featurised"] == 5
     assert counts["responses"] == 6 and counts["without_text"] == 1
     assert sum(counts["classes"].values()) == 5

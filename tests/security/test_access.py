@@ -78,6 +78,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "audit_availability", "audit_detail", "audit_annotators", "audit_status",
         "audit_judge_run", "adjudication_queue", "adjudication_item", "audit_grow",
         "audit_overlap", "audit_options", "audit_gold", "audit_gold_remove", "annotator_set_aside",
+        "class_adjudicate", "audit_refusal_instrument", "dataset_refusal_instrument",
     ),
     "api lead": (
         "api-audit-export", "api-exports", "api-exports-manifest", "api-dataset-flags",
@@ -85,7 +86,8 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "api_import_collection",
         "api_import_detail", "api-dataset-pairs", "api-audit-availability", "api-audit-detail",
         "api-audit-status", "api-audit-annotators", "api-audit-judge-runs",
-        "api-adjudication-queue", "api-item-detail", "api-item-adjudicate", "api-datasets",
+        "api-adjudication-queue", "api-item-detail", "api-item-adjudicate", "api-item-classes",
+        "api-datasets",
         "api-dataset-detail", "api-judges", "api-judge-detail", "api-judge-runs",
         "api-judge-run-detail", "api-judge-run-stop", "api-dataset-classify",
         "api-classification-run-detail", "api-audit-gate", "api-audit-gate-check",

@@ -84,6 +84,11 @@ class Command(BaseCommand):
             action="store_true",
             help="adjudicate without model names, judge verdicts or who chose what",
         )
+        parser.add_argument(
+            "--ask-response-classes",
+            action="store_true",
+            help="annotators also say what each response did (answered, refused, caveat)",
+        )
         parser.add_argument("--dry-run", action="store_true", help="print pool sizes only")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -146,6 +151,7 @@ class Command(BaseCommand):
                 classifier=options["classifier"],
                 queue_policy=options["queue_policy"],
                 blind_adjudication=options["blind_adjudication"],
+                ask_response_classes=options["ask_response_classes"],
             )
         except ValidationError as exc:
             problems = "; ".join(
