@@ -485,7 +485,15 @@ def test_it_saves_a_gate_from_the_report_page(audited: AuditBuilt, lead_client: 
         url, {"judge": audited.built.judge.pk, "rules": "lower(percent_agreement) >= x"}
     )
     assert wrong.status_code == 400
-    assert "rule 1" in wrong.content.decode()
+    text = wrong.content.decode()
+    # The error stands in the form where the rule was typed, and the form is at the top of
+    # the page (before the figures), which the form's action brings into view (#gate-form).
+    form = text[
+        text.index('id="gate-form"') : text.index("</section>", text.index('id="gate-form"'))
+    ]
+    assert "rule 1" in form and "lower(percent_agreement) &gt;= x" in form
+    assert f'action="/reports/audit/{audited.audit.pk}/gate/#gate-form"' in form
+    assert text.index('id="gate-form"') < text.index('id="report-live"')
     assert ReleaseGate.objects.count() == 1
 
 
