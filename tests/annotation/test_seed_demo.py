@@ -52,6 +52,9 @@ def test_it_seeds_the_demo_from_the_real_files_and_again_adds_nothing() -> None:
     assert ResponseClassification.objects.filter(
         response__prompt__dataset=hh, label="ethical_refusal"
     ).exists()
+    # The Gemma judge's shipped verdicts on hh-rlhf refusal pairs, every one with an outcome.
+    gemma = Verdict.objects.filter(pair__dataset=hh, judge__name="gemma-3-270m")
+    assert gemma.count() >= 200 and not gemma.filter(outcome=None).exists()
 
     audit = Audit.objects.get(name="PandaLM demo audit")
     assert Label.objects.filter(item__audit=audit).count() == 120
