@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils.html import escape
 
 from analysis.report_studies import DEMONSTRATION_JUDGES
 from analysis.services import snapshot_compute
@@ -84,5 +85,5 @@ def test_the_hh_rlhf_report_has_a_numeric_ethical_refusal_gap_with_an_interval_f
     # The page shows it, and says beside this judge's gap what a 270M judge can show.
     page = lead_client.get("/reports/dataset/hh-rlhf/").content.decode()
     section = page[page.index('id="refusal-gap"') :]
-    assert DEMONSTRATION_JUDGES["gemma-3-270m"] in section
+    assert escape(DEMONSTRATION_JUDGES["gemma-3-270m"]) in section
     assert f"{100 * value:+.1f}" in section
