@@ -87,7 +87,10 @@ def next_token_logprobs(llama: Any, prompt: str, candidates: Sequence[str]) -> d
     llama.n_tokens = reused
     llama.eval(tokens[reused:])
     n_vocab = llama.n_vocab()
-    logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(n_vocab,)).astype(np.float64)
+    # The last position's row: llama.cpp's "-1" is the last output of the batch, whether only
+    # the last token had one (--logits_all false) or every token did.
+    row = llama._ctx.get_logits_ith(-1)
+    logits = np.ctypeslib.as_array(row, shape=(n_vocab,)).astype(np.float64)
     top = float(logits.max())
     logprobs = logits - (top + float(np.log(np.exp(logits - top).sum())))
     best = np.argsort(-logprobs)[:TOP_K]
