@@ -76,16 +76,13 @@ def imported(dataset: Dataset, path: Path, fmt: str = "generic") -> dict[str, in
     return dict(job.counts)
 
 
-def statuses(rows: list[dict[str, Any]]) -> Counter[str]:
-    return Counter(r[f"judge_status{s}"] for r in rows for s in ("", "_swapped"))
-
-
 # --- the files on their own ---------------------------------------------------------------------
 
 
-def test_it_ships_an_hh_rlhf_file_with_a_verdict_for_every_order_of_every_pair() -> None:
-    rows = rows_of(HH_FILE)
-    meta = meta_of(HH_FILE)
+@pytest.mark.parametrize("path", [HH_FILE, *PANDALM_FILES.values()], ids=lambda p: p.name)
+def test_it_ships_files_with_a_verdict_for_every_order_of_every_pair(path: Path) -> None:
+    rows = rows_of(path)
+    meta = meta_of(path)
     verdicts = [r["verdicts"][0] for r in rows]
 
     assert len(rows) == len({r["pair_id"] for r in rows}) == meta["counts"]["pairs"] >= 200
@@ -95,9 +92,12 @@ def test_it_ships_an_hh_rlhf_file_with_a_verdict_for_every_order_of_every_pair()
     config = JudgeConfig.from_dict(meta["judge_config"])
     assert {v["fingerprint"] for v in verdicts} == {config.fingerprint()} == {meta["fingerprint"]}
     assert (config.verdict_mode, config.max_tokens, config.swap_policy) == ("next_token", 1, "both")
-    assert config.template_user.startswith(MT_BENCH_PAIR_V2.system)  # the mt-bench preset
+    instructions = MT_BENCH_PAIR_V2.system  # the mt-bench preset (v2: one sentence changed)
+    if meta["version_label"] == "v2":
+        instructions = instructions.replace(gv.V1_SENTENCE, gv.V2_SENTENCE)
+    assert config.template_user.startswith(instructions)
     assert config.model_revision == f"sha256:{meta['gguf']['sha256']}"
-    assert meta["command"].startswith("python manage.py gemma_verdicts hh-rlhf")
+    assert meta["command"].startswith(f"python manage.py gemma_verdicts {meta['dataset']}")
     for verdict in verdicts:
         # Every order's verdict and margin are what the rule gives on its recorded logprobs.
         for order in ("ab", "ba"):
@@ -118,40 +118,6 @@ def test_it_ships_an_hh_rlhf_file_with_a_verdict_for_every_order_of_every_pair()
             combined.outcome,
             combined.consistent,
         )
-
-
-@pytest.mark.parametrize("path", PANDALM_FILES.values(), ids=lambda p: p.name)
-def test_it_ships_files_whose_metadata_matches_their_rows(path: Path) -> None:
-    rows = rows_of(path)
-    meta = meta_of(path)
-
-    assert len(rows) == len({r["pair_id"] for r in rows}) == meta["counts"]["pairs"]
-    assert sorted(r["pair_id"] for r in rows) == sorted(meta["pair_keys_in_sample_order"])
-    assert meta["counts"] == gv.summarise(rows)
-    # Both orders of every pair were answered: parsed or a failed parse, never "not run".
-    assert set(statuses(rows)) <= {"ok", "failed"}
-    assert sum(statuses(rows).values()) == 2 * len(rows)
-    # The judge's identity: the fingerprint in every row is the one of the shipped config,
-    # which is the documented Gemma judge (docs/judges.md) and the GGUF the package pins.
-    config = JudgeConfig.from_dict(meta["judge_config"])
-    assert {r["judge_fingerprint"] for r in rows} == {config.fingerprint()} == {meta["fingerprint"]}
-    assert config.model_revision == f"sha256:{meta['gguf']['sha256']}"
-    assert (config.temperature, config.max_tokens, config.swap_policy) == (0.0, 64, "both")
-    assert meta["environment"]["n_ctx"] == gv.N_CTX
-    assert meta["command"].startswith("python manage.py gemma_verdicts")
-    for row in rows:
-        for suffix in ("", "_swapped"):
-            # What the file calls parsed is what Tribunal's parser reads in the stored text.
-            parsed = gv_parse(row[f"judge_raw{suffix}"])
-            assert parsed.status == row[f"judge_status{suffix}"]
-            expected = parsed.outcome if suffix == "" else swap(parsed.outcome)
-            assert row[f"judge_verdict{suffix}"] == expected
-
-
-def gv_parse(text: str) -> Any:
-    from judges.core.parsing import parse_verdict
-
-    return parse_verdict(text)
 
 
 def swap(outcome: str | None) -> str | None:
@@ -259,11 +225,12 @@ def test_it_imports_both_pandalm_versions_as_two_versions_on_the_annotated_pairs
     for label, judge in (("v1", one), ("v2", two)):
         rows = files[label]
         assert counts[label]["verdicts_created"] == len(rows)
-        assert counts[label]["failed_parses"] == statuses(rows)["failed"]
+        assert counts[label].get("failed_parses", 0) == 0
         verdicts = Verdict.objects.filter(judge=judge).select_related("pair")
         assert {v.pair.source_key for v in verdicts} == keys
         for verdict in verdicts:
-            assert verdict.status_ab in ("ok", "failed") and verdict.status_ba in ("ok", "failed")
+            assert verdict.status_ab == verdict.status_ba == "ok"
+            assert verdict.outcome in ("A", "B", "tie")
     # Every judged pair carries PandaLM's three annotators, so agreement deltas can be computed.
     votes = Counter(
         HumanVote.objects.filter(pair__dataset=dataset).values_list("pair__source_key", flat=True)

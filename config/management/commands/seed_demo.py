@@ -42,7 +42,12 @@ HH_RLHF_FILE = "harmless-base-test.jsonl.gz"
 # The offline Gemma 3 270M judge's verdicts, shipped in the repository (judges/data/gemma/):
 # imported after the pairs they name, so the hh-rlhf report has a judge beside the people's
 # votes on refusal-versus-compliance pairs and its refusal gap is a number; no model runs.
-GEMMA_VERDICTS = {"hh-rlhf": ["hh-rlhf-refusal-gap.jsonl"]}
+# PandaLM: the judge in two versions that differ by one prompt sentence, v1 first.
+GEMMA_VERDICTS = {
+    "pandalm": ["pandalm-v1.jsonl", "pandalm-v2.jsonl"],
+    "hh-rlhf": ["hh-rlhf-refusal-gap.jsonl"],
+}
+GEMMA_JUDGE = "gemma-3-270m"  # shown in the reports, left out of the demo audit
 AUDIT_NAME = "PandaLM demo audit"
 GATE_JUDGE = "gpt-3.5-turbo"  # the gate is about the judge imported under this name
 GATE_RULES = [
@@ -206,6 +211,7 @@ class Command(BaseCommand):
         user_model = get_user_model()
         judges = list(
             Judge.objects.filter(verdicts__pair__dataset=dataset)
+            .exclude(name=GEMMA_JUDGE)
             .annotate(n=Count("verdicts"))
             .order_by("name")
         )
