@@ -17,19 +17,21 @@ How a file is made:
 2. The pairs are chosen by a documented rule (`select_hh_rlhf`, `select_pandalm`) and a seeded
    sample, in a fixed order.
 3. The judge is Tribunal's own: a `JudgeConfig` built by `judges.services.judge_config_build`
-   (what ``judge_create --preset mt-bench --system-in-user`` builds), run by
-   `judges.core.runner.run_judge` against llama.cpp's OpenAI-compatible server, both orders,
-   parsed by `judges.core.parsing`. The server is started here on a free port and stopped at
-   the end (`judges.llama_server`, which turns llama.cpp's extra buffer types off).
+   (what ``judge_create --preset mt-bench --system-in-user --verdict-mode next_token`` builds),
+   run by `judges.core.runner.run_judge` against llama.cpp's server, both orders, in the
+   ``next_token`` verdict mode (`judges.core.next_token`: the verdict is the most probable of
+   A/B/C after a prefilled ``[[``, read from ``POST /v1/next_token``). The server is started
+   here on a free port and stopped at the end (`judges.llama_server`, which turns llama.cpp's
+   extra buffer types off and adds that route).
 4. Every answered order is appended to a cache (JSON lines of `OrderResult`) under
    ``var/gemma_verdicts/``, so an interrupted run resumes where it stopped and a finished one
    rewrites the files without a model call.
-5. The rows are written sorted by pair key, with the raw output of each order; failed parses
-   stay in the file with an empty verdict and status ``failed``. Beside each data file a
-   ``.meta.json`` holds what the generic format cannot: the full judge configuration (feed it
-   to ``judge_create --from-json`` to get the runnable version the verdicts belong to), the
-   llama-cpp-python version, the GGUF's sha256, n_ctx, threads, seed, the selection rule and
-   counts, and the command.
+5. The rows are written sorted by pair key, one ``verdicts`` entry each: both orders with their
+   outcome, margin and raw log-probabilities, and the combined verdict (the orders'
+   probabilities averaged). Beside each data file a ``.meta.json`` holds what the generic
+   format cannot: the full judge configuration (feed it to ``judge_create --from-json`` to get
+   the runnable version the verdicts belong to), the llama-cpp-python version, the GGUF's
+   sha256, n_ctx, threads, seed, the selection rule and counts, and the command.
 """
 
 from __future__ import annotations
