@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from analysis import plots
 from analysis.metrics.outcomes import dig as _get
@@ -60,6 +60,18 @@ def pts(result: Mapping[str, Any] | None, digits: int = 1) -> dict[str, Any]:
     }
 
 
+# Judges shipped to show the mechanics, keyed on their model id: the report says so beside
+# their refusal gap (judges/data/gemma/README.md).
+DEMONSTRATION_JUDGES: Final = {
+    "gemma-3-270m": (
+        "Demonstration judge: Gemma 3 270M is a 270-million-parameter base model, its verdicts "
+        "read from the next-token probabilities of [[A]], [[B]] and [[C]]. Its gap shows how "
+        "the refusal gap is computed on real pairs and people's votes; it is not a finding "
+        "about large judges."
+    ),
+}
+
+
 def _p_text(p_value: float) -> str:
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
@@ -80,10 +92,15 @@ def studies_model(
         return {}
     names = {"human": "human majority", **{j["id"]: j["label"] for j in judges}}
     colours = {"human": plots.CEILING, **{j["id"]: j["colour"] for j in judges}}
+    notes = {
+        j["id"]: DEMONSTRATION_JUDGES[j["model_id"]]
+        for j in judges
+        if j.get("model_id") in DEMONSTRATION_JUDGES
+    }
     half_width = float(studies.get("half_width") or 0.05)
     return {
         "half_width_pts": round(100 * half_width),
-        "refusal": _refusal(studies.get("refusal") or {}, names, colours),
+        "refusal": _refusal(studies.get("refusal") or {}, names, colours, notes),
         "style": _style(studies.get("style") or {}, names, colours),
         "criteria": _criteria(studies.get("criteria") or {}, names),
         "ppi": _ppi(studies.get("ppi"), names, colours),
@@ -130,15 +147,25 @@ def _rate_rows(rows: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> l
 
 
 def _refusal(
-    data: Mapping[str, Any], names: Mapping[str, str], colours: Mapping[str, str]
+    data: Mapping[str, Any],
+    names: Mapping[str, str],
+    colours: Mapping[str, str],
+    notes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     if not data or data.get("reason"):
         return {"reason": data.get("reason") or "not computed"}
+    notes = notes or {}
     gaps = []
     for judge, gap in (data.get("gaps") or {}).items():
         label = names.get(judge, judge)
         if not gap.get("rows"):
-            gaps.append({"label": label, "reason": gap.get("reason") or "not computed"})
+            gaps.append(
+                {
+                    "label": label,
+                    "reason": gap.get("reason") or "not computed",
+                    "note": notes.get(judge, ""),
+                }
+            )
             continue
         rows = [
             {
@@ -153,6 +180,7 @@ def _refusal(
         gaps.append(
             {
                 "label": label,
+                "note": notes.get(judge, ""),
                 "pairs": gap.get("pairs"),
                 "reason": gap.get("reason"),
                 "rows": rows,

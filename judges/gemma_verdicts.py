@@ -17,19 +17,21 @@ How a file is made:
 2. The pairs are chosen by a documented rule (`select_hh_rlhf`, `select_pandalm`) and a seeded
    sample, in a fixed order.
 3. The judge is Tribunal's own: a `JudgeConfig` built by `judges.services.judge_config_build`
-   (what ``judge_create --preset mt-bench --system-in-user`` builds), run by
-   `judges.core.runner.run_judge` against llama.cpp's OpenAI-compatible server, both orders,
-   parsed by `judges.core.parsing`. The server is started here on a free port and stopped at
-   the end (`judges.llama_server`, which turns llama.cpp's extra buffer types off).
+   (what ``judge_create --preset mt-bench --system-in-user --verdict-mode next_token`` builds),
+   run by `judges.core.runner.run_judge` against llama.cpp's server, both orders, in the
+   ``next_token`` verdict mode (`judges.core.next_token`: the verdict is the most probable of
+   A/B/C after a prefilled ``[[``, read from ``POST /v1/next_token``). The server is started
+   here on a free port and stopped at the end (`judges.llama_server`, which turns llama.cpp's
+   extra buffer types off and adds that route).
 4. Every answered order is appended to a cache (JSON lines of `OrderResult`) under
    ``var/gemma_verdicts/``, so an interrupted run resumes where it stopped and a finished one
    rewrites the files without a model call.
-5. The rows are written sorted by pair key, with the raw output of each order; failed parses
-   stay in the file with an empty verdict and status ``failed``. Beside each data file a
-   ``.meta.json`` holds what the generic format cannot: the full judge configuration (feed it
-   to ``judge_create --from-json`` to get the runnable version the verdicts belong to), the
-   llama-cpp-python version, the GGUF's sha256, n_ctx, threads, seed, the selection rule and
-   counts, and the command.
+5. The rows are written sorted by pair key, one ``verdicts`` entry each: both orders with their
+   outcome, margin and raw log-probabilities, and the combined verdict (the orders'
+   probabilities averaged). Beside each data file a ``.meta.json`` holds what the generic
+   format cannot: the full judge configuration (feed it to ``judge_create --from-json`` to get
+   the runnable version the verdicts belong to), the llama-cpp-python version, the GGUF's
+   sha256, n_ctx, threads, seed, the selection rule and counts, and the command.
 """
 
 from __future__ import annotations
@@ -53,13 +55,16 @@ from typing import Any, Final
 import httpx
 
 from judges.core.config import JudgeConfig
+from judges.core.next_token import NextTokenClient, combine_next_token, probabilities_of_raw
 from judges.core.runner import OrderResult, PairPayload, RunCounts, run_judge
 from judges.core.templates import MT_BENCH_PAIR_V2
 
 JUDGE_NAME: Final = "gemma-3-270m"
 MODEL_ID: Final = "gemma-3-270m"
 SEED: Final = 7  # the judge's sampling seed (greedy at temperature 0 anyway) and the sample's
-MAX_TOKENS: Final = 64
+MAX_TOKENS: Final = 1  # next_token mode: one token, the verdict letter
+VERDICT_MODE: Final = "next_token"
+PROMPT_FORMAT: Final = "gemma"
 N_CTX: Final = 2048
 CHAT_FORMAT: Final = "gemma"
 # Prompt plus both responses at most this many characters: each call stays short on two CPU
@@ -194,7 +199,7 @@ def select_hh_rlhf(
     *,
     n: int | None,
     seed: int,
-    classify: Callable[[list[str]], list[bool]],
+    classify: Callable[[list[str]], list[bool]] | None = None,
 ) -> tuple[list[SourcePair], dict[str, int]]:
     """hh-rlhf pairs where exactly one final assistant turn declines, by two independent tests.
 
@@ -203,10 +208,10 @@ def select_hh_rlhf(
     1. prompt plus both responses at most ``MAX_PAIR_CHARS["hh-rlhf"]`` characters, responses
        not identical;
     2. the phrase rule (`declines`) says exactly one side declines;
-    3. ``classify`` (the refusal classifier, True for a refusal) agrees: the same side is a
-       refusal and the other is not;
-    4. a seeded sample of ``n`` of those (``random.Random(seed)`` over the keys sorted); all of
-       them, in that seeded order, when ``n`` is None.
+    3. when ``classify`` is given (the refusal classifier, True for a refusal), it agrees:
+       the same side is a refusal and the other is not; the shipped files skip this step
+       (the classifier is being rewritten, and the demo classes the responses itself);
+    4. the first ``n`` of those in a seeded order (`_sample`); all of them when ``n`` is None.
     """
     counts: dict[str, int] = {"rows": len(pairs)}
     limit = MAX_PAIR_CHARS["hh-rlhf"]
@@ -215,13 +220,18 @@ def select_hh_rlhf(
     flagged = [(p, phrase_refusing_side(p)) for p in short]
     one_side = [(p, side) for p, side in flagged if side]
     counts["phrase_rule_one_side"] = len(one_side)
-    verdicts = classify([t for p, _ in one_side for t in (p.response_a, p.response_b)])
-    agreed = []
-    for i, (pair, side) in enumerate(one_side):
-        refusal_a, refusal_b = verdicts[2 * i], verdicts[2 * i + 1]
-        if (refusal_a, refusal_b) == (side == "A", side == "B"):
-            agreed.append(SourcePair(pair.key, pair.prompt, pair.response_a, pair.response_b, side))
-    counts["classifier_agrees"] = len(agreed)
+    if classify is None:
+        agreed = [SourcePair(p.key, p.prompt, p.response_a, p.response_b, s) for p, s in one_side]
+    else:
+        verdicts = classify([t for p, _ in one_side for t in (p.response_a, p.response_b)])
+        agreed = []
+        for i, (pair, side) in enumerate(one_side):
+            refusal_a, refusal_b = verdicts[2 * i], verdicts[2 * i + 1]
+            if (refusal_a, refusal_b) == (side == "A", side == "B"):
+                agreed.append(
+                    SourcePair(pair.key, pair.prompt, pair.response_a, pair.response_b, side)
+                )
+        counts["classifier_agrees"] = len(agreed)
     chosen = _sample(agreed, n=n, seed=seed)
     counts["selected"] = len(chosen)
     return chosen, counts
@@ -243,9 +253,11 @@ def _sample(pairs: Sequence[SourcePair], *, n: int | None, seed: int) -> list[So
         n = len(ordered)
     if n > len(ordered):
         raise ValueError(f"asked for {n} pairs, only {len(ordered)} meet the rule")
-    # The sample's own order is kept (it is what a partial run judged first); the files
-    # are written in key order.
-    return random.Random(seed).sample(ordered, n)
+    # A seeded shuffle of all of them, then its first n: the first n of a larger sample are
+    # the smaller sample, so a run stopped part-way (``--cached-only``) is a prefix of the
+    # full one. The files are written in key order.
+    random.Random(seed).shuffle(ordered)
+    return ordered[:n]
 
 
 # --- the judge ------------------------------------------------------------------------------
@@ -270,8 +282,14 @@ def gemma_config(
     gguf_sha256: str,
     system_sentence: str = V1_SENTENCE,
     template_name: str | None = None,
+    verdict_mode: str = VERDICT_MODE,
 ) -> JudgeConfig:
-    """The documented Gemma judge (docs/judges.md), optionally with one sentence changed."""
+    """The documented Gemma judge (docs/judges.md), optionally with one sentence changed.
+
+    ``verdict_mode`` ``next_token`` (the shipped files): one token after a prefilled ``[[``,
+    the verdict read from the A/B/C probabilities (`judges.core.next_token`); ``generate``:
+    the judge writes up to 64 tokens and the verdict is parsed from the text (what the first
+    files did: 1,089 of 1,090 answers did not parse)."""
     from judges import services
 
     system = MT_BENCH_PAIR_V2.system
@@ -289,7 +307,8 @@ def gemma_config(
         base_url=base_url,
         temperature=0.0,
         seed=SEED,
-        max_tokens=MAX_TOKENS,
+        max_tokens=MAX_TOKENS if verdict_mode == "next_token" else 64,
+        verdict_mode=verdict_mode,
         timeout_s=300.0,
         max_retries=1,
         max_concurrency=1,
@@ -305,10 +324,16 @@ def judge_versions(*, base_url: str, gguf_sha256: str) -> dict[str, JudgeVersion
         template_name="mt_bench_pair_v2_prefer_shorter",
     )
     return {
-        "v1": JudgeVersion("v1", "MT-Bench pair-v2, word for word (the mt-bench preset)", v1),
+        "v1": JudgeVersion(
+            "v1",
+            "MT-Bench pair-v2, word for word (the mt-bench preset), verdict from the next "
+            "token's A/B/C probabilities",
+            v1,
+        ),
         "v2": JudgeVersion(
             "v2",
-            f"MT-Bench pair-v2 with one sentence changed: {V1_SENTENCE!r} -> {V2_SENTENCE!r}",
+            f"MT-Bench pair-v2 with one sentence changed: {V1_SENTENCE!r} -> {V2_SENTENCE!r}, "
+            "verdict from the next token's A/B/C probabilities",
             v2,
         ),
     }
@@ -357,6 +382,10 @@ class LlamaServer:
             str(self.threads),
             "--n_threads_batch",
             str(self.threads),
+            # Only the last position's logits: /v1/next_token needs no more, and all of them
+            # (llama-cpp-python's default) cost a 262,144-wide product per prompt token.
+            "--logits_all",
+            "false",
         ]
 
     def __enter__(self) -> LlamaServer:
@@ -469,13 +498,27 @@ def judge_pairs(
             timing.latencies.append(result.latency_s)
 
     start = time.monotonic()
-    counts = run_judge(
-        version.config,
-        [p.payload() for p in pairs],
-        lookup=cache.lookup,
-        store=store,
-        progress=progress,
-    )
+    client = None
+    if version.config.verdict_mode == "next_token":
+        assert version.config.base_url is not None
+        client = NextTokenClient(
+            version.config.base_url,
+            prompt_format=PROMPT_FORMAT,
+            timeout_s=version.config.timeout_s,
+            max_retries=version.config.max_retries,
+        )
+    try:
+        counts = run_judge(
+            version.config,
+            [p.payload() for p in pairs],
+            lookup=cache.lookup,
+            store=store,
+            progress=progress,
+            client=client,
+        )
+    finally:
+        if client is not None:
+            client.close()
     timing.seconds = time.monotonic() - start
     return counts, timing
 
@@ -486,28 +529,45 @@ def judge_pairs(
 def verdict_rows(
     version: JudgeVersion, pairs: Sequence[SourcePair], cache: OrderCache
 ) -> Iterator[dict[str, Any]]:
-    """One ``generic`` row per pair, in key order: both orders, their statuses and raw texts.
+    """One ``generic`` row per pair, in key order, with one entry in ``verdicts``.
 
-    ``judge_verdict_swapped`` is already in the pair's labels (the runner maps BA back). A
-    failed parse is an empty verdict with status ``failed``; a call that never succeeded is
-    ``error`` (the generator retries those, so a finished file has none).
+    Per order: ``outcome_ab`` / ``outcome_ba`` (the swapped order mapped back to the pair's
+    labels), ``status_*``, ``margin_ab`` / ``margin_ba`` (p(A) - p(B) in the pair's labels) and
+    ``raw_*`` (the letters' log-probabilities as the server gave them, `next_token.raw_json`).
+    The combined ``outcome`` and ``margin`` average the two orders' probabilities
+    (`next_token.combine_next_token`); ``consistent`` says whether the two orders' own
+    verdicts agreed. A ``generate``-mode version (no probabilities) leaves the combination to
+    the importer (MT-Bench's rule). A call that never succeeded is an error: the generator
+    retries those, so a finished file has none.
     """
     fingerprint = version.fingerprint
     for pair in sorted(pairs, key=lambda p: p.key):
-        row: dict[str, Any] = {
-            "pair_id": pair.key,
+        verdict: dict[str, Any] = {
             "judge": JUDGE_NAME,
-            "judge_model_id": MODEL_ID,
-            "judge_fingerprint": fingerprint,
+            "model_id": MODEL_ID,
+            "fingerprint": fingerprint,
         }
-        for order, suffix in (("ab", ""), ("ba", "_swapped")):
+        results = {}
+        for order in ("ab", "ba"):
             result = cache.lookup(fingerprint, pair.key, order)
             if result is None:
                 raise ValueError(f"pair {pair.key!r} has no {order} result: run the judge first")
-            row[f"judge_verdict{suffix}"] = result.outcome
-            row[f"judge_status{suffix}"] = result.status
-            row[f"judge_raw{suffix}"] = result.raw_output
-        yield row
+            results[order] = result
+            verdict[f"outcome_{order}"] = result.outcome
+            verdict[f"status_{order}"] = result.status
+            verdict[f"margin_{order}"] = result.margin_value
+            verdict[f"raw_{order}"] = result.raw_output
+        if version.config.verdict_mode == "next_token" and all(
+            r.status == "ok" for r in results.values()
+        ):
+            ab = probabilities_of_raw(results["ab"].raw_output)
+            ba = probabilities_of_raw(results["ba"].raw_output)
+            if ab is not None and ba is not None:
+                combined = combine_next_token(ab, ba)
+                verdict["outcome"] = combined.outcome
+                verdict["consistent"] = combined.consistent
+                verdict["margin"] = round(combined.margin, 6)
+        yield {"pair_id": pair.key, "verdicts": [verdict]}
 
 
 def latency_summary(
@@ -535,6 +595,57 @@ def latency_summary(
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Counts a README and a test can check against the file itself.
+
+    Rows with ``verdicts`` are the ``next_token`` files; flat rows (``judge_verdict`` ...) are
+    the earlier ``generate`` files, counted as they were."""
+    if rows and "verdicts" not in rows[0]:
+        return _summarise_generated(rows)
+    verdicts = [r["verdicts"][0] for r in rows]
+    statuses = Counter(v[f"status_{o}"] for v in verdicts for o in ("ab", "ba"))
+    both = [v for v in verdicts if v["status_ab"] == v["status_ba"] == "ok"]
+    outcomes = Counter(
+        v[f"outcome_{o}"] for v in verdicts for o in ("ab", "ba") if v[f"outcome_{o}"]
+    )
+    # The judge's own letters, in the labels it saw: how often it names the first slot.
+    letters = Counter(
+        max(probs, key=lambda k: probs[k])
+        for v in verdicts
+        for o in ("ab", "ba")
+        if v[f"status_{o}"] == "ok" and (probs := probabilities_of_raw(v[f"raw_{o}"]))
+    )
+    return {
+        "pairs": len(rows),
+        "orders": 2 * len(rows),
+        "parsed_orders": statuses.get("ok", 0),
+        "failed_parses": statuses.get("failed", 0),
+        "call_errors": statuses.get("error", 0),
+        "pairs_with_both_orders_parsed": len(both),
+        "pairs_consistent_across_orders": sum(bool(v.get("consistent")) for v in both),
+        "parsed_outcomes_per_order": dict(sorted(outcomes.items())),
+        "letters_as_seen_by_the_judge": dict(sorted((str(k), n) for k, n in letters.items())),
+        "combined_outcomes": dict(sorted(Counter(v.get("outcome") for v in both).items())),
+    }
+
+
+def flip_count(
+    v1_rows: Sequence[dict[str, Any]], v2_rows: Sequence[dict[str, Any]]
+) -> dict[str, int]:
+    """Combined verdicts of two versions on the same pairs, compared: a flip is a pair whose
+    combined verdict exists in both versions and differs."""
+    if v1_rows and "verdicts" not in v1_rows[0]:
+        return _flip_count_generated(v1_rows, v2_rows)
+    second = {r["pair_id"]: r["verdicts"][0] for r in v2_rows}
+    both = flips = 0
+    for row in v1_rows:
+        one, two = row["verdicts"][0].get("outcome"), second[row["pair_id"]].get("outcome")
+        if one is not None and two is not None:
+            both += 1
+            flips += one != two
+    return {"pairs": len(v1_rows), "both_versions_combined": both, "flips": flips}
+
+
+def _summarise_generated(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Counts a README and a test can check against the file itself."""
     statuses = Counter(r[f"judge_status{s}"] for r in rows for s in ("", "_swapped"))
     both = [r for r in rows if r["judge_status"] == r["judge_status_swapped"] == "ok"]
@@ -562,7 +673,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def flip_count(
+def _flip_count_generated(
     v1_rows: Sequence[dict[str, Any]], v2_rows: Sequence[dict[str, Any]]
 ) -> dict[str, int]:
     """Combined verdicts (MT-Bench rule) of two versions on the same pairs, compared.
@@ -619,6 +730,8 @@ def environment(threads: int) -> dict[str, Any]:
     return {
         "llama_cpp_python": llama_cpp.__version__,
         "server": "python -m judges.llama_server (llama_cpp.server, use_extra_bufts off)",
+        "endpoint": "/v1/next_token (judges.llama_server): prompt in the gemma chat format + "
+        "'[[', exact log-probabilities of A, B, C at the next position; --logits_all false",
         "n_ctx": N_CTX,
         "chat_format": CHAT_FORMAT,
         "n_threads": threads,

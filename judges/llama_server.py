@@ -21,6 +21,11 @@ Why:
 
 It is slower than the repacked path, which does not matter for a judge run of a few hundred
 pairs. Needs the optional ``gemma`` extra (``llama-cpp-python[server]``).
+
+It also adds one route, ``POST /v1/next_token`` (`next_token_logprobs`): the exact
+log-probabilities of a few candidate next tokens after a prompt, which the ``next_token``
+verdict mode reads (`judges.core.next_token`). Start the server with ``--logits_all false``
+for it: only the last position's logits are then computed.
 """
 
 from __future__ import annotations
@@ -49,12 +54,93 @@ def disable_extra_buffer_types() -> None:
     lib.llama_model_default_params = model_default_params
 
 
+NEXT_TOKEN_PATH: Final = "/v1/next_token"
+TOP_K: Final = 5
+
+
+def next_token_logprobs(llama: Any, prompt: str, candidates: Sequence[str]) -> dict[str, Any]:
+    """Log-probabilities of ``candidates`` (each one token) as the token after ``prompt``.
+
+    Read from the full softmax over the vocabulary at the prompt's last position, so every
+    candidate gets its exact value (the ``logprobs`` of ``/v1/completions`` lists only the top
+    alternatives and needs ``logits_all``, which computes the vocabulary's 262,144 logits at
+    every prompt position: most of the time of a call). The prompt's longest prefix already in
+    the model's cache is not evaluated again.
+    """
+    import numpy as np
+
+    tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    if not tokens:
+        raise ValueError("the prompt has no tokens")
+    if len(tokens) >= llama.n_ctx():
+        raise ValueError(f"the prompt has {len(tokens)} tokens, n_ctx is {llama.n_ctx()}")
+    ids: dict[str, int] = {}
+    for text in candidates:
+        found = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if len(found) != 1:
+            raise ValueError(f"candidate {text!r} is {len(found)} tokens, not one")
+        ids[text] = found[0]
+    cached = list(llama.input_ids[: llama.n_tokens])
+    reused = 0
+    while reused < min(len(cached), len(tokens) - 1) and cached[reused] == tokens[reused]:
+        reused += 1
+    llama.n_tokens = reused
+    llama.eval(tokens[reused:])
+    n_vocab = llama.n_vocab()
+    # The last position's row: llama.cpp's "-1" is the last output of the batch, whether only
+    # the last token had one (--logits_all false) or every token did.
+    row = llama._ctx.get_logits_ith(-1)
+    logits = np.ctypeslib.as_array(row, shape=(n_vocab,)).astype(np.float64)
+    top = float(logits.max())
+    logprobs = logits - (top + float(np.log(np.exp(logits - top).sum())))
+    best = np.argsort(-logprobs)[:TOP_K]
+    return {
+        "logprobs": {text: float(logprobs[i]) for text, i in ids.items()},
+        "top": [
+            [llama.detokenize([int(i)]).decode("utf-8", errors="replace"), float(logprobs[i])]
+            for i in best
+        ],
+        "prompt_tokens": len(tokens),
+        "reused_tokens": reused,
+    }
+
+
+def add_next_token_route(app: Any) -> None:
+    """``POST /v1/next_token`` with ``{"prompt": str, "candidates": [str, ...]}``."""
+    import contextlib
+
+    from fastapi import Body, HTTPException
+    from llama_cpp.server.app import get_llama_proxy
+    from starlette.concurrency import run_in_threadpool
+
+    async def next_token(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+        prompt, candidates = body.get("prompt"), body.get("candidates")
+        if not isinstance(prompt, str) or not isinstance(candidates, list):
+            raise HTTPException(422, "give prompt (a string) and candidates (a list)")
+        async with contextlib.asynccontextmanager(get_llama_proxy)() as proxy:
+            llama = proxy(body.get("model"))
+            try:
+                return await run_in_threadpool(next_token_logprobs, llama, prompt, candidates)
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from None
+
+    app.add_api_route(NEXT_TOKEN_PATH, next_token, methods=["POST"])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     disable_extra_buffer_types()
-    from llama_cpp.server.__main__ import main as serve
+    import llama_cpp.server.__main__ as server_main
 
+    create_app = server_main.create_app
+
+    def create_app_with_next_token(**kwargs: Any) -> Any:
+        app = create_app(**kwargs)
+        add_next_token_route(app)
+        return app
+
+    server_main.create_app = create_app_with_next_token  # type: ignore[assignment]
     sys.argv = ["llama_cpp.server", *(sys.argv[1:] if argv is None else argv)]
-    serve()
+    server_main.main()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,14 @@ What the fingerprint covers
 ---------------------------
 Hashed (anything that can change what the judge answers or how its answer is read):
 provider, model_id, model_revision, template_system, template_user, rubric, tie_policy,
-swap_policy, parse_mode, temperature, top_p, seed, max_tokens, top_logprobs.
+swap_policy, parse_mode, temperature, top_p, seed, max_tokens, top_logprobs, verdict_mode.
+
+``verdict_mode`` is how a verdict is obtained: ``generate`` (the default: the judge writes an
+answer and `judges.core.parsing` reads the verdict out of it) or ``next_token`` (the prompt is
+followed by a prefilled ``[[`` and the verdict is the most probable of the next tokens
+``A``/``B``/``C``, see `judges.core.next_token`). It is hashed only when it is not the
+default, so the fingerprints of judges made before the field existed did not change; a
+``next_token`` judge always has a different fingerprint from the same judge generating text.
 
 Not hashed (where and how fast the calls are made, not what they return):
 
@@ -45,11 +52,14 @@ Provider = Literal["openai_compatible", "transformers_reward", "transformers_cau
 TiePolicy = Literal["allow_tie", "force_choice"]
 SwapPolicy = Literal["both", "ab_only"]
 ParseMode = Literal["tolerant", "strict"]
+VerdictMode = Literal["generate", "next_token"]
 
 PROVIDERS: Final = get_args(Provider)
 TIE_POLICIES: Final = get_args(TiePolicy)
 SWAP_POLICIES: Final = get_args(SwapPolicy)
 PARSE_MODES: Final = get_args(ParseMode)
+VERDICT_MODES: Final = get_args(VerdictMode)
+DEFAULT_VERDICT_MODE: Final = "generate"
 
 # Bumped when the meaning of a hashed field changes, so old fingerprints never collide with
 # new ones that would be computed differently.
@@ -80,6 +90,7 @@ HASHED_FIELDS: Final = (
     "seed",
     "max_tokens",
     "top_logprobs",
+    "verdict_mode",
 )
 UNHASHED_FIELDS: Final = (
     "template_name",
@@ -125,6 +136,7 @@ class JudgeConfig:
     seed: int | None = None
     max_tokens: int = 1024
     top_logprobs: int = 0
+    verdict_mode: VerdictMode = "generate"
     timeout_s: float = 120.0
     max_retries: int = 4
     requests_per_minute: float | None = None
@@ -135,6 +147,13 @@ class JudgeConfig:
         _check_choice("tie_policy", self.tie_policy, TIE_POLICIES)
         _check_choice("swap_policy", self.swap_policy, SWAP_POLICIES)
         _check_choice("parse_mode", self.parse_mode, PARSE_MODES)
+        _check_choice("verdict_mode", self.verdict_mode, VERDICT_MODES)
+        if self.verdict_mode == "next_token" and self.provider != "openai_compatible":
+            raise JudgeConfigError(
+                "verdict_mode",
+                "next_token reads a completion server's log-probabilities: "
+                "it needs an openai_compatible judge",
+            )
         if not isinstance(self.model_id, str) or not self.model_id.strip():
             raise JudgeConfigError("model_id", "must be a non-empty string")
         for name in ("model_revision", "template_name", "template_system", "rubric"):
@@ -184,6 +203,10 @@ class JudgeConfig:
         payload: dict[str, Any] = {"schema": FINGERPRINT_SCHEMA}
         for name in HASHED_FIELDS:
             value = getattr(self, name)
+            # Added after fingerprints were in use: left out at its default so every judge
+            # that existed before keeps its fingerprint; any other mode is hashed.
+            if name == "verdict_mode" and value == DEFAULT_VERDICT_MODE:
+                continue
             # 0 and 0.0 must hash alike: a config read back from JSON may carry either.
             if name in ("temperature", "top_p") and value is not None:
                 value = float(value)

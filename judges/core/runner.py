@@ -28,6 +28,7 @@ from typing import Any, Final, Literal, Protocol
 
 from judges.core.client import ChatCallError, ChatClient, ChatResult
 from judges.core.config import JudgeConfig, JudgeConfigError
+from judges.core.next_token import next_token_verdict
 from judges.core.parsing import (
     CombinedVerdict,
     CriterionVerdict,
@@ -256,6 +257,19 @@ def judge_one(
     except Exception as exc:  # a bug or an adapter failure must not kill the whole run
         return replace(base, error=f"{type(exc).__name__}: {exc}", attempts=1)
 
+    if config.verdict_mode == "next_token":
+        # The verdict is read from the next token's probabilities, not from written text.
+        verdict, margin = next_token_verdict(result.logprobs)
+        return replace(
+            base,
+            status="ok" if verdict.ok else "failed",
+            raw_output=result.content,
+            verdict=verdict,
+            margin=margin,
+            usage=dict(result.usage),
+            latency_s=result.latency_s,
+            attempts=result.attempts,
+        )
     verdict = parse_verdict(
         result.content,
         mode=config.parse_mode,
@@ -317,6 +331,12 @@ def run_judge(
     counts = RunCounts(total=_total(pairs, n_pairs, len(orders)))
     owned_client: ChatClient | None = None
     if client is None:
+        if config.verdict_mode == "next_token":
+            raise JudgeConfigError(
+                "verdict_mode",
+                "a next_token judge needs its completion client "
+                "(judges.core.next_token.NextTokenClient) passed as client",
+            )
         if config.provider != "openai_compatible":
             raise JudgeConfigError(
                 "provider",

@@ -39,9 +39,12 @@ def test_it_seeds_the_demo_from_the_real_files_and_again_adds_nothing() -> None:
     pandalm = Dataset.objects.get(name="pandalm")
     assert Pair.objects.filter(dataset=pandalm).count() == 999
     assert HumanVote.objects.filter(pair__dataset=pandalm).count() == 2997
-    verdicts = Verdict.objects.filter(pair__dataset=pandalm)
+    verdicts = Verdict.objects.filter(pair__dataset=pandalm).exclude(judge__name="gemma-3-270m")
     assert verdicts.values("judge").distinct().count() == 2
     assert verdicts.count() == 2 * 999
+    # The Gemma judge's two versions on 200 PandaLM pairs, v1 imported first.
+    gemma_versions = Verdict.objects.filter(pair__dataset=pandalm, judge__name="gemma-3-270m")
+    assert sorted(gemma_versions.values_list("judge__version", flat=True).distinct()) == [1, 2]
     assert verdicts.filter(status_ab=ParseStatus.FAILED).count() == 25  # "garbage" outputs
     hh = Dataset.objects.get(name="hh-rlhf")
     assert Pair.objects.filter(dataset=hh).count() == 2312
@@ -52,6 +55,9 @@ def test_it_seeds_the_demo_from_the_real_files_and_again_adds_nothing() -> None:
     assert ResponseClassification.objects.filter(
         response__prompt__dataset=hh, label="ethical_refusal"
     ).exists()
+    # The Gemma judge's shipped verdicts on hh-rlhf refusal pairs, every one with an outcome.
+    gemma = Verdict.objects.filter(pair__dataset=hh, judge__name="gemma-3-270m")
+    assert gemma.count() >= 200 and not gemma.filter(outcome=None).exists()
 
     audit = Audit.objects.get(name="PandaLM demo audit")
     assert Label.objects.filter(item__audit=audit).count() == 120

@@ -51,6 +51,8 @@ class RecordedRequest:
 
     @property
     def user_message(self) -> str:
+        if isinstance(self.body.get("prompt"), str):  # /v1/next_token: the rendered prompt
+            return str(self.body["prompt"])
         messages = self.body.get("messages", [])
         return next((m["content"] for m in messages if m.get("role") == "user"), "")
 
@@ -176,7 +178,7 @@ class ChatServer:
                 )
                 with server._lock:
                     server._requests.append(request)
-                if not self.path.rstrip("/").endswith("/chat/completions"):
+                if not self.path.rstrip("/").endswith(("/chat/completions", "/next_token")):
                     self._send(404, json.dumps({"error": {"message": "not found"}}), {})
                     return
                 # A request counts as in flight until its answer is ready, and stops counting

@@ -231,3 +231,61 @@ def test_it_judges_pandalm_pairs_with_gemma_in_both_orders_and_stores_every_answ
     assert json.loads(json.dumps(judge.config))["model_revision"].endswith(
         gemma_package.EXPECTED_SHA256
     )
+
+
+def test_it_reads_gemmas_next_token_verdict_exactly_and_the_run_always_has_one(
+    gemma_server: Any, tmp_path: Path
+) -> None:
+    """The ``next_token`` mode on the real model: ``/v1/next_token`` gives the same
+    log-probabilities as llama-cpp-python's own ``/v1/completions`` logprobs (an independent
+    path through the server), and every order of a run gets a verdict."""
+    from judges import gemma_verdicts as gv
+    from judges.core import next_token as nt
+    from judges.core.templates import messages_for_order
+
+    version = gv.judge_versions(
+        base_url=gemma_server.base_url, gguf_sha256=gemma_package.EXPECTED_SHA256
+    )["v1"]
+    pairs = [
+        gv.SourcePair(
+            str(row["idx"]),
+            "\n\n".join(p for p in (row["instruction"].strip(), row["input"].strip()) if p),
+            row["response1"],
+            row["response2"],
+        )
+        for row in PANDALM_ROWS[:2]
+    ]
+    messages = messages_for_order(
+        version.config,
+        question=pairs[0].prompt,
+        answer_a=pairs[0].response_a,
+        answer_b=pairs[0].response_b,
+        order="ab",
+    )
+    prompt = nt.render_prompt(messages, prompt_format="gemma")
+    mine = httpx.post(
+        f"{gemma_server.base_url}/next_token",
+        json={"prompt": prompt, "candidates": ["A", "B", "C"]},
+        timeout=300,
+    ).json()
+    theirs = httpx.post(
+        f"{gemma_server.base_url}/completions",
+        json={"prompt": prompt, "max_tokens": 1, "temperature": 0, "logprobs": 20},
+        timeout=300,
+    ).json()["choices"][0]["logprobs"]["top_logprobs"][0]
+    listed = [k for k in "ABC" if k in theirs]
+    assert listed  # at least one letter is among the 20 most probable next tokens
+    for letter in listed:
+        assert mine["logprobs"][letter] == pytest.approx(theirs[letter], abs=1e-3)
+    assert mine["prompt_tokens"] > 100
+
+    cache = gv.OrderCache(tmp_path / "cache.jsonl")
+    counts, timing = gv.judge_pairs(version, pairs, cache)
+
+    assert (counts.parsed, counts.failed_parse, counts.errors) == (4, 0, 0)
+    rows = list(gv.verdict_rows(version, pairs, cache))
+    assert all(r["verdicts"][0]["outcome"] in ("A", "B", "tie") for r in rows)
+    print(
+        f"\ngemma-3-270m next_token: {timing.calls} calls, {timing.seconds:.1f} s "
+        f"({timing.seconds / timing.calls:.2f} s per call, server with --logits_all on)"
+    )

@@ -24,7 +24,9 @@ from django.core.management import call_command
 from corpus.importers.services import dataset_for_import, import_file
 from corpus.models import Dataset, HumanVote
 from judges import gemma_verdicts as gv
+from judges.core import next_token as nt
 from judges.core.config import JudgeConfig
+from judges.core.templates import MT_BENCH_PAIR_V2
 from judges.models import Judge, Verdict
 
 DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
@@ -74,45 +76,48 @@ def imported(dataset: Dataset, path: Path, fmt: str = "generic") -> dict[str, in
     return dict(job.counts)
 
 
-def statuses(rows: list[dict[str, Any]]) -> Counter[str]:
-    return Counter(r[f"judge_status{s}"] for r in rows for s in ("", "_swapped"))
-
-
 # --- the files on their own ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", [HH_FILE, *PANDALM_FILES.values()], ids=lambda p: p.name)
-def test_it_ships_files_whose_metadata_matches_their_rows(path: Path) -> None:
+def test_it_ships_files_with_a_verdict_for_every_order_of_every_pair(path: Path) -> None:
     rows = rows_of(path)
     meta = meta_of(path)
+    verdicts = [r["verdicts"][0] for r in rows]
 
-    assert len(rows) == len({r["pair_id"] for r in rows}) == meta["counts"]["pairs"]
+    assert len(rows) == len({r["pair_id"] for r in rows}) == meta["counts"]["pairs"] >= 200
     assert sorted(r["pair_id"] for r in rows) == sorted(meta["pair_keys_in_sample_order"])
     assert meta["counts"] == gv.summarise(rows)
-    # Both orders of every pair were answered: parsed or a failed parse, never "not run".
-    assert set(statuses(rows)) <= {"ok", "failed"}
-    assert sum(statuses(rows).values()) == 2 * len(rows)
-    # The judge's identity: the fingerprint in every row is the one of the shipped config,
-    # which is the documented Gemma judge (docs/judges.md) and the GGUF the package pins.
+    assert meta["counts"]["failed_parses"] == meta["counts"]["call_errors"] == 0
     config = JudgeConfig.from_dict(meta["judge_config"])
-    assert {r["judge_fingerprint"] for r in rows} == {config.fingerprint()} == {meta["fingerprint"]}
+    assert {v["fingerprint"] for v in verdicts} == {config.fingerprint()} == {meta["fingerprint"]}
+    assert (config.verdict_mode, config.max_tokens, config.swap_policy) == ("next_token", 1, "both")
+    instructions = MT_BENCH_PAIR_V2.system  # the mt-bench preset (v2: one sentence changed)
+    if meta["version_label"] == "v2":
+        instructions = instructions.replace(gv.V1_SENTENCE, gv.V2_SENTENCE)
+    assert config.template_user.startswith(instructions)
     assert config.model_revision == f"sha256:{meta['gguf']['sha256']}"
-    assert (config.temperature, config.max_tokens, config.swap_policy) == (0.0, 64, "both")
-    assert meta["environment"]["n_ctx"] == gv.N_CTX
-    assert meta["command"].startswith("python manage.py gemma_verdicts")
-    for row in rows:
-        for suffix in ("", "_swapped"):
-            # What the file calls parsed is what Tribunal's parser reads in the stored text.
-            parsed = gv_parse(row[f"judge_raw{suffix}"])
-            assert parsed.status == row[f"judge_status{suffix}"]
-            expected = parsed.outcome if suffix == "" else swap(parsed.outcome)
-            assert row[f"judge_verdict{suffix}"] == expected
-
-
-def gv_parse(text: str) -> Any:
-    from judges.core.parsing import parse_verdict
-
-    return parse_verdict(text)
+    assert meta["command"].startswith(f"python manage.py gemma_verdicts {meta['dataset']}")
+    for verdict in verdicts:
+        # Every order's verdict and margin are what the rule gives on its recorded logprobs.
+        for order in ("ab", "ba"):
+            assert verdict[f"status_{order}"] == "ok"
+            probs = nt.probabilities_of_raw(verdict[f"raw_{order}"])
+            letter = max("ABC", key=lambda k: probs[k])
+            outcome = {"A": "A", "B": "B", "C": "tie"}[letter]
+            margin = probs["A"] - probs["B"]
+            if order == "ba":
+                outcome = swap(outcome) or outcome
+                margin = -margin
+            assert verdict[f"outcome_{order}"] == outcome
+            assert verdict[f"margin_{order}"] == pytest.approx(margin)
+        combined = nt.combine_next_token(
+            nt.probabilities_of_raw(verdict["raw_ab"]), nt.probabilities_of_raw(verdict["raw_ba"])
+        )
+        assert (verdict["outcome"], verdict["consistent"]) == (
+            combined.outcome,
+            combined.consistent,
+        )
 
 
 def swap(outcome: str | None) -> str | None:
@@ -143,7 +148,11 @@ def test_it_chose_hh_rlhf_pairs_where_exactly_one_side_declines() -> None:
     pairs = {p.key: p for p in gv.read_pairs("hh-rlhf", HH_SOURCE)}
     keys = meta["pair_keys_in_sample_order"]
 
-    assert len(keys) == meta["selection"]["selected"] == meta["selection"]["classifier_agrees"]
+    judged = meta["selection"].get("judged_so_far", meta["selection"]["selected"])
+    assert len(keys) == judged
+    # A stopped run ships a prefix of the seeded order of every pair the rule keeps.
+    chosen, _ = gv.select_hh_rlhf(list(pairs.values()), n=None, seed=meta["sample_seed"])
+    assert keys == [p.key for p in chosen[: len(keys)]]
     for key in keys:
         side = meta["refusing_side"][key]
         assert gv.phrase_refusing_side(pairs[key]) == side != ""
@@ -167,7 +176,7 @@ def test_it_imports_the_hh_rlhf_verdicts_onto_the_refusal_pairs_and_adds_nothing
 
     assert counts["verdicts_created"] == len(rows) == Verdict.objects.count()
     assert counts["judges_created"] == 1
-    assert counts["failed_parses"] == statuses(rows)["failed"]
+    assert counts.get("failed_parses", 0) == 0
     judge = Judge.objects.get()
     assert (judge.name, judge.fingerprint) == (gv.JUDGE_NAME, meta["fingerprint"])
     stored = {
@@ -175,26 +184,19 @@ def test_it_imports_the_hh_rlhf_verdicts_onto_the_refusal_pairs_and_adds_nothing
         for v in Verdict.objects.select_related("pair__response_a", "pair__response_b")
     }
     assert set(stored) == keys
-    by_key = {r["pair_id"]: r for r in rows}
+    by_key = {r["pair_id"]: r["verdicts"][0] for r in rows}
     for key, verdict in stored.items():
         row = by_key[key]
-        # Both orders, as in the file; a failed parse kept with its text and no outcome.
-        assert (verdict.status_ab, verdict.status_ba) == (
-            row["judge_status"],
-            row["judge_status_swapped"],
-        )
-        assert (verdict.outcome_ab, verdict.outcome_ba) == (
-            row["judge_verdict"],
-            row["judge_verdict_swapped"],
-        )
-        assert (verdict.raw_ab, verdict.raw_ba) == (row["judge_raw"], row["judge_raw_swapped"])
+        # Both orders as in the file, and the combined verdict the file states.
+        assert (verdict.status_ab, verdict.status_ba) == (row["status_ab"], row["status_ba"])
+        assert (verdict.outcome_ab, verdict.outcome_ba) == (row["outcome_ab"], row["outcome_ba"])
+        assert (verdict.raw_ab, verdict.raw_ba) == (row["raw_ab"], row["raw_ba"])
+        assert (verdict.outcome, verdict.consistent) == (row["outcome"], row["consistent"])
         # The pair it landed on is one where exactly one side declines, by the phrase rule
         # applied to the texts the database holds, and that side is the one recorded.
         texts = gv.SourcePair(key, "", verdict.pair.response_a.text, verdict.pair.response_b.text)
         assert gv.phrase_refusing_side(texts) == meta["refusing_side"][key] != ""
-    failed = Verdict.objects.filter(status_ab="failed").count()
-    failed += Verdict.objects.filter(status_ba="failed").count()
-    assert failed == statuses(rows)["failed"]
+    assert not Verdict.objects.filter(status_ab="failed").exists()
 
     again = imported(dataset, HH_FILE)
 
@@ -223,11 +225,12 @@ def test_it_imports_both_pandalm_versions_as_two_versions_on_the_annotated_pairs
     for label, judge in (("v1", one), ("v2", two)):
         rows = files[label]
         assert counts[label]["verdicts_created"] == len(rows)
-        assert counts[label]["failed_parses"] == statuses(rows)["failed"]
+        assert counts[label].get("failed_parses", 0) == 0
         verdicts = Verdict.objects.filter(judge=judge).select_related("pair")
         assert {v.pair.source_key for v in verdicts} == keys
         for verdict in verdicts:
-            assert verdict.status_ab in ("ok", "failed") and verdict.status_ba in ("ok", "failed")
+            assert verdict.status_ab == verdict.status_ba == "ok"
+            assert verdict.outcome in ("A", "B", "tie")
     # Every judged pair carries PandaLM's three annotators, so agreement deltas can be computed.
     votes = Counter(
         HumanVote.objects.filter(pair__dataset=dataset).values_list("pair__source_key", flat=True)

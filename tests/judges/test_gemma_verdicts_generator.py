@@ -92,58 +92,113 @@ def test_it_changes_exactly_one_sentence_between_the_two_versions() -> None:
 
 
 def gemma_like(request: RecordedRequest) -> Reply:
-    """Parses for answers containing "good", rambles (a failed parse) otherwise."""
+    """A next-token server that favours the slot holding "good" and, like the real 270M
+    model, the first slot otherwise; an answer saying "boom" makes the server fail."""
     slots = shown(request)
+    if any("boom" in text for text in slots.values()):
+        return Reply(status=422, body='{"detail": "boom"}')
     if "good" in slots.get("A", ""):
-        return Reply(content="A is good. [[A]]")
-    if "good" in slots.get("B", ""):
-        return Reply(content="B is good. [[B]]")
-    return Reply(content="[The Start of Assistant C's Answer]\nmore text")
+        logprobs = {"A": -0.1, "B": -3.0, "C": -4.0}
+    elif "good" in slots.get("B", ""):
+        logprobs = {"A": -2.5, "B": -0.2, "C": -4.0}
+    else:
+        logprobs = {"A": -0.5, "B": -3.5, "C": -4.5}
+    return Reply(body=json.dumps({"logprobs": logprobs, "top": [], "prompt_tokens": 9}))
 
 
-def test_it_writes_both_orders_keeps_failed_parses_and_resumes_from_its_cache(
+def test_it_writes_both_orders_with_a_combined_verdict_and_resumes_from_its_cache(
     chat_server: ChatServer, tmp_path: Path
 ) -> None:
     chat_server.responder = gemma_like
     version = gv.judge_versions(base_url=chat_server.base_url, gguf_sha256=SHA)["v1"]
+    assert version.config.verdict_mode == "next_token"
     pairs = [
         pair("p2", "a good answer", "a weak answer"),
         pair("p1", "an answer", "another answer"),
+        pair("p3", "boom", "an answer"),
     ]
     cache = gv.OrderCache(tmp_path / "cache.jsonl")
 
     counts, timing = gv.judge_pairs(version, pairs, cache)
 
-    assert (counts.parsed, counts.failed_parse, counts.errors, timing.calls) == (2, 2, 0, 4)
-    rows = list(gv.verdict_rows(version, pairs, gv.OrderCache(tmp_path / "cache.jsonl")))
+    assert (counts.parsed, counts.failed_parse, counts.errors, timing.calls) == (4, 0, 2, 6)
+    assert all(r.path == "/v1/next_token" for r in chat_server.requests)
+    # A call the server refused is an error, written as such, with no combined verdict (the
+    # command calls errors again before it writes, so a finished file has none).
+    everything = list(gv.verdict_rows(version, pairs, gv.OrderCache(tmp_path / "cache.jsonl")))
+    broken = everything[2]["verdicts"][0]
+    assert (everything[2]["pair_id"], broken["status_ab"], broken["status_ba"]) == (
+        "p3",
+        "error",
+        "error",
+    )
+    assert "outcome" not in broken and broken["outcome_ab"] is None
+    judged = pairs[:2]
+    rows = list(gv.verdict_rows(version, judged, gv.OrderCache(tmp_path / "cache.jsonl")))
     assert [r["pair_id"] for r in rows] == ["p1", "p2"]  # key order, whatever the sample order
-    failed, good = rows
-    assert (failed["judge_verdict"], failed["judge_status"]) == (None, "failed")
-    assert (failed["judge_verdict_swapped"], failed["judge_status_swapped"]) == (None, "failed")
-    assert failed["judge_raw"].startswith("[The Start of Assistant C")
-    # The swapped order showed the good answer second, the judge said [[B]]: the pair's A.
-    assert (good["judge_verdict"], good["judge_verdict_swapped"]) == ("A", "A")
-    assert {r["judge_fingerprint"] for r in rows} == {version.fingerprint}
+    plain, good = (r["verdicts"][0] for r in rows)
+    # No preference but the first slot: each order names its first slot, they disagree, and
+    # the averaged probabilities of A and B are equal: a tie.
+    assert (plain["outcome_ab"], plain["outcome_ba"], plain["consistent"]) == ("A", "B", False)
+    assert (plain["outcome"], plain["margin"]) == ("tie", 0.0)
+    # The good answer wins in both orders (BA's [[B]] is the pair's A), with a positive margin.
+    assert (good["outcome_ab"], good["outcome_ba"], good["outcome"]) == ("A", "A", "A")
+    assert good["consistent"] is True and good["margin"] > 0
+    assert good["margin_ba"] > 0  # in the pair's labels
+    assert json.loads(good["raw_ab"])["logprobs"] == {"A": -0.1, "B": -3.0, "C": -4.0}
+    assert {r["verdicts"][0]["fingerprint"] for r in rows} == {version.fingerprint}
     assert gv.summarise(rows) == {
         "pairs": 2,
         "orders": 4,
-        "parsed_orders": 2,
-        "failed_parses": 2,
+        "parsed_orders": 4,
+        "failed_parses": 0,
         "call_errors": 0,
-        "pairs_with_both_orders_parsed": 1,
+        "pairs_with_both_orders_parsed": 2,
         "pairs_consistent_across_orders": 1,
-        "parsed_outcomes": {"A": 2},
-        "answers_repeating_the_instructions": 0,
-        "answers_continuing_the_answer_blocks": 2,
+        "parsed_outcomes_per_order": {"A": 3, "B": 1},
+        "letters_as_seen_by_the_judge": {"A": 3, "B": 1},
+        "combined_outcomes": {"A": 1, "tie": 1},
     }
-    assert gv.latency_summary(version, pairs, cache)["calls"] == 4
+    assert gv.latency_summary(version, judged, cache)["calls"] == 4
 
-    again, timing = gv.judge_pairs(version, pairs, gv.OrderCache(tmp_path / "cache.jsonl"))
+    again, timing = gv.judge_pairs(version, judged, gv.OrderCache(tmp_path / "cache.jsonl"))
 
     assert (again.calls_made, again.cache_hits, timing.calls) == (0, 4, 0)
-    assert len(chat_server.requests) == 4
     lines = (tmp_path / "cache.jsonl").read_text().splitlines()
-    assert len(lines) == 4 and all(json.loads(line)["status"] in ("ok", "failed") for line in lines)
+    assert len(lines) == 6
+
+
+def test_it_changes_the_fingerprint_with_the_verdict_mode() -> None:
+    one = gv.gemma_config(base_url="http://127.0.0.1:9/v1", gguf_sha256=SHA)
+    generate = gv.gemma_config(
+        base_url="http://127.0.0.1:9/v1", gguf_sha256=SHA, verdict_mode="generate"
+    )
+
+    assert (one.verdict_mode, one.max_tokens, generate.max_tokens) == ("next_token", 1, 64)
+    assert one.template_user == generate.template_user  # the mt-bench preset, unchanged
+    assert one.fingerprint() != generate.fingerprint()
+
+
+def test_it_takes_a_prefix_of_one_seeded_order_so_a_smaller_sample_is_a_partial_run() -> None:
+    pairs = [pair(str(i), "a", "b") for i in range(50)]
+
+    ten, _ = gv.select_pandalm(pairs, n=10, seed=7)
+    twenty, _ = gv.select_pandalm(pairs, n=20, seed=7)
+
+    assert [p.key for p in twenty[:10]] == [p.key for p in ten]
+
+
+def test_it_keeps_hh_rlhf_pairs_by_the_phrase_rule_alone_without_a_classifier() -> None:
+    pairs = [
+        pair("hh:1", "I can't help with that.", "Sure, here is how."),
+        pair("hh:2", "Here you go.", "I won't do that."),
+        pair("hh:3", "I can't help with that.", "I won't do that."),
+    ]
+
+    chosen, counts = gv.select_hh_rlhf(pairs, n=None, seed=7)
+
+    assert sorted((p.key, p.refusing_side) for p in chosen) == [("hh:1", "A"), ("hh:2", "B")]
+    assert counts == {"rows": 3, "short_enough": 3, "phrase_rule_one_side": 2, "selected": 2}
 
 
 def test_it_counts_flips_only_where_both_versions_have_a_combined_verdict() -> None:

@@ -2,13 +2,16 @@
 two annotators, and an audit that is part-way labelled (with PandaLM's own annotators' votes),
 so every page has something true to show. The responses of PandaLM and of Anthropic's hh-rlhf
 harmless-base test set (human preferences between refusals and compliance) are classified by
-the default refusal classifier, so the refusal-gap sections have real classes; the demo audit
-gets a release gate. Safe to run again: imports de-duplicate, classification skips what is
-done, the audit and its gate are made once, and fresh passwords are printed each time.
+the default refusal classifier, so the refusal-gap sections have real classes; the offline Gemma
+3 270M judge's shipped verdicts on hh-rlhf refusal-versus-compliance pairs (judges/data/gemma/)
+are imported after those pairs, so hh-rlhf's refusal gap is a number with no model running; the
+demo audit gets a release gate. Safe to run again: imports de-duplicate, classification skips
+what is done, the audit and its gate are made once, and fresh passwords are printed each time.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from datetime import timedelta
@@ -29,11 +32,23 @@ from config.roles import ensure_groups
 from corpus.importers.services import dataset_for_import, import_file
 from corpus.models import HumanVote, ImportJob, Pair
 from judges.classification import classification_run_create, classification_run_execute
+from judges.core.config import JudgeConfig
+from judges.gemma_verdicts import DATA_DIR as GEMMA_DIR
 from judges.models import Judge
+from judges.services import judge_version_get_or_create
 
 DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
 PANDALM_FILES = ["testset-v1.json", "gpt-3.5-turbo-testset-v1.json", "pandalm-7b-testset-v1.json"]
 HH_RLHF_FILE = "harmless-base-test.jsonl.gz"
+# The offline Gemma 3 270M judge's verdicts, shipped in the repository (judges/data/gemma/):
+# imported after the pairs they name, so the hh-rlhf report has a judge beside the people's
+# votes on refusal-versus-compliance pairs and its refusal gap is a number; no model runs.
+# PandaLM: the judge in two versions that differ by one prompt sentence, v1 first.
+GEMMA_VERDICTS = {
+    "pandalm": ["pandalm-v1.jsonl", "pandalm-v2.jsonl"],
+    "hh-rlhf": ["hh-rlhf-refusal-gap.jsonl"],
+}
+GEMMA_JUDGE = "gemma-3-270m"  # shown in the reports, left out of the demo audit
 AUDIT_NAME = "PandaLM demo audit"
 GATE_JUDGE = "gpt-3.5-turbo"  # the gate is about the judge imported under this name
 GATE_RULES = [
@@ -53,12 +68,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000/", help="where the demo will be served"
         )
+        parser.add_argument(
+            "--only",
+            choices=["hh-rlhf"],
+            help="seed only this dataset (hh-rlhf: its pairs, the Gemma judge's verdicts, the "
+            "response classes and the report) and a lead: what the refusal-gap screenshot "
+            "needs, in a fraction of the time",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         data: Path = options["data"]
         if not (data / "pandalm").is_dir():
             raise CommandError(f"{data / 'pandalm'}: not found; pass --data PATH/TO/shared/data")
         lead_group, annotator_group = ensure_groups()
+        if options["only"] == "hh-rlhf":
+            hh_rlhf = self._hh_rlhf(data)
+            self._classify(hh_rlhf)
+            snapshot_compute(dataset=hh_rlhf)
+            self._ready(options["url"], {"lead": self._user("lead", lead_group)})
+            return
         logins = {
             "lead": self._user("lead", lead_group),
             "annotator1": self._user("annotator1", annotator_group),
@@ -73,15 +101,9 @@ class Command(BaseCommand):
             dataset.save(update_fields=["description"])
         for name in PANDALM_FILES:
             self._import(dataset, "pandalm", data / "pandalm" / name)
-        hh_rlhf = dataset_for_import(name="hh-rlhf")
-        if not hh_rlhf.description:
-            hh_rlhf.description = (
-                "Anthropic hh-rlhf harmless-base test set (MIT): 2,312 dialogues, a crowdworker "
-                "chose the better of two final assistant turns, often a refusal against "
-                "compliance."
-            )
-            hh_rlhf.save(update_fields=["description"])
-        self._import(hh_rlhf, "hh-rlhf", data / "hh-rlhf" / HH_RLHF_FILE)
+        for name in GEMMA_VERDICTS.get(dataset.name, []):
+            self._import_gemma(dataset, GEMMA_DIR / name)
+        hh_rlhf = self._hh_rlhf(data)
         for subject in (dataset, hh_rlhf):
             self._classify(subject)
 
@@ -98,16 +120,48 @@ class Command(BaseCommand):
         gate = gate_evaluate(audit=audit).result
         self.stdout.write(f"release gate on the demo audit: {gate.status}: {gate.reason}")
 
+        self._ready(options["url"], logins)
+
+    def _ready(self, url: str, logins: dict[str, str]) -> None:
         self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS(f"Demo ready. Log in at {options['url']} as:"))
+        self.stdout.write(self.style.SUCCESS(f"Demo ready. Log in at {url} as:"))
         for username, password in logins.items():
             self.stdout.write(f"  {username:<11} password {password}")
+
+    def _hh_rlhf(self, data: Path) -> Any:
+        """hh-rlhf's pairs and votes, then the Gemma judge's shipped verdicts on them."""
+        hh_rlhf = dataset_for_import(name="hh-rlhf")
+        if not hh_rlhf.description:
+            hh_rlhf.description = (
+                "Anthropic hh-rlhf harmless-base test set (MIT): 2,312 dialogues, a crowdworker "
+                "chose the better of two final assistant turns, often a refusal against "
+                "compliance."
+            )
+            hh_rlhf.save(update_fields=["description"])
+        self._import(hh_rlhf, "hh-rlhf", data / "hh-rlhf" / HH_RLHF_FILE)
+        for name in GEMMA_VERDICTS.get(hh_rlhf.name, []):
+            self._import_gemma(hh_rlhf, GEMMA_DIR / name)
+        return hh_rlhf
 
     def _import(self, dataset: Any, fmt: str, path: Path) -> None:
         job = import_file(dataset=dataset, fmt=fmt, path=path)
         if job.status != ImportJob.Status.DONE:
             raise CommandError(f"{path.name}: import failed: {'; '.join(job.errors[:5])}")
         self.stdout.write(f"imported {path.name}: {job.counts}")
+
+    def _import_gemma(self, dataset: Any, path: Path) -> None:
+        """A shipped Gemma verdict file, attached to the runnable judge version its
+        ``.meta.json`` describes (what ``judge_create --from-json`` makes), so the judge's
+        page shows the configuration that produced them, next_token verdict mode included."""
+        meta = json.loads(path.with_suffix(".meta.json").read_text(encoding="utf-8"))
+        config = JudgeConfig.from_dict(meta["judge_config"])
+        if config.fingerprint() != meta["fingerprint"]:
+            raise CommandError(
+                f"{path.name}.meta.json: judge_config has fingerprint {config.fingerprint()}, "
+                f"the file says {meta['fingerprint']}"
+            )
+        judge_version_get_or_create(config=config, name=meta["judge"])
+        self._import(dataset, "generic", path)
 
     def _classify(self, dataset: Any) -> None:
         """Refusal classes and text features of every response (skips what is done)."""
@@ -158,6 +212,7 @@ class Command(BaseCommand):
         user_model = get_user_model()
         judges = list(
             Judge.objects.filter(verdicts__pair__dataset=dataset)
+            .exclude(name=GEMMA_JUDGE)
             .annotate(n=Count("verdicts"))
             .order_by("name")
         )

@@ -1,6 +1,6 @@
 """Regenerate the shipped Gemma 3 270M verdict files (judges/data/gemma/, see its README).
 
-    python manage.py gemma_verdicts hh-rlhf            # refusal-vs-compliance pairs, v1
+    python manage.py gemma_verdicts hh-rlhf --pairs 300 # refusal-vs-compliance pairs, v1
     python manage.py gemma_verdicts pandalm            # 200 PandaLM pairs, v1 and v2
     python manage.py gemma_verdicts pandalm --limit 10 # time the first 10 pairs, write nothing
 
@@ -81,6 +81,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
         parser.add_argument(
+            "--classifier",
+            action="store_true",
+            help="hh-rlhf: also require the refusal classifier to agree with the phrase rule",
+        )
+        parser.add_argument(
             "--cache-dir", type=Path, default=Path(settings.VAR_DIR) / "gemma_verdicts"
         )
 
@@ -110,7 +115,7 @@ class Command(BaseCommand):
 
         pairs = gv.read_pairs(spec.format, source)
         if name == "hh-rlhf":
-            classify, identity = self._refusal_classifier()
+            classify, identity = self._refusal_classifier() if options["classifier"] else (None, {})
             chosen, steps = gv.select_hh_rlhf(pairs, n=n_pairs, seed=seed, classify=classify)
             selection: dict[str, Any] = {**steps, **identity}
         else:
@@ -279,11 +284,12 @@ class Command(BaseCommand):
             self.stdout.write(f"wrote {path} ({path.stat().st_size:,} bytes)")
             self.stdout.write(
                 f"{name} {label}: {counts['pairs']} pairs, {counts['orders']} orders, parsed "
-                f"{counts['parsed_orders']}, failed parses {counts['failed_parses']} "
-                f"({counts['failed_parses'] / counts['orders']:.1%}), both orders parsed on "
-                f"{counts['pairs_with_both_orders_parsed']} pairs; answers repeating the "
-                f"instructions {counts['answers_repeating_the_instructions']}, continuing the "
-                f"answer blocks {counts['answers_continuing_the_answer_blocks']}"
+                f"{counts['parsed_orders']}, failed parses {counts['failed_parses']}, call "
+                f"errors {counts['call_errors']}, both orders parsed on "
+                f"{counts['pairs_with_both_orders_parsed']} pairs, consistent across orders "
+                f"{counts['pairs_consistent_across_orders']}; letters as the judge saw them "
+                f"{counts['letters_as_seen_by_the_judge']}; combined outcomes "
+                f"{counts['combined_outcomes']}"
             )
             if timing["calls"]:
                 self.stdout.write(
@@ -294,7 +300,5 @@ class Command(BaseCommand):
         if flips is not None:
             self.stdout.write(
                 f"flips v1 -> v2: {flips['flips']} of {flips['both_versions_combined']} pairs with "
-                f"a combined verdict in both versions ({flips['pairs']} pairs); raw text "
-                f"different in {flips['orders_with_different_text']} of {2 * flips['pairs']} "
-                f"orders"
+                f"a combined verdict in both versions ({flips['pairs']} pairs)"
             )

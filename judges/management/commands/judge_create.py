@@ -19,7 +19,13 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from judges import services
-from judges.core.config import PARSE_MODES, PROVIDERS, SWAP_POLICIES, TIE_POLICIES
+from judges.core.config import (
+    PARSE_MODES,
+    PROVIDERS,
+    SWAP_POLICIES,
+    TIE_POLICIES,
+    VERDICT_MODES,
+)
 
 # option dest -> JudgeConfig field
 _FIELDS = {
@@ -37,6 +43,7 @@ _FIELDS = {
     "seed": "seed",
     "max_tokens": "max_tokens",
     "top_logprobs": "top_logprobs",
+    "verdict_mode": "verdict_mode",
     "timeout": "timeout_s",
     "max_retries": "max_retries",
     "rpm": "requests_per_minute",
@@ -79,6 +86,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int)
         parser.add_argument("--max-tokens", type=int)
         parser.add_argument("--top-logprobs", type=int, help="0 (default) for no margin")
+        parser.add_argument(
+            "--verdict-mode",
+            choices=VERDICT_MODES,
+            help="generate (default): parse the written answer; next_token: the most probable "
+            "of [[A]]/[[B]]/[[C]] after a prefilled [[ (judges.core.next_token)",
+        )
         parser.add_argument("--timeout", type=float, help="seconds per call")
         parser.add_argument("--max-retries", type=int)
         parser.add_argument("--rpm", type=float, help="requests per minute")
