@@ -32,9 +32,10 @@ from judges.models import Judge, ResponseClassification
 HH_SOURCE = Path(settings.BASE_DIR).parent / "shared" / "data" / "hh-rlhf" / HH_RLHF_FILE
 HH_FILE = gv.DATA_DIR / GEMMA_VERDICTS["hh-rlhf"][0]
 
-pytestmark = pytest.mark.skipif(
-    not HH_SOURCE.exists(), reason="the shared hh-rlhf file is not available"
-)
+pytestmark = [
+    pytest.mark.slow,  # classifies the 590 responses with the real classifier
+    pytest.mark.skipif(not HH_SOURCE.exists(), reason="the shared hh-rlhf file is not available"),
+]
 
 
 def hh_subset(keys: set[str], tmp_path: Path) -> Path:
