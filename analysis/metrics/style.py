@@ -23,7 +23,9 @@ style features as covariates (Arena's style control): logit P(A wins) = a + thet
 theta_modelB + g.x. A model's length-controlled win rate is the mean, over its comparisons, of
 sigmoid(theta_model - theta_opponent): the win probability once length, markdown and the A
 slot carry no weight. (AlpacaEval averages against one fixed baseline; here the opponents are
-the ones the model actually met.) Interval by the delta method on a sandwich covariance.
+the ones the model actually met.) Interval by the delta method on a sandwich covariance. Where
+every model always sits in the same slot (AlpacaEval's files put the baseline first) the slot
+cannot be told from the models and the fit has no slot term, as AlpacaEval's own GLM has none.
 """
 
 from __future__ import annotations
@@ -402,19 +404,27 @@ def length_controlled_win_rates(
     code_a, code_b = codes[:half], codes[half:]
     m = len(models)
     used = [f for f in features if f in rows.columns and np.ptp(rows[f].to_numpy()) > 0]
-    # Columns: A-slot intercept, strengths of models 1..m-1 (model 0 is the reference at 0),
-    # then the style features.
-    x = np.zeros((half, 1 + (m - 1) + len(used)))
-    x[:, 0] = 1.0
+    strengths = np.zeros((half, m - 1))
     for k in range(1, m):
-        x[:, k] = (code_a == k).astype(float) - (code_b == k).astype(float)
+        strengths[:, k - 1] = (code_a == k).astype(float) - (code_b == k).astype(float)
+    # The A-slot intercept only where the data can tell it from the strengths: when every model
+    # always sits in the same slot (AlpacaEval's files: the baseline is always A), the slot
+    # column is a sum of strength columns and would absorb them all (every rate 50% [50, 50]).
+    slot = _slot_identified(strengths)
+    lead = 1 if slot else 0
+    # Columns: [A-slot intercept], strengths of models 1..m-1 (model 0 is the reference at 0),
+    # then the style features.
+    x = np.zeros((half, lead + (m - 1) + len(used)))
+    if slot:
+        x[:, 0] = 1.0
+    x[:, lead : lead + m - 1] = strengths
     for j, feature in enumerate(used):
-        x[:, m + j] = rows[feature].to_numpy(dtype=float)
+        x[:, lead + m - 1 + j] = rows[feature].to_numpy(dtype=float)
     y = rows["won_a"].to_numpy(dtype=float)
     penalty = np.zeros(x.shape[1])
-    penalty[1:m] = ridge
+    penalty[lead : lead + m - 1] = ridge
     fit = fit_logistic(x, y, ridge=penalty)
-    theta = np.concatenate([[0.0], fit.params[1:m]])
+    theta = np.concatenate([[0.0], fit.params[lead : lead + m - 1]])
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     out = []
     for k, model in enumerate(models):
@@ -428,8 +438,8 @@ def length_controlled_win_rates(
         gradient = np.zeros(x.shape[1])
         slope = prob * (1.0 - prob)
         if k > 0:
-            gradient[k] += slope.sum() / n
-        np.subtract.at(gradient, opponent[opponent > 0], slope[opponent > 0] / n)
+            gradient[lead + k - 1] += slope.sum() / n
+        np.subtract.at(gradient, lead + opponent[opponent > 0] - 1, slope[opponent > 0] / n)
         se = float(np.sqrt(max(gradient @ fit.cov @ gradient, 0.0)))
         note = "" if fit.converged else "the logistic fit did not converge"
         out.append(
@@ -444,6 +454,16 @@ def length_controlled_win_rates(
             }
         )
     return pd.DataFrame(out, columns=columns)
+
+
+def _slot_identified(strengths: np.ndarray) -> bool:
+    """Can an A-slot intercept be told apart from the model strengths (some model sits in both
+    slots)? False when the column of ones lies in the strengths' span."""
+    if strengths.shape[1] == 0:
+        return True
+    ones = np.ones((strengths.shape[0], 1))
+    rank = np.linalg.matrix_rank(strengths)
+    return bool(np.linalg.matrix_rank(np.hstack([ones, strengths])) > rank)
 
 
 def lc_win_rate(table: pd.DataFrame, model: Hashable, *, level: float = 0.95) -> Result:

@@ -206,6 +206,43 @@ def test_it_matches_a_statsmodels_logit_for_the_controlled_strengths() -> None:
         assert row["n"] == len(mine)
 
 
+def test_a_baseline_always_first_is_fitted_without_a_slot_term_as_statsmodels_does() -> None:
+    # AlpacaEval's layout: the baseline is always A, each model always B. The slot is then
+    # the sum of the strength columns; with it the fit said 50% [50, 50] for every model.
+    rng = np.random.default_rng(3)
+    n = 1_200
+    model_b = rng.choice(["m1", "m2"], n)
+    tokens_a = np.clip(rng.normal(300, 80, n), 1, None).round()
+    tokens_b = np.clip(rng.normal(np.where(model_b == "m1", 500, 300), 80), 1, None).round()
+    pairs = pd.DataFrame(
+        {"pair_id": np.arange(n), "model_a": "base", "model_b": model_b,
+         "tokens_a": tokens_a, "tokens_b": tokens_b}
+    )  # fmt: skip
+    length = style_features(pairs)["length"].to_numpy()
+    strength = np.where(model_b == "m1", 0.9, -0.4)  # of the B model, over the baseline
+    wins_b = rng.random(n) < 1 / (1 + np.exp(-(strength - 0.7 * length)))
+    verdicts = pd.DataFrame(
+        {"pair_id": pairs["pair_id"], "rater": "judge", "verdict": np.where(wins_b, "B", "A")}
+    )
+    table = length_controlled_win_rates(pairs, verdicts, rater="judge", ridge=0.0)
+    design = pd.DataFrame(
+        {
+            "m1": -(model_b == "m1").astype(float),
+            "m2": -(model_b == "m2").astype(float),
+            "length": length,
+        }
+    )
+    fit = sm.Logit((~wins_b).astype(float), design).fit(disp=0)
+    rows = table.set_index("model")
+    for model in ("m1", "m2"):
+        expected = 1 / (1 + np.exp(-fit.params[model]))  # against the baseline, its only opponent
+        assert rows.loc[model, "lc_win_rate"] == pytest.approx(expected, abs=1e-6)
+        assert (
+            rows.loc[model, "lc_low"] < rows.loc[model, "lc_win_rate"] < rows.loc[model, "lc_high"]
+        )
+    assert rows.loc["m1", "lc_win_rate"] > 0.6 and rows.loc["m2", "lc_win_rate"] < 0.45
+
+
 def test_it_names_the_pair_with_a_negative_token_count() -> None:
     pairs = pd.DataFrame({"pair_id": ["p1", "p2"], "tokens_a": [10, -3], "tokens_b": [5, 5]})
     with pytest.raises(ValueError, match=r"column 'tokens_a', pair 'p2': -3 is not a count"):

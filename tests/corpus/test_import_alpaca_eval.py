@@ -195,3 +195,6 @@ def test_it_reports_the_win_rate_alpaca_eval_computes(path: Path) -> None:
     assert model["n"] == 805
     assert model["win_rate"] == pytest.approx(discrete_win_rate(rows), abs=1e-6)
     assert 100 * model["win_rate"] == pytest.approx(PUBLISHED[rows[0]["generator_2"]], abs=1e-4)
+    # Length-controlled: the baseline is always A, so the fit has no slot term (with one, it
+    # read 50% [50, 50]); a model that loses most games stays well below one half.
+    assert model["lc_low"] < model["lc_win_rate"] < model["lc_high"] < 0.5
