@@ -4,7 +4,7 @@ with either classes, and the sensitivity search) on planted pairs of several siz
     python bench/refusal_instrument_bench.py [--sizes 500,5000,20000]
 
 Pure computation (`analysis.refusal_instrument.instrument_compute`, no database): planted
-pairs (`analysis.metrics.refusal.simulate_study`), one judge, every response a candidate for
+pairs (`bench.simulation.simulate_study`), one judge, every response a candidate for
 the sensitivity search, m from the shipped held-out figures (capped at MAX_FLIPS). Prints one
 figure per line, e.g. `refusal instrument, 5,000 pairs, 1 judge, 1,444 flips searched: 1.6 s`.
 """
@@ -31,7 +31,7 @@ def main() -> None:
     import statsmodels.api  # noqa: F401  (imported once, outside the clock)
 
     from analysis import refusal_instrument as ri
-    from analysis.metrics.refusal import PlantedStudy, simulate_study
+    from bench.simulation import PlantedStudy, simulate_study
 
     for n in (int(part) for part in args.sizes.split(",")):
         study = simulate_study(PlantedStudy(), n, seed=1)

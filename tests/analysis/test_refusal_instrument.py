@@ -11,13 +11,8 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis import refusal_instrument as ri
-from analysis.metrics.refusal import (
-    ETHICAL_REFUSAL,
-    PlantedStudy,
-    moderation_gap,
-    response_sides,
-    simulate_study,
-)
+from analysis.metrics.refusal import ETHICAL_REFUSAL, moderation_gap, response_sides
+from bench.simulation import PlantedStudy, simulate_study
 
 
 def test_the_confusion_matrix_counts_people_by_classifier_with_wilson_rows() -> None:
