@@ -1,5 +1,8 @@
 """Calibration-set export: one row per audited pair, in Tribunal's `generic` import schema.
 
+Only what the figures count: the sampled items (`AuditItem.objects.sampled()`, no gold items)
+and the labels that count (`Label.objects.counted()`, nobody a lead set aside).
+
 A row holds the pair's texts, every human label (under a pseudonymous annotator id) and
 imported human vote, every judge verdict in both orders with the judge's fingerprint, and in
 `meta` the stratum, inclusion probability and weight, the side order each annotator saw and
@@ -206,7 +209,8 @@ def export_rows(
     datasets = set(Audit.objects.filter(pk__in=audit_ids).values_list("dataset__name", flat=True))
     qualify = len(datasets) > 1  # keys are unique per dataset only
     pair_ids = (
-        AuditItem.objects.filter(audit_id__in=audit_ids)
+        AuditItem.objects.sampled()
+        .filter(audit_id__in=audit_ids)
         .order_by("pair_id")
         .values_list("pair_id", flat=True)
         .distinct()
@@ -257,7 +261,8 @@ def _rows_for(
     ]
     items: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for item in _fetch(
-        AuditItem.objects.filter(pair_id__gte=lo, pair_id__lte=hi, audit_id__in=audit_ids)
+        AuditItem.objects.sampled()
+        .filter(pair_id__gte=lo, pair_id__lte=hi, audit_id__in=audit_ids)
         .order_by("audit_id")
         .values("pk", "pair_id", "audit_id", "stratum", "inclusion_probability")
     ):
@@ -266,7 +271,8 @@ def _rows_for(
 
     labels: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for label in _fetch(
-        Label.objects.filter(item_id__in=item_ids)
+        Label.objects.counted()
+        .filter(item_id__in=item_ids)
         .order_by("created_at", "pk")
         .annotate(criteria_text=Cast("criteria", TextField()))
         .values(

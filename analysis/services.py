@@ -74,7 +74,7 @@ from analysis.metrics.outcomes import json_number as _number
 from analysis.models import MetricSnapshot, ReleaseGate
 from analysis.selectors import MAJORITY, VoteTable
 from analysis.studies import GATE_METRICS, HUMAN, StudyInputs, gate_figures, studies_compute
-from annotation.models import Audit
+from annotation.models import Audit, AuditItem
 from config.tasks import coalesce_pending, coalesce_release, enqueue
 from corpus.models import Dataset, Pair
 from judges.models import Judge
@@ -921,8 +921,9 @@ def study_inputs(
     judge_ids = [info.judge_id for info in table.judges.values()]
     if audit is not None:
         dataset_id = audit.dataset_id
-        pairs = Pair.objects.filter(audit_items__audit=audit)
-        pair_filter: dict[str, Any] = {"pair__audit_items__audit": audit}
+        sampled = AuditItem.objects.sampled().filter(audit=audit)  # no gold items
+        pairs = Pair.objects.filter(audit_items__in=sampled)
+        pair_filter: dict[str, Any] = {"pair__audit_items__in": sampled}
     else:
         assert dataset is not None
         dataset_id = dataset.pk
