@@ -87,7 +87,7 @@ LEVEL = 0.95
 POLICIES: tuple[TiePolicy, ...] = (S1, S2)
 MAX_PAIRED_PEOPLE = 12  # up to 66 pairs of people, each with its own agreement and kappa
 MAX_SLICE_ROWS = 100  # per dimension: the largest slices; the rest are counted, not shown
-PENDING_SECONDS = 60  # a scheduled run that never started frees the flag after this long
+PENDING_SECONDS = 60  # the running flag of a computation outlives it by at most ten times this
 _CATEGORIES = {"S1": S1.categories, "S2": S2.categories}
 
 
