@@ -99,6 +99,8 @@ def test_a_burst_from_several_processes_queues_one_task_per_subject(tmp_path: An
         "CELERY_BROKER_URL": REDIS_URL,  # no CACHE_URL: the cache defaults to the broker's Redis
         "TRIBUNAL_SNAPSHOT_DELAY": "30",  # no worker here; the flags stay up for the burst
         "TRIBUNAL_VAR_DIR": str(tmp_path),
+        # The submitters touch no table; a database of their own keeps them off the test's.
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'submitters.sqlite3'}",
     }
     env.pop("CACHE_URL", None)
     processes, repeats = 4, 25
