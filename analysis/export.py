@@ -5,6 +5,9 @@
   stratum and inclusion probability), for pandas and spreadsheets;
 - `generic`: Tribunal's import schema with the nested detail, described below.
 
+Only what the figures count: the sampled items (`AuditItem.objects.sampled()`, no gold items)
+and the labels that count (`Label.objects.counted()`, nobody a lead set aside).
+
 A generic row holds the pair's texts, every human label (under a pseudonymous annotator id) and
 imported human vote, every judge verdict in both orders with the judge's fingerprint, and in
 `meta` the stratum, inclusion probability and weight, the side order each annotator saw and
@@ -223,7 +226,8 @@ def export_rows(
     datasets = set(Audit.objects.filter(pk__in=audit_ids).values_list("dataset__name", flat=True))
     qualify = len(datasets) > 1  # keys are unique per dataset only
     pair_ids = (
-        AuditItem.objects.filter(audit_id__in=audit_ids)
+        AuditItem.objects.sampled()
+        .filter(audit_id__in=audit_ids)
         .order_by("pair_id")
         .values_list("pair_id", flat=True)
         .distinct()
@@ -275,7 +279,8 @@ def _rows_for(
     ]
     items: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for item in _fetch(
-        AuditItem.objects.filter(pair_id__gte=lo, pair_id__lte=hi, audit_id__in=audit_ids)
+        AuditItem.objects.sampled()
+        .filter(pair_id__gte=lo, pair_id__lte=hi, audit_id__in=audit_ids)
         .order_by("audit_id")
         .values("pk", "pair_id", "audit_id", "stratum", "inclusion_probability")
     ):
@@ -283,7 +288,7 @@ def _rows_for(
     item_ids = [item["pk"] for group in items.values() for item in group]
 
     labels: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    label_rows = Label.objects.filter(item_id__in=item_ids).order_by("created_at", "pk")
+    label_rows = Label.objects.counted().filter(item_id__in=item_ids).order_by("created_at", "pk")
     if plan is not None:  # the flat layout reads only the answer
         label_values = label_rows.values("item_id", "annotator_id", "outcome")
     else:

@@ -5,7 +5,8 @@ A vote table has one row per (item, rater, value), the shape every function of
 the raters are
 
 - people: ``h:<voter id>`` for votes imported with a dataset, ``u:<user id>`` for the
-  annotators' labels in an audit;
+  annotators' labels in an audit (the labels that count, ``labels_counted``, on the sampled
+  items, ``AuditItem.objects.sampled()``: gold items and annotators set aside never count);
 - judges: ``j:<judge id>``, one per judge *version*, with the verdict's combined outcome
   (MT-Bench's rule: a verdict that flips when the sides are swapped is a tie);
 - ``human_majority``: the people's majority per item (no majority: tie), overridden by the
@@ -32,7 +33,8 @@ from django.db.models.functions import Length
 from analysis.metrics import S1, majority_vote
 from analysis.models import MetricSnapshot
 from analysis.vote_table import MAJORITY, JudgeInfo, VoteTable
-from annotation.models import Adjudication, Audit, AuditItem, Label
+from annotation.models import Adjudication, AnnotatorExclusion, Audit, AuditItem
+from annotation.selectors import labels_counted
 from corpus.models import Dataset, HumanVote, Pair, Response
 from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
 
@@ -93,6 +95,11 @@ def audit_judge_named(audit: Audit, text: str) -> Judge:
     return found[0]
 
 
+def _sampled(audit: Audit) -> QuerySet[AuditItem]:
+    """The audit's items that the figures use: the stratified sample, never gold items."""
+    return AuditItem.objects.sampled().filter(audit=audit)
+
+
 def audit_watermark(audit: Audit) -> dict[str, Any]:
     """Counts and latest ids/times of everything an audit snapshot reads.
 
@@ -100,16 +107,21 @@ def audit_watermark(audit: Audit) -> dict[str, Any]:
     recompute instead of being claimed by a snapshot that does not contain it.
     """
     judges = audit_judges(audit)
-    labels = Label.objects.filter(item__audit=audit).aggregate(n=Count("pk"), last=Max("pk"))
-    adjudications = Adjudication.objects.filter(item__audit=audit).aggregate(
+    sampled = _sampled(audit)
+    labels = labels_counted(audit).aggregate(n=Count("pk"), last=Max("pk"))
+    adjudications = Adjudication.objects.filter(item__in=sampled).aggregate(
         n=Count("pk"), last=Max("pk")
     )
     verdicts = Verdict.objects.filter(
-        pair__audit_items__audit=audit, judge__in=[j.pk for j in judges]
+        pair__audit_items__in=sampled, judge__in=[j.pk for j in judges]
     ).aggregate(n=Count("pk"), last=Max("updated_at"))
     return {
-        "items": AuditItem.objects.filter(audit=audit).count(),
+        "items": sampled.count(),
         "labels": labels["n"],
+        # Setting an annotator aside (or back) changes what counts: a new snapshot.
+        "set_aside": sorted(
+            AnnotatorExclusion.objects.filter(audit=audit).values_list("annotator_id", flat=True)
+        ),
         "label_last": labels["last"],
         "adjudications": adjudications["n"],
         "adjudication_last": adjudications["last"],
@@ -379,18 +391,14 @@ def dataset_votes(dataset: Dataset) -> VoteTable:
 def audit_votes(audit: Audit) -> VoteTable:
     """The annotators' labels, the lead's adjudications and the audit's judges' verdicts."""
     audit_items = pd.DataFrame.from_records(
-        list(
-            AuditItem.objects.filter(audit=audit).values_list(
-                "pair_id", "stratum", "inclusion_probability"
-            )
-        ),
+        list(_sampled(audit).values_list("pair_id", "stratum", "inclusion_probability")),
         columns=["item", "stratum", "inclusion_probability"],
     )
-    pairs = Pair.objects.filter(audit_items__audit=audit).order_by("pk")
+    pairs = Pair.objects.filter(audit_items__in=_sampled(audit)).order_by("pk")
     items = _items_frame(pairs, audit.dataset_id).drop(columns=["stratum"])
     items = items.merge(audit_items[["item", "stratum"]], on="item", how="left")
     rows = (
-        Label.objects.filter(item__audit=audit)
+        labels_counted(audit)
         .order_by("pk")
         .values_list(
             "item__pair_id",
@@ -415,7 +423,9 @@ def audit_votes(audit: Audit) -> VoteTable:
     )
     adjudicated = pd.Series(
         dict(
-            Adjudication.objects.filter(item__audit=audit).values_list("item__pair_id", "outcome")
+            Adjudication.objects.filter(item__in=_sampled(audit)).values_list(
+                "item__pair_id", "outcome"
+            )
         ),
         dtype=object,
     )
@@ -424,7 +434,7 @@ def audit_votes(audit: Audit) -> VoteTable:
         items,
         labels.assign(kind="human"),
         humans,
-        {"pair__audit_items__audit": audit},
+        {"pair__audit_items__in": _sampled(audit)},
         audit_judges(audit),
         adjudicated,
         sides,
@@ -688,9 +698,7 @@ def population_groups(dataset_id: int, judge_ids: Sequence[int]) -> pd.DataFrame
 
 def audit_design(audit: Audit) -> pd.DataFrame:
     """The audit's sampling design: ``pair_id``, ``stratum``, ``inclusion_probability``."""
-    rows = AuditItem.objects.filter(audit=audit).values_list(
-        "pair_id", "stratum", "inclusion_probability"
-    )
+    rows = _sampled(audit).values_list("pair_id", "stratum", "inclusion_probability")
     return pd.DataFrame.from_records(
         list(rows), columns=["pair_id", "stratum", "inclusion_probability"]
     )
@@ -699,8 +707,6 @@ def audit_design(audit: Audit) -> pd.DataFrame:
 def audit_label_sequence(audit: Audit) -> pd.DataFrame:
     """The audit's labels in the order they were given: ``item`` (pair id), ``value``."""
     rows = (
-        Label.objects.filter(item__audit=audit)
-        .order_by("created_at", "pk")
-        .values_list("item__pair_id", "outcome")
+        labels_counted(audit).order_by("created_at", "pk").values_list("item__pair_id", "outcome")
     )
     return pd.DataFrame.from_records(list(rows), columns=["item", "value"])

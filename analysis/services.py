@@ -6,25 +6,22 @@
 - :func:`snapshot_request` is what a write calls (after a label, an adjudication, an import):
   it asks for a fresh snapshot once the transaction commits and never makes the caller wait.
 
-Coalescing (a burst of labels triggers one recomputation):
+Coalescing (a burst of labels triggers one recomputation) is ``config.tasks.enqueue``'s
+``coalesce`` key, one per subject:
 
-1. On commit, ``snapshot_request`` sets a *pending* flag for the subject in Django's cache
-   with ``cache.add``. Only the request that creates the flag schedules the task, with a
-   short delay (``TRIBUNAL_SNAPSHOT_DELAY``, default 0.2 s) that gathers the burst; the
-   others see the flag and return.
+1. On commit, the request sets a *pending* flag for the subject in the shared cache; only
+   the request that creates it sends the task, with a short countdown
+   (``TRIBUNAL_SNAPSHOT_DELAY``, default 0.2 s) that gathers the burst; the others return.
 2. The task (:func:`snapshot_refresh`) takes a per-process lock for the subject, *then*
-   deletes the flag, *then* reads. A label that commits before the delete is in the data
-   read after it; one that commits after finds no flag and schedules the next run. No label
-   is left out, and at most one run per subject waits behind the one computing.
+   releases the flag (``coalesce_release``), *then* reads. A label that commits before the
+   release is in the data read after it; one that commits after finds no flag and sends the
+   next run. No label is left out, and at most one run per subject waits behind the one
+   computing.
 3. Each snapshot stores a *watermark* (counts and latest ids of labels, adjudications,
    verdicts, votes). A run whose watermark equals the latest snapshot's stops there, so a
    duplicate task costs a few aggregate queries.
 
-Where the work runs follows ``config.tasks``: Celery (``countdown`` = the delay) with a
-broker; a timer thread without one (the web demo); inline when ``TRIBUNAL_TASKS_INLINE`` is
-on (tests, commands). With a broker the flag needs a cache every process shares (Redis): with
-the default local-memory cache a worker could not clear the web process's flag, so flags are
-not used then and every request schedules a run, which the watermark check makes cheap.
+Where the work runs, and what a broker outage does, is ``config.tasks``'s business.
 """
 
 from __future__ import annotations
@@ -39,21 +36,19 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.cache.backends.base import BaseCache
-from django.db import close_old_connections, connections, transaction
 
 from analysis import selectors
 from analysis.figures import LEVEL, N_BOOT, figures_compute
 from analysis.models import MetricSnapshot
 from analysis.studies import HUMAN, StudyInputs, studies_compute
 from analysis.vote_table import MAJORITY, VoteTable
-from annotation.models import Audit
-from config.tasks import task_named
+from annotation.models import Audit, AuditItem
+from config.tasks import coalesce_pending, coalesce_release, enqueue
 from corpus.models import Dataset, Pair
 
 log = logging.getLogger(__name__)
 
-PENDING_SECONDS = 60  # a scheduled run that never started frees the flag after this long
+PENDING_SECONDS = 60  # the running flag of a computation outlives it by at most ten times this
 
 
 def study_inputs(
@@ -69,8 +64,9 @@ def study_inputs(
     judge_ids = [info.judge_id for info in table.judges.values()]
     if audit is not None:
         dataset_id = audit.dataset_id
-        pairs = Pair.objects.filter(audit_items__audit=audit)
-        pair_filter: dict[str, Any] = {"pair__audit_items__audit": audit}
+        sampled = AuditItem.objects.sampled().filter(audit=audit)  # no gold items
+        pairs = Pair.objects.filter(audit_items__in=sampled)
+        pair_filter: dict[str, Any] = {"pair__audit_items__in": sampled}
     else:
         assert dataset is not None
         dataset_id = dataset.pk
@@ -176,22 +172,12 @@ def snapshot_compute(
 SNAPSHOT_TASK = "analysis.snapshot_refresh"
 
 
-def _pending_key(kind: str, pk: int) -> str:
-    return f"analysis:snapshot:pending:{kind}:{pk}"
+def _coalesce_key(kind: str, pk: int) -> str:
+    return f"analysis:snapshot:{kind}:{pk}"
 
 
 def _running_key(kind: str, pk: int) -> str:
     return f"analysis:snapshot:running:{kind}:{pk}"
-
-
-def _flag_cache() -> BaseCache | None:
-    """The cache that holds pending flags, or None when it cannot be shared with workers."""
-    if not settings.CELERY_BROKER_URL:
-        return cache  # everything runs in this process
-    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
-    if backend.endswith(("LocMemCache", "DummyCache")):
-        return None
-    return cache
 
 
 def _delay() -> float:
@@ -219,68 +205,24 @@ def snapshot_request(
     Coalesced (module docstring): of a burst of requests only the first schedules a run, and
     the run sees every label committed before it reads. The caller never waits for it, and
     a failure to reach the cache or the broker is logged, never raised: the label is already
-    saved. ``force`` recomputes even when nothing changed (the report's button).
+    saved. ``force`` recomputes even when nothing changed (the report's button): it is sent
+    at once, past any pending run.
     """
     kind, pk = _subject(audit, dataset)
-    transaction.on_commit(lambda: _schedule(kind, pk, force))
-
-
-def _schedule(kind: str, pk: int, force: bool) -> None:
-    flags = _flag_cache()
-    if flags is not None:
-        try:
-            added = flags.add(_pending_key(kind, pk), time.time(), timeout=PENDING_SECONDS)
-        except Exception:
-            log.exception("snapshot request: the cache failed; scheduling anyway")
-            added = True
-        if not added and not force:
-            return  # a run is already scheduled and has not read the data yet
-    _dispatch(kind, pk, force)
-
-
-def _dispatch(kind: str, pk: int, force: bool) -> None:
-    snapshot_refresh_task = task_named(SNAPSHOT_TASK)
-    kwargs = {"kind": kind, "pk": pk, "force": force}
-    if settings.CELERY_BROKER_URL:
-        try:
-            snapshot_refresh_task.apply_async(kwargs=kwargs, countdown=_delay())
-        except Exception:
-            log.exception("snapshot request: the broker refused the task")
-            _clear_pending(kind, pk)
-    elif getattr(settings, "TRIBUNAL_TASKS_INLINE", False):
-        snapshot_refresh_task.apply(kwargs=kwargs, throw=True)
+    if force:
+        enqueue(SNAPSHOT_TASK, kind=kind, pk=pk, force=True)
     else:
-        timer = threading.Timer(_delay(), _run_in_thread, kwargs=kwargs)
-        timer.daemon = True
-        timer.name = f"snapshot-{kind}-{pk}"
-        timer.start()
-
-
-def _run_in_thread(**kwargs: Any) -> None:
-    close_old_connections()
-    try:
-        task_named(SNAPSHOT_TASK).apply(kwargs=kwargs, throw=True)
-    except Exception:
-        log.exception("in-process snapshot of %s %s failed", kwargs["kind"], kwargs["pk"])
-    finally:
-        connections.close_all()
-
-
-def _clear_pending(kind: str, pk: int) -> None:
-    flags = _flag_cache()
-    if flags is None:
-        return
-    try:
-        flags.delete(_pending_key(kind, pk))
-    except Exception:
-        log.exception("snapshot: could not clear the pending flag")
+        key = _coalesce_key(kind, pk)
+        enqueue(SNAPSHOT_TASK, kind=kind, pk=pk, force=False, countdown=_delay(), coalesce=key)
 
 
 def snapshot_pending(*, audit: Audit | None = None, dataset: Dataset | None = None) -> bool:
     """True while a run is scheduled or computing (as far as this process's cache knows)."""
     kind, pk = _subject(audit, dataset)
+    if coalesce_pending(_coalesce_key(kind, pk)):
+        return True
     try:
-        return bool(cache.get(_pending_key(kind, pk)) or cache.get(_running_key(kind, pk)))
+        return bool(cache.get(_running_key(kind, pk)))
     except Exception:
         return False
 
@@ -292,7 +234,7 @@ def snapshot_refresh(*, kind: str, pk: int, force: bool = False) -> MetricSnapsh
     snapshot, or None when nothing changed or the subject no longer exists.
     """
     with _subject_lock(kind, pk):
-        _clear_pending(kind, pk)
+        coalesce_release(_coalesce_key(kind, pk))
         audit = Audit.objects.filter(pk=pk).first() if kind == "audit" else None
         dataset = Dataset.objects.filter(pk=pk).first() if kind == "dataset" else None
         if audit is None and dataset is None:

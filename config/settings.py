@@ -205,11 +205,19 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Publishing from a request (config/tasks.py) never waits for a broker that is away: one
+# connection attempt with a short timeout, no retry; the task waits in the process's outbox
+# and is sent again every TRIBUNAL_TASKS_RETRY_SECONDS (and by the workers' sweeps).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
     "unacked_restore_interval": 15,
     "unacked_restore_throttle": 1,
+    "max_retries": 0,  # kombu's default channel: fail at the first refused connection
+    "socket_connect_timeout": env_float("CELERY_BROKER_CONNECT_TIMEOUT", 0.5, minimum=0.01),
 }
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECT_TIMEOUT", 0.5, minimum=0.01)
+CELERY_TASK_PUBLISH_RETRY = False
+TRIBUNAL_TASKS_RETRY_SECONDS = env_float("TRIBUNAL_TASKS_RETRY_SECONDS", 5, minimum=0.1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600, minimum=60)
 # Background jobs (imports, judge runs, classification runs) hold a lease on their row,
 # renewed every quarter of it; a running job silent for longer lost its worker and is
@@ -218,13 +226,31 @@ TRIBUNAL_JOB_LEASE_SECONDS = env_int("TRIBUNAL_JOB_LEASE_SECONDS", 60, minimum=2
 TRIBUNAL_JOB_MAX_ATTEMPTS = env_int("TRIBUNAL_JOB_MAX_ATTEMPTS", 3, minimum=1)
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss"))
 
-# A cache shared by web nodes and workers lets a burst of labels coalesce into one recompute
-# across processes; without one, each process coalesces its own (see analysis/tasks.py).
+# The cache holds the pending flags that coalesce a burst of labels into one recompute
+# (config/tasks.py), so it must be shared by web nodes and workers: CACHE_URL, else the
+# broker's Redis when there is one, else this process's memory (the embedded default).
 CACHE_URL = env_url("CACHE_URL", None, schemes=("redis", "rediss"))
+
+
+def cache_location(cache_url: str | None, broker_url: str | None) -> str | None:
+    """The Redis the cache uses: `CACHE_URL`, else a Redis broker's URL, else none."""
+    if cache_url:
+        return cache_url
+    if broker_url and broker_url.startswith(("redis://", "rediss://")):
+        return broker_url
+    return None
+
+
+_CACHE_LOCATION = cache_location(CACHE_URL, CELERY_BROKER_URL)
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-        if CACHE_URL
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _CACHE_LOCATION,
+            # A Redis that is away costs a request a refused connection, not a wait.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 2},
+        }
+        if _CACHE_LOCATION
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }

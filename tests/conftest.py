@@ -6,22 +6,47 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.test import Client
 
+from config import tasks as config_tasks
 from config.roles import ensure_groups
+from config.tasks import Job
 from tests.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
-def _inline_tasks(settings: Any) -> None:
-    # Tasks run inline after commit in tests; threads would outlive the test's transaction.
-    settings.TRIBUNAL_TASKS_INLINE = True
+def _tasks_recorded(request: pytest.FixtureRequest, settings: Any, monkeypatch: Any) -> list[Job]:
+    """Tasks are recorded, not run: a test asserts what was enqueued (`tasks_sent`) and calls
+    a task body directly where it tests the body. Tests about what tasks do end to end opt in
+    to running them inline with the `tasks_inline` fixture."""
     settings.CELERY_BROKER_URL = None
-    # Labels trigger report snapshots inline in tests; fewer resamples keep them quick (tests of
-    # the figures themselves pass their own n_boot).
+    settings.TRIBUNAL_TASKS_INLINE = False
+    # Snapshots computed in tests draw fewer resamples (tests of the figures themselves pass
+    # their own n_boot).
     settings.TRIBUNAL_SNAPSHOT_BOOT = 50
     # Personas are created in nearly every test; the default hasher costs 0.5 s each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()  # pending flags and throttle counts of earlier tests
+    monkeypatch.setattr(config_tasks, "_outbox", {})  # what an earlier test's broker refused
+    monkeypatch.setattr(config_tasks, "_broker_down_until", 0.0)
+    sent: list[Job] = []
+    if "tasks_inline" not in request.fixturenames:
+        monkeypatch.setattr(config_tasks, "_run_here", sent.append)
+    return sent
+
+
+@pytest.fixture
+def tasks_sent(_tasks_recorded: list[Job]) -> list[Job]:
+    """The tasks enqueued (and not run) so far, in order, once their transaction committed
+    (inside a test's transaction: within `django_capture_on_commit_callbacks(execute=True)`)."""
+    return _tasks_recorded
+
+
+@pytest.fixture
+def tasks_inline(settings: Any) -> None:
+    """Run enqueued tasks inline once their transaction commits (imports, runs, snapshots)."""
+    settings.TRIBUNAL_TASKS_INLINE = True
 
 
 @pytest.fixture

@@ -126,6 +126,7 @@ def test_it_exports_csv_and_parquet_with_one_row_per_pair(
     assert pq.read_table(io.BytesIO(as_parquet)).num_rows == 3
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_round_trips_through_the_import_api(
     lead: User,
     audits: list[am.Audit],

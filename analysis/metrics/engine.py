@@ -253,7 +253,14 @@ def evaluate(
         width = block.stop - block.start
         point = block_statistics(block, totals[:, block.start : block.stop])
         resampled = (
-            block_statistics(block, replicates[:, :, block.start : block.stop].reshape(-1, width))
+            # An explicit row count: a block without columns (nobody rated anything) has
+            # width 0, which reshape(-1, 0) cannot infer (issue 15.1).
+            block_statistics(
+                block,
+                replicates[:, :, block.start : block.stop].reshape(
+                    replicates.shape[0] * replicates.shape[1], width
+                ),
+            )
             if replicates is not None
             else None
         )

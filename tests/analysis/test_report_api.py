@@ -47,6 +47,7 @@ def test_it_returns_the_latest_snapshot_as_json(lead_client: Client, data: Audit
     assert body["snapshot"]["counts"]["items"] == len(data.rows)
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_asks_for_figures_when_there_are_none_yet(
     lead_client: Client, data: AuditData, committed: Callable[..., Any]
 ) -> None:
@@ -78,6 +79,7 @@ def test_it_returns_the_history_oldest_first(lead_client: Client, data: AuditDat
     )
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_recomputes_on_post(
     lead_client: Client, data: AuditData, committed: Callable[..., Any]
 ) -> None:
@@ -88,6 +90,7 @@ def test_it_recomputes_on_post(
     assert MetricSnapshot.objects.filter(audit=data.audit).count() == 1
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_serves_dataset_reports(
     lead_client: Client, data: AuditData, committed: Callable[..., Any]
 ) -> None:

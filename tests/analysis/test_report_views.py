@@ -35,6 +35,7 @@ def committed(django_capture_on_commit_callbacks: Callable[..., Any]) -> Callabl
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_shows_the_report_to_a_lead_with_the_figures(
     lead_client: Client, data: AuditData, committed: Callable[..., Any]
 ) -> None:
@@ -106,6 +107,7 @@ def test_it_polls_only_while_the_audit_is_open(lead_client: Client, data: AuditD
     assert [t for t in re.findall(r'hx-trigger="([^"]*)"', closed)] == ["load"]
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_recomputes_when_a_lead_asks(
     lead_client: Client, data: AuditData, committed: Callable[..., Any]
 ) -> None:
@@ -150,6 +152,7 @@ def test_it_escapes_a_malicious_judge_name_everywhere(
     assert 'onload="alert(2)' not in content
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_shows_undefined_with_the_reason_never_nan(
     lead_client: Client, lead: User, committed: Callable[..., Any]
 ) -> None:
@@ -164,6 +167,7 @@ def test_it_shows_undefined_with_the_reason_never_nan(
     assert not re.search(r"\bnan\b", content, re.IGNORECASE)
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_keeps_the_page_free_of_inline_script_and_style(
     lead_client: Client, data: AuditData, committed: Callable[..., Any]
 ) -> None:
@@ -176,6 +180,7 @@ def test_it_keeps_the_page_free_of_inline_script_and_style(
     assert not re.search(r"<script(?![^>]*\bsrc=)", content)  # every script is a file
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_shows_a_dataset_report(
     lead_client: Client, data: AuditData, committed: Callable[..., Any]
 ) -> None:

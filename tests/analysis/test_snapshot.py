@@ -39,6 +39,7 @@ from analysis.models import MetricSnapshot
 from analysis.tasks import snapshot_refresh_task
 from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label
 from config.roles import ensure_groups
+from config.tasks import Job
 from judges.models import Judge, ParseStatus, Verdict
 from tests.factories import (
     DatasetFactory,
@@ -469,7 +470,9 @@ def _label_once_more(data: AuditData, user: User, index: int) -> None:
 
 
 def test_it_recomputes_once_for_a_burst_of_label_commits(
-    data: AuditData, django_capture_on_commit_callbacks: Callable[..., Any]
+    data: AuditData,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    tasks_sent: list[Job],
 ) -> None:
     newcomers = [UserFactory(username=f"burst-{k}") for k in range(10)]
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -477,35 +480,40 @@ def test_it_recomputes_once_for_a_burst_of_label_commits(
             with transaction.atomic():  # one label = one transaction, as label_submit does
                 _label_once_more(data, user, k)
                 services.snapshot_request(audit=data.audit)
-        assert MetricSnapshot.objects.count() == 0  # nothing runs before the commit
     assert len(callbacks) == 10
+    assert tasks_sent == []  # nothing is sent before the commit
 
-    with mock.patch.object(services, "snapshot_compute", wraps=services.snapshot_compute) as spy:
-        for callback in callbacks:
-            callback()
+    for callback in callbacks:
+        callback()
 
-    assert spy.call_count == 1
+    assert [(job.name, job.kwargs) for job in tasks_sent] == [
+        (services.SNAPSHOT_TASK, {"kind": "audit", "pk": data.audit.pk, "force": False})
+    ]
+    assert tasks_sent[0].countdown == services._delay()
+    snapshot_refresh_task(**tasks_sent[0].kwargs)  # the one run, after the burst committed
     snapshot = MetricSnapshot.objects.get()
     assert snapshot.label_count == Label.objects.filter(item__audit=data.audit).count()
 
 
 def test_it_schedules_one_run_while_one_is_pending(
-    data: AuditData, django_capture_on_commit_callbacks: Callable[..., Any]
+    data: AuditData,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    tasks_sent: list[Job],
 ) -> None:
-    with mock.patch.object(services, "_dispatch") as dispatch:
-        with django_capture_on_commit_callbacks(execute=True):
-            for _ in range(10):
-                services.snapshot_request(audit=data.audit)
-        assert dispatch.call_count == 1
-        assert services.snapshot_pending(audit=data.audit)
-
-        services.snapshot_refresh(kind="audit", pk=data.audit.pk)  # the run clears the flag
-        assert not services.snapshot_pending(audit=data.audit)
-        with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(10):
             services.snapshot_request(audit=data.audit)
-        assert dispatch.call_count == 2
+    assert len(tasks_sent) == 1
+    assert services.snapshot_pending(audit=data.audit)
+
+    services.snapshot_refresh(kind="audit", pk=data.audit.pk)  # the run clears the flag
+    assert not services.snapshot_pending(audit=data.audit)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.snapshot_request(audit=data.audit)
+    assert len(tasks_sent) == 2
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_recomputes_on_request_when_forced_even_if_nothing_changed(
     data: AuditData, django_capture_on_commit_callbacks: Callable[..., Any], settings: Any
 ) -> None:
@@ -550,8 +558,10 @@ def test_it_sends_every_request_to_the_broker_when_the_cache_is_not_shared(
     # A local-memory cache cannot be cleared by a worker, so no flags: each request is sent.
     assert send.call_count == 2
     assert send.call_args.kwargs == {
+        "args": (),
         "kwargs": {"kind": "audit", "pk": data.audit.pk, "force": False},
         "countdown": 0.25,
+        "retry": False,  # a broker that is away must not hold the request (config.tasks)
     }
 
 

@@ -219,17 +219,20 @@ def build_audit(n_pairs: int = 1500, n_hard: int = 150, n_random: int = 150) -> 
     order = rng.permutation(len(chosen))
     people = built.study.verdicts[built.study.verdicts["rater"] == "human"].set_index("pair_id")
     now = timezone.now()
-    labelled = []
-    for position, index in enumerate(order):
-        k, stratum, probability = chosen[index]
-        item = AuditItem.objects.create(
+    placed = [chosen[index] for index in order]
+    # Bulk inserts (no model here has a save() of its own): one query per table, not 900.
+    items = AuditItem.objects.bulk_create(
+        AuditItem(
             audit=audit,
             pair_id=built.pair_ids[k],
             stratum=stratum,
             inclusion_probability=probability,
             position=position,
         )
-        assignment = Assignment.objects.create(
+        for position, (k, stratum, probability) in enumerate(placed)
+    )
+    assignments = Assignment.objects.bulk_create(
+        Assignment(
             item=item,
             annotator=annotator,
             a_on_left=True,
@@ -237,8 +240,11 @@ def build_audit(n_pairs: int = 1500, n_hard: int = 150, n_random: int = 150) -> 
             served_at=now,
             expires_at=now + timedelta(minutes=10),
         )
-        outcome = people.loc[k, "verdict"]
-        Label.objects.create(
+        for item in items
+    )
+    outcomes = [people.loc[k, "verdict"] for k, _, _ in placed]
+    Label.objects.bulk_create(
+        Label(
             item=item,
             assignment=assignment,
             annotator=annotator,
@@ -246,7 +252,11 @@ def build_audit(n_pairs: int = 1500, n_hard: int = 150, n_random: int = 150) -> 
             chose_left=None if outcome == "tie" else outcome == "A",
             submission_key=f"00000000-0000-0000-0000-{position:012d}",
         )
-        labelled.append(k)
+        for position, (item, assignment, outcome) in enumerate(
+            zip(items, assignments, outcomes, strict=True)
+        )
+    )
+    labelled = [k for k, _, _ in placed]
     design = pd.DataFrame(
         [(built.pair_ids[k], s, p) for k, s, p in chosen],
         columns=["pair_id", "stratum", "inclusion_probability"],

@@ -26,7 +26,12 @@ class Server:
 
 @pytest.fixture
 def server(
-    live_server: Any, lead: User, annotator: User, settings: Any, tmp_path: Path
+    live_server: Any,
+    lead: User,
+    annotator: User,
+    settings: Any,
+    tmp_path: Path,
+    tasks_inline: None,  # the client waits for imports and reports the server computes
 ) -> Iterator[Server]:
     settings.MEDIA_ROOT = tmp_path / "media"  # uploaded import files
     with httpx.Client(base_url=live_server.url, timeout=30) as http:

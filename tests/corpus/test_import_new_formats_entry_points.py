@@ -53,6 +53,7 @@ def test_it_lists_the_new_formats_in_help_and_on_the_upload_page(lead_client: Cl
     assert "--baseline MODEL" in text
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_imports_each_new_format_through_the_upload_page(
     lead_client: Client, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
@@ -81,6 +82,7 @@ def test_it_imports_each_new_format_through_the_upload_page(
     assert arena.count() == 3 and all(p.response_a.has_text for p in arena)
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_imports_arena_hard_through_the_api_with_its_side_files_and_baseline(
     lead: User, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:

@@ -51,6 +51,7 @@ def test_it_shows_the_upload_page_to_leads_only(
     assert not Dataset.objects.exists()
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_imports_an_uploaded_file_and_shows_the_result(
     lead: User, lead_client: Client, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
@@ -80,6 +81,7 @@ def test_it_imports_an_uploaded_file_and_shows_the_result(
     assert b"<script>" not in page.content and b"style=" not in page.content
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_imports_judge_files_after_the_test_set_uploaded_with_them(
     lead_client: Client, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
@@ -102,6 +104,7 @@ def test_it_imports_judge_files_after_the_test_set_uploaded_with_them(
     assert listing.status_code == 200 and listing.content.count(b"badge ok") == 3
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_lists_a_refused_upload_with_its_errors(
     lead_client: Client, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
@@ -183,6 +186,7 @@ def test_it_enqueues_the_import_only_after_the_jobs_are_committed(
 # API ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_imports_through_the_api_with_a_token(
     lead: User, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
@@ -202,6 +206,7 @@ def test_it_imports_through_the_api_with_a_token(
     assert status["percent"] == 100 and status["errors"] == []
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_imports_several_files_posted_together_through_the_api(
     lead_client: Client, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:

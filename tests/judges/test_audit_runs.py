@@ -42,6 +42,7 @@ def serving_order(audit: Audit) -> list[int]:
     return list(audit.items.order_by("position").values_list("pair_id", flat=True))
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_a_lead_runs_a_judge_over_the_audit_from_its_page(
     lead_client: Client,
     chat_server: ChatServer,

@@ -43,6 +43,7 @@ def classified(
 # --- pages -------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_a_lead_classifies_from_the_dataset_page_and_lands_on_the_run(
     lead_client: Client, xstest: Dataset, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
@@ -65,6 +66,7 @@ def test_a_lead_classifies_from_the_dataset_page_and_lands_on_the_run(
     assert ResponseFeatures.objects.filter(extractor=run.extractor).count() == 5
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_the_run_page_shows_the_counts_per_class_as_a_chart_when_done(
     lead_client: Client, classified: ClassificationRun
 ) -> None:
@@ -83,6 +85,7 @@ def test_the_run_page_shows_the_counts_per_class_as_a_chart_when_done(
     assert "style=" not in page  # the CSP forbids inline styles
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_the_dataset_page_shows_the_current_classes(
     lead_client: Client, xstest: Dataset, classified: ClassificationRun
 ) -> None:
@@ -179,6 +182,7 @@ def test_starting_needs_a_post(lead_client: Client, xstest: Dataset) -> None:
 # --- API ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_a_lead_starts_a_run_through_the_api_and_reads_it_back(
     lead_client: Client, xstest: Dataset, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:

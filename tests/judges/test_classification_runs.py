@@ -17,6 +17,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from config.tasks import Job
 from corpus.models import Dataset, Response
 from judges import classification
 from judges.classification import (
@@ -360,15 +361,21 @@ def test_it_replaces_an_active_run_that_stopped_moving(xstest: Dataset) -> None:
 
 
 def test_it_queues_the_task_only_after_commit(
-    xstest: Dataset, django_capture_on_commit_callbacks: Callable[..., Any]
+    xstest: Dataset, django_capture_on_commit_callbacks: Callable[..., Any], tasks_sent: list[Job]
 ) -> None:
+    from judges.tasks import classification_run
+
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         run, created = classification_run_start(dataset=xstest)
         assert ClassificationRun.objects.get(pk=run.pk).status == "pending"
 
     assert created and len(callbacks) == 1
-    assert ResponseClassification.objects.count() == 0
-    callbacks[0]()  # what the broker (or the in-process runner) does after commit
+    assert tasks_sent == [] and ResponseClassification.objects.count() == 0
+    callbacks[0]()  # the commit
+    assert [(job.name, job.args) for job in tasks_sent] == [
+        ("judges.classification_run", (run.pk,))
+    ]
+    classification_run(*tasks_sent[0].args)  # what the worker (or the in-process runner) does
     run.refresh_from_db()
     assert run.status == ClassificationRun.Status.DONE
     assert ResponseClassification.objects.filter(classifier=run.classifier).count() == 5

@@ -89,6 +89,7 @@ def test_it_refuses_a_bad_judge_naming_the_field(
     assert Judge.objects.count() == 0
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_starts_a_run_and_reports_its_status_and_counts(
     lead_client: Client,
     chat_server: ChatServer,

@@ -84,6 +84,7 @@ def test_it_lists_versions_with_verdict_counts_and_failed_parse_rate(
     assert "(25%)" in page
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_a_lead_starts_a_run_and_lands_on_its_page(
     lead_client: Client,
     judge: Judge,

@@ -50,6 +50,7 @@ def picky_server(chat_server: ChatServer) -> ChatServer:
     return chat_server
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_stores_both_orders_and_combines_them_mt_bench_style(
     picky_server: ChatServer,
     make_judge: MakeJudge,
@@ -188,6 +189,7 @@ def test_it_stores_sos_bench_criteria_in_the_pairs_own_labels(
     assert (verdict.outcome, verdict.consistent) == ("tie", False)
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_retries_after_429_and_500_and_stores_every_verdict(
     picky_server: ChatServer,
     make_judge: MakeJudge,
@@ -250,6 +252,7 @@ def test_it_times_out_a_slow_call_and_counts_it_as_an_error(
     assert run.counts["errors"] == 2 and run.status == JudgeRun.Status.DONE
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_makes_zero_calls_when_rerun_through_the_task(
     picky_server: ChatServer,
     make_judge: MakeJudge,

@@ -115,6 +115,7 @@ def test_a_second_delivery_of_a_run_held_by_a_live_worker_returns_at_once(
     assert chat_server.requests == [] and Verdict.objects.count() == 0
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_the_sweep_resumes_a_run_from_the_verdicts_it_stored(
     judge: Judge,
     dataset: Dataset,
@@ -212,6 +213,7 @@ def test_the_heartbeat_renews_the_lease_and_notices_a_takeover(
 # --- classification runs -----------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_the_sweep_resumes_a_classification_run_whose_worker_died(
     db: None, django_capture_on_commit_callbacks: Any
 ) -> None:
