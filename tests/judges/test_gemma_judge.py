@@ -148,6 +148,7 @@ def chat_posts(log: Path) -> int:
     return log.read_text(errors="replace").count(CHAT_POST)
 
 
+@pytest.mark.usefixtures("tasks_inline")
 def test_it_judges_pandalm_pairs_with_gemma_in_both_orders_and_stores_every_answer(
     gemma_server: Any, db: None, django_capture_on_commit_callbacks: Any
 ) -> None:
