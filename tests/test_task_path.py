@@ -16,6 +16,7 @@ from unittest import mock
 
 import pytest
 from django.conf import settings as django_settings
+from kombu import pools as kombu_pools
 
 from analysis import services
 from analysis.models import MetricSnapshot
@@ -60,6 +61,7 @@ def broker_at() -> Iterator[Callable[[str], None]]:
             celery_app._pool.force_close_all()
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
+        kombu_pools.reset()  # kombu's registry would hand back the closed producer pool
         conf.task_always_eager, conf.broker_url = False, url
 
     yield point

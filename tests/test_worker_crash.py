@@ -27,6 +27,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from kombu import pools as kombu_pools
 
 from config import celery_app
 from corpus.importers.services import import_jobs_create
@@ -108,13 +109,25 @@ def workers(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[W
     conf = celery_app.conf
     saved = conf.task_always_eager, conf.broker_url
     conf.task_always_eager, conf.broker_url = False, REDIS_URL
+    _drop_connections()  # a pool an earlier test opened would publish to its broker instead
     pool = Workers(env, tmp_path)
     try:
         yield pool
     finally:
         conf.task_always_eager, conf.broker_url = saved
+        _drop_connections()
         pool.stop_all()
         client.flushdb()
+
+
+def _drop_connections() -> None:
+    """Forget Celery's connection and producer pools, so the next publish uses the broker URL
+    the configuration now names."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    kombu_pools.reset()  # kombu's registry would hand back the closed producer pool
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout: float) -> None:
