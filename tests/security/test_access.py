@@ -195,7 +195,7 @@ def world(db: None) -> World:
                     ("judges/runs", pks["judge-runs"]),
                     ("classification", pks["classification"]),
                     ("imports", pks["imports"]),
-                    ("labels", pks["labels"]),
+                    ("api/labels", pks["labels"]),
                     ("assignments", pks["assignment"]),
                     ("items", pks["item"]),
                     ("judges", pks["judge"]),
