@@ -6,15 +6,8 @@ Pure functions over lists of texts (no Django). What each feature counts:
 - `length_tokens`: all-MiniLM-L6-v2 WordPiece tokens (lower-cased BERT vocabulary), without
   [CLS]/[SEP] and never truncated: the same tokenizer the embeddings use, so one pass serves
   both. Roughly 1.3 tokens per English word.
-- markdown counts (METHODS.md section 5), following the counting of LMSYS's style control
-  (FastChat `count_markdown_elements`), made exact by working per line and skipping code:
-  fenced code blocks (``` or ~~~) and inline code spans are removed first; then
-  * `headers`: ATX headings, a line of up to 3 spaces, 1-6 `#`, a space and some text;
-  * `list_items`: lines starting (after any indentation) with `-`, `*` or `+`, or a number
-    followed by `.` or `)`, then a space and some text; thematic breaks (`* * *`) are not items;
-  * `bold`: `**text**` or `__text__` spans on one line, text not starting or ending with a
-    space.
-  Setext headings (text underlined with === or ---) are not counted, as in FastChat.
+- markdown counts (`headers`, `list_items`, `bold`): `judges.core.markdown`, whose rules the
+  analysis counts texts with too (METHODS.md section 5).
 - `prompt_similarity`: cosine of the all-MiniLM-L6-v2 embeddings of prompt and response (both
   cut to 256 tokens), as in METHODS.md section 4; None when there is no prompt.
 - `style_difference(f_a, f_b) = (f_a - f_b) / (f_a + f_b + 1)` (METHODS.md section 5).
@@ -27,13 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, overload
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
+from judges.core import markdown
+from judges.core.markdown import MarkdownCounts
 from judges.refusal.embedder import (
     DEFAULT_BATCH_SIZE,
     MAX_LENGTH,
@@ -48,21 +42,7 @@ from judges.refusal.embedder import (
 if TYPE_CHECKING:
     from judges.refusal.classifier import Classification, RefusalClassifier
 
-MARKDOWN_RULES_VERSION: Final = 1
-
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_INLINE_CODE = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)")
-_HEADER = re.compile(r"^ {0,3}#{1,6}[ \t]+\S")
-_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+\S")
-_THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
-_BOLD = re.compile(r"\*\*[^\s*](?:[^*\n]*[^\s*])?\*\*|__[^\s_](?:[^_\n]*[^\s_])?__")
-
-
-@dataclass(frozen=True)
-class MarkdownCounts:
-    headers: int
-    list_items: int
-    bold: int
+MARKDOWN_RULES_VERSION = markdown.MARKDOWN_RULES_VERSION
 
 
 @dataclass(frozen=True)
@@ -91,37 +71,8 @@ def token_counts(texts: Sequence[str], *, counter: TokenCounter | None = None) -
     return [int(n) for n in counter.count(texts)]
 
 
-def _prose_lines(text: str) -> list[str]:
-    """The lines of `text` outside fenced code blocks, with inline code spans blanked."""
-    lines: list[str] = []
-    fence: str | None = None
-    for line in text.splitlines():
-        marker = _FENCE.match(line)
-        if fence is None and marker:
-            fence = marker.group(1)
-            continue
-        if fence is not None:
-            closing = marker.group(1) if marker else None
-            if closing and closing[0] == fence[0] and len(closing) >= len(fence):
-                fence = None
-            continue
-        lines.append(_INLINE_CODE.sub(" ", line))
-    return lines
-
-
-def markdown_count(text: str) -> MarkdownCounts:
-    headers = list_items = bold = 0
-    for line in _prose_lines(text):
-        if _HEADER.match(line):
-            headers += 1
-        elif _LIST_ITEM.match(line) and not _THEMATIC_BREAK.match(line):
-            list_items += 1
-        bold += len(_BOLD.findall(line))
-    return MarkdownCounts(headers=headers, list_items=list_items, bold=bold)
-
-
 def markdown_counts(texts: Sequence[str]) -> list[MarkdownCounts]:
-    return [markdown_count(text) for text in check_texts(texts)]
+    return [markdown.markdown_count(text) for text in check_texts(texts)]
 
 
 @overload
@@ -183,7 +134,7 @@ def _features(
 ) -> list[ResponseFeatures]:
     result = []
     for text, tokens, similarity in zip(texts, token_totals, similarities, strict=True):
-        style = markdown_count(text)
+        style = markdown.markdown_count(text)
         result.append(
             ResponseFeatures(
                 length_chars=len(text),

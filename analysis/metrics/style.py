@@ -30,7 +30,6 @@ cannot be told from the models and the fit has no slot term, as AlpacaEval's own
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -50,27 +49,20 @@ from analysis.metrics.refusal import (
     points_row,
 )
 from analysis.metrics.votes import refuse_first, require_columns, show
+from judges.core.markdown import markdown_count
 
 LENGTH: Final = "length"
 MARKDOWN_FEATURES: Final = ("headers", "lists", "bold")
 FEATURES: Final = (LENGTH, *MARKDOWN_FEATURES)
 
-_FENCE = re.compile(r"^\s*(```|~~~).*?^\s*\1[^\n]*$", re.MULTILINE | re.DOTALL)
-_HEADER = re.compile(r"^ {0,3}#{1,6}(?:\s|$)", re.MULTILINE)
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+\S", re.MULTILINE)
-_BOLD = re.compile(r"\*\*(?=\S)[^*\n]+?\*\*|__(?=\S)[^_\n]+?__")
-
 
 def markdown_counts(text: str | None) -> dict[str, int]:
-    """Header lines, list items and bold spans in ``text``, outside fenced code blocks."""
+    """Header lines, list items and bold spans in ``text`` outside code, counted by the rules the
+    stored response features use (`judges.core.markdown`)."""
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return dict.fromkeys(MARKDOWN_FEATURES, 0)
-    body = _FENCE.sub("", str(text))
-    return {
-        "headers": len(_HEADER.findall(body)),
-        "lists": len(_LIST_ITEM.findall(body)),
-        "bold": len(_BOLD.findall(body)),
-    }
+    counts = markdown_count(str(text))
+    return {"headers": counts.headers, "lists": counts.list_items, "bold": counts.bold}
 
 
 def _normalised_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
