@@ -16,12 +16,14 @@ a tie; a pair missing either verdict is left out of the comparison.
   chi-square statistic (|b - c| - 1)^2 / (b + c) with one degree of freedom (as
   ``statsmodels.stats.contingency_tables.mcnemar`` with ``exact``/``correction``).
 - **Shifted slices**: per slice value (category, response class, length bucket, stratum...),
-  (i) its flip rate against the flip rate of the other pairs, a pooled two-proportion z-test
-  (the chi-square test of the 2 x 2 table without continuity correction); (ii) the change in
-  its agreement with people, McNemar. All p-values of all slices go through one
-  Benjamini-Hochberg step-up (Benjamini & Hochberg 1995) at level ``alpha``; a slice is
-  *shifted* when any of its tests is rejected. The tests treat pairs as independent (the
-  intervals resample prompts); slices with fewer than ``min_n`` pairs are shown, not tested.
+  (i) its flip rate against the flip rate of the other pairs, a pooled two-proportion z-test,
+  one-sided: a slice is flagged where the changes concentrate (higher than the rest), not
+  where there are fewer (with every flip in one slice, all the others are "lower"); (ii) the
+  change in its agreement with people, McNemar (two-sided: a drop or a gain). All p-values
+  of all slices go through one Benjamini-Hochberg step-up (Benjamini & Hochberg 1995) at
+  level ``alpha``; a slice is *shifted* when any of its tests is rejected. The tests treat
+  pairs as independent (the intervals resample prompts); slices with fewer than ``min_n``
+  pairs are shown, not tested.
 - **Agreement in both orders** (Auto-J and JudgeBench's reporting): a pair counts as right only
   when the verdict in *each* presentation order equals the people's; **single-order
   agreement** for each order; **position consistency** per slice (share of pairs whose two
@@ -199,9 +201,14 @@ def mcnemar(first_right: Any, second_right: Any) -> dict[str, Any]:
     }
 
 
-def two_proportion_p(hits: int, n: int, other_hits: int, other_n: int) -> float:
-    """Two-sided p of the pooled two-proportion z-test (= chi-square of the 2 x 2 table
-    without continuity correction); 1.0 when either group is empty or nothing varies."""
+def two_proportion_p(
+    hits: int, n: int, other_hits: int, other_n: int, *, alternative: str = "two-sided"
+) -> float:
+    """p of the pooled two-proportion z-test (two-sided: = chi-square of the 2 x 2 table
+    without continuity correction; ``"larger"``: the first proportion is higher), as
+    statsmodels' ``proportions_ztest``; 1.0 when either group is empty or nothing varies."""
+    if alternative not in ("two-sided", "larger"):
+        raise ValueError(f"alternative must be two-sided or larger, got {alternative!r}")
     if n == 0 or other_n == 0:
         return 1.0
     pooled = (hits + other_hits) / (n + other_n)
@@ -209,6 +216,8 @@ def two_proportion_p(hits: int, n: int, other_hits: int, other_n: int) -> float:
     if variance <= 0:
         return 1.0
     z = (hits / n - other_hits / other_n) / math.sqrt(variance)
+    if alternative == "larger":
+        return float(stats.norm.sf(z))
     return float(2.0 * stats.norm.sf(abs(z)))
 
 
@@ -390,7 +399,7 @@ def slice_tests(
             raise ValueError(f"no slice column {column!r} (columns: {', '.join(frame.columns)})")
         values = frame[column].to_numpy(dtype=object)
         present = pd.notna(values)
-        for value in sorted({v for v in values[present]}, key=str):
+        for value in sorted({v for v in values[present & both]}, key=str):
             inside = present & (values == value) & both
             n = int(inside.sum())
             flips = int((flipped & inside).sum())
@@ -406,7 +415,9 @@ def slice_tests(
                 "tested": n >= min_n and total_n > n,
             }
             if row["tested"]:
-                row["p_flip"] = two_proportion_p(flips, n, total_flips - flips, total_n - n)
+                row["p_flip"] = two_proportion_p(
+                    flips, n, total_flips - flips, total_n - n, alternative="larger"
+                )
                 tests.append((len(rows), "flip", row["p_flip"]))
             if truth is not None:
                 labelled = inside & pd.notna(truth)

@@ -58,6 +58,8 @@ def test_benjamini_hochberg_matches_statsmodels() -> None:
 def test_two_proportion_p_matches_statsmodels_pooled_z_test() -> None:
     _, reference = proportions_ztest([12, 30], [80, 400])
     assert drift.two_proportion_p(12, 80, 30, 400) == pytest.approx(reference)
+    _, larger = proportions_ztest([12, 30], [80, 400], alternative="larger")
+    assert drift.two_proportion_p(12, 80, 30, 400, alternative="larger") == pytest.approx(larger)
     table = [[12, 68], [30, 370]]
     assert drift.two_proportion_p(12, 80, 30, 400) == pytest.approx(
         stats.chi2_contingency(table, correction=False).pvalue
