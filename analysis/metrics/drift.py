@@ -472,7 +472,8 @@ def _slice_intervals(
             level=level,
             seed=seed,
         )
-        row["flip_rate_ci"] = result.ci if isinstance(result, Estimate) else None
+        row["flip_rate_ci"] = None
+        row["clusters"] = result.details.get("clusters") if clusters is not None else row["n"]
         if isinstance(result, Estimate) and result.ci is not None:
             row["flip_rate_ci"] = [round(result.ci[0], 6), round(result.ci[1], 6)]
 
@@ -590,14 +591,22 @@ def drift_figures(
     return out
 
 
+MIN_CLUSTERS = 10  # a percentile interval from fewer resampled prompts is not trusted
+
+
 def gate_figures(figures: Mapping[str, Any]) -> dict[str, Any]:
     """The drift figures a gate rule can name: ``flip_rate`` (overall and per slice value,
-    keyed ``column=value``) and ``delta.<kind>`` for each agreement coefficient."""
+    keyed ``column=value``) and ``delta.<kind>`` for each agreement coefficient.
+
+    A slice whose interval came from fewer than :data:`MIN_CLUSTERS` prompts (one prompt's
+    pairs give a zero-width interval) is given without an interval, so a bound on it is
+    INCONCLUSIVE rather than decided by a degenerate interval."""
     flip: dict[str, Any] = {"all": figures["flip_rate"]}
     for row in figures.get("slices", []):
+        few = (row.get("clusters") or 0) < MIN_CLUSTERS
         flip[f"{row['slice']}={row['value']}"] = {
             "value": row["flip_rate"],
-            "ci": row.get("flip_rate_ci"),
+            "ci": None if few else row.get("flip_rate_ci"),
             "n": row["n"],
         }
     out: dict[str, Any] = {"flip_rate": flip}

@@ -230,3 +230,24 @@ def test_gate_figures_name_flip_rates_by_slice_and_agreement_deltas() -> None:
     assert set(gate["flip_rate"]) == {"all", "category=x", "category=y"}
     assert gate["flip_rate"]["all"]["value"] == pytest.approx(np.mean(first != second), abs=1e-6)
     assert gate["delta.cohen_kappa"]["all"]["ci"] is not None
+
+
+def test_a_slice_from_few_prompts_gives_the_gate_no_interval() -> None:
+    first, second, people = _people_and_judges(200, 6)
+    prompts = np.concatenate([np.arange(100), 1000 + np.arange(100) % 3])  # y: 3 prompts
+    frame = pd.DataFrame(
+        {
+            "first": first,
+            "second": second,
+            "people": people,
+            "prompt": prompts,
+            "category": np.repeat(["x", "y"], 100),
+        }
+    )
+    figures = drift.drift_figures(frame, slices=["category"], n_boot=200)
+    rows = {row["value"]: row for row in figures["slices"]}
+    assert (rows["x"]["clusters"], rows["y"]["clusters"]) == (100, 3)
+    gate = drift.gate_figures(figures)
+    assert gate["flip_rate"]["category=x"]["ci"] is not None
+    assert gate["flip_rate"]["category=y"]["ci"] is None
+    assert gate["flip_rate"]["category=y"]["value"] == rows["y"]["flip_rate"]
