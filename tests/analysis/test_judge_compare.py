@@ -20,6 +20,7 @@ from tests.factories import (
     JudgeFactory,
     PairFactory,
     PromptFactory,
+    ResponseFactory,
     UserFactory,
 )
 
@@ -42,7 +43,14 @@ def planted() -> dict[str, object]:
     for i in range(160):
         category = CATEGORIES[i % 4]
         prompt = PromptFactory(dataset=dataset)
-        pair = PairFactory(prompt=prompt, category=category)
+        # lengths unrelated to the category (and to factory counters shared across tests)
+        texts = ["x" * (40 + (i * 37) % 200), "y" * (40 + (i * 53) % 200)]
+        pair = PairFactory(
+            prompt=prompt,
+            category=category,
+            response_a=ResponseFactory(prompt=prompt, text=texts[0]),
+            response_b=ResponseFactory(prompt=prompt, text=texts[1]),
+        )
         pairs.append(pair)
         people = rng.choice(VERDICTS)
         first = people if rng.random() < 0.8 else rng.choice([v for v in VERDICTS if v != people])
