@@ -16,9 +16,10 @@ a tie; a pair missing either verdict is left out of the comparison.
   chi-square statistic (|b - c| - 1)^2 / (b + c) with one degree of freedom (as
   ``statsmodels.stats.contingency_tables.mcnemar`` with ``exact``/``correction``).
 - **Shifted slices**: per slice value (category, response class, length bucket, stratum...),
-  (i) its flip rate against the flip rate of the other pairs, a pooled two-proportion z-test,
-  one-sided: a slice is flagged where the changes concentrate (higher than the rest), not
-  where there are fewer (with every flip in one slice, all the others are "lower"); (ii) the
+  (i) its flip rate against the flip rate of the other pairs: Fisher's exact test with
+  Lancaster's mid-p, one-sided (a slice is flagged where the changes concentrate, not where
+  there are fewer: with every flip in one slice, all the others are "lower"; a normal
+  approximation flagged 31 of the seeded test's 200 null runs at a 10% level, mid-p 15); (ii) the
   change in its agreement with people, McNemar (two-sided: a drop or a gain). All p-values
   of all slices go through one Benjamini-Hochberg step-up (Benjamini & Hochberg 1995) at
   level ``alpha``; a slice is *shifted* when any of its tests is rejected. The tests treat
@@ -201,24 +202,17 @@ def mcnemar(first_right: Any, second_right: Any) -> dict[str, Any]:
     }
 
 
-def two_proportion_p(
-    hits: int, n: int, other_hits: int, other_n: int, *, alternative: str = "two-sided"
-) -> float:
-    """p of the pooled two-proportion z-test (two-sided: = chi-square of the 2 x 2 table
-    without continuity correction; ``"larger"``: the first proportion is higher), as
-    statsmodels' ``proportions_ztest``; 1.0 when either group is empty or nothing varies."""
-    if alternative not in ("two-sided", "larger"):
-        raise ValueError(f"alternative must be two-sided or larger, got {alternative!r}")
-    if n == 0 or other_n == 0:
+def flip_excess_p(flips: int, n: int, total_flips: int, total_n: int) -> float:
+    """One-sided mid-p that a slice of ``n`` of the ``total_n`` pairs holds ``flips`` or more
+    of the ``total_flips`` flips by chance: Fisher's exact test of the slice against the other
+    pairs (the hypergeometric tail, conditional on the total), minus half the probability of
+    exactly ``flips`` (Lancaster's mid-p, which keeps the false-alarm rate near its nominal
+    level where Fisher's exact p is conservative). 1.0 when the slice or the rest is empty.
+    """
+    if n == 0 or n >= total_n:
         return 1.0
-    pooled = (hits + other_hits) / (n + other_n)
-    variance = pooled * (1.0 - pooled) * (1.0 / n + 1.0 / other_n)
-    if variance <= 0:
-        return 1.0
-    z = (hits / n - other_hits / other_n) / math.sqrt(variance)
-    if alternative == "larger":
-        return float(stats.norm.sf(z))
-    return float(2.0 * stats.norm.sf(abs(z)))
+    tail = stats.hypergeom.sf(flips - 1, total_n, total_flips, n)
+    return float(min(1.0, tail - 0.5 * stats.hypergeom.pmf(flips, total_n, total_flips, n)))
 
 
 def benjamini_hochberg(p_values: Any, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
@@ -415,9 +409,7 @@ def slice_tests(
                 "tested": n >= min_n and total_n > n,
             }
             if row["tested"]:
-                row["p_flip"] = two_proportion_p(
-                    flips, n, total_flips - flips, total_n - n, alternative="larger"
-                )
+                row["p_flip"] = flip_excess_p(flips, n, total_flips, total_n)
                 tests.append((len(rows), "flip", row["p_flip"]))
             if truth is not None:
                 labelled = inside & pd.notna(truth)

@@ -3,13 +3,14 @@ agreement in both orders and position consistency per slice (analysis/metrics/dr
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import proportions_ztest
 
 from analysis.metrics import drift
 from analysis.metrics.agreement import cohen_kappa
@@ -55,15 +56,19 @@ def test_benjamini_hochberg_matches_statsmodels() -> None:
     assert 0 < rejected.sum() < len(p)
 
 
-def test_two_proportion_p_matches_statsmodels_pooled_z_test() -> None:
-    _, reference = proportions_ztest([12, 30], [80, 400])
-    assert drift.two_proportion_p(12, 80, 30, 400) == pytest.approx(reference)
-    _, larger = proportions_ztest([12, 30], [80, 400], alternative="larger")
-    assert drift.two_proportion_p(12, 80, 30, 400, alternative="larger") == pytest.approx(larger)
+def test_the_slice_flip_test_is_fishers_exact_with_mid_p() -> None:
+    # slice: 12 flips in 80 pairs; all: 42 flips in 480 pairs
     table = [[12, 68], [30, 370]]
-    assert drift.two_proportion_p(12, 80, 30, 400) == pytest.approx(
-        stats.chi2_contingency(table, correction=False).pvalue
-    )
+    exact = stats.fisher_exact(table, alternative="greater").pvalue
+    # P(X = 12) by direct counting: C(42, 12) C(438, 68) / C(480, 80)
+    point = math.comb(42, 12) * math.comb(438, 68) / math.comb(480, 80)
+    assert drift.flip_excess_p(12, 80, 42, 480) == pytest.approx(exact - point / 2, rel=1e-9)
+    assert drift.flip_excess_p(0, 80, 42, 480) == pytest.approx(1 - point_at(0) / 2)
+    assert drift.flip_excess_p(5, 80, 5, 80) == 1.0  # the slice is everything
+
+
+def point_at(k: int) -> float:
+    return math.comb(42, k) * math.comb(438, 80 - k) / math.comb(480, 80)
 
 
 def _people_and_judges(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
