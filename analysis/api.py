@@ -185,6 +185,12 @@ def audit_gate_check(request: Request, pk: int) -> Response:
     data = GateCheckInput(data=request.data)
     data.is_valid(raise_exception=True)
     judge = _judge_named(audit, data.validated_data["judge"])
+    baseline = None
+    if data.validated_data.get("baseline"):
+        try:
+            baseline = selectors.audit_judge_named(audit, data.validated_data["baseline"])
+        except selectors.JudgeNotOnAudit as exc:
+            raise ApiValidationError({"baseline": [str(exc)]}) from None
     rules = data.validated_data.get("rules")
     gate = None
     if rules is None:
@@ -201,7 +207,9 @@ def audit_gate_check(request: Request, pk: int) -> Response:
                 }
             )
     try:
-        outcome = gates.gate_evaluate(audit=audit, gate=gate, rules=rules, judge=judge)
+        outcome = gates.gate_evaluate(
+            audit=audit, gate=gate, rules=rules, judge=judge, baseline=baseline
+        )
     except GateRuleError as exc:
         raise ApiValidationError({"rules": [str(exc)]}) from None
     return Response(GateOutput(gates.gate_json(audit, outcome, gate)).data)

@@ -203,3 +203,24 @@ def test_judges_of_an_unrelated_name_are_not_a_default_baseline(audit: Audit) ->
     assert gates.drift_baseline(audit, Judge.objects.get(name="judge-x", version=2)).version == 1
     assert gates.drift_baseline(audit, other) is None
     assert Dataset.objects.count() == 1
+
+
+def test_the_gate_check_api_takes_a_baseline(audit: Audit, lead_client: Client) -> None:
+    body = {
+        "judge": "judge-x v2",
+        "baseline": "judge-x v1",
+        "rules": ["lower(delta(percent_agreement)) >= -0.5", "flip_rate <= 0.3"],
+    }
+    response = lead_client.post(
+        f"/api/audits/{audit.pk}/gate/check/", body, content_type="application/json"
+    )
+    assert response.status_code == 200
+    data = response.json()
+    assert data["baseline"]["version"] == 1
+    # no labels in the audit: no people's verdicts, so the delta is undefined
+    assert [r["status"] for r in data["rules"]] == ["INCONCLUSIVE", "PASS"]
+    body["baseline"] = "judge-q"
+    bad = lead_client.post(
+        f"/api/audits/{audit.pk}/gate/check/", body, content_type="application/json"
+    )
+    assert bad.status_code == 400 and "judge-q" in bad.json()["baseline"][0]
