@@ -139,10 +139,14 @@ def judges_compare(
     lengths, unit = _lengths(frame["item"], dataset_id)
     frame["length_bucket"] = drift.length_buckets(lengths.to_numpy(dtype=float))
     slices = [c for c in SLICES if pd.Series(frame[c]).dropna().nunique() >= 2]
+    people = frame.pop("people")
+    if people.notna().any():  # without labels, no agreement figures (rather than undefined)
+        frame["people"] = people
     figures = drift.drift_figures(
         frame, slices=slices, n_boot=n_boot, seed=seed, alpha=alpha, min_n=min_n
     )
     both = frame["first"].notna() & frame["second"].notna()
+    labelled = both & people.notna()
     return {
         "subject": table.subject,
         "first": _judge_json(first),
@@ -150,7 +154,7 @@ def judges_compare(
         "people": PEOPLE,
         "pairs": len(frame),
         "pairs_compared": int(both.sum()),
-        "pairs_labelled": int((both & frame["people"].notna()).sum()),
+        "pairs_labelled": int(labelled.sum()),
         "length_unit": unit,
         "length_cuts": _cuts(lengths),
         "slice_names": {c: SLICE_NAMES[c] for c in slices},

@@ -224,3 +224,19 @@ def test_the_gate_check_api_takes_a_baseline(audit: Audit, lead_client: Client) 
         f"/api/audits/{audit.pk}/gate/check/", body, content_type="application/json"
     )
     assert bad.status_code == 400 and "judge-q" in bad.json()["baseline"][0]
+
+
+def test_the_audit_page_compares_the_two_newest_versions_at_once(
+    audit: Audit, lead_client: Client
+) -> None:
+    JudgeFactory(name="unrelated", version=1)
+    response = lead_client.get(f"/reports/audit/{audit.pk}/compare/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "judge-x v2 against judge-x v1" in page
+    assert f"/api/audits/{audit.pk}/compare/?a={audit.judges.get(version=1).pk}" in page
+    api = lead_client.get(f"/api/audits/{audit.pk}/compare/?a=judge-x v1&b=judge-x v2")
+    assert api.json()["subject"]["kind"] == "audit"
+    assert api.json()["pairs_labelled"] == 0  # nobody has labelled the audit yet
+    assert "agreement" not in api.json()["figures"]
+    assert "No pairs labelled by people" in page
