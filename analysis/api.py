@@ -5,7 +5,9 @@ analysis.services) and whether a newer one is on its way; ``GET .../report/histo
 headline figures of every snapshot, oldest first; ``POST .../report/recompute/`` asks for a
 fresh snapshot (202). ``GET``/``PUT .../gate/`` check or write an audit's release gate;
 ``POST .../gate/check/`` checks rules for a judge named as ``manage.py gate --judge`` names it,
-storing nothing (what ``tribunal gate`` calls from a CI job). Leads only.
+storing nothing (what ``tribunal gate`` calls from a CI job). ``GET .../compare/?a=V1&b=V2``
+compares two judges on the same pairs (the JSON of ``manage.py judge_compare --format json``).
+Leads only.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analysis import gates, selectors, services
+from analysis import compare, gates, selectors, services
 from analysis.metrics.gate import GateRuleError
 from analysis.serializers import (
     GateCheckInput,
@@ -183,6 +185,12 @@ def audit_gate_check(request: Request, pk: int) -> Response:
     data = GateCheckInput(data=request.data)
     data.is_valid(raise_exception=True)
     judge = _judge_named(audit, data.validated_data["judge"])
+    baseline = None
+    if data.validated_data.get("baseline"):
+        try:
+            baseline = selectors.audit_judge_named(audit, data.validated_data["baseline"])
+        except selectors.JudgeNotOnAudit as exc:
+            raise ApiValidationError({"baseline": [str(exc)]}) from None
     rules = data.validated_data.get("rules")
     gate = None
     if rules is None:
@@ -199,13 +207,65 @@ def audit_gate_check(request: Request, pk: int) -> Response:
                 }
             )
     try:
-        outcome = gates.gate_evaluate(audit=audit, gate=gate, rules=rules, judge=judge)
+        outcome = gates.gate_evaluate(
+            audit=audit, gate=gate, rules=rules, judge=judge, baseline=baseline
+        )
     except GateRuleError as exc:
         raise ApiValidationError({"rules": [str(exc)]}) from None
     return Response(GateOutput(gates.gate_json(audit, outcome, gate)).data)
 
 
+def _compare(request: Request, audit: Audit | None, dataset: Dataset | None) -> Response:
+    judges = compare.compare_judges(dataset=dataset, audit=audit)
+    where = compare.subject_name(dataset=dataset, audit=audit)
+    errors: dict[str, list[str]] = {}
+    chosen: dict[str, Judge] = {}
+    for key in ("a", "b"):
+        text = request.query_params.get(key, "").strip()
+        if not text:
+            errors[key] = [f"name the {'baseline' if key == 'a' else 'candidate'} judge: ?{key}="]
+            continue
+        try:
+            chosen[key] = compare.judge_named(judges, text, where)
+        except compare.JudgeNotFound as exc:
+            errors[key] = [str(exc)]
+    if errors:
+        raise ApiValidationError(errors)
+    try:
+        data = compare.judges_compare(
+            first=chosen["a"], second=chosen["b"], dataset=dataset, audit=audit
+        )
+    except ValueError as exc:
+        raise ApiValidationError({"b": [str(exc)]}) from None
+    return Response(data)
+
+
+_COMPARE_DOC = (
+    "`a` is the baseline (v1), `b` the candidate (v2): a judge id, its name as pages show it "
+    "(`name vN`), its bare name (newest version) or a unique beginning of it. The answer is "
+    "the JSON of `manage.py judge_compare --format json`: flip rate and matrix, agreement "
+    "with people for both and the paired deltas with McNemar's test, slices (shifted first), "
+    "agreement in both orders and position consistency per slice."
+)
+
+
+@extend_schema(summary="Compare two judges on the audit's items", description=_COMPARE_DOC)
+@api_view(["GET"])
+def audit_compare(request: Request, pk: int) -> Response:
+    audit = audit_for_lead(request.user, pk)
+    return _compare(request, audit, None)
+
+
+@extend_schema(summary="Compare two judges on the dataset's pairs", description=_COMPARE_DOC)
+@api_view(["GET"])
+def dataset_compare(request: Request, name: str) -> Response:
+    dataset = object_for_lead(request.user, Dataset, name=name)
+    return _compare(request, None, dataset)
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("audits/<int:pk>/compare/", audit_compare, name="api-audit-compare"),
+    path("datasets/<slug:name>/compare/", dataset_compare, name="api-dataset-compare"),
     path("audits/<int:pk>/gate/", audit_gate, name="api-audit-gate"),
     path("audits/<int:pk>/gate/check/", audit_gate_check, name="api-audit-gate-check"),
     path("audits/<int:pk>/report/", audit_report, name="api-audit-report"),

@@ -8,6 +8,13 @@
 
 The rule language and its evaluation are pure (:mod:`analysis.metrics.gate`); the figures a
 rule may name come from the snapshot through :func:`analysis.studies.gate_figures`.
+
+Drift rules (``flip_rate``, ``delta.<coefficient>``, see :data:`DRIFT_METRICS`) compare two
+judges: the gate's pinned judge is the *candidate* (v2) and the *baseline* (v1) is the judge
+passed as ``baseline`` (``manage.py gate --baseline``, the API's ``baseline``) or, by
+default, the newest earlier version of the pinned judge's name on the audit. Their figures
+are computed on request by :func:`analysis.compare.judges_compare` on the audit's items; with
+no baseline a drift rule is INCONCLUSIVE ("no baseline judge").
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from analysis import selectors
+from analysis import compare, selectors
+from analysis.metrics import drift
 from analysis.metrics.gate import GateResult, GateRuleError, evaluate_gate, parse_rules
 from analysis.models import MetricSnapshot, ReleaseGate
 from analysis.services import snapshot_compute, snapshot_is_current
@@ -36,12 +44,41 @@ class GateOutcome:
     judge: Judge | None  # the judge version whose figures were read
     snapshot: MetricSnapshot | None
     rules: tuple[str, ...]
+    baseline: Judge | None = None  # the drift rules' v1, when any rule is about drift
+
+
+DRIFT_METRICS: dict[str, str] = {
+    "flip_rate": "share of pairs whose verdict differs from the baseline judge's "
+    "(slices: category=..., response_class=..., length_bucket=..., stratum=...)",
+    **{
+        f"delta.{kind}": f"paired change in {kind} with the people's majority against the "
+        "baseline judge (write delta(" + kind + "))"
+        for kind in drift.AGREEMENT_KINDS
+    },
+}
+
+
+def drift_rules(rules: Sequence[str]) -> bool:
+    """Does any rule name a drift figure (and so need a baseline judge)?"""
+    parsed = parse_rules(list(rules), known_metrics=[*GATE_METRICS, *DRIFT_METRICS])
+    return any(rule.metric in DRIFT_METRICS for rule in parsed)
+
+
+def drift_baseline(audit: Audit, candidate: Judge) -> Judge | None:
+    """The default baseline of a drift rule: the newest earlier version of the candidate's
+    name among the audit's judges."""
+    earlier = [
+        j
+        for j in selectors.audit_judges(audit)
+        if j.name == candidate.name and j.version < candidate.version
+    ]
+    return max(earlier, key=lambda j: (j.version, j.pk), default=None)
 
 
 def gate_rules_parse(rules: Sequence[str]) -> list[str]:
     """The rules, stripped and checked; raises ``GateRuleError`` naming the rule and field."""
     cleaned = [r.strip() for r in rules if r and r.strip() and not r.strip().startswith("#")]
-    parse_rules(cleaned, known_metrics=GATE_METRICS)
+    parse_rules(cleaned, known_metrics=[*GATE_METRICS, *DRIFT_METRICS])
     return cleaned
 
 
@@ -86,12 +123,14 @@ def gate_evaluate(
     rules: Sequence[str] | None = None,
     judge: Judge | None = None,
     refresh: bool = True,
+    baseline: Judge | None = None,
 ) -> GateOutcome:
     """Check a gate against the audit's latest figures: PASS, FAIL or INCONCLUSIVE.
 
     By default the audit's gate in force; ``rules`` and ``judge`` check other rules without
     storing them (as a CI pipeline keeping its rules in its own repository would). With
     ``refresh`` a stale snapshot is recomputed first, so the answer counts every label.
+    Drift rules compare the judge read with ``baseline`` (default: :func:`drift_baseline`).
     Raises ``ValueError`` when there is no gate, ``GateRuleError`` for a rule it cannot read.
     """
     if rules is None:
@@ -109,13 +148,27 @@ def gate_evaluate(
         snapshot = snapshot_compute(audit=audit)
     used = _gate_judge(snapshot, pinned)
     figures = gate_figures(snapshot.metrics, f"j:{used.pk}") if snapshot and used else {}
+    compared_with = None
+    if used is not None and drift_rules(cleaned):
+        compared_with = baseline or drift_baseline(audit, used)
+        if compared_with is not None and compared_with.pk != used.pk:
+            compared = compare.judges_compare(first=compared_with, second=used, audit=audit)
+            figures = {**figures, **drift.gate_figures(compared["figures"])}
+        else:
+            compared_with = None
+            figures = {
+                **figures,
+                **{name: {"value": None, "reason": "no baseline judge"} for name in DRIFT_METRICS},
+            }
     result = evaluate_gate(
         cleaned,
         figures,
         fingerprint=used.fingerprint if used else None,
         pinned_fingerprint=fingerprint,
     )
-    return GateOutcome(result=result, judge=used, snapshot=snapshot, rules=tuple(cleaned))
+    return GateOutcome(
+        result=result, judge=used, snapshot=snapshot, rules=tuple(cleaned), baseline=compared_with
+    )
 
 
 def gate_json(audit: Audit, outcome: GateOutcome, gate: ReleaseGate | None) -> dict[str, Any]:
@@ -136,4 +189,8 @@ def gate_json(audit: Audit, outcome: GateOutcome, gate: ReleaseGate | None) -> d
         "fingerprint": result["fingerprint"],
         "snapshot": outcome.snapshot.pk if outcome.snapshot is not None else None,
         "rules": result["rules"],
-    }
+    } | (
+        {"baseline": {"id": b.pk, "name": b.name, "version": b.version}}
+        if (b := outcome.baseline) is not None
+        else {}
+    )

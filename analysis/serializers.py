@@ -68,6 +68,12 @@ class GateCheckInput(serializers.Serializer[dict[str, Any]]):
         required=False,
         help_text="rules to check; without them the stored gate, which must be about this judge",
     )
+    baseline = serializers.CharField(
+        max_length=200,
+        required=False,
+        help_text="the judge drift rules compare against (named as judge is); default: the "
+        "newest earlier version of the judge's name on the audit",
+    )
 
 
 class GateRuleOutput(serializers.Serializer[dict[str, Any]]):
@@ -92,3 +98,6 @@ class GateOutput(serializers.Serializer[dict[str, Any]]):
     fingerprint = serializers.CharField(allow_null=True)
     snapshot = serializers.IntegerField(allow_null=True)
     rules = GateRuleOutput(many=True)
+    baseline = serializers.DictField(
+        required=False, help_text="the baseline judge of drift rules, when any was checked"
+    )

@@ -39,6 +39,14 @@ bound: ``lower`` for ``>=``/``>``, ``upper`` for ``<=``/``<``), or one of
 ``"all"`` (default), ``"each"`` or a slice name or list of names; ``min_items`` (default 0):
 with ``each``, slices with fewer items are skipped, otherwise too few items is INCONCLUSIVE.
 
+Drift between two judges (:mod:`analysis.metrics.drift`, :func:`~analysis.metrics.drift.
+gate_figures`) adds ``flip_rate`` (slices named ``column=value``, e.g. ``category=coding``)
+and ``delta.<coefficient>`` (second judge minus the baseline, paired interval), which may be
+written ``delta(cohen_kappa)``; a bare metric before an operator checks the cautious bound:
+``flip_rate <= 0.05`` is ``upper(flip_rate) <= 0.05``, and
+``upper(flip_rate) <= 0.10 on each slice with n >= 30``,
+``lower(delta(cohen_kappa)) >= -0.05`` read as their names say.
+
 Figures are ``{metric: figure}`` or ``{metric: {slice: figure}}``, a figure being an
 :class:`~analysis.metrics.outcomes.Estimate` / ``Undefined`` or a dict with ``value``, ``ci``
 (or ``ci_low`` / ``ci_high``), ``n`` and optionally ``reason``. A bare figure is the ``"all"``
@@ -127,7 +135,13 @@ class Rule:
 # Parsing
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_SUBJECT = re.compile(r"\s*(lower|upper|value|interval)\s*\(\s*([^()\s]+)\s*\)\s*", re.I)
+_SUBJECT = re.compile(
+    r"\s*(lower|upper|value|interval)\s*\(\s*(delta\s*\(\s*[^()\s]+\s*\)|[^()\s]+)\s*\)\s*",
+    re.I,
+)
+# A bare metric before an operator: ``flip_rate <= 0.05`` checks the cautious bound.
+_BARE = re.compile(r"\s*([A-Za-z_][\w.]*)\s*(?=>=|<=|>|<)")
+_DELTA = re.compile(r"delta\s*\(\s*([^()\s]+)\s*\)", re.I)
 _BOUND_CHECK = re.compile(rf"(>=|<=|>|<)\s*({_NUMBER})\s*")
 _EXCLUDES = re.compile(rf"excludes\s+(above|below)\s+({_NUMBER})\s*", re.I)
 _WITHIN = re.compile(rf"within\s*\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]\s*", re.I)
@@ -174,6 +188,17 @@ def _dict_from_text(text: str, number: int) -> dict[str, Any]:
     if not rest:
         raise GateRuleError(number, None, "the rule is empty")
     subject = _SUBJECT.match(rest)
+    bare = _BARE.match(rest) if subject is None else None
+    if bare is not None:
+        out: dict[str, Any] = {"metric": bare.group(1)}
+        rest = rest[bare.end() :]
+        check = _BOUND_CHECK.match(rest)
+        if check is None:
+            raise GateRuleError(
+                number, "value", f"after {bare.group(1)} expected a number, got {_snippet(rest)}"
+            )
+        out.update(op=check.group(1), value=float(check.group(2)))
+        return _scope(out, rest[check.end() :], number)
     if subject is None:
         raise GateRuleError(
             number,
@@ -182,7 +207,10 @@ def _dict_from_text(text: str, number: int) -> dict[str, Any]:
             f"start, got {_snippet(rest)}",
         )
     kind, metric = subject.group(1).lower(), subject.group(2)
-    out: dict[str, Any] = {"metric": metric}
+    delta = _DELTA.fullmatch(metric)
+    if delta is not None:  # delta(cohen_kappa) is the figure delta.cohen_kappa
+        metric = f"delta.{delta.group(1)}"
+    out = {"metric": metric}
     rest = rest[subject.end() :]
     if kind == "interval":
         excludes, within = _EXCLUDES.match(rest), _WITHIN.match(rest)
@@ -211,6 +239,11 @@ def _dict_from_text(text: str, number: int) -> dict[str, Any]:
             )
         out.update(bound=kind, op=check.group(1), value=float(check.group(2)))
         rest = rest[check.end() :]
+    return _scope(out, rest, number)
+
+
+def _scope(out: dict[str, Any], rest: str, number: int) -> dict[str, Any]:
+    """The rule's optional ``on ...`` and ``with n >= N`` parts."""
     scope = _ON.match(rest)
     if scope is not None:
         each, whole, names = scope.groups()

@@ -79,6 +79,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "audit_judge_run", "adjudication_queue", "adjudication_item", "audit_grow",
         "audit_overlap", "audit_options", "audit_gold", "audit_gold_remove", "annotator_set_aside",
         "class_adjudicate", "audit_refusal_instrument", "dataset_refusal_instrument",
+        "audit_compare", "dataset_compare",
     ),
     "api lead": (
         "api-audit-export", "api-exports", "api-exports-manifest", "api-dataset-flags",
@@ -95,6 +96,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "api-dataset-report", "api-dataset-report-history", "api-dataset-report-recompute",
         "api-audit-grow", "api-audit-overlap", "api-audit-options", "api-audit-capacity",
         "api-audit-quality", "api-audit-gold", "api-audit-set-aside",
+        "api-audit-compare", "api-dataset-compare",
     ),
     "api own label": ("api-label-revise",),
 }  # fmt: skip

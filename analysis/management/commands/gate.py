@@ -5,6 +5,10 @@ in since) and exits 0 for PASS, 1 for FAIL and 2 for INCONCLUSIVE, so a CI pipel
 a release on it. Without ``--rule`` the gate stored on the audit is checked; with them, those
 rules for ``--judge`` (the newest version of that name on the audit), nothing stored. A usage
 error (no such audit, a rule that cannot be read) exits 3.
+
+Drift rules (``flip_rate <= 0.05``, ``lower(delta(cohen_kappa)) >= -0.05``) compare the gate's
+judge (the candidate, v2) with ``--baseline`` (v1; default: the newest earlier version of the
+same judge name on the audit).
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ USAGE_ERROR = 3
 class Command(BaseCommand):
     help = (
         "Check an audit's release gate: exit 0 PASS, 1 FAIL, 2 INCONCLUSIVE (3: usage error). "
-        "Metrics rules may name: " + ", ".join(GATE_METRICS)
+        "Metrics rules may name: "
+        + ", ".join(GATE_METRICS)
+        + ". Drift rules against --baseline (default: the judge's previous version): "
+        + ", ".join(gates.DRIFT_METRICS)
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -43,6 +50,12 @@ class Command(BaseCommand):
             metavar="NAME|ID",
             help="the judge the --rule rules are about: its id, its name as pages show it "
             "(name vN), its bare name (newest version) or a unique beginning of it",
+        )
+        parser.add_argument(
+            "--baseline",
+            metavar="NAME|ID",
+            help="the judge drift rules compare against (v1; named as --judge is); default: "
+            "the newest earlier version of the gate's judge on the audit",
         )
         parser.add_argument("--format", choices=["text", "json"], default="text")
         parser.add_argument(
@@ -63,12 +76,19 @@ class Command(BaseCommand):
                 judge = selectors.audit_judge_named(audit, options["judge"])
             except selectors.JudgeNotOnAudit as exc:
                 raise CommandError(f"--judge {exc}", returncode=USAGE_ERROR) from None
+        baseline = None
+        if options["baseline"]:
+            try:
+                baseline = selectors.audit_judge_named(audit, options["baseline"])
+            except selectors.JudgeNotOnAudit as exc:
+                raise CommandError(f"--baseline {exc}", returncode=USAGE_ERROR) from None
         try:
             outcome = gates.gate_evaluate(
                 audit=audit,
                 rules=options["rule"] or None,
                 judge=judge,
                 refresh=not options["no_refresh"],
+                baseline=baseline,
             )
         except (GateRuleError, ValueError) as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR) from None
@@ -80,6 +100,8 @@ class Command(BaseCommand):
         else:
             judge_text = str(outcome.judge) if outcome.judge else "no judge figures"
             self.stdout.write(f"{result.status}: {result.reason}")
+            if outcome.baseline is not None:
+                judge_text += f" against baseline {outcome.baseline}"
             self.stdout.write(f"audit {audit.pk} · judge {judge_text}")
             for rule in result.rules:
                 line = f"  [{rule.status}] {rule.rule.text}: {rule.reason}"

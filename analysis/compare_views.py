@@ -1,0 +1,218 @@
+"""The judge-version comparison page (leads only): pick two of the subject's judges with a
+GET form; summary first (flip rate, agreement deltas, McNemar), then shifted slices, the flip
+matrix, the agreement table and an SVG plot of flip rate by slice. Computed on request by
+:func:`analysis.compare.judges_compare`, as the API and ``manage.py judge_compare`` do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from analysis import compare, plots
+from analysis.plots import IntervalRow, ReferenceLine
+from annotation.models import Audit
+from annotation.selectors import audit_for_lead
+from config.roles import object_for_lead
+from corpus.models import Dataset
+from judges.models import Judge
+
+KIND_NAMES = {
+    "percent_agreement": "Agreement",
+    "cohen_kappa": "Cohen's \u03ba",
+    "scott_pi": "Scott's \u03c0",
+    "gwet_ac": "Gwet's AC1",
+}
+
+
+class CompareForm(forms.Form):
+    """Two of the subject's judges: ``a`` the baseline (v1), ``b`` the candidate (v2)."""
+
+    a = forms.ModelChoiceField(queryset=Judge.objects.none(), label="Baseline (v1)")
+    b = forms.ModelChoiceField(queryset=Judge.objects.none(), label="Candidate (v2)")
+
+    def __init__(self, *args: Any, judges: Sequence[Judge], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ids = [j.pk for j in judges]
+        for name in ("a", "b"):
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = Judge.objects.filter(pk__in=ids).order_by("name", "version")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("a") and data.get("b") and data["a"].pk == data["b"].pk:
+            raise forms.ValidationError("Pick two different judges.")
+        return data
+
+
+def _initial(judges: Sequence[Judge]) -> dict[str, int]:
+    """Two versions of one judge when there are (the newest two), else the first two."""
+    by_name: dict[str, list[Judge]] = {}
+    for judge in judges:
+        by_name.setdefault(judge.name, []).append(judge)
+    for versions in by_name.values():
+        if len(versions) >= 2:
+            versions = sorted(versions, key=lambda j: j.version)
+            return {"a": versions[-2].pk, "b": versions[-1].pk}
+    return {"a": judges[0].pk, "b": judges[1].pk} if len(judges) >= 2 else {}
+
+
+@login_required
+def audit_compare(request: HttpRequest, pk: int) -> HttpResponse:
+    audit = audit_for_lead(request.user, pk)
+    return _compare(request, audit=audit)
+
+
+@login_required
+def dataset_compare(request: HttpRequest, name: str) -> HttpResponse:
+    dataset = object_for_lead(request.user, Dataset, name=name)
+    return _compare(request, dataset=dataset)
+
+
+def _compare(
+    request: HttpRequest, *, audit: Audit | None = None, dataset: Dataset | None = None
+) -> HttpResponse:
+    judges = compare.compare_judges(dataset=dataset, audit=audit)
+    asked = "a" in request.GET or "b" in request.GET
+    form = CompareForm(request.GET if asked else _initial(judges), judges=judges)
+    context: dict[str, Any] = {
+        "audit": audit,
+        "dataset": dataset,
+        "subject_name": audit.name if audit is not None else dataset.name if dataset else "",
+        "form": form,
+        "judges": judges,
+        "report_url": reverse("audit_report", args=[audit.pk])
+        if audit is not None
+        else reverse("dataset_report", args=[dataset.name if dataset else ""]),
+        "api_url": reverse("api-audit-compare", args=[audit.pk])
+        if audit is not None
+        else reverse("api-dataset-compare", args=[dataset.name if dataset else ""]),
+    }
+    status = 200
+    if len(judges) < 2:
+        context["too_few"] = True
+    elif form.is_valid():
+        data = compare.judges_compare(
+            first=form.cleaned_data["a"],
+            second=form.cleaned_data["b"],
+            dataset=dataset,
+            audit=audit,
+        )
+        context["data"] = data
+        context["view"] = compare_model(data)
+        context["api_url"] += f"?a={data['first']['id']}&b={data['second']['id']}"
+    elif asked:
+        status = 400
+    return render(request, "analysis/compare.html", context, status=status)
+
+
+def _pct(value: float | None) -> str:
+    return "\u2014" if value is None else f"{100 * value:.1f}%"
+
+
+def compare_model(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What the template shows, as strings and an SVG (no figure is computed here)."""
+    figures = data["figures"]
+    names = data["slice_names"]
+    agreement = figures.get("agreement")
+    deltas = []
+    if agreement:
+        for kind, entry in agreement["kinds"].items():
+            deltas.append(
+                {
+                    "name": KIND_NAMES.get(kind, kind),
+                    "first": plots.result_text(entry["first"]),
+                    "second": plots.result_text(entry["second"]),
+                    "delta": plots.result_text(entry["delta"]),
+                }
+            )
+    rows = []
+    for row in figures["slices"]:
+        rows.append(
+            {
+                "name": f"{names.get(row['slice'], row['slice'])}: {row['value']}",
+                "n": row["n"],
+                "flip_rate": _pct(row["flip_rate"]),
+                "ci": (
+                    f"[{_pct(row['flip_rate_ci'][0])}, {_pct(row['flip_rate_ci'][1])}]"
+                    if row.get("flip_rate_ci")
+                    else ""
+                ),
+                "q_flip": plots.number_text(row["q_flip"]) if row["q_flip"] is not None else "",
+                "agreement": (
+                    f"{_pct(row['agreement_first'])} \u2192 {_pct(row['agreement_second'])}"
+                    if row.get("agreement_first") is not None
+                    else ""
+                ),
+                "q_agreement": (
+                    plots.number_text(row["q_agreement"])
+                    if row.get("q_agreement") is not None
+                    else ""
+                ),
+                "shifted": row["shifted"],
+                "why": ", ".join(row["why"]),
+                "tested": row["tested"],
+            }
+        )
+    overall = figures["flip_rate"]
+    bars = [
+        IntervalRow(
+            label=f"{names.get(row['slice'], row['slice'])}: {row['value']}",
+            value=row["flip_rate"],
+            ci=tuple(row["flip_rate_ci"]) if row.get("flip_rate_ci") else None,
+            n=row["n"],
+            colour=plots.PALETTE[1] if row["shifted"] else plots.PALETTE[0],
+        )
+        for row in sorted(figures["slices"], key=lambda r: (r["slice"], r["value"]))
+    ]
+    chart = (
+        plots.interval_chart(
+            bars,
+            title="Flip rate by slice",
+            references=[ReferenceLine.of("overall flip rate", overall)],
+            domain=(0.0, 0.2),
+            label_width=220,
+        )
+        if bars
+        else None
+    )
+    labels = figures["flip_matrix"]["labels"]
+    matrix = [
+        {"label": label, "counts": counts}
+        for label, counts in zip(labels, figures["flip_matrix"]["counts"], strict=True)
+    ]
+    orders = []
+    for key in ("first", "second"):
+        entry = figures.get("orders", {}).get(key)
+        if not entry:
+            continue
+        agree = entry.get("agreement", {})
+        orders.append(
+            {
+                "label": data[key]["label"],
+                "both": plots.result_text(agree.get("both_orders")) if agree else "",
+                "original": plots.result_text(agree.get("original_order")) if agree else "",
+                "swapped": plots.result_text(agree.get("swapped_order")) if agree else "",
+                "consistency": plots.result_text(entry["position_consistency"]["all"]),
+            }
+        )
+    test = agreement["mcnemar"] if agreement else None
+    return {
+        "flip_rate": plots.result_text(overall),
+        "flips": overall.get("details", {}).get("flips"),
+        "deltas": deltas,
+        "mcnemar": test,
+        "shifted": [r for r in rows if r["shifted"]],
+        "rows": rows,
+        "chart": chart,
+        "labels": labels,
+        "matrix": matrix,
+        "orders": orders,
+        "level": round(100 * figures["settings"]["level"]),
+    }

@@ -1,0 +1,242 @@
+"""Two judge versions compared on a dataset and an audit: `manage.py judge_compare`, the page,
+the API and drift rules in the release gate (analysis/compare.py, compare_views.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from analysis import compare
+from annotation.models import Audit, AuditItem
+from corpus.models import Dataset, HumanVote
+from judges.models import Judge, Verdict
+from tests.factories import (
+    DatasetFactory,
+    JudgeFactory,
+    PairFactory,
+    PromptFactory,
+    ResponseFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+VERDICTS = np.array(["A", "tie", "B"], dtype=object)
+CATEGORIES = ("coding", "math", "writing", "chat")
+
+
+@pytest.fixture
+def planted() -> dict[str, object]:
+    """160 pairs in four categories, one human vote each; v2 flips 40% of v1's verdicts in
+    "coding" and none elsewhere; v1 agrees with the people on about 80% of pairs."""
+    rng = np.random.default_rng(7)
+    dataset = DatasetFactory(name="planted")
+    v1 = JudgeFactory(name="judge-x", version=1, model_id="m-1")
+    v2 = JudgeFactory(name="judge-x", version=2, model_id="m-2")
+    flipped = 0
+    pairs = []
+    for i in range(160):
+        category = CATEGORIES[i % 4]
+        prompt = PromptFactory(dataset=dataset)
+        # lengths unrelated to the category (and to factory counters shared across tests)
+        texts = ["x" * (40 + (i * 37) % 200), "y" * (40 + (i * 53) % 200)]
+        pair = PairFactory(
+            prompt=prompt,
+            category=category,
+            response_a=ResponseFactory(prompt=prompt, text=texts[0]),
+            response_b=ResponseFactory(prompt=prompt, text=texts[1]),
+        )
+        pairs.append(pair)
+        people = rng.choice(VERDICTS)
+        first = people if rng.random() < 0.8 else rng.choice([v for v in VERDICTS if v != people])
+        second = first
+        if category == "coding" and i // 4 < 16:  # 16 of the 40 coding pairs
+            second = rng.choice([v for v in VERDICTS if v != first])
+            flipped += 1
+        HumanVote.objects.create(
+            pair=pair, source="generic", voter_id="p1", outcome=people, row_hash=f"h{i}"
+        )
+        for judge, verdict in ((v1, first), (v2, second)):
+            Verdict.objects.create(
+                judge=judge,
+                pair=pair,
+                outcome=verdict,
+                outcome_ab=verdict,
+                outcome_ba=verdict,
+                consistent=True,
+                status_ab="ok",
+                status_ba="ok",
+            )
+    return {"dataset": dataset, "v1": v1, "v2": v2, "flipped": flipped, "pairs": pairs}
+
+
+def test_it_reports_the_planted_slice_first_with_the_true_rate_inside(planted: dict) -> None:
+    data = compare.judges_compare(
+        first=planted["v1"], second=planted["v2"], dataset=planted["dataset"], n_boot=500
+    )
+    figures = data["figures"]
+    assert data["pairs_compared"] == 160 and data["pairs_labelled"] == 160
+    assert figures["flip_rate"]["value"] == pytest.approx(planted["flipped"] / 160)
+    top = figures["slices"][0]
+    assert (top["slice"], top["value"], top["shifted"]) == ("category", "coding", True)
+    low, high = top["flip_rate_ci"]
+    assert top["flip_rate"] == pytest.approx(16 / 40)
+    assert low <= 0.4 <= high
+    assert sum(sum(row) for row in figures["flip_matrix"]["counts"]) == 160
+    assert np.trace(np.array(figures["flip_matrix"]["counts"])) == 160 - planted["flipped"]
+    assert set(data["slice_names"]) >= {"category", "length_bucket"}
+
+
+def test_the_command_prints_markdown_and_json(planted: dict) -> None:
+    out = io.StringIO()
+    call_command(
+        "judge_compare", "judge-x v1", "judge-x v2", "--dataset", "planted",
+        "--n-boot", "200", stdout=out,
+    )  # fmt: skip
+    text = out.getvalue()
+    assert text.startswith("# judge-x v2 against judge-x v1")
+    assert "## Shifted slices (1)" in text
+    assert "| Category: coding | 40 | 0.400" in text
+    out = io.StringIO()
+    call_command(
+        "judge_compare", str(planted["v1"].pk), "judge-x", "--dataset", "planted",
+        "--format", "json", "--n-boot", "200", stdout=out,
+    )  # fmt: skip
+    data = json.loads(out.getvalue())
+    assert data["second"]["version"] == 2  # the bare name is the newest version
+    assert data["figures"]["shifted"] == 1
+
+
+def test_the_command_names_a_judge_it_does_not_know(planted: dict) -> None:
+    with pytest.raises(CommandError, match=r"'judge-q' is not a judge of dataset planted"):
+        call_command("judge_compare", "judge-q", "judge-x", "--dataset", "planted")
+    with pytest.raises(CommandError, match="no dataset with that name"):
+        call_command("judge_compare", "judge-x v1", "judge-x", "--dataset", "nope")
+
+
+def test_the_api_gives_the_commands_json(planted: dict, lead_client: Client) -> None:
+    response = lead_client.get("/api/datasets/planted/compare/?a=judge-x v1&b=judge-x v2")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["first"]["id"] == planted["v1"].pk
+    assert body["figures"]["slices"][0]["value"] == "coding"
+    bad = lead_client.get("/api/datasets/planted/compare/?a=judge-x v1")
+    assert bad.status_code == 400 and "b" in bad.json()
+
+
+def test_the_page_shows_summary_shifted_slices_and_plot(planted: dict, lead_client: Client) -> None:
+    v1, v2 = planted["v1"], planted["v2"]
+    response = lead_client.get(f"/reports/dataset/planted/compare/?a={v1.pk}&b={v2.pk}")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.index('id="summary"') < page.index('id="shifted"') < page.index('id="flip-matrix"')
+    assert "Category: coding" in page and "<svg" in page
+    assert "<script>" not in page and "style=" not in page
+    same = lead_client.get(f"/reports/dataset/planted/compare/?a={v1.pk}&b={v1.pk}")
+    assert same.status_code == 400 and "Pick two different judges." in same.content.decode()
+
+
+def test_the_page_is_for_leads_only(planted: dict, annotator_client: Client) -> None:
+    assert annotator_client.get("/reports/dataset/planted/compare/").status_code == 403
+    assert annotator_client.get("/api/datasets/planted/compare/?a=1&b=2").status_code == 403
+
+
+@pytest.fixture
+def audit(planted: dict) -> Audit:
+    audit = Audit.objects.create(
+        name="drift", dataset=planted["dataset"], target_size=160, overlap_k=1,
+        created_by=UserFactory(),
+    )  # fmt: skip
+    audit.judges.add(planted["v1"], planted["v2"])
+    for i, pair in enumerate(planted["pairs"]):
+        AuditItem.objects.create(
+            audit=audit, pair=pair, stratum="random", inclusion_probability=1.0, position=i
+        )
+    return audit
+
+
+def test_a_drift_gate_compares_with_the_previous_version(audit: Audit) -> None:
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command(
+            "gate", str(audit.pk), "--judge", "judge-x v2",
+            "--rule", "flip_rate <= 0.30",
+            "--rule", "upper(flip_rate) <= 0.20 on each slice with n >= 30",
+            stdout=out,
+        )  # fmt: skip
+    text = out.getvalue()
+    assert "against baseline judge-x v1" in text
+    assert "[PASS] upper(flip_rate) <= 0.3" in text
+    assert "[FAIL] upper(flip_rate) <= 0.2 on each slice with n >= 30" in text
+    assert "category=coding" in text
+    assert exited.value.code == 1
+
+
+def test_a_drift_gate_without_a_baseline_is_inconclusive(audit: Audit) -> None:
+    audit.judges.add(JudgeFactory(name="solo", version=1))
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command(
+            "gate", str(audit.pk), "--judge", "solo", "--rule", "flip_rate <= 0.05",
+            stdout=out,
+        )  # fmt: skip
+    assert exited.value.code == 2
+    assert "no baseline judge" in out.getvalue()
+
+
+def test_gate_help_lists_the_drift_metrics() -> None:
+    from analysis.management.commands.gate import Command
+
+    assert "flip_rate" in Command.help and "delta.cohen_kappa" in Command.help
+
+
+def test_judges_of_an_unrelated_name_are_not_a_default_baseline(audit: Audit) -> None:
+    other = JudgeFactory(name="other", version=3)
+    audit.judges.add(other)
+    from analysis import gates
+
+    assert gates.drift_baseline(audit, Judge.objects.get(name="judge-x", version=2)).version == 1
+    assert gates.drift_baseline(audit, other) is None
+    assert Dataset.objects.count() == 1
+
+
+def test_the_gate_check_api_takes_a_baseline(audit: Audit, lead_client: Client) -> None:
+    body = {
+        "judge": "judge-x v2",
+        "baseline": "judge-x v1",
+        "rules": ["lower(delta(percent_agreement)) >= -0.5", "flip_rate <= 0.3"],
+    }
+    response = lead_client.post(
+        f"/api/audits/{audit.pk}/gate/check/", body, content_type="application/json"
+    )
+    assert response.status_code == 200
+    data = response.json()
+    assert data["baseline"]["version"] == 1
+    # no labels in the audit: no people's verdicts, so the delta is undefined
+    assert [r["status"] for r in data["rules"]] == ["INCONCLUSIVE", "PASS"]
+    body["baseline"] = "judge-q"
+    bad = lead_client.post(
+        f"/api/audits/{audit.pk}/gate/check/", body, content_type="application/json"
+    )
+    assert bad.status_code == 400 and "judge-q" in bad.json()["baseline"][0]
+
+
+def test_the_audit_page_compares_the_two_newest_versions_at_once(
+    audit: Audit, lead_client: Client
+) -> None:
+    JudgeFactory(name="unrelated", version=1)
+    response = lead_client.get(f"/reports/audit/{audit.pk}/compare/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "judge-x v2 against judge-x v1" in page
+    assert f"/api/audits/{audit.pk}/compare/?a={audit.judges.get(version=1).pk}" in page
+    api = lead_client.get(f"/api/audits/{audit.pk}/compare/?a=judge-x v1&b=judge-x v2")
+    assert api.json()["subject"]["kind"] == "audit"
+    assert api.json()["pairs_labelled"] == 0  # nobody has labelled the audit yet
+    assert "agreement" not in api.json()["figures"]
+    assert "No pairs labelled by people" in page
