@@ -24,7 +24,7 @@ from annotation import queue
 from annotation.models import Assignment, Audit, AuditItem, Label
 from config.roles import ensure_groups
 from corpus.models import HumanVote, ImportJob
-from judges.models import ClassificationRun, JudgeRun, Verdict
+from judges.models import ClassificationRun, JudgeFamily, JudgeRun, ModelFamily, Verdict
 from tests.factories import (
     DatasetFactory,
     JudgeFactory,
@@ -79,6 +79,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "audit_judge_run", "adjudication_queue", "adjudication_item", "audit_grow",
         "audit_overlap", "audit_options", "audit_gold", "audit_gold_remove", "annotator_set_aside",
         "class_adjudicate", "audit_refusal_instrument", "dataset_refusal_instrument",
+        "dataset_families",
     ),
     "api lead": (
         "api-audit-export", "api-exports", "api-exports-manifest", "api-dataset-flags",
@@ -95,6 +96,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "api-dataset-report", "api-dataset-report-history", "api-dataset-report-recompute",
         "api-audit-grow", "api-audit-overlap", "api-audit-options", "api-audit-capacity",
         "api-audit-quality", "api-audit-gold", "api-audit-set-aside",
+        "api-dataset-families",
     ),
     "api own label": ("api-label-revise",),
 }  # fmt: skip
@@ -238,6 +240,7 @@ def world(db: None) -> World:
             Label.objects.count(), Assignment.objects.count(), HumanVote.objects.count(),
             Verdict.objects.count(), JudgeRun.objects.count(), ClassificationRun.objects.count(),
             ImportJob.objects.count(), Audit.objects.count(), User.objects.count(),
+            ModelFamily.objects.count(), JudgeFamily.objects.count(),
         )  # fmt: skip
 
     return World(clients, routes, counts, mine)
