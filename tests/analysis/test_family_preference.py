@@ -242,7 +242,7 @@ def _pandalm_plain(judge_file: str, field: str) -> dict[str, Any]:
 
 
 @pandalm
-def test_pandalm_7b_and_gpt_35_on_llama_responses(db: None) -> None:
+def test_pandalm_7b_and_gpt_35_on_llama_responses(db: None, lead_client: Any) -> None:
     from analysis import services
     from corpus.importers.services import dataset_for_import, import_file
     from corpus.models import Dataset
@@ -279,3 +279,10 @@ def test_pandalm_7b_and_gpt_35_on_llama_responses(db: None) -> None:
         "no pair has exactly one openai response" in rows[("openai", gpt)]["difference"]["reason"]
     )
     assert study["lpm"][pandalm_7b]["interaction"]["value"] is not None
+    # The report shows the section with the own-family row marked and the link to change it.
+    page = lead_client.get("/reports/dataset/pandalm/").content.decode()
+    section = page[page.index('id="self-family"') :]
+    assert "llama responses" in section and "(own family)" in section
+    own = rows[("llama", pandalm_7b)]["difference"]["value"]
+    assert f"{100 * own:+.1f}" in section
+    assert 'href="/judges/datasets/pandalm/families/"' in section
