@@ -648,19 +648,31 @@ def _payloads(
 ) -> Iterator[PairPayload]:
     """The run's pairs in order, read a chunk at a time with the judge's stored verdicts."""
     ids = iter(pair_ids)
+    field = str((judge.config or {}).get("reference_field") or "")
     while chunk := list(islice(ids, PAIR_CHUNK)):
-        texts = {
-            pk: (question, answer_a, answer_b)
-            for pk, question, answer_a, answer_b in Pair.objects.filter(pk__in=chunk).values_list(
-                "pk", "prompt__text", "response_a__text", "response_b__text"
-            )
-        }
+        columns = ["pk", "prompt__text", "response_a__text", "response_b__text"]
+        if field:
+            columns += ["meta", "prompt__meta"]
+        texts = {row[0]: row[1:] for row in Pair.objects.filter(pk__in=chunk).values_list(*columns)}
         for verdict in Verdict.objects.filter(judge=judge, pair_id__in=chunk):
             cached[verdict.pair_id] = verdict
         for pk in chunk:
             if pk in texts:  # deleted since the run started: nothing to judge
-                question, answer_a, answer_b = texts[pk]
-                yield PairPayload(pk, question, answer_a, answer_b)
+                question, answer_a, answer_b, *metas = texts[pk]
+                reference = pair_reference(field, *metas) if field else None
+                yield PairPayload(pk, question, answer_a, answer_b, reference)
+
+
+def pair_reference(field: str, pair_meta: Any, prompt_meta: Any) -> str | None:
+    """The reference answer of a pair: its meta's ``field``, else its prompt's; None when
+    neither has one (a number is read as its text)."""
+    for meta in (pair_meta, prompt_meta):
+        value = meta.get(field) if isinstance(meta, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+    return None
 
 
 def _cached_order(verdict: Verdict, order: str, fingerprint: str) -> OrderResult | None:
