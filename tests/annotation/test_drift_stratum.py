@@ -194,3 +194,30 @@ def test_the_audit_form_builds_a_drift_audit(drift: dict[str, Any], lead_client:
     items = AuditItem.objects.filter(audit__name="From the form")
     assert items.count() == 12
     assert set(items.values_list("stratum", flat=True)) == {Stratum.DRIFT}
+
+
+def test_the_api_builds_a_drift_audit_and_names_a_missing_version(
+    drift: dict[str, Any], lead_client: Client
+) -> None:
+    body = {
+        "name": "API drift",
+        "dataset": "drift",
+        "size": 5,
+        "overlap_k": 1,
+        "quotas": {"drift": 5, "random": 0},
+        "seed": 2,
+        "drift_judges": [drift["v1"].pk, drift["v2"].pk],
+    }
+    created = lead_client.post("/api/audits/", body, content_type="application/json")
+    unknown = lead_client.post(
+        "/api/audits/",
+        {**body, "name": "Nope", "drift_judges": [drift["v1"].pk, 999999]},
+        content_type="application/json",
+    )
+
+    assert created.status_code == 201, created.content
+    items = AuditItem.objects.filter(audit__name="API drift")
+    assert items.count() == 5 and {i.stratum for i in items} == {Stratum.DRIFT}
+    assert unknown.status_code == 400
+    assert unknown.json() == {"detail": "no judge with id 999999", "field": "drift_judges"}
+    assert not AuditItem.objects.filter(audit__name="Nope").exists()
