@@ -114,3 +114,30 @@ def test_runs_read_the_reference_from_the_pair_else_its_prompt(db: None, setting
     assert (first.version, second.version) == (1, 2)
     assert first.fingerprint != second.fingerprint
     assert second.config["reference_field"] == "gold"
+
+
+def test_the_judge_form_makes_a_reference_version(
+    db: None, lead_client: Any, settings: Any
+) -> None:
+    settings.JUDGE_DEFAULT_BASE_URL = "http://127.0.0.1:9/v1"
+    form = {
+        "name": "form-judge",
+        "provider": "openai_compatible",
+        "preset": "mt-bench",
+        "model_id": "m",
+        "temperature": 0,
+        "max_tokens": 512,
+        "top_logprobs": 0,
+        "tie_policy": "allow_tie",
+        "swap_policy": "both",
+    }
+
+    lead_client.post("/judges/new/", form)
+    lead_client.post("/judges/new/", {**form, "reference_field": "gold"})
+    bad = lead_client.post("/judges/new/", {**form, "reference_field": "two words"})
+
+    from judges.models import Judge
+
+    versions = list(Judge.objects.filter(name="form-judge").order_by("version"))
+    assert [(j.version, j.config["reference_field"]) for j in versions] == [(1, ""), (2, "gold")]
+    assert bad.status_code == 400 and "reference_field" in bad.content.decode()
