@@ -15,6 +15,7 @@ from typing import Any, Final
 from analysis import plots
 from analysis.metrics.outcomes import dig as _get
 from analysis.plots import IntervalRow, ReferenceLine, Series
+from analysis.report_self_family import self_family_model
 
 CLASS_NAMES = {
     "normal": "normal",
@@ -105,6 +106,9 @@ def studies_model(
         "criteria": _criteria(studies.get("criteria") or {}, names),
         "ppi": _ppi(studies.get("ppi"), names, colours),
         "sequential": _sequential(studies.get("sequential"), names, colours),
+        "self_family": self_family_model(
+            studies.get("self_family"), names, pts=pts, percent=percent
+        ),
     }
 
 

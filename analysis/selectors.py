@@ -36,7 +36,14 @@ from analysis.vote_table import MAJORITY, JudgeInfo, VoteTable
 from annotation.models import Adjudication, AnnotatorExclusion, Audit, AuditItem
 from annotation.selectors import labels_counted
 from corpus.models import Dataset, HumanVote, Pair, Response
-from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
+from judges.models import (
+    Judge,
+    JudgeFamily,
+    ModelFamily,
+    ResponseClassification,
+    ResponseFeatures,
+    Verdict,
+)
 
 ITEM_COLUMNS = [
     "item",
@@ -129,6 +136,7 @@ def audit_watermark(audit: Audit) -> dict[str, Any]:
         "verdicts": verdicts["n"],
         "verdict_last": _stamp(verdicts["last"]),
         "classifications": _classification_stamp(audit.dataset_id),
+        "families": _families_stamp(),
     }
 
 
@@ -144,7 +152,17 @@ def dataset_watermark(dataset: Dataset) -> dict[str, Any]:
         "verdicts": verdicts["n"],
         "verdict_last": _stamp(verdicts["last"]),
         "classifications": _classification_stamp(dataset.pk),
+        "families": _families_stamp(),
     }
+
+
+def _families_stamp() -> list[Any]:
+    """A lead's families changed (set, changed or cleared): the self-family figure moves."""
+    stamps = []
+    for model in (ModelFamily, JudgeFamily):
+        found = model.objects.aggregate(n=Count("pk"), last=Max("updated_at"))
+        stamps += [found["n"], _stamp(found["last"])]
+    return stamps
 
 
 def _classification_stamp(dataset_id: int) -> Any:

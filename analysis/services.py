@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 
@@ -45,6 +46,8 @@ from analysis.vote_table import MAJORITY, VoteTable
 from annotation.models import Audit, AuditItem
 from config.tasks import coalesce_pending, coalesce_release, enqueue
 from corpus.models import Dataset, Pair
+from judges import selectors as judges_selectors
+from judges.models import Judge
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,7 @@ def study_inputs(
         classifier=details.classifier,
         prompts=table.items.set_index("item")["prompt"],
         criteria=selectors.judge_criteria(pair_filter, judge_ids),
+        **_families(details.frame, table),
     )
     if audit is None:
         return study
@@ -90,6 +94,20 @@ def study_inputs(
         design=selectors.audit_design(audit),
         labels=selectors.audit_label_sequence(audit),
     )
+
+
+def _families(details: pd.DataFrame, table: VoteTable) -> dict[str, Any]:
+    """Each model name's family and each judge's (``j:<id>``), a lead's choice or the
+    default from the name (judges.selectors), for the self-family preference."""
+    names = pd.unique(pd.concat([details["model_a"], details["model_b"]]).dropna())
+    models = judges_selectors.model_families([str(n) for n in names if n])
+    by_id = {info.judge_id: rater for rater, info in table.judges.items()}
+    versions = list(Judge.objects.filter(pk__in=list(by_id)))
+    judges = judges_selectors.judge_families(versions)
+    return {
+        "model_families": {name: row.family for name, row in models.items()},
+        "judge_families": {by_id[pk]: row.family for pk, row in judges.items()},
+    }
 
 
 # --- snapshots -------------------------------------------------------------------------------

@@ -38,7 +38,13 @@ from analysis.metrics.criteria import SOS_CRITERIA, STYLE_CRITERIA
 from analysis.metrics.outcomes import Estimate, Result, Undefined, json_number, result_json
 from analysis.metrics.outcomes import dig as _get
 from analysis.metrics.ppi import Moments, ppi_row
-from analysis.metrics.refusal import CLASS_TERMS, JUDGE
+from analysis.metrics.refusal import CLASS_TERMS, JUDGE, indicator_gap
+from analysis.metrics.self_family import (
+    SAME_FAMILY,
+    families_of,
+    family_preference,
+    family_sides,
+)
 from analysis.metrics.style import FEATURES, MARKDOWN_FEATURES
 from analysis.metrics.threads import one_blas_thread
 
@@ -80,6 +86,10 @@ class StudyInputs:
     population: pd.DataFrame | None = None
     design: pd.DataFrame | None = None
     labels: pd.DataFrame | None = None
+    # Self-family preference: each model name's family and each judge's (``j:<id>``), None
+    # where unknown; the study is left out of the snapshot when these are not given.
+    model_families: Mapping[str, str | None] | None = None
+    judge_families: Mapping[str, str | None] | None = None
 
 
 @one_blas_thread
@@ -93,6 +103,8 @@ def studies_compute(
         "style": style_study(inputs, level=level),
         "criteria": criteria_study(inputs, n_boot=n_boot, level=level, seed=seed),
     }
+    if inputs.model_families is not None and inputs.judge_families is not None:
+        out["self_family"] = self_family_study(inputs, n_boot=n_boot, level=level, seed=seed)
     if inputs.design is not None:
         out["ppi"] = ppi_study(inputs, level=level)
         out["sequential"] = sequential_study(inputs, level=level)
@@ -312,6 +324,111 @@ def criteria_study(inputs: StudyInputs, *, n_boot: int, level: float, seed: int)
     if not out["judges"]:
         return {"reason": "none of these judges gave per-criterion verdicts"}
     out["raters"] = _rater_names(inputs)
+    return out
+
+
+# --- self-family preference (METHODS.md section 9) -----------------------------------------
+
+
+def self_family_study(
+    inputs: StudyInputs, *, n_boot: int, level: float, seed: int
+) -> dict[str, Any]:
+    """For every family some judge belongs to, each judge's win rate for that family's
+    responses minus the people's on the same pairs (one side of the family), with a paired
+    bootstrap interval clustered by prompt; ``own`` marks a judge's own family (the
+    self-family preference; the other judges' rows are the control). And per judge, the
+    stacked LPM's ``same_family`` x judge interaction with the human majority."""
+    assert inputs.model_families is not None and inputs.judge_families is not None
+    details = inputs.details
+    pairs = pd.DataFrame(
+        {
+            "pair_id": details["pair_id"],
+            "family_a": families_of(details["model_a"], inputs.model_families).to_numpy(),
+            "family_b": families_of(details["model_b"], inputs.model_families).to_numpy(),
+            "length_a": details["tokens_a"].to_numpy(),
+            "length_b": details["tokens_b"].to_numpy(),
+        }
+    )
+    prompts = details["pair_id"].map(inputs.prompts)
+    # The prompt is the cluster; a pair whose prompt is unknown is a cluster of its own.
+    pairs["cluster"] = [
+        f"prompt {p}" if pd.notna(p) else f"pair {i}"
+        for p, i in zip(prompts, details["pair_id"], strict=True)
+    ]
+    named = pd.concat([details["model_a"], details["model_b"]])
+    named = named[named.notna() & named.astype(bool)]
+    unknown = sorted({str(m) for m in pd.unique(named) if not inputs.model_families.get(str(m))})
+    judge_families = {j: inputs.judge_families.get(j) for j in inputs.judges}
+    out: dict[str, Any] = {
+        "raters": _rater_names(inputs),
+        "judge_families": judge_families,
+        "model_families": {
+            str(m): inputs.model_families.get(str(m)) for m in sorted(pd.unique(named))
+        },
+        "unknown_models": unknown,
+        "length_unit": inputs.length_unit,
+        "rows": [],
+        "lpm": {},
+    }
+    votes = _verdicts_for(inputs, pairs["pair_id"])
+    if not votes["rater"].eq(HUMAN).any():
+        out["reason"] = "no human verdicts on these pairs"
+        return out
+    families = sorted({f for f in judge_families.values() if f})
+    if not families:
+        out["reason"] = "no judge has a family: name them on the dataset's families page"
+        return out
+    for family in families:
+        for judge in inputs.judges:
+            figure = family_preference(
+                pairs,
+                votes,
+                family=family,
+                human=HUMAN,
+                judge=judge,
+                n_boot=n_boot,
+                level=level,
+                seed=seed,
+            )
+            out["rows"].append(
+                {
+                    "family": family,
+                    "judge": judge,
+                    "own": judge_families[judge] == family,
+                    "pairs": figure.pairs,
+                    "judge_win": result_json(figure.judge_win),
+                    "human_win": result_json(figure.human_win),
+                    "difference": result_json(figure.difference),
+                }
+            )
+    for judge, own in judge_families.items():
+        if not own:
+            out["lpm"][judge] = {"reason": "this judge has no family"}
+            continue
+        family = own
+        if not votes["rater"].eq(judge).any():
+            out["lpm"][judge] = {"reason": "no verdicts of this judge on these pairs"}
+            continue
+        sides = family_sides(pairs, votes, family=family, raters=[HUMAN, judge])
+        if not (sides["rater"].eq(HUMAN).any() and sides["rater"].eq(judge).any()):
+            out["lpm"][judge] = {
+                "family": family,
+                "reason": f"no pair with exactly one {family} response has both verdicts",
+            }
+            continue
+        model = indicator_gap(
+            sides, indicators=[SAME_FAMILY], human=HUMAN, judge=judge, level=level
+        )
+        out["lpm"][judge] = {
+            "family": family,
+            "pairs": model.n_clusters,
+            "reason": model.reason,
+            "human": result_json(model.estimate(SAME_FAMILY)),
+            "judge": result_json(
+                model.combination({SAME_FAMILY: 1.0, f"{JUDGE}:{SAME_FAMILY}": 1.0})
+            ),
+            "interaction": result_json(model.estimate(f"{JUDGE}:{SAME_FAMILY}")),
+        }
     return out
 
 

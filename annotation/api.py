@@ -143,6 +143,10 @@ def audits(request: Request) -> Response:
     missing = sorted(set(data["judges"]) - {judge.pk for judge in judges})
     if missing:
         return _error(f"no judge with id {missing[0]}", "judges")
+    drift_found = {j.pk: j for j in Judge.objects.filter(pk__in=data["drift_judges"])}
+    absent = [pk for pk in data["drift_judges"] if pk not in drift_found]
+    if absent:
+        return _error(f"no judge with id {absent[0]}", "drift_judges")
     User = get_user_model()
     annotators = list(User.objects.filter(username__in=data["annotators"]))
     unknown = sorted(set(data["annotators"]) - {user.get_username() for user in annotators})
@@ -169,6 +173,7 @@ def audits(request: Request) -> Response:
             queue_policy=data["queue_policy"],
             blind_adjudication=data["blind_adjudication"],
             ask_response_classes=data["ask_response_classes"],
+            drift_judges=[drift_found[pk] for pk in data["drift_judges"]],
         )
     except DjangoValidationError as exc:
         return django_errors(exc)

@@ -51,6 +51,18 @@ class AuditBuildForm(forms.Form):
         required=False,
         help_text="Refusal classifier fingerprint; empty uses every classification.",
     )
+    drift_before = forms.ModelChoiceField(
+        queryset=Judge.objects.order_by("name", "-version"),
+        required=False,
+        label="Drift: before",
+        help_text="With “after”: the drift stratum holds the pairs whose verdict differs "
+        "between these two judge versions.",
+    )
+    drift_after = forms.ModelChoiceField(
+        queryset=Judge.objects.order_by("name", "-version"),
+        required=False,
+        label="Drift: after",
+    )
     size = forms.IntegerField(min_value=1, max_value=100_000, initial=200)
     overlap_k = forms.IntegerField(
         min_value=1, max_value=20, initial=2, label="Annotators per item (k)"
@@ -63,6 +75,13 @@ class AuditBuildForm(forms.Form):
         required=False,
         label="Uncertain class",
         help_text="Pairs with a response the refusal classifier is unsure of.",
+    )
+    quota_drift = forms.IntegerField(
+        min_value=0,
+        initial=0,
+        required=False,
+        label="Verdict flipped (drift)",
+        help_text="Pairs whose verdict changed between the two judge versions chosen above.",
     )
     quota_low_margin = forms.IntegerField(min_value=0, initial=80, label="Low margin")
     quota_random = forms.IntegerField(
@@ -115,15 +134,25 @@ class AuditBuildForm(forms.Form):
         if not self.is_bound:
             self.initial.setdefault("seed", secrets.randbelow(1_000_000))
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        _drift_clean(self)
+        return cleaned
+
     def quotas(self) -> dict[str, int | None]:
         data = self.cleaned_data
         return {
             sampling.ETHICS_REFUSAL: data.get("quota_ethics_refusal") or 0,
             sampling.TECHNICAL_REFUSAL: data.get("quota_technical_refusal") or 0,
             sampling.UNCERTAIN_CLASS: data.get("quota_uncertain_class") or 0,
+            sampling.DRIFT: data.get("quota_drift") or 0,
             sampling.LOW_MARGIN: data.get("quota_low_margin") or 0,
             sampling.RANDOM: data.get("quota_random"),
         }
+
+    def drift_judges(self) -> list[Judge]:
+        """(before, after) when both are chosen; one alone is an error on the form."""
+        return drift_pair(self)
 
     def criteria_names(self) -> list[str]:
         return [part.strip() for part in self.cleaned_data.get("criteria", "").split(",")]
@@ -135,10 +164,27 @@ class AuditBuildForm(forms.Form):
         sampling.ETHICS_REFUSAL: "quota_ethics_refusal",
         sampling.TECHNICAL_REFUSAL: "quota_technical_refusal",
         sampling.UNCERTAIN_CLASS: "quota_uncertain_class",
+        sampling.DRIFT: "quota_drift",
+        "drift_judges": "drift_after",
         sampling.LOW_MARGIN: "quota_low_margin",
         sampling.RANDOM: "quota_random",
         "quotas": None,
     }
+
+
+def drift_pair(form: forms.Form) -> list[Judge]:
+    before = form.cleaned_data.get("drift_before")
+    after = form.cleaned_data.get("drift_after")
+    return [before, after] if before and after else []
+
+
+def _drift_clean(form: forms.Form) -> None:
+    before = form.cleaned_data.get("drift_before")
+    after = form.cleaned_data.get("drift_after")
+    if bool(before) != bool(after):
+        form.add_error("drift_after" if before else "drift_before", "choose both versions")
+    elif before and before == after:
+        form.add_error("drift_after", "choose a version other than “before”")
 
 
 class AvailabilityForm(forms.Form):
@@ -148,6 +194,13 @@ class AvailabilityForm(forms.Form):
     judges = forms.ModelMultipleChoiceField(queryset=Judge.objects.all(), required=False)
     margin_threshold = forms.FloatField(min_value=0, required=False)
     classifier = forms.CharField(max_length=64, required=False)
+    drift_before = forms.ModelChoiceField(queryset=Judge.objects.all(), required=False)
+    drift_after = forms.ModelChoiceField(queryset=Judge.objects.all(), required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        _drift_clean(self)
+        return cleaned
 
 
 class LabelForm(forms.Form):

@@ -98,6 +98,8 @@ class Stratum(models.TextChoices):
     TECHNICAL_REFUSAL = "technical_refusal", "Technical refusal"
     # A response the refusal classifier marked `uncertain` (annotation.sampling).
     UNCERTAIN_CLASS = "uncertain_class", "Uncertain class"
+    # The verdict flipped between two judge versions the lead chose (annotation.sampling).
+    DRIFT = "drift", "Verdict flipped between two judge versions"
     RANDOM = "random", "Random control"
     # Not a stratum of the sample: pairs with a known answer, mixed into the queue to check
     # the annotators. Never part of the figures (`AuditItem.objects.sampled()`).

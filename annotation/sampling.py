@@ -7,6 +7,13 @@ pairs a simple random sample of n_h is drawn, so every selected pair carries the
 inclusion probability n_h / N_h and weighting labels by its inverse estimates dataset-wide
 figures (a stratified design with known probabilities, not a convenience sample).
 
+The drift stratum holds the pairs whose combined verdict (A / tie / B; both_bad counts as a
+tie) differs between two judge versions the lead chose (`is_flipped`): the cases a new
+version changed, sent to people. It comes first when chosen, so it holds exactly the flipped
+pairs, and the sum of 1/p over its items estimates their number; a pair either version has no
+combined verdict on is not flipped (nothing is known to have changed). Without two versions
+chosen it is empty.
+
 Priority puts the rare strata first (responses the refusal classifier is unsure of, then ethics
 refusals, then technical refusals, then the low-margin cases) so a pair that is both a refusal
 and a close call is not lost to the much larger low-margin pool. The uncertain-class stratum
@@ -33,9 +40,16 @@ LOW_MARGIN = "low_margin"
 ETHICS_REFUSAL = "ethics_refusal"
 TECHNICAL_REFUSAL = "technical_refusal"
 UNCERTAIN_CLASS = "uncertain_class"
+DRIFT = "drift"
 RANDOM = "random"
 
-STRATUM_PRIORITY: tuple[str, ...] = (UNCERTAIN_CLASS, ETHICS_REFUSAL, TECHNICAL_REFUSAL, LOW_MARGIN)
+STRATUM_PRIORITY: tuple[str, ...] = (
+    DRIFT,
+    UNCERTAIN_CLASS,
+    ETHICS_REFUSAL,
+    TECHNICAL_REFUSAL,
+    LOW_MARGIN,
+)
 ALL_STRATA: tuple[str, ...] = (*STRATUM_PRIORITY, RANDOM)
 
 ETHICS_CLASSES = frozenset({"ethical_refusal", "ethical_disclaimer"})
@@ -70,6 +84,7 @@ class PairSignals:
     technical: bool = False
     low_margin: bool = False
     uncertain: bool = False
+    flipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,18 @@ def is_low_margin(calls: Sequence[JudgeCall], *, margin_threshold: float | None)
     return len(outcomes) > 1
 
 
+def is_flipped(before: str | None, after: str | None) -> bool:
+    """Did the combined verdict change between two judge versions? A, B and tie (both_bad is
+    a tie, as S1 codes it); a missing verdict on either side is no known change."""
+    if before is None or after is None:
+        return False
+
+    def s1(outcome: str) -> str:
+        return "tie" if outcome == "both_bad" else outcome
+
+    return s1(before) != s1(after)
+
+
 def refusal_flags(classes: Iterable[str]) -> tuple[bool, bool]:
     """(ethics, technical) for the refusal classes of both responses of a pair."""
     found = set(classes)
@@ -126,6 +153,7 @@ def response_flags(
 
 def stratum_of(signals: PairSignals) -> str:
     flags = {
+        DRIFT: signals.flipped,
         UNCERTAIN_CLASS: signals.uncertain,
         ETHICS_REFUSAL: signals.ethics,
         TECHNICAL_REFUSAL: signals.technical,
@@ -145,6 +173,12 @@ def partition(signals: Iterable[PairSignals]) -> dict[str, list[PairSignals]]:
     for members in strata.values():
         members.sort(key=lambda s: (s.sort_key, s.pair_id))
     return strata
+
+
+def pools(strata: Mapping[str, Sequence[PairSignals]], *, drift: bool) -> dict[str, int]:
+    """Pairs per stratum; the drift stratum is listed only when two versions were chosen
+    (otherwise it does not exist for this audit, and its pool is no 0 to record)."""
+    return {name: len(members) for name, members in strata.items() if drift or name != DRIFT}
 
 
 def resolve_quotas(

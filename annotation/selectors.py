@@ -52,8 +52,10 @@ def pair_signals(
     judges: Iterable[Judge],
     margin_threshold: float | None,
     classifier: str | None = None,
+    drift: Sequence[Judge] = (),
 ) -> list[sampling.PairSignals]:
-    """Every pair of the dataset with its refusal and low-margin flags (see annotation.sampling).
+    """Every pair of the dataset with its refusal and low-margin flags (see annotation.sampling)
+    and, with ``drift`` = (before, after) judge versions, whether their verdicts differ.
 
     Three flat reads (pairs, the chosen judges' verdicts, non-normal refusal classes), joined
     in Python: one pass over 100,000 pairs takes well under a second and keeps the rule itself
@@ -92,6 +94,7 @@ def pair_signals(
             )
         )
 
+    flipped = drift_flips(dataset=dataset, drift=drift) if drift else set()
     signals = []
     rows = Pair.objects.filter(dataset=dataset).values_list(
         "id", "source_key", "response_a_id", "response_b_id"
@@ -109,9 +112,27 @@ def pair_signals(
                 technical=technical,
                 low_margin=low,
                 uncertain=uncertain,
+                flipped=pair_id in flipped,
             )
         )
     return signals
+
+
+def drift_flips(*, dataset: Dataset, drift: Sequence[Judge]) -> set[int]:
+    """The dataset's pairs whose combined verdict differs between the two judge versions
+    ``drift`` = (before, after) (`sampling.is_flipped`)."""
+    before, after = drift
+    outcomes: dict[int, dict[int, str | None]] = defaultdict(dict)
+    verdicts = Verdict.objects.filter(pair__dataset=dataset, judge_id__in=[before.pk, after.pk])
+    for pair_id, judge_id, outcome in verdicts.values_list(
+        "pair_id", "judge_id", "outcome"
+    ).iterator(chunk_size=10_000):
+        outcomes[pair_id][judge_id] = outcome
+    return {
+        pair_id
+        for pair_id, found in outcomes.items()
+        if sampling.is_flipped(found.get(before.pk), found.get(after.pk))
+    }
 
 
 def stratum_availability(
@@ -120,6 +141,7 @@ def stratum_availability(
     judges: Iterable[Judge],
     margin_threshold: float | None,
     classifier: str | None = None,
+    drift: Sequence[Judge] = (),
 ) -> dict[str, int]:
     """How many pairs each stratum holds, shown to the lead before an audit is created."""
     strata = sampling.partition(
@@ -128,9 +150,10 @@ def stratum_availability(
             judges=judges,
             margin_threshold=margin_threshold,
             classifier=classifier,
+            drift=drift,
         )
     )
-    return {name: len(members) for name, members in strata.items()}
+    return sampling.pools(strata, drift=bool(drift))
 
 
 def judges_for_dataset(dataset: Dataset) -> QuerySet[Judge]:
@@ -344,6 +367,8 @@ def strata_summary(audit: Audit) -> list[dict[str, Any]]:
     available = (audit.selection or {}).get("available", {})
     rows = []
     for name in sampling.ALL_STRATA:
+        if name == sampling.DRIFT and name not in available:
+            continue  # no drift versions chosen: the stratum does not exist in this audit
         n = selected.get(name, 0)
         pool = available.get(name, 0)
         rows.append(

@@ -65,6 +65,13 @@ class AuditCreateInput(serializers.Serializer):
     )
     blind_adjudication = serializers.BooleanField(required=False, default=False)
     ask_response_classes = serializers.BooleanField(required=False, default=False)
+    drift_judges = serializers.ListField(
+        child=_id_field(),
+        required=False,
+        default=list,
+        help_text="[before, after]: two judge versions; the drift stratum holds the pairs "
+        "whose verdict differs between them",
+    )
 
     def validate_quotas(self, value: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(value) - set(sampling.ALL_STRATA))

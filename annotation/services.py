@@ -82,8 +82,13 @@ def audit_build(
     queue_policy: str = Audit.QueuePolicy.COMPLETE_FIRST,
     blind_adjudication: bool = False,
     ask_response_classes: bool = False,
+    drift_judges: Sequence[Judge] = (),
 ) -> Audit:
     """Select a stratified sample of the dataset's pairs and create the audit with its items.
+
+    ``drift_judges`` = (before, after), two judge versions: the drift stratum holds the pairs
+    whose verdict differs between them (annotation.sampling); give it a quota to send exactly
+    the changed cases to people.
 
     Strata, priority and inclusion probabilities are described in annotation.sampling; the
     quotas, the pool sizes and the thresholds are frozen into `Audit.selection`, so the
@@ -118,18 +123,25 @@ def audit_build(
         if margin < 0:
             raise ValidationError({"thresholds": "margin threshold must not be negative"})
     criteria_names = _clean_criteria(criteria)
+    drift = _drift_pair(drift_judges, quotas)
 
     signals = selectors.pair_signals(
-        dataset=dataset, judges=judges, margin_threshold=margin, classifier=classifier
+        dataset=dataset,
+        judges=judges,
+        margin_threshold=margin,
+        classifier=classifier,
+        drift=drift,
     )
     if not signals:
         raise ValidationError({"dataset": f"{dataset.name} has no pairs yet"})
     strata = sampling.partition(signals)
-    available = {stratum: len(members) for stratum, members in strata.items()}
+    available = sampling.pools(strata, drift=bool(drift))
     try:
         resolved = sampling.resolve_quotas(size=size, quotas=quotas, available=available)
     except sampling.SelectionError as exc:
         raise ValidationError({exc.field: exc.message}) from exc
+    if not drift:
+        resolved.pop(sampling.DRIFT, None)  # no such stratum in this audit (quota 0 checked)
     drawn = sampling.draw(strata, resolved, seed=seed)
 
     with transaction.atomic():
@@ -154,6 +166,7 @@ def audit_build(
                 "thresholds": {"margin": margin, "ethics_probability": sampling.ETHICS_PROBABILITY},
                 "priority": list(sampling.STRATUM_PRIORITY),
                 "judges": [judge.pk for judge in judges],
+                "drift_judges": [judge.pk for judge in drift],
                 "classifier": classifier,
                 "design": "strata partition the dataset; pi = quota / pool",
             },
@@ -163,6 +176,26 @@ def audit_build(
             audit.annotators.set(annotators)
         _items_create(audit, drawn)
     return audit
+
+
+def _drift_pair(drift_judges: Sequence[Judge], quotas: Mapping[str, int | None]) -> list[Judge]:
+    """The (before, after) judge versions of the drift stratum, checked: two different ones,
+    or none (then the stratum is empty and may have no quota)."""
+    drift = list(drift_judges)
+    if drift and len(drift) != 2:
+        raise ValidationError(
+            {"drift_judges": f"choose two judge versions, before and after ({len(drift)} given)"}
+        )
+    if drift and drift[0].pk == drift[1].pk:
+        raise ValidationError({"drift_judges": "choose two different judge versions"})
+    if not drift and (quotas.get(sampling.DRIFT) or 0) > 0:
+        raise ValidationError(
+            {
+                sampling.DRIFT: "the drift stratum needs two judge versions (before, after) "
+                "whose changed verdicts it draws"
+            }
+        )
+    return drift
 
 
 def _items_create(audit: Audit, drawn: Iterable[sampling.Drawn]) -> None:
@@ -270,11 +303,16 @@ def audit_grow(*, audit: Audit, n: int, by: Any, now: datetime | None = None) ->
     judges = list(Judge.objects.filter(pk__in=selection.get("judges", [])))
     if len(judges) != len(selection.get("judges", [])):
         raise ValidationError({"n": "a judge this audit was sampled with no longer exists"})
+    drift = list(Judge.objects.filter(pk__in=selection.get("drift_judges", [])))
+    if len(drift) != len(selection.get("drift_judges", [])):
+        raise ValidationError({"n": "a judge version of the drift stratum no longer exists"})
+    drift.sort(key=lambda judge: selection["drift_judges"].index(judge.pk))
     signals = selectors.pair_signals(
         dataset=audit.dataset,
         judges=judges,
         margin_threshold=(selection.get("thresholds") or {}).get("margin"),
         classifier=selection.get("classifier"),
+        drift=drift,
     )
     strata = sampling.partition(signals)
     recorded = selection.get("available", {})

@@ -32,6 +32,7 @@ from annotation.forms import (
     OverlapForm,
     SetAsideForm,
     SkipForm,
+    drift_pair,
 )
 from annotation.markdown import render_markdown
 from annotation.models import (
@@ -95,6 +96,7 @@ def _availability(form: AvailabilityForm | AuditBuildForm) -> dict[str, int] | N
         judges=list(data.get("judges") or []),
         margin_threshold=data.get("margin_threshold"),
         classifier=data.get("classifier") or None,
+        drift=drift_pair(form),
     )
 
 
@@ -142,6 +144,7 @@ def audit_create(request: AuthedRequest) -> HttpResponse:
                         queue_policy=data["queue_policy"] or Audit.QueuePolicy.COMPLETE_FIRST,
                         blind_adjudication=data["blind_adjudication"],
                         ask_response_classes=data["ask_response_classes"],
+                        drift_judges=form.drift_judges(),
                     )
                 except ValidationError as exc:
                     for key, errors in exc.message_dict.items():

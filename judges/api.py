@@ -252,6 +252,81 @@ def classification_run_detail(request: Request, pk: int) -> Response:
     return Response(ClassificationRunOutput(run).data)
 
 
+# --- model families -----------------------------------------------------------------------------
+
+
+class FamilyInput(serializers.Serializer):
+    """Families to set: model name -> family, judge id -> family; a blank family clears the
+    lead's choice (the default read from the name applies again)."""
+
+    models = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=64), required=False
+    )
+    judges = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=64), required=False
+    )
+
+    def validate_judges(self, value: dict[str, str]) -> dict[int, str]:
+        out = {}
+        for key, family in value.items():
+            if not str(key).isdigit():
+                raise serializers.ValidationError(f"{key!r} is not a judge id (a number)")
+            out[int(key)] = family
+        return out
+
+
+class FamilyRowOutput(serializers.Serializer):
+    family = serializers.CharField(allow_null=True)
+    default = serializers.CharField(allow_null=True)
+    source = serializers.CharField(allow_null=True, help_text='"lead", "default" or null')
+
+
+class ModelFamilyOutput(FamilyRowOutput):
+    model = serializers.CharField()
+    responses = serializers.IntegerField()
+
+
+class JudgeFamilyOutput(FamilyRowOutput):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    model_id = serializers.CharField()
+
+
+class FamiliesOutput(serializers.Serializer):
+    models = ModelFamilyOutput(many=True)
+    judges = JudgeFamilyOutput(many=True)
+
+
+@extend_schema(
+    methods=["GET"],
+    responses=FamiliesOutput,
+    summary="The families of a dataset's models and of the judges with verdicts on it (leads)",
+)
+@extend_schema(
+    methods=["PATCH"],
+    request=FamilyInput,
+    responses={200: FamiliesOutput, 400: BAD_QUERY},
+    summary="Set or clear families (blank = the default from the name); all or nothing",
+)
+@api_view(["GET", "PATCH"])
+@permission_classes([IsLead])
+def dataset_families(request: Request, name: str) -> Response:
+    dataset = get_object_or_404(Dataset, name=name)
+    if request.method == "PATCH":
+        body = FamilyInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            services.families_update(
+                models=body.validated_data.get("models", {}),
+                judges=body.validated_data.get("judges", {}),
+                user=request.user,
+            )
+        except DjangoValidationError as exc:
+            return django_errors(exc)
+    return Response(FamiliesOutput(selectors.dataset_families(dataset)).data)
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("datasets/", datasets, name="api-datasets"),
     path("datasets/<slug:name>/", dataset_detail, name="api-dataset-detail"),
@@ -260,6 +335,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("judges/<int:pk>/runs/", judge_runs, name="api-judge-runs"),
     path("judge-runs/<int:pk>/", judge_run_detail, name="api-judge-run-detail"),
     path("judge-runs/<int:pk>/stop/", judge_run_stop, name="api-judge-run-stop"),
+    path("datasets/<slug:name>/families/", dataset_families, name="api-dataset-families"),
     path("datasets/<slug:name>/classify/", dataset_classify, name="api-dataset-classify"),
     path(
         "classification-runs/<int:pk>/",

@@ -96,6 +96,13 @@ class JudgeCreateForm(forms.Form):
     tie_epsilon = forms.FloatField(
         min_value=0, required=False, help_text="Reward models: |score gap| below this is a tie."
     )
+    reference_field = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Reference answer field",
+        help_text="Key of the pair's meta (else the prompt's) holding a reference answer to "
+        "show the judge: {reference} in the template, or appended. Makes a new version.",
+    )
 
     def config_fields(self) -> dict[str, Any]:
         """Cleaned values as `judges.services.judge_config_build` arguments."""
@@ -119,4 +126,5 @@ class JudgeCreateForm(forms.Form):
             "rubric": data["rubric"] or None,
             "system_in_user": data["system_in_user"],
             "tie_epsilon": data["tie_epsilon"] if provider == "transformers_reward" else None,
+            "reference_field": data["reference_field"].strip() or None,
         }

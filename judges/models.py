@@ -288,3 +288,39 @@ class ClassificationRun(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class ModelFamily(models.Model):
+    """A lead's family for a model name, overriding the default read from the name
+    (`judges.core.families.family_of`). Keyed by the name as responses carry it, so it holds
+    for every dataset; a judge's model id is looked up here too when its judge has no
+    `JudgeFamily`."""
+
+    model_name = models.CharField(max_length=200, unique=True)
+    family = models.CharField(max_length=64)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model_name"]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} → {self.family}"
+
+
+class JudgeFamily(models.Model):
+    """A lead's family for one judge version. Not part of the judge's configuration: the
+    family says whose responses the judge might favour, it does not change a verdict, so
+    setting it makes no new version and leaves the fingerprint alone."""
+
+    judge = models.OneToOneField(Judge, on_delete=models.CASCADE, related_name="family_set")
+    family = models.CharField(max_length=64)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.judge} → {self.family}"

@@ -12,10 +12,13 @@ from django.db.models import Count, Q, QuerySet
 from corpus import selectors as corpus_selectors
 from corpus.models import Dataset, Pair, Response
 from judges.charts import ClassChart, class_chart
+from judges.core.families import family_of
 from judges.models import (
     ClassificationRun,
     Judge,
+    JudgeFamily,
     JudgeRun,
+    ModelFamily,
     ParseStatus,
     ResponseClass,
     ResponseClassification,
@@ -303,3 +306,85 @@ def dataset_judges(dataset: Dataset) -> list[dict[str, Any]]:
 
 def dataset_verdict_count(dataset: Dataset) -> int:
     return Verdict.objects.filter(pair__dataset=dataset).count()
+
+
+# --- model families (self-family preference) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FamilyRow:
+    """One model name's or judge's family: the one in force, the default read from the name,
+    and whether a lead set it (``source`` "lead") or it is the default ("default"; None when
+    no rule knows the name and no lead named it)."""
+
+    key: str
+    family: str | None
+    default: str | None
+    source: str | None
+
+
+def model_families(names: Sequence[str]) -> dict[str, FamilyRow]:
+    """The family of each model name: a lead's `ModelFamily`, else the default."""
+    overrides = dict(
+        ModelFamily.objects.filter(model_name__in=list(names)).values_list("model_name", "family")
+    )
+    out = {}
+    for name in names:
+        default = family_of(name)
+        chosen = overrides.get(name)
+        source = "lead" if chosen else ("default" if default else None)
+        out[name] = FamilyRow(name, chosen or default, default, source)
+    return out
+
+
+def judge_families(judges: Sequence[Judge]) -> dict[int, FamilyRow]:
+    """The family of each judge version: a lead's `JudgeFamily`, else its model id's family
+    (a lead's `ModelFamily` for that id, else the default from the id, else from the name)."""
+    overrides = dict(
+        JudgeFamily.objects.filter(judge__in=[j.pk for j in judges]).values_list(
+            "judge_id", "family"
+        )
+    )
+    by_model = model_families([j.model_id for j in judges])
+    out = {}
+    for judge in judges:
+        row = by_model[judge.model_id]
+        default = row.family or family_of(judge.name)
+        chosen = overrides.get(judge.pk)
+        source = "lead" if chosen else ("default" if default else None)
+        out[judge.pk] = FamilyRow(str(judge), chosen or default, default, source)
+    return out
+
+
+def dataset_families(dataset: Dataset) -> dict[str, list[dict[str, Any]]]:
+    """The dataset's model names (with their numbers of responses) and the judges with
+    verdicts on it, each with its family; for the families page and the API."""
+    models = corpus_selectors.dataset_models(dataset)
+    families = model_families([row["model"] for row in models if row["model"]])
+    judges = {j.pk: j for j in Judge.objects.filter(verdicts__pair__dataset=dataset).distinct()}
+    by_judge = judge_families(list(judges.values()))
+    return {
+        "models": [
+            {
+                "model": row["model"],
+                "responses": row["responses"],
+                **_family_json(families[row["model"]]),
+            }
+            for row in models
+            if row["model"]
+        ],
+        "judges": [
+            {
+                "id": pk,
+                "name": judges[pk].name,
+                "version": judges[pk].version,
+                "model_id": judges[pk].model_id,
+                **_family_json(row),
+            }
+            for pk, row in sorted(by_judge.items(), key=lambda item: item[1].key)
+        ],
+    }
+
+
+def _family_json(row: FamilyRow) -> dict[str, Any]:
+    return {"family": row.family, "default": row.default, "source": row.source}

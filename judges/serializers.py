@@ -52,6 +52,13 @@ class JudgeCreateInput(serializers.Serializer):
     max_concurrency = serializers.IntegerField(min_value=1, max_value=256, required=False)
     system_in_user = serializers.BooleanField(required=False, default=False)
     tie_epsilon = serializers.FloatField(min_value=0, required=False)
+    reference_field = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="key of the pair's meta (else the prompt's) holding a reference answer the "
+        "judge is shown ({reference} in the template, or appended); hashed into the fingerprint",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("model_id") and not (attrs.get("config") or {}).get("model_id"):

@@ -50,6 +50,7 @@ from judges.core.config import (
     JudgeConfig,
     JudgeConfigError,
 )
+from judges.core.families import family_clean
 from judges.core.parsing import map_back
 from judges.core.runner import (
     ChatCompleter,
@@ -60,7 +61,7 @@ from judges.core.runner import (
     run_judge,
 )
 from judges.core.templates import TemplateError, preset
-from judges.models import Judge, JudgeRun, ParseStatus, Verdict
+from judges.models import Judge, JudgeFamily, JudgeRun, ModelFamily, ParseStatus, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -647,19 +648,31 @@ def _payloads(
 ) -> Iterator[PairPayload]:
     """The run's pairs in order, read a chunk at a time with the judge's stored verdicts."""
     ids = iter(pair_ids)
+    field = str((judge.config or {}).get("reference_field") or "")
     while chunk := list(islice(ids, PAIR_CHUNK)):
-        texts = {
-            pk: (question, answer_a, answer_b)
-            for pk, question, answer_a, answer_b in Pair.objects.filter(pk__in=chunk).values_list(
-                "pk", "prompt__text", "response_a__text", "response_b__text"
-            )
-        }
+        columns = ["pk", "prompt__text", "response_a__text", "response_b__text"]
+        if field:
+            columns += ["meta", "prompt__meta"]
+        texts = {row[0]: row[1:] for row in Pair.objects.filter(pk__in=chunk).values_list(*columns)}
         for verdict in Verdict.objects.filter(judge=judge, pair_id__in=chunk):
             cached[verdict.pair_id] = verdict
         for pk in chunk:
             if pk in texts:  # deleted since the run started: nothing to judge
-                question, answer_a, answer_b = texts[pk]
-                yield PairPayload(pk, question, answer_a, answer_b)
+                question, answer_a, answer_b, *metas = texts[pk]
+                reference = pair_reference(field, *metas) if field else None
+                yield PairPayload(pk, question, answer_a, answer_b, reference)
+
+
+def pair_reference(field: str, pair_meta: Any, prompt_meta: Any) -> str | None:
+    """The reference answer of a pair: its meta's ``field``, else its prompt's; None when
+    neither has one (a number is read as its text)."""
+    for meta in (pair_meta, prompt_meta):
+        value = meta.get(field) if isinstance(meta, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+    return None
 
 
 def _cached_order(verdict: Verdict, order: str, fingerprint: str) -> OrderResult | None:
@@ -732,3 +745,58 @@ def _store_combined(judge: Judge, pair: PairResult, before: Verdict | None) -> N
     Verdict.objects.filter(judge=judge, pair_id=pair.pair_id).update(
         **values, updated_at=timezone.now()
     )
+
+
+# --- model families ---------------------------------------------------------------------------
+
+
+def families_update(
+    *, models: Mapping[str, str], judges: Mapping[int, str], user: Any = None
+) -> dict[str, int]:
+    """Set the family of model names and judge versions, all or nothing.
+
+    A blank family removes the lead's choice (the default from the name applies again).
+    Raises ValidationError keyed by the place (``models.<name>``, ``judges.<id>``) for a bad
+    family name or an unknown judge; nothing is written then. Returns how many were set and
+    cleared. Snapshots already stored keep the families they were computed with.
+    """
+    errors: dict[str, list[str]] = {}
+    cleaned_models: dict[str, str] = {}
+    cleaned_judges: dict[int, str] = {}
+    for target, values, place in (
+        (cleaned_models, models, "models"),
+        (cleaned_judges, judges, "judges"),
+    ):
+        for key, value in values.items():
+            if place == "models" and not str(key).strip():
+                errors.setdefault(place, []).append("a model name may not be blank")
+                continue
+            try:
+                target[key] = family_clean(value) if str(value).strip() else ""  # type: ignore[index]
+            except ValueError as exc:
+                errors[f"{place}.{key}"] = [str(exc)]
+    known = set(Judge.objects.filter(pk__in=list(cleaned_judges)).values_list("pk", flat=True))
+    for pk in cleaned_judges:
+        if pk not in known:
+            errors[f"judges.{pk}"] = [f"no judge version with id {pk}"]
+    if errors:
+        raise ValidationError(errors)
+    counts = {"set": 0, "cleared": 0}
+    with transaction.atomic():
+        for name, family in cleaned_models.items():
+            if family:
+                ModelFamily.objects.update_or_create(
+                    model_name=name, defaults={"family": family, "updated_by": user}
+                )
+                counts["set"] += 1
+            else:
+                counts["cleared"] += ModelFamily.objects.filter(model_name=name).delete()[0]
+        for pk, family in cleaned_judges.items():
+            if family:
+                JudgeFamily.objects.update_or_create(
+                    judge_id=pk, defaults={"family": family, "updated_by": user}
+                )
+                counts["set"] += 1
+            else:
+                counts["cleared"] += JudgeFamily.objects.filter(judge_id=pk).delete()[0]
+    return counts

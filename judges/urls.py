@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("runs/<int:pk>/stop/", views.judge_run_stop, name="judge_run_stop"),
     path("cards/", views.judge_cards, name="judge_cards"),
     path("datasets/<slug:name>/", views.dataset_judging, name="dataset_judging"),
+    path("datasets/<slug:name>/families/", views.dataset_families, name="dataset_families"),
     path(
         "datasets/<slug:name>/classify/",
         views.classification_run_start,

@@ -215,3 +215,46 @@ def dataset_judging(request: HttpRequest, name: str) -> HttpResponse:
     if getattr(request, "htmx", False):
         template += "#judging"
     return render(request, template, context)
+
+
+@login_required
+def dataset_families(request: HttpRequest, name: str) -> HttpResponse:
+    """The families of a dataset's models and of the judges with verdicts on it, which the
+    self-family preference figure reads; a lead sets or clears them (blank = the default
+    read from the name)."""
+    dataset = object_for_lead(request.user, Dataset, name=name)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        names = request.POST.getlist("model_name")
+        model_values = request.POST.getlist("model_family")
+        ids = request.POST.getlist("judge_id")
+        judge_values = request.POST.getlist("judge_family")
+        if len(names) != len(model_values) or len(ids) != len(judge_values):
+            return HttpResponseBadRequest("each model name and judge needs one family field")
+        try:
+            judges = {int(pk): value for pk, value in zip(ids, judge_values, strict=True)}
+        except ValueError:
+            return HttpResponseBadRequest("judge ids are numbers")
+        try:
+            counts = services.families_update(
+                models=dict(zip(names, model_values, strict=True)),
+                judges=judges,
+                user=request.user,
+            )
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            messages.success(
+                request,
+                f"Families saved: {counts['set']} set by you, {counts['cleared']} back to "
+                "the default. Reports computed from now on use them.",
+            )
+            return redirect("dataset_families", name=dataset.name)
+    families = selectors.dataset_families(dataset)
+    status = 400 if errors else 200
+    return render(
+        request,
+        "judges/dataset_families.html",
+        {"dataset": dataset, "families": families, "errors": errors},
+        status=status,
+    )

@@ -204,7 +204,13 @@ def _check_numbers(values: pd.Series, pair_ids: pd.Series, what: str) -> None:
 
 
 def _checked_sides(sides: pd.DataFrame) -> pd.DataFrame:
-    frame = require_columns(sides, list(SIDE_COLUMNS), "sides").reset_index(drop=True)
+    return _checked_rows(sides, SIDE_COLUMNS, classes=True)
+
+
+def _checked_rows(sides: pd.DataFrame, columns: Sequence[str], *, classes: bool) -> pd.DataFrame:
+    """The sides table with ``won`` as numbers, after checking each row's outcome, side and
+    (with ``classes``) response class, and that no rater rated a side twice."""
+    frame = require_columns(sides, list(columns), "sides").reset_index(drop=True)
     won = pd.to_numeric(frame["won"], errors="coerce")
     bad = ~won.isin([0.0, 0.5, 1.0])
     if bad.any():
@@ -213,7 +219,8 @@ def _checked_sides(sides: pd.DataFrame) -> pd.DataFrame:
             f"sides: pair {show(row['pair_id'])}, side {show(row['side'])}, rater "
             f"{show(row['rater'])} has won={show(row['won'])}; expected 1, 0 or 0.5"
         )
-    _check_classes(frame["response_class"], frame["pair_id"], "sides column 'response_class'")
+    if classes:
+        _check_classes(frame["response_class"], frame["pair_id"], "sides column 'response_class'")
     bad_side = ~frame["side"].isin([A, B])
     if bad_side.any():
         row = frame[bad_side].iloc[0]
@@ -746,19 +753,40 @@ def gap_design(
     opponent_controls: bool = False,
 ) -> RegressionInputs:
     """The regression inputs of :func:`moderation_gap` (same arguments)."""
-    if human == judge:
-        raise ValueError(f"human and judge must be different raters, both are {show(human)}")
     frame = _checked_sides(sides)
     scale = length_scale if length_scale is not None else length_scale_of(frame)
+    frame = _rated_by_both(frame, human, judge)
+    rows, use_sim = _usable(frame, opponent_controls)
+    rows, y = _outcome(rows, ties)
+    base, absent = _regressors(rows, scale, use_sim, opponent_controls)
+    return _stacked(base, y, rows, absent, judge=judge, scale=scale, ties=ties)
+
+
+def _rated_by_both(frame: pd.DataFrame, human: Hashable, judge: Hashable) -> pd.DataFrame:
+    """The rows of ``human`` and ``judge`` on the pairs both rated (errors name a missing one)."""
+    if human == judge:
+        raise ValueError(f"human and judge must be different raters, both are {show(human)}")
     for name, rater in (("human", human), ("judge", judge)):
         if not frame["rater"].eq(rater).any():
             raise ValueError(f"sides has no rows for the {name} rater {show(rater)}")
     by_human = pd.Index(frame.loc[frame["rater"] == human, "pair_id"].unique())
     both = by_human.intersection(frame.loc[frame["rater"] == judge, "pair_id"].unique())
-    frame = frame[frame["rater"].isin([human, judge]) & frame["pair_id"].isin(both)]
-    rows, use_sim = _usable(frame, opponent_controls)
-    rows, y = _outcome(rows, ties)
-    base, absent = _regressors(rows, scale, use_sim, opponent_controls)
+    return frame[frame["rater"].isin([human, judge]) & frame["pair_id"].isin(both)]
+
+
+def _stacked(
+    base: pd.DataFrame,
+    y: np.ndarray,
+    rows: pd.DataFrame,
+    absent: dict[str, str],
+    *,
+    judge: Hashable,
+    scale: float | None,
+    ties: Ties,
+) -> RegressionInputs:
+    """The stacked design: ``base`` (one rater's regressors, intercept first), ``judge`` (1 on
+    the judge's rows) and ``judge:<term>`` for every other term. Fully interacted, each
+    interaction is the judge's coefficient minus the human one on the same pairs."""
     is_judge = rows["rater"].eq(judge).astype(float).to_numpy()
     design = base.copy()
     design[JUDGE] = is_judge
@@ -768,6 +796,87 @@ def gap_design(
     for term in list(absent):
         absent[f"{JUDGE}:{term}"] = absent[term]
     return _inputs(design, y, rows, absent, scale, ties)
+
+
+def indicator_gap_design(
+    sides: pd.DataFrame,
+    *,
+    indicators: Sequence[str],
+    human: Hashable,
+    judge: Hashable,
+    ties: Ties = "drop",
+    length_scale: float | None = None,
+) -> RegressionInputs:
+    """The stacked model of :func:`moderation_gap` with other 0/1 indicators in place of the
+    response classes: ``y = b0 + sum b_k I_k + g len_diff`` per rater, stacked with ``judge``
+    and ``judge:<term>``, so ``judge:I_k`` is how much more the judge rewards responses with
+    ``I_k = 1`` than the humans do on the same pairs, net of length.
+
+    ``sides`` needs ``pair_id``, ``side``, ``rater``, ``won``, ``len_diff`` and one 0/1 column
+    per indicator (named as the term, e.g. ``same_family``); no response classes. Rows
+    without ``len_diff`` are left out; an indicator on fewer than
+    :data:`MIN_CLASS_RESPONSES` responses (or on all but that many) is not estimated.
+    """
+    if isinstance(indicators, str):
+        raise ValueError(f"give a list of indicator columns, not the string {indicators!r}")
+    frame = _checked_rows(sides, [*SIDE_COLUMNS[:4], LENGTH, *indicators], classes=False)
+    for term in indicators:
+        values = pd.to_numeric(frame[term], errors="coerce")
+        bad = ~values.isin([0.0, 1.0])
+        if bad.any():
+            row = frame[bad].iloc[0]
+            raise ValueError(
+                f"sides: pair {show(row['pair_id'])}, side {show(row['side'])} has "
+                f"{term}={show(row[term])}; expected 0 or 1"
+            )
+        frame[term] = values
+    scale = length_scale if length_scale is not None else length_scale_of(frame)
+    frame = _rated_by_both(frame, human, judge)
+    rows = frame[pd.to_numeric(frame[LENGTH], errors="coerce").notna()]
+    rows, y = _outcome(rows, ties)
+    base = pd.DataFrame({INTERCEPT: np.ones(len(rows))}, index=rows.index)
+    absent: dict[str, str] = {}
+    responses = rows.drop_duplicates(["pair_id", "side"])
+    for term in indicators:
+        ones = int(responses[term].sum())
+        if min(ones, len(responses) - ones) < MIN_CLASS_RESPONSES:
+            absent[term] = (
+                f"{ones} of {len(responses)} rated responses have {term} = 1: fewer than "
+                f"{MIN_CLASS_RESPONSES} on one side for an interval"
+            )
+            continue
+        base[term] = rows[term].astype(float)
+    if scale is None:
+        absent[LENGTH] = "len_diff has no spread"
+    else:
+        base[LENGTH] = rows[LENGTH].astype(float) / scale
+    return _stacked(base, y, rows, absent, judge=judge, scale=scale, ties=ties)
+
+
+def indicator_gap(
+    sides: pd.DataFrame,
+    *,
+    indicators: Sequence[str],
+    human: Hashable,
+    judge: Hashable,
+    ties: Ties = "drop",
+    level: float = 0.95,
+    length_scale: float | None = None,
+) -> LinearModel:
+    """Fit :func:`indicator_gap_design`: OLS clustered by pair, as :func:`moderation_gap`.
+
+    The bias of indicator ``I`` is ``model.estimate("judge:I")``; the humans' own effect is
+    ``model.estimate("I")`` and the judge's ``model.combination({"I": 1, "judge:I": 1})``.
+    """
+    inputs = indicator_gap_design(
+        sides,
+        indicators=indicators,
+        human=human,
+        judge=judge,
+        ties=ties,
+        length_scale=length_scale,
+    )
+    return _fit(inputs, level)
 
 
 def moderation_gap(

@@ -8,7 +8,13 @@ What the fingerprint covers
 ---------------------------
 Hashed (anything that can change what the judge answers or how its answer is read):
 provider, model_id, model_revision, template_system, template_user, rubric, tie_policy,
-swap_policy, parse_mode, temperature, top_p, seed, max_tokens, top_logprobs, verdict_mode.
+swap_policy, parse_mode, temperature, top_p, seed, max_tokens, top_logprobs, verdict_mode,
+reference_field.
+
+``reference_field`` names the key of the pair's ``meta`` (else the prompt's) holding a
+reference answer the judge is shown (docs/judges.md, *Reference answers*). Hashed only when
+set, so judges from before the field keep their fingerprints, and a judge that reads a
+reference is a new version of the same judge without one: the two compare as versions.
 
 ``verdict_mode`` is how a verdict is obtained: ``generate`` (the default: the judge writes an
 answer and `judges.core.parsing` reads the verdict out of it) or ``next_token`` (the prompt is
@@ -60,6 +66,7 @@ SWAP_POLICIES: Final = get_args(SwapPolicy)
 PARSE_MODES: Final = get_args(ParseMode)
 VERDICT_MODES: Final = get_args(VerdictMode)
 DEFAULT_VERDICT_MODE: Final = "generate"
+_REFERENCE_FIELD: Final = re.compile(r"^([A-Za-z0-9_.-]{1,100})?$")
 
 # Bumped when the meaning of a hashed field changes, so old fingerprints never collide with
 # new ones that would be computed differently.
@@ -91,6 +98,7 @@ HASHED_FIELDS: Final = (
     "max_tokens",
     "top_logprobs",
     "verdict_mode",
+    "reference_field",
 )
 UNHASHED_FIELDS: Final = (
     "template_name",
@@ -137,6 +145,9 @@ class JudgeConfig:
     max_tokens: int = 1024
     top_logprobs: int = 0
     verdict_mode: VerdictMode = "generate"
+    # The key of the pair's meta (else its prompt's meta) that holds a reference answer the
+    # judge sees (`{reference}` in the template, or appended to the user turn); "" for none.
+    reference_field: str = ""
     timeout_s: float = 120.0
     max_retries: int = 4
     requests_per_minute: float | None = None
@@ -159,6 +170,18 @@ class JudgeConfig:
         for name in ("model_revision", "template_name", "template_system", "rubric"):
             if not isinstance(getattr(self, name), str):
                 raise JudgeConfigError(name, "must be a string")
+        if not isinstance(self.reference_field, str) or not _REFERENCE_FIELD.match(
+            self.reference_field
+        ):
+            raise JudgeConfigError(
+                "reference_field",
+                f"{self.reference_field!r}: a key of the pair's meta, up to 100 letters, digits, "
+                "'_', '-' or '.', or empty for no reference",
+            )
+        if self.reference_field and self.provider not in PAIRWISE_PROMPT_PROVIDERS:
+            raise JudgeConfigError(
+                "reference_field", "only a judge with a prompt template can be given a reference"
+            )
         if not isinstance(self.template_user, str):
             raise JudgeConfigError("template_user", "must be a string")
         if self.provider in PAIRWISE_PROMPT_PROVIDERS:
@@ -206,6 +229,9 @@ class JudgeConfig:
             # Added after fingerprints were in use: left out at its default so every judge
             # that existed before keeps its fingerprint; any other mode is hashed.
             if name == "verdict_mode" and value == DEFAULT_VERDICT_MODE:
+                continue
+            # Likewise added later: no reference, nothing hashed; a reference field is.
+            if name == "reference_field" and not value:
                 continue
             # 0 and 0.0 must hash alike: a config read back from JSON may carry either.
             if name in ("temperature", "top_p") and value is not None:

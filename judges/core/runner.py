@@ -53,6 +53,8 @@ class PairPayload:
     question: str
     answer_a: str
     answer_b: str
+    # The reference answer for a judge with ``reference_field``; None when the pair has none.
+    reference: str | None = None
 
 
 class ChatCompleter(Protocol):
@@ -235,6 +237,11 @@ def judge_one(
     """Make one call and read it. Never raises: failures come back as ``error`` results."""
     fingerprint = fingerprint or config.fingerprint()
     base = OrderResult(fingerprint=fingerprint, pair_id=pair.pair_id, order=order, status="error")
+    if config.reference_field and pair.reference is None:
+        # Judged without its reference the verdict would be another judge's: no call, an
+        # error (retried by the next run, once the pair has one).
+        why = f"the pair has no reference answer in its meta field {config.reference_field!r}"
+        return replace(base, error=why, attempts=0)
     try:
         messages = messages_for_order(
             config,
@@ -242,6 +249,7 @@ def judge_one(
             answer_a=pair.answer_a,
             answer_b=pair.answer_b,
             order=order,
+            reference=pair.reference,
         )
         result = client.complete(
             messages,

@@ -17,7 +17,8 @@ verdict obtained here is comparable with the paper that introduced the prompt:
   is Arena-Hard's, with ``{question_1}``, ``{answer_1}``, ``{answer_2}`` renamed to this
   module's placeholders. Typos and spacing in the source are kept on purpose.
 
-Placeholders are ``{question}``, ``{answer_a}``, ``{answer_b}`` and optionally ``{rubric}``.
+Placeholders are ``{question}``, ``{answer_a}``, ``{answer_b}`` and optionally ``{rubric}``
+and ``{reference}`` (a reference answer, for a judge with ``reference_field``).
 They are substituted in one pass, so text inside an answer that happens to look like a
 placeholder (or contains braces) is never expanded.
 """
@@ -152,7 +153,9 @@ FORCE_CHOICE_INSTRUCTION: Final = (
 )
 RUBRIC_HEADING: Final = "[Rubric]"
 
-_PLACEHOLDER = re.compile(r"\{(question|answer_a|answer_b|rubric)\}")
+REFERENCE_START: Final = "[The Start of Reference Answer]"
+REFERENCE_END: Final = "[The End of Reference Answer]"
+_PLACEHOLDER = re.compile(r"\{(question|answer_a|answer_b|rubric|reference)\}")
 
 
 class TemplateError(ValueError):
@@ -178,6 +181,7 @@ def render_messages(
     answer_b: str,
     rubric: str = "",
     tie_policy: TiePolicy = "allow_tie",
+    reference: str | None = None,
 ) -> list[ChatMessage]:
     """Chat-completions messages with ``answer_a`` in the first slot, ``answer_b`` second.
 
@@ -185,8 +189,18 @@ def render_messages(
     placeholder gets it appended to the system prompt under a ``[Rubric]`` heading, so a
     rubric is never silently dropped. The ``force_choice`` tie policy appends
     `FORCE_CHOICE_INSTRUCTION` to the system prompt.
+
+    A ``reference`` answer (not None) goes where the template says ``{reference}``; a
+    template without that placeholder gets it appended to the user turn between MT-Bench's
+    reference markers (FastChat's ``pair-math-v1``), so a reference is never silently dropped.
     """
-    values = {"question": question, "answer_a": answer_a, "answer_b": answer_b, "rubric": rubric}
+    values = {
+        "question": question,
+        "answer_a": answer_a,
+        "answer_b": answer_b,
+        "rubric": rubric,
+        "reference": reference or "",
+    }
 
     def fill(text: str) -> str:
         return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
@@ -200,12 +214,22 @@ def render_messages(
     messages: list[ChatMessage] = []
     if system_text:
         messages.append({"role": "system", "content": system_text})
-    messages.append({"role": "user", "content": fill(user)})
+    user_text = fill(user)
+    has_reference_slot = "{reference}" in system or "{reference}" in user
+    if reference is not None and not has_reference_slot:
+        user_text = _append(user_text, f"{REFERENCE_START}\n{reference}\n{REFERENCE_END}")
+    messages.append({"role": "user", "content": user_text})
     return messages
 
 
 def messages_for_order(
-    config: JudgeConfig, *, question: str, answer_a: str, answer_b: str, order: Order
+    config: JudgeConfig,
+    *,
+    question: str,
+    answer_a: str,
+    answer_b: str,
+    order: Order,
+    reference: str | None = None,
 ) -> list[ChatMessage]:
     """The judge's messages for one pair in one order.
 
@@ -223,6 +247,7 @@ def messages_for_order(
         answer_b=second,
         rubric=config.rubric,
         tie_policy=config.tie_policy,
+        reference=reference if config.reference_field else None,
     )
 
 

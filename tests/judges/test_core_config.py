@@ -47,6 +47,7 @@ CHANGED: dict[str, Any] = {
     "max_tokens": 2048,
     "top_logprobs": 5,
     "verdict_mode": "next_token",
+    "reference_field": "reference",
     "template_name": "my_copy_of_pair_v2",
     "base_url": "http://judge-gpu-2:8000/v1",
     "api_key_env": "OTHER_KEY",

@@ -24,7 +24,7 @@ from annotation import queue
 from annotation.models import Assignment, Audit, AuditItem, Label
 from config.roles import ensure_groups
 from corpus.models import HumanVote, ImportJob
-from judges.models import ClassificationRun, JudgeRun, Verdict
+from judges.models import ClassificationRun, JudgeFamily, JudgeRun, ModelFamily, Verdict
 from tests.factories import (
     DatasetFactory,
     JudgeFactory,
@@ -80,6 +80,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "audit_overlap", "audit_options", "audit_gold", "audit_gold_remove", "annotator_set_aside",
         "class_adjudicate", "audit_refusal_instrument", "dataset_refusal_instrument",
         "audit_compare", "dataset_compare",
+        "dataset_families",
     ),
     "api lead": (
         "api-audit-export", "api-exports", "api-exports-manifest", "api-dataset-flags",
@@ -97,6 +98,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "api-audit-grow", "api-audit-overlap", "api-audit-options", "api-audit-capacity",
         "api-audit-quality", "api-audit-gold", "api-audit-set-aside",
         "api-audit-compare", "api-dataset-compare",
+        "api-dataset-families",
     ),
     "api own label": ("api-label-revise",),
 }  # fmt: skip
@@ -240,6 +242,7 @@ def world(db: None) -> World:
             Label.objects.count(), Assignment.objects.count(), HumanVote.objects.count(),
             Verdict.objects.count(), JudgeRun.objects.count(), ClassificationRun.objects.count(),
             ImportJob.objects.count(), Audit.objects.count(), User.objects.count(),
+            ModelFamily.objects.count(), JudgeFamily.objects.count(),
         )  # fmt: skip
 
     return World(clients, routes, counts, mine)

@@ -128,6 +128,7 @@ def hostile(transactional_db: None, tmp_path: Path, settings: Any) -> dict[str, 
         "lena-lead": [
             "/audits/", f"{a}/", f"{a}/adjudicate/", f"{a}/adjudicate/{item.pk}/",
             "/datasets/", "/datasets/hostile/", "/judges/datasets/hostile/", "/judges/",
+            "/judges/datasets/hostile/families/",
             f"/judges/{judges[0].pk}/", f"/judges/runs/{run.pk}/", "/imports/",
             f"/imports/{job.pk}/", f"/imports/{bad.pk}/", "/reports/",
             f"/reports/audit/{audit.pk}/", "/reports/dataset/hostile/",

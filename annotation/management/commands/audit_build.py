@@ -4,7 +4,9 @@
         --quota ethics_refusal=40 --quota technical_refusal=20 --quota low_margin=80 \\
         --margin 0.5 --seed 7 --annotator ana --annotator otto --created-by lena --name "May"
 
-With --dry-run it prints the pairs available per stratum and creates nothing.
+With --drift BEFORE AFTER and --quota drift=N it draws N of the pairs whose verdict differs
+between two judge versions. With --dry-run it prints the pairs available per stratum and
+creates nothing.
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", required=True, help="dataset name")
         parser.add_argument("--judge", action="append", default=[], help="id, name or name:version")
         parser.add_argument("--name", default="", help="audit name (default: dataset and seed)")
+        parser.add_argument(
+            "--drift",
+            nargs=2,
+            metavar=("BEFORE", "AFTER"),
+            default=None,
+            help="two judge versions (id, name or name:version): the drift stratum holds the "
+            "pairs whose verdict differs between them (give it --quota drift=N)",
+        )
         parser.add_argument("--size", type=int, default=200)
         parser.add_argument("--k", type=int, default=2, help="annotators per item")
         parser.add_argument("--quota", action="append", default=[], help="STRATUM=N")
@@ -97,14 +107,19 @@ class Command(BaseCommand):
             raise CommandError(f"--dataset {options['dataset']}: no such dataset")
         judges = [_judge(spec) for spec in options["judge"]]
         quotas = dict(_quota(spec) for spec in options["quota"])
+        drift = [_judge(spec) for spec in options["drift"] or []]
+        if len(drift) == 2 and drift[0].pk == drift[1].pk:
+            raise CommandError("--drift: give two different judge versions")
         available = selectors.stratum_availability(
             dataset=dataset,
             judges=judges,
             margin_threshold=options["margin"],
             classifier=options["classifier"],
+            drift=drift,
         )
         for name in sampling.ALL_STRATA:
-            self.stdout.write(f"{name:<18} {available[name]:>9,} pairs available")
+            if name in available:
+                self.stdout.write(f"{name:<18} {available[name]:>9,} pairs available")
         if options["dry_run"]:
             return
 
@@ -152,6 +167,7 @@ class Command(BaseCommand):
                 queue_policy=options["queue_policy"],
                 blind_adjudication=options["blind_adjudication"],
                 ask_response_classes=options["ask_response_classes"],
+                drift_judges=drift,
             )
         except ValidationError as exc:
             problems = "; ".join(

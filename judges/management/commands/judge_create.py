@@ -44,6 +44,7 @@ _FIELDS = {
     "max_tokens": "max_tokens",
     "top_logprobs": "top_logprobs",
     "verdict_mode": "verdict_mode",
+    "reference_field": "reference_field",
     "timeout": "timeout_s",
     "max_retries": "max_retries",
     "rpm": "requests_per_minute",
@@ -91,6 +92,12 @@ class Command(BaseCommand):
             choices=VERDICT_MODES,
             help="generate (default): parse the written answer; next_token: the most probable "
             "of [[A]]/[[B]]/[[C]] after a prefilled [[ (judges.core.next_token)",
+        )
+        parser.add_argument(
+            "--reference-field",
+            metavar="KEY",
+            help="show the judge the reference answer in the pair's meta KEY (else the "
+            "prompt's): {reference} in the template, or appended; a new version",
         )
         parser.add_argument("--timeout", type=float, help="seconds per call")
         parser.add_argument("--max-retries", type=int)

@@ -1,0 +1,105 @@
+"""`python manage.py self_family (--audit ID | --dataset NAME) [--format md|json]`
+
+Prints the self-family preference of every judge (METHODS.md section 9): per family some
+judge belongs to, each judge's win rate for that family's responses next to the people's on
+the same pairs, the difference with its paired bootstrap interval, and the stacked LPM's
+same_family x judge coefficient. Reads the latest snapshot when nothing changed since it was
+computed, otherwise computes one (as `report` does).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from analysis import plots, selectors, services
+from annotation.models import Audit
+from corpus.models import Dataset
+
+
+class Command(BaseCommand):
+    help = "Print each judge's self-family preference (judge minus people, same pairs)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        subject = parser.add_mutually_exclusive_group(required=True)
+        subject.add_argument("--audit", type=int, metavar="ID", help="audit id")
+        subject.add_argument("--dataset", metavar="NAME", help="dataset name")
+        parser.add_argument("--format", choices=["json", "md"], default="md")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        audit = dataset = None
+        if options["audit"] is not None:
+            audit = Audit.objects.filter(pk=options["audit"]).first()
+            if audit is None:
+                raise CommandError(f"--audit {options['audit']}: no audit with that id")
+        else:
+            dataset = Dataset.objects.filter(name=options["dataset"]).first()
+            if dataset is None:
+                raise CommandError(f"--dataset {options['dataset']!r}: no such dataset")
+        snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
+        if not services.snapshot_is_current(snapshot, audit=audit, dataset=dataset):
+            self.stderr.write("computing a new snapshot…")
+            snapshot = services.snapshot_compute(audit=audit, dataset=dataset)
+        assert snapshot is not None
+        study = (snapshot.metrics.get("studies") or {}).get("self_family")
+        if study is None:
+            raise CommandError("this snapshot has no self-family figures")
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(study, indent=2, ensure_ascii=False))
+            return
+        self.stdout.write(markdown(study))
+
+
+def markdown(study: dict[str, Any]) -> str:
+    names = study.get("raters") or {}
+    families = study.get("judge_families") or {}
+    lines = [
+        "# Self-family preference",
+        "",
+        "Judge families: "
+        + ", ".join(f"{names.get(j, j)} → {f or '(none)'}" for j, f in families.items()),
+    ]
+    if study.get("unknown_models"):
+        lines.append("Models without a family (left out): " + ", ".join(study["unknown_models"]))
+    if study.get("reason"):
+        lines += ["", f"Undefined: {study['reason']}"]
+    lines += [
+        "",
+        "| family | judge | own | pairs | judge win | people win | judge - people [95% CI] |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for row in study.get("rows") or []:
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["family"],
+                    names.get(row["judge"], row["judge"]),
+                    "yes" if row["own"] else "",
+                    str(row["pairs"]),
+                    plots.result_text(row["judge_win"]),
+                    plots.result_text(row["human_win"]),
+                    plots.result_text(row["difference"]),
+                ]
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "Stacked LPM, same_family x judge (ties dropped, net of length, clustered by pair):",
+        "",
+        "| judge | family | pairs | people | judge | interaction [95% CI] |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for judge, model in (study.get("lpm") or {}).items():
+        if model.get("interaction") is None:
+            lines.append(f"| {names.get(judge, judge)} | — | | | | {model.get('reason')} |")
+            continue
+        lines.append(
+            f"| {names.get(judge, judge)} | {model['family']} | {model['pairs']} | "
+            f"{plots.result_text(model['human'])} | {plots.result_text(model['judge'])} | "
+            f"{plots.result_text(model['interaction'])} |"
+        )
+    return "\n".join(lines) + "\n"
