@@ -347,8 +347,8 @@ def _position_finding(lines: Sequence[JudgeLine], level: float) -> Finding:
         )
     else:
         sentence = (
-            f"Inconclusive: {best.label} leans {pts(fair.value)} points toward one slot, but the "  # type: ignore[arg-type]
-            f"interval spans 0 ({numbers})."
+            f"Inconclusive: no clear preference for either slot in {best.label}; the interval "
+            f"spans 0 ({numbers})."
         )
     return Finding(
         "position",

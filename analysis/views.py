@@ -436,6 +436,7 @@ def _figure_cell(
         "ci": ci.replace(", ", ",\u00a0"),
         "undefined": False,
         "reason": "",
+        "excludes_zero": False,  # shown plain (a share or a kappa is not a difference)
     }
 
 
@@ -454,7 +455,7 @@ def _points_cell(figure: report_summary.Figure) -> dict[str, Any]:
         "ci": ci,
         "undefined": False,
         "reason": "",
-        "clear": figure.excludes_zero,
+        "excludes_zero": figure.excludes_zero,
     }
 
 

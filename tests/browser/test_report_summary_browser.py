@@ -72,6 +72,9 @@ def test_it_puts_the_summary_on_the_first_screen(
     expect(gated.locator(".badge")).to_have_text(re.compile("PASS|FAIL|INCONCLUSIVE"))
     expect(rows.filter(has_text=data.judges[1].name)).to_contain_text("not gated")
     expect(rows.last).to_contain_text("people with each other")
+    for row in range(3):  # agreement as a percent with its interval, kappa to 3 decimals
+        expect(rows.nth(row).locator("td").nth(2)).to_have_text(re.compile(r"\d+\.\d% \["))
+        expect(rows.nth(row).locator("td").nth(3)).to_have_text(re.compile(r"-?\d\.\d{3} \["))
     # Three findings, each linking to its section; a finding states an interval.
     findings = summary.get_by_test_id("summary-findings").locator("li")
     expect(findings).to_have_count(3)
