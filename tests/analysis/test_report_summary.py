@@ -244,3 +244,42 @@ def test_display_names_cover_strata_outcomes_and_classes() -> None:
     assert display_text("interval(refusal_gap.ethical_refusal)") == (
         "interval(refusal_gap.ethical_refusal)"
     )
+
+
+# --- the page, from PandaLM's stored snapshot -------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_dataset_page_reads_top_down_from_the_stored_snapshot(lead_client: Any) -> None:
+    from analysis import services
+    from analysis.models import MetricSnapshot
+    from corpus.models import Dataset
+
+    metrics = stored("pandalm")
+    for index, human in enumerate(metrics["raters"]["humans"]):
+        human["id"] = f"u:{index}"
+    dataset = Dataset.objects.create(name="pandalm-stored")
+    MetricSnapshot.objects.create(
+        dataset=dataset,
+        metrics=metrics,
+        counts={"watermark": services.watermark_for(dataset=dataset)},  # current: no recompute
+        label_count=2997,
+    )
+
+    content = lead_client.get(f"/reports/dataset/{dataset.name}/").content.decode()
+
+    assert content.index('id="summary"') < content.index('id="contents"')
+    assert content.index('id="contents"') < content.index('id="agreement"')
+    assert "Release gate" not in content[: content.index('id="contents"')]  # no gate here
+    # The refusal gap of PandaLM's judges spans 0: said so, with the numbers.
+    judge = "pandalm-7b \u00b7 pandalm v1"
+    assert f"Inconclusive: {judge} rewards ethical refusals \u22129.1 points" in content
+    # Categories under 10 items fold into one row: 50 categories, 999 items.
+    small = [r for r in metrics["slices"]["category"]["rows"] if r["items"] < MIN_SLICE_ITEMS]
+    assert small
+    items = sum(r["items"] for r in small)
+    assert f"other (n = {items} items in {len(small)} slices)" in content
+    # Display names: the response-class slices in words, and no stored code in the text.
+    assert "ethical disclaimer / normal" in content
+    assert "ethical_disclaimer / normal" not in content
+    assert ">normal / technical_refusal<" not in content
