@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from analysis.display import display_text
+
 PALETTE = ("#2f5d8a", "#b3261e", "#2e7d4f", "#a86b00", "#6a3d9a", "#00838f", "#5d4037", "#c2185b")
 INK = "#1d1d1f"
 MUTED = "#6b6b70"
@@ -204,9 +206,13 @@ def interval_chart(
             f"{esc(_clip(row.label, 26))}<title>{esc(row.label)}</title></text>"
         )
         if row.value is None:
+            # The reason in full is in the tooltip and in the table beside the chart; the
+            # chart's line is cut at a word so it never runs off the picture mid-word.
+            reason = f"undefined: {display_text(row.reason or 'no value')}"
+            room = int((width - left - 8) / 6.6)  # characters of 12 px text that fit
             parts.append(
                 f'<text x="{left}" y="{_f(y + 4)}" fill="{MUTED}" font-style="italic">'
-                f"undefined: {esc(row.reason or 'no value')}</text>"
+                f"{esc(_clip_words(reason, room))}<title>{esc(reason)}</title></text>"
             )
             continue
         tip = f"{row.label}: {number_text(row.value, digits)}{unit}"
@@ -248,6 +254,14 @@ def _tick_text(tick: float, span: float) -> str:
 
 def _clip(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _clip_words(text: str, length: int) -> str:
+    """``text`` cut at the last whole word that fits in ``length`` characters, with "…"."""
+    if len(text) <= length:
+        return text
+    head = text[: length - 1].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return head + "…"
 
 
 # --- trend lines -------------------------------------------------------------------------------

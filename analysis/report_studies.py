@@ -13,17 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from analysis import plots
+from analysis.display import CLASSES
 from analysis.metrics.outcomes import dig as _get
 from analysis.plots import IntervalRow, ReferenceLine, Series
 from analysis.report_self_family import self_family_model
 
-CLASS_NAMES = {
-    "normal": "normal",
-    "ethical_refusal": "ethical refusal",
-    "technical_refusal": "technical refusal",
-    "ethical_disclaimer": "ethical disclaimer",
-    "technical_disclaimer": "technical disclaimer",
-}
+CLASS_NAMES = CLASSES  # the one display-name mapping (analysis/display.py)
 FEATURE_NAMES = {
     "length": "length (tanh of the standardised difference)",
     "headers": "markdown headers",
@@ -115,7 +110,10 @@ def studies_model(
 def _points_chart(
     rows: Sequence[tuple[str, Mapping[str, Any] | None]], *, title: str, colour: str, zero: str
 ) -> plots.Svg:
-    """A forest plot of 0-1-scale figures in percentage points around a zero line."""
+    """A forest plot of 0-1-scale figures in percentage points around a zero line; empty
+    (no chart) when none of the rows has a number."""
+    if not any((result or {}).get("value") is not None for _, result in rows):
+        return plots.Svg("")
     return plots.interval_chart(
         [IntervalRow.of(label, _scaled(result, 100.0), colour) for label, result in rows],
         title=title,
@@ -503,12 +501,15 @@ def _ppi(
                         colours.get(judge, plots.PALETTE[0]),
                     )
                 )
+            has_numbers = any(r.value is not None for r in chart_rows)
             tables.append(
                 {
                     "judge": label,
                     "by": title,
                     "rows": rows,
-                    "svg": plots.interval_chart(
+                    "svg": plots.Svg("")
+                    if not has_numbers
+                    else plots.interval_chart(
                         chart_rows,
                         title=f"Human win rate by {title}: labels alone and with {label}",
                         references=[ReferenceLine("even", 0.5, colour=plots.MUTED)],
@@ -550,7 +551,9 @@ def _sequential(
                     title=f"{label}: agreement with the labels, anytime-valid 95% sequence",
                     x_label="labels",
                     y_label="agreement (S1)",
-                ),
+                )
+                if path
+                else plots.Svg(""),
             }
         )
     return {"judges": rows}

@@ -21,7 +21,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
-from analysis import gates, plots, selectors, services
+from analysis import gates, plots, report_summary, selectors, services
+from analysis.display import OUTCOMES, display_name
 from analysis.forms import GateForm
 from analysis.metrics.gate import GateRuleError
 from analysis.metrics.outcomes import dig as _get
@@ -33,7 +34,7 @@ from annotation.selectors import audit_for_lead
 from config.roles import object_for_lead, require_lead
 from corpus.models import Dataset
 
-OUTCOME_NAMES = {"A": "A", "B": "B", "tie": "tie", "both_bad": "both bad"}
+OUTCOME_NAMES = OUTCOMES
 ABOUT = {
     "percent_agreement": "agreement",
     "cohen_kappa": "Cohen's \u03ba",
@@ -253,6 +254,11 @@ def _context(
 ) -> dict[str, Any]:
     history = selectors.snapshot_history(audit=audit, dataset=dataset)
     running = audit is not None and audit.status == Audit.Status.OPEN
+    gate = _gate(audit, gate_form) if audit is not None else None
+    report = None
+    if snapshot is not None:
+        report = report_model(snapshot.metrics, history, gate=_gate_statuses(gate))
+        report["contents"] = _contents(report, gate)
     return {
         "audit": audit,
         "dataset": dataset,
@@ -262,9 +268,42 @@ def _context(
         "snapshot": snapshot,
         "pending": pending,
         "live": running or pending,
-        "report": report_model(snapshot.metrics, history) if snapshot is not None else None,
-        "gate": _gate(audit, gate_form) if audit is not None else None,
+        "report": report,
+        "gate": gate,
     }
+
+
+def _gate_statuses(gate: Mapping[str, Any] | None) -> dict[str, str]:
+    """The gate's status keyed by the snapshot's id of the judge version it checked."""
+    if not gate or "result" not in gate or gate.get("judge") is None:
+        return {}
+    return {f"j:{gate['judge'].pk}": gate["result"].status}
+
+
+def _contents(report: Mapping[str, Any], gate: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """The table of contents: one entry per section the page shows, in page order (the
+    conditions are the template's)."""
+    studies = report.get("studies") or {}
+    entries = [("summary", "Summary")]
+    if gate:
+        entries.append(("gate", "Release gate"))
+    entries += [("progress", "Progress"), ("agreement", "Agreement with people")]
+    if report.get("trend"):
+        entries.append(("trend", "Trend"))
+    if report.get("confusion"):
+        entries.append(("confusion", "Confusion matrices"))
+    entries.append(("position", "Position bias"))
+    if studies:
+        entries += [("refusal-gap", "Refusal gap"), ("style", "Style and length")]
+        if not (studies.get("criteria") or {}).get("reason"):
+            entries.append(("criteria", "Criteria"))
+        if studies.get("ppi"):
+            entries.append(("ppi", "Few labels, many verdicts"))
+        if studies.get("sequential"):
+            entries.append(("sequential", "When to stop"))
+    entries += [(f"by-{s['dimension']}", f"By {s['label'].lower()}") for s in report["slices"]]
+    entries += [("reliability", "Reliability and consensus"), ("rankings", "Model rankings")]
+    return [{"id": anchor, "title": title} for anchor, title in entries]
 
 
 def _gate(audit: Audit, form: GateForm | None) -> dict[str, Any]:
@@ -308,8 +347,14 @@ def _cell(result: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def report_model(metrics: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict:
-    """Everything the report template shows, computed from stored figures only."""
+def report_model(
+    metrics: Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]],
+    *,
+    gate: Mapping[str, str] | None = None,
+) -> dict:
+    """Everything the report template shows, computed from stored figures only; ``gate``
+    maps the gated judge's id in the snapshot to the gate's status."""
     judges = [
         {**j, "colour": plots.PALETTE[i % len(plots.PALETTE)]}
         for i, j in enumerate(_get(metrics, "raters", "judges") or [])
@@ -339,6 +384,78 @@ def report_model(metrics: Mapping[str, Any], history: Sequence[Mapping[str, Any]
         "ranking": _ranking(metrics.get("ranking", {}), judges),
         "slices": _slices(metrics.get("slices", {}), judges),
         "studies": studies_model(metrics.get("studies"), judges),
+        "summary": _summary(metrics, judges, gate),
+    }
+
+
+def _summary(
+    metrics: Mapping[str, Any],
+    judges: Sequence[Mapping[str, Any]],
+    gate: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The one-screen summary (analysis/report_summary.py) as table cells and sentences."""
+    found = report_summary.summary(metrics, gate=gate)
+    colours = {j["id"]: j["colour"] for j in judges}
+    return {
+        "judges": [
+            {
+                "label": line.label,
+                "colour": colours.get(line.id, plots.PALETTE[0]),
+                "gate": line.gate,
+                "agreement": _share_cell(line.agreement),
+                "kappa": _figure_cell(line.kappa, digits=3),
+                "refusal_gap": _points_cell(line.refusal_gap),
+                "fairness": _points_cell(line.fairness),
+                "style": _points_cell(line.style),
+                "style_feature": report_summary.FEATURE_WORDS.get(
+                    line.style_feature or "", line.style_feature or ""
+                ),
+            }
+            for line in found.judges
+        ],
+        "ceiling": {
+            "agreement": _share_cell(found.ceiling_agreement),
+            "kappa": _figure_cell(found.ceiling_kappa, digits=3),
+        },
+        "findings": found.findings,
+        "any_gate": bool(gate),
+        "level": round(100 * found.level),
+    }
+
+
+def _figure_cell(
+    figure: report_summary.Figure, *, digits: int, scale: float = 1.0, suffix: str = ""
+) -> dict[str, Any]:
+    if figure.value is None:
+        return {"value": "\u2014", "ci": "", "undefined": True, "reason": figure.reason}
+    ci = ""
+    if figure.low is not None and figure.high is not None:
+        ci = f"[{scale * figure.low:.{digits}f}, {scale * figure.high:.{digits}f}]"
+    return {
+        "value": f"{scale * figure.value:.{digits}f}{suffix}",
+        "ci": ci.replace(", ", ",\u00a0"),
+        "undefined": False,
+        "reason": "",
+        "excludes_zero": False,  # shown plain (a share or a kappa is not a difference)
+    }
+
+
+def _share_cell(figure: report_summary.Figure) -> dict[str, Any]:
+    return _figure_cell(figure, digits=1, scale=100.0, suffix="%")
+
+
+def _points_cell(figure: report_summary.Figure) -> dict[str, Any]:
+    if figure.value is None:
+        return _figure_cell(figure, digits=1)
+    ci = ""
+    if figure.low is not None and figure.high is not None:
+        ci = f"[{report_summary.pts(figure.low)},\u00a0{report_summary.pts(figure.high)}]"
+    return {
+        "value": report_summary.pts(figure.value),
+        "ci": ci,
+        "undefined": False,
+        "reason": "",
+        "excludes_zero": figure.excludes_zero,
     }
 
 
@@ -441,6 +558,8 @@ def _agreement_charts(
             )
             chance = 1 / 3 if policy == "S1" else 1 / 2
             references.append(ReferenceLine("chance", chance, colour=plots.MUTED))
+        if not any(row.value is not None for row in rows):
+            continue  # a chart only where it has numbers: the table says why there are none
         domain = (0.0, 1.0)
         charts.append(
             {
@@ -490,6 +609,9 @@ def _trend_charts(
                 dashed=True,
             )
         )
+        series = [s for s in series if any(y is not None for _, y in s.points)]
+        if not series:
+            continue
         charts.append(
             {
                 "title": title,
@@ -649,11 +771,20 @@ def _ranking(ranking: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) ->
     return {"models": models, "people_reason": people.get("reason"), "judges": rows}
 
 
-def _slices(slices: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> list[dict]:
+def _slices(
+    slices: Mapping[str, Any],
+    judges: Sequence[Mapping[str, Any]],
+    min_items: int = report_summary.MIN_SLICE_ITEMS,
+) -> list[dict]:
+    """Each slice dimension's table; slices under ``min_items`` items folded into one
+    "other" row (:func:`analysis.report_summary.slices_folded`)."""
     out = []
     for dimension, data in slices.items():
+        kept, other = report_summary.slices_folded(
+            data.get("rows", []), [j["id"] for j in judges], min_items=min_items
+        )
         rows = []
-        for row in data.get("rows", []):
+        for row in kept:
             cells = [
                 _cell(_get(row, "ceiling", "S1")),
                 _cell(_get(row, "ceiling", "S2")),
@@ -666,18 +797,40 @@ def _slices(slices: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> l
                 ]
             rows.append(
                 {
-                    "value": row.get("value"),
+                    "value": display_name(row.get("value")),
                     "items": row.get("items"),
                     "prompts": row.get("prompts"),
                     "cells": cells,
                 }
             )
+        folded = None
+        if other is not None:
+            cells = [_pooled_cell(other["ceiling"]["S1"]), _pooled_cell(other["ceiling"]["S2"])]
+            for judge in judges:
+                pooled = other["judges"][judge["id"]]
+                cells += [
+                    _pooled_cell(pooled["S1"]),
+                    _pooled_cell(pooled["S2"]),
+                    _pooled_cell(pooled["kappa_S1"]),
+                ]
+            folded = {"slices": other["slices"], "items": other["items"], "cells": cells}
         out.append(
             {
                 "dimension": dimension,
                 "label": data.get("label", dimension),
                 "rows": rows,
+                "other": folded,
+                "min_items": min_items,
                 "omitted": data.get("omitted", 0),
             }
         )
     return out
+
+
+def _pooled_cell(pooled: report_summary.Pooled) -> dict[str, Any]:
+    """A cell of the folded "other" row: a pooled value without an interval, else n only."""
+    if pooled.value is None:
+        text = f"n = {pooled.n:,}" if pooled.n else "\u2014"
+        return {"text": text, "value": text, "ci": "", "sort": "", "undefined": True}
+    value = plots.number_text(pooled.value)
+    return {"text": value, "value": value, "ci": "pooled", "sort": "", "undefined": False}

@@ -1,4 +1,4 @@
-// Report pages: sortable tables. Progressive enhancement: without JavaScript the tables are
+// Report pages: sortable tables and collapsible sections (see the end). Progressive enhancement: without JavaScript the tables are
 // plain tables in their server order. A header with data-sort="num" or "text" becomes a
 // button; cells give their sort key in data-value (empty = undefined, always sorted last).
 // The chosen order survives the htmx refresh of the figures.
@@ -67,6 +67,62 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { enhance(document); });
-  document.addEventListener("htmx:load", function (event) { enhance(event.target); });
+  // Collapsible sections (<details data-section>): they open and close without JavaScript;
+  // here a link to a section (the contents, a finding, the address's #fragment) opens it,
+  // "Open/Close every section" does what it says, and what the reader opened or closed
+  // survives the htmx refresh of the figures.
+  var sections = {}; // data-section -> open (true/false), as the reader left it
+
+  function sectionFor(id) {
+    var target = id && document.getElementById(id);
+    if (!target) return null;
+    return target.matches("details[data-section]") ? target : target.querySelector("details[data-section]");
+  }
+
+  function reveal(id) {
+    var details = sectionFor(id);
+    if (details && !details.open) {
+      details.open = true;
+      sections[details.getAttribute("data-section")] = true;
+    }
+  }
+
+  function restore(root) {
+    root.querySelectorAll("details[data-section]").forEach(function (details) {
+      var name = details.getAttribute("data-section");
+      if (Object.prototype.hasOwnProperty.call(sections, name)) details.open = sections[name];
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    // The reader's own choice (a click, or Enter/Space, on a section's summary), recorded
+    // here rather than on "toggle": new content fires toggle events of its own.
+    var summary = event.target.closest ? event.target.closest("summary") : null;
+    var owner = summary && summary.parentElement;
+    if (owner && owner.matches("details[data-section]") && owner.firstElementChild === summary) {
+      sections[owner.getAttribute("data-section")] = !owner.open; // the state after this click
+    }
+    var link = event.target.closest ? event.target.closest('a[href^="#"]') : null;
+    if (link) reveal(link.getAttribute("href").slice(1));
+    var all = event.target.closest ? event.target.closest("button[data-sections]") : null;
+    if (all) {
+      var open = all.getAttribute("data-sections") === "open";
+      document.querySelectorAll("details[data-section]").forEach(function (details) {
+        details.open = open;
+        sections[details.getAttribute("data-section")] = open;
+      });
+    }
+  });
+
+  window.addEventListener("hashchange", function () { reveal(window.location.hash.slice(1)); });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    enhance(document);
+    if (window.location.hash) {
+      reveal(window.location.hash.slice(1));
+      var target = document.getElementById(window.location.hash.slice(1));
+      if (target) target.scrollIntoView();
+    }
+  });
+  document.addEventListener("htmx:load", function (event) { enhance(event.target); restore(event.target); });
 })();
