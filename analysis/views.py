@@ -294,7 +294,10 @@ def _contents(report: Mapping[str, Any], gate: Mapping[str, Any] | None) -> list
         entries.append(("confusion", "Confusion matrices"))
     entries.append(("position", "Position bias"))
     if studies:
-        entries += [("refusal-gap", "Refusal gap"), ("style", "Style and length")]
+        entries.append(("refusal-gap", "Refusal gap"))
+        if studies.get("self_family"):
+            entries.append(("self-family", "Self-family preference"))
+        entries.append(("style", "Style and length"))
         if not (studies.get("criteria") or {}).get("reason"):
             entries.append(("criteria", "Criteria"))
         if studies.get("ppi"):
