@@ -31,6 +31,7 @@ from annotation.models import Audit
 from config.roles import ensure_groups
 from corpus.importers.services import dataset_for_import, import_file
 from corpus.models import HumanVote, ImportJob, Pair
+from judges.class_files import classes_load
 from judges.classification import classification_run_create, classification_run_execute
 from judges.core.config import JudgeConfig
 from judges.gemma_verdicts import DATA_DIR as GEMMA_DIR
@@ -48,6 +49,10 @@ GEMMA_VERDICTS = {
     "pandalm": ["pandalm-v1.jsonl", "pandalm-v2.jsonl"],
     "hh-rlhf": ["hh-rlhf-refusal-gap.jsonl"],
 }
+# The classes and features of the demo's responses, written by `response_classes export` with
+# the shipped classifier: loaded where this machine's classifier has the same fingerprints, so
+# a first demo embeds nothing (tests/judges/test_class_files.py classifies a sample again).
+CLASSES_DIR = Path(settings.BASE_DIR) / "judges" / "data" / "classes"
 GEMMA_JUDGE = "gemma-3-270m"  # shown in the reports, left out of the demo audit
 AUDIT_NAME = "PandaLM demo audit"
 GATE_JUDGE = "gpt-3.5-turbo"  # the gate is about the judge imported under this name
@@ -164,7 +169,18 @@ class Command(BaseCommand):
         self._import(dataset, "generic", path)
 
     def _classify(self, dataset: Any) -> None:
-        """Refusal classes and text features of every response (skips what is done)."""
+        """Refusal classes and text features of every response (skips what is done): from the
+        shipped file where the fingerprints match, the classifier for the rest."""
+        shipped = CLASSES_DIR / f"{dataset.name}.jsonl.gz"
+        if shipped.is_file():
+            loaded = classes_load(dataset=dataset, path=shipped)
+            if loaded.refused:
+                self.stdout.write(f"  {loaded.refused}; classifying instead")
+            elif loaded.stored:
+                self.stdout.write(
+                    f"  {dataset.name}: classes and features of {loaded.stored:,} responses "
+                    f"from {shipped.name} (same classifier and features fingerprints)"
+                )
         run, _ = classification_run_create(dataset=dataset)
         shown = [-1]
 
