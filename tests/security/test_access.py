@@ -79,6 +79,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "audit_judge_run", "adjudication_queue", "adjudication_item", "audit_grow",
         "audit_overlap", "audit_options", "audit_gold", "audit_gold_remove", "annotator_set_aside",
         "class_adjudicate", "audit_refusal_instrument", "dataset_refusal_instrument",
+        "pair_list", "pair_detail", "audit_items",
     ),
     "api lead": (
         "api-audit-export", "api-exports", "api-exports-manifest", "api-dataset-flags",
