@@ -14,6 +14,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.http import urlencode
 
 from analysis import browse
@@ -100,7 +101,9 @@ def pair_list(request: HttpRequest, name: str) -> HttpResponse:
         ),
         "first_query": _query(form),
         "backend": search.search_backend(),
-        "class_names": browse.RESPONSE_CLASS_NAMES,
+        # Each row's link is these two around its id (one reverse, not 50).
+        "pairs_url": reverse("pair_list", args=[dataset.name]),
+        "back_suffix": "?" + urlencode({"back": request.GET.urlencode()}) if request.GET else "",
     }
     if getattr(request, "htmx", False):
         return render(request, "analysis/pair_list.html#results", context)
@@ -127,6 +130,5 @@ def pair_detail(request: HttpRequest, name: str, pk: int) -> HttpResponse:
         "b_html": render_markdown(pair.response_b.text),
         # Only our own list's querystring goes back into the link (never a URL).
         "back_query": back if back and "://" not in back and not back.startswith("/") else "",
-        "class_names": browse.RESPONSE_CLASS_NAMES,
     }
     return render(request, "analysis/pair_detail.html", context)

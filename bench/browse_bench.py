@@ -66,6 +66,10 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choices(WORDS, k=words)).capitalize() + "."
 
 
+def _with_ids(table: Any, model: Any, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [(pk, *row) for pk, row in zip(table.allocate(model, len(rows)), rows, strict=True)]
+
+
 def build(n: int) -> dict[str, Any]:
     """n pairs and everything the filters read, written with the importers' TableWriter
     (COPY on PostgreSQL); the search index fills through its triggers."""
@@ -129,6 +133,9 @@ def build(n: int) -> dict[str, Any]:
                             consistent,
                             outcome,
                             "ok",
+                            "",
+                            "",
+                            "",
                         )
                     )
                 for v in range(rng.choice((1, 1, 2, 3))):
@@ -172,13 +179,29 @@ def build(n: int) -> dict[str, Any]:
             )
             table.insert(
                 Verdict,
-                ["judge", "pair", "outcome", "consistent", "outcome_ab", "status_ab"],
-                verdicts,
+                [
+                    "id",
+                    "judge",
+                    "pair",
+                    "outcome",
+                    "consistent",
+                    "outcome_ab",
+                    "status_ab",
+                    "raw_ab",
+                    "raw_ba",
+                    "row_hash",
+                ],  # fmt: skip
+                _with_ids(table, Verdict, verdicts),
             )
-            table.insert(HumanVote, ["pair", "source", "voter_id", "outcome", "row_hash"], votes)
+            table.insert(
+                HumanVote,
+                ["id", "pair", "source", "voter_id", "outcome", "row_hash"],
+                _with_ids(table, HumanVote, votes),
+            )
             table.insert(
                 ResponseClassification,
                 [
+                    "id",
                     "response",
                     "classifier",
                     "label",
@@ -187,7 +210,7 @@ def build(n: int) -> dict[str, Any]:
                     "refusal_probability",
                     "uncertain",
                 ],
-                classes,
+                _with_ids(table, ResponseClassification, classes),
             )
             table.sync()
         finally:
