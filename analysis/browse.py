@@ -15,11 +15,13 @@ vote keys), so a page of dense matches reads about a page of pairs.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
+from django.db import OperationalError, connection, transaction
 from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
@@ -29,7 +31,7 @@ from annotation import selectors as annotation_selectors
 from annotation.audit_items import item_state
 from annotation.models import Assignment, AuditItem, LabelRevision, ResponseClassLabel
 from corpus import search
-from corpus.models import Dataset, HumanVote, Outcome, Pair
+from corpus.models import Dataset, HumanVote, Outcome, Pair, Response
 from judges.models import (
     ClassificationRun,
     Judge,
@@ -40,6 +42,7 @@ from judges.models import (
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000
+COUNT_MS = 60  # the longest a page waits for its count
 SNIPPET_CHARS = 160
 FACETS_SECONDS = 120  # the filter menus (categories, models, judges) are cached this long
 
@@ -140,8 +143,12 @@ def pairs_filtered(dataset: Dataset, filters: PairFilters) -> QuerySet[Pair]:
             Q(category=filters.category) | Q(category="", prompt__category=filters.category)
         )
     if filters.model:
+        # A look-up of each side by its key as the pairs are walked (stops with the page),
+        # never a join or a hash of the model's responses (their rows are wide: the texts).
+        of_model = Response.objects.filter(model_name=filters.model)
         pairs = pairs.filter(
-            Q(response_a__model_name=filters.model) | Q(response_b__model_name=filters.model)
+            Exists(of_model.filter(pk=OuterRef("response_a_id")))
+            | Exists(of_model.filter(pk=OuterRef("response_b_id")))
         )
     if filters.response_class:
         classes = ResponseClassification.objects.filter(label=filters.response_class)
@@ -225,12 +232,21 @@ def _shorten(text: str, chars: int = 140) -> str:
 @dataclass
 class PairPage:
     rows: list[PairRow]
-    matches: int  # counted up to COUNT_CAP + 1
+    # Counted up to COUNT_CAP + 1; None when counting took longer than COUNT_MS (then at
+    # least `len(rows)` match, and more when there is a next page).
+    matches: int | None
     next_after: int | None
     previous_before: int | None
 
     @property
+    def one(self) -> bool:
+        return self.matches == 1
+
+    @property
     def matches_shown(self) -> str:
+        if self.matches is None:
+            more = "+" if self.next_after or self.previous_before else ""
+            return f"{len(self.rows):,}{more}"
         return f"{COUNT_CAP:,}+" if self.matches > COUNT_CAP else f"{self.matches:,}"
 
 
@@ -240,18 +256,38 @@ def pair_page(
     *,
     after: int | None = None,
     before: int | None = None,
-    size: int = PAGE_SIZE,
+    size: int | None = None,
 ) -> PairPage:
     """One page of the matching pairs: the first `size` after `after`, or the last `size`
     before `before`, or the first page; with links' keys for the pages on either side."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # These queries stop after a page; PostgreSQL's JIT, which their cost estimates
+            # (correlated subqueries over 100,000 pairs) switch on, compiles for longer
+            # (25 ms and more) than they run. Off for this transaction only.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        return _pair_page(dataset, filters, after=after, before=before, size=size or PAGE_SIZE)
+
+
+def _pair_page(
+    dataset: Dataset, filters: PairFilters, *, after: int | None, before: int | None, size: int
+) -> PairPage:
     matching = pairs_filtered(dataset, filters)
     found = matching
     if before is not None:
         found = found.filter(pk__lt=before).order_by("-pk")
     elif after is not None:
         found = found.filter(pk__gt=after)
-    values = list(
-        found.annotate(snippet=Substr("prompt__text", 1, SNIPPET_CHARS)).values_list(
+    # The page's ids first (no joins: the filters only), then those rows' details.
+    ids = list(found.values_list("pk", flat=True)[: size + 1])
+    more = len(ids) > size
+    ids = ids[:size]
+    details = {
+        row[0]: row
+        for row in Pair.objects.filter(pk__in=ids)
+        .annotate(snippet=Substr("prompt__text", 1, SNIPPET_CHARS))
+        .values_list(
             "id",
             "source_key",
             "category",
@@ -261,12 +297,11 @@ def pair_page(
             "response_b__model_name",
             "response_a_id",
             "response_b_id",
-        )[: size + 1]
-    )
-    more = len(values) > size
-    values = values[:size]
+        )
+    }
     if before is not None:
-        values.reverse()
+        ids.reverse()
+    values = [details[pk] for pk in ids]
     rows = [
         PairRow(
             id=pk,
@@ -290,12 +325,43 @@ def pair_page(
             previous_before = (
                 first if after is not None and matching.filter(pk__lt=first).exists() else None
             )
+    if before is None and after is None and not more:
+        matches: int | None = len(rows)  # the first page holds them all
+    else:
+        matches = _count_bounded(matching)
     return PairPage(
-        rows=rows,
-        matches=matching[: COUNT_CAP + 1].count(),
-        next_after=next_after,
-        previous_before=previous_before,
+        rows=rows, matches=matches, next_after=next_after, previous_before=previous_before
     )
+
+
+def _count_bounded(matching: QuerySet[Pair]) -> int | None:
+    """The matches, counted up to COUNT_CAP + 1 and for at most COUNT_MS; None if that was
+    not enough time (sparse matches under filters that no index answers: the count must walk
+    the pairs until it has COUNT_CAP of them)."""
+    # No ORDER BY: the count may stop at the cap instead of sorting every match.
+    counting = matching.order_by()[: COUNT_CAP + 1]
+    try:
+        with transaction.atomic():  # a savepoint: a cancelled count leaves the page intact
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL statement_timeout = {int(COUNT_MS)}")
+                    found = counting.count()
+                    cursor.execute("SET LOCAL statement_timeout = 0")
+                return found
+            return _sqlite_within(COUNT_MS, counting.count)
+    except OperationalError:
+        return None
+
+
+def _sqlite_within(ms: float, run: Any) -> Any:
+    """`run()` on SQLite, interrupted (OperationalError) after `ms` milliseconds."""
+    raw = connection.connection
+    deadline = time.monotonic() + ms / 1000
+    raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 200)
+    try:
+        return run()
+    finally:
+        raw.set_progress_handler(None, 0)
 
 
 def _fill_rows(

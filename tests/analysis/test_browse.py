@@ -111,6 +111,16 @@ def world(db: None) -> World:
     return World(dataset, pairs, gpt, llama)
 
 
+def _fillers(world: World, n: int) -> None:
+    prompt = PromptFactory(dataset=world.dataset, text="Filler question?")
+    for i in range(n):
+        PairFactory(
+            dataset=world.dataset, prompt=prompt, source_key=f"fill-{i:03d}", category="filler",
+            response_a=ResponseFactory(prompt=prompt, model_name="m1", text=f"Filler {i}."),
+            response_b=ResponseFactory(prompt=prompt, model_name="m2", text=f"Other {i}."),
+        )  # fmt: skip
+
+
 def _list(client: Client, world: World, **query: Any) -> Any:
     return client.get(f"/datasets/{world.dataset.name}/pairs/", query)
 
@@ -181,13 +191,7 @@ def test_pages_go_forward_and_back_by_key(
     lead_client: Client, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(browse, "COUNT_CAP", 100)
-    prompt = PromptFactory(dataset=world.dataset, text="Filler question?")
-    for i in range(116):
-        PairFactory(
-            dataset=world.dataset, prompt=prompt, source_key=f"fill-{i:03d}", category="filler",
-            response_a=ResponseFactory(prompt=prompt, model_name="m1", text=f"Filler {i}."),
-            response_b=ResponseFactory(prompt=prompt, model_name="m2", text=f"Other {i}."),
-        )  # fmt: skip
+    _fillers(world, 116)
     first = _list(lead_client, world, category="filler")
     keys = _rows(first)
     assert keys == [f"fill-{i:03d}" for i in range(50)]
@@ -206,6 +210,19 @@ def test_pages_go_forward_and_back_by_key(
     first_again = _follow(lead_client, world, previous, PREVIOUS)
     assert _rows(first_again) == keys
     assert 'rel="prev"' not in first_again.content.decode()
+
+
+def test_a_count_that_takes_too_long_is_left_out(
+    lead_client: Client, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fillers(world, 60)
+    monkeypatch.setattr(browse, "COUNT_MS", 0)
+    response = _list(lead_client, world, vote="none")
+    assert len(_rows(response)) == 50
+    assert "50+</strong> pairs match" in response.content.decode()
+    assert "(not all counted)" in response.content.decode()
+    # The page that follows is served as usual: the cancelled count left no broken state.
+    assert _rows(_follow(lead_client, world, response, NEXT))[-1] == "fill-059"
 
 
 def test_htmx_gets_only_the_results(lead_client: Client, world: World) -> None:
