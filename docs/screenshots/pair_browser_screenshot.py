@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--username", default="lead")
     parser.add_argument("--password", required=True)
     parser.add_argument("--dataset", default="pandalm")
-    parser.add_argument("--search", default="python")
+    parser.add_argument("--search", default="list")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
