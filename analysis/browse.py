@@ -344,7 +344,7 @@ def _count_bounded(matching: QuerySet[Pair]) -> int | None:
         with transaction.atomic():  # a savepoint: a cancelled count leaves the page intact
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
-                    cursor.execute(f"SET LOCAL statement_timeout = {int(COUNT_MS)}")
+                    cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(COUNT_MS))}")
                     found = counting.count()
                     cursor.execute("SET LOCAL statement_timeout = 0")
                 return found

@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.test import Client
 from django.utils import timezone
 
@@ -215,6 +218,8 @@ def test_pages_go_forward_and_back_by_key(
 def test_a_count_that_takes_too_long_is_left_out(
     lead_client: Client, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's progress handler; PostgreSQL's timeout is tested below")
     _fillers(world, 60)
     monkeypatch.setattr(browse, "COUNT_MS", 0)
     response = _list(lead_client, world, vote="none")
@@ -223,6 +228,24 @@ def test_a_count_that_takes_too_long_is_left_out(
     assert "(not all counted)" in response.content.decode()
     # The page that follows is served as usual: the cancelled count left no broken state.
     assert _rows(_follow(lead_client, world, response, NEXT))[-1] == "fill-059"
+
+
+def test_a_slow_count_is_cancelled_by_postgresql(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's statement_timeout")
+    monkeypatch.setattr(browse, "COUNT_MS", 20)
+    slow = Pair.objects.filter(RawSQL("pg_sleep(0.2) IS NOT NULL", [], output_field=BooleanField()))
+    assert browse._count_bounded(slow) is None
+    # The transaction goes on, with no timeout left behind.
+    assert browse._count_bounded(Pair.objects.all()) == 4
+    assert (
+        Pair.objects.filter(
+            RawSQL("pg_sleep(0.05) IS NOT NULL", [], output_field=BooleanField())
+        ).count()
+        == 4
+    )
 
 
 def test_htmx_gets_only_the_results(lead_client: Client, world: World) -> None:
