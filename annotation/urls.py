@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from annotation import views
+from annotation import item_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("audits/<int:pk>/", views.audit_detail, name="audit_detail"),
     path("audits/<int:pk>/annotators/", views.audit_annotators, name="audit_annotators"),
     path("audits/<int:pk>/status/", views.audit_status, name="audit_status"),
+    path("audits/<int:pk>/items/", item_views.audit_items_list, name="audit_items"),
     path("audits/<int:pk>/judge-runs/", views.audit_judge_run, name="audit_judge_run"),
     path("audits/<int:pk>/grow/", views.audit_grow, name="audit_grow"),
     path("audits/<int:pk>/overlap/", views.audit_overlap, name="audit_overlap"),

@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("analysis.export_urls")),
+    path("", include("analysis.browse_urls")),
     path("api/", include("config.api_urls")),
     path("imports/", include("corpus.importers.urls")),
     path("judges/", include("judges.urls")),

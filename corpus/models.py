@@ -126,6 +126,9 @@ class Response(models.Model):
                 fields=["prompt", "model_name", "content_hash"], name="response_unique"
             ),
         ]
+        # The pair browser's model filter (analysis.browse) finds a model's responses by it;
+        # with the id in the index the look-up never reads the (wide) rows.
+        indexes = [models.Index(fields=["model_name", "id"], name="response_model")]
 
     def __str__(self) -> str:
         return f"{self.model_name or '?'}: {self.text[:60]}"

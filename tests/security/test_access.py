@@ -81,6 +81,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "class_adjudicate", "audit_refusal_instrument", "dataset_refusal_instrument",
         "audit_compare", "dataset_compare",
         "dataset_families",
+        "pair_list", "pair_detail", "audit_items",
     ),
     "api lead": (
         "api-audit-export", "api-exports", "api-exports-manifest", "api-dataset-flags",
