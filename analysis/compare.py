@@ -23,6 +23,7 @@ from analysis.metrics import drift
 from analysis.vote_table import MAJORITY, VoteTable
 from annotation.models import Audit
 from corpus.models import Dataset, Pair
+from judges.core.config import JudgeConfig, JudgeConfigError
 from judges.models import Judge
 
 SLICES = ("category", "response_class", "length_bucket", "stratum")
@@ -112,6 +113,60 @@ def _judge_json(judge: Judge) -> dict[str, Any]:
     }
 
 
+# What a lead calls each hashed part of a judge's configuration, for "what changed".
+CHANGE_NAMES = {
+    "reference_field": "the reference answer",
+    "template_name": "the template",
+    "template_system": "the template",
+    "template_user": "the template",
+    "rubric": "the rubric",
+    "model_id": "the model",
+    "model_revision": "the model",
+    "provider": "the provider",
+    "base_url": "the provider",
+    "verdict_mode": "the verdict mode",
+}
+
+
+def config_changes(first: Judge, second: Judge) -> dict[str, Any]:
+    """Which hashed parts of the two judges' configurations differ: ``fields`` (names, sorted),
+    ``what`` (in words, e.g. "the reference answer"), ``only`` (one kind of change, so the flip
+    rate is that change's effect on the same pairs); ``fields`` is None when a configuration
+    was not recorded (judges imported with their verdicts)."""
+    payloads = []
+    for judge in (first, second):
+        try:
+            payloads.append(JudgeConfig.from_dict(judge.config).fingerprint_payload())
+        except (JudgeConfigError, TypeError, ValueError, KeyError):
+            return {"fields": None, "what": "", "only": False}
+    a, b = payloads
+    fields = sorted(name for name in set(a) | set(b) if a.get(name) != b.get(name))
+    names = list(dict.fromkeys(CHANGE_NAMES.get(name, name.replace("_", " ")) for name in fields))
+    return {"fields": fields, "what": " and ".join(names), "only": len(names) == 1}
+
+
+def change_sentence(data: dict[str, Any]) -> str:
+    """What changed between the two judges, in one sentence with the flip rate when a single
+    kind of change is all that differs ("The reference answer changed 14.0% of verdicts ...");
+    empty when a configuration was not recorded."""
+    changes = data.get("changes") or {}
+    if not changes.get("fields"):
+        return ""
+    flip = data["figures"]["flip_rate"]
+    fields = ", ".join(changes["fields"])
+    if not changes["only"] or flip.get("value") is None:
+        return (
+            f"What changed: {changes['what']} ({fields}); the flip rate is their effects together."
+        )
+    ci = flip.get("ci")
+    interval = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
+    what = changes["what"]
+    return (
+        f"What changed: {what} ({fields}), nothing else that is hashed. {what[0].upper()}"
+        f"{what[1:]} changed {100 * flip['value']:.1f}%{interval} of verdicts on the same pairs."
+    )
+
+
 def judges_compare(
     *,
     first: Judge,
@@ -158,6 +213,7 @@ def judges_compare(
         "length_unit": unit,
         "length_cuts": _cuts(lengths),
         "slice_names": {c: SLICE_NAMES[c] for c in slices},
+        "changes": config_changes(first, second),
         "figures": figures,
     }
 

@@ -206,6 +206,7 @@ def compare_model(data: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "flip_rate": plots.result_text(overall),
         "flips": overall.get("details", {}).get("flips"),
+        "change": compare.change_sentence(data),
         "deltas": deltas,
         "mcnemar": test,
         "shifted": [r for r in rows if r["shifted"]],

@@ -113,6 +113,8 @@ def markdown(data: dict[str, Any]) -> str:
         f"- flip rate: {_result(figures['flip_rate'])} "
         f"({figures['flip_rate'].get('details', {}).get('flips', 0)} flips)",
     ]
+    if change := compare.change_sentence(data):
+        lines.append(f"- {change}")
     agreement = figures.get("agreement")
     if agreement:
         for kind, entry in agreement["kinds"].items():
