@@ -12,7 +12,7 @@ same JSON. Nothing is stored: the comparison is computed on request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -145,7 +145,7 @@ def config_changes(first: Judge, second: Judge) -> dict[str, Any]:
     return {"fields": fields, "what": " and ".join(names), "only": len(names) == 1}
 
 
-def change_sentence(data: dict[str, Any]) -> str:
+def change_sentence(data: Mapping[str, Any]) -> str:
     """What changed between the two judges, in one sentence with the flip rate when a single
     kind of change is all that differs ("The reference answer changed 14.0% of verdicts ...");
     empty when a configuration was not recorded."""
