@@ -29,6 +29,7 @@ from analysis.metrics import (
     code_votes,
     confusion_matrix,
     dawid_skene,
+    drift,
     fleiss_kappa,
     kendall_tau,
     krippendorff_alpha,
@@ -99,9 +100,39 @@ def _confusion(coded: CodedVotes, humans: list[str], judges: list[str]) -> dict[
     return out
 
 
+def _majority(table: VoteTable) -> pd.Series:
+    votes = table.votes
+    return votes[votes["rater"] == MAJORITY].set_index("item")["value"]
+
+
+def _orders_figures(
+    table: VoteTable, group: pd.DataFrame, people: pd.Series, boot: dict[str, Any]
+) -> dict[str, Any]:
+    """The figures other judge benchmarks quote, beside S1/S2: agreement with the people's
+    majority counting a pair right only when both orders are (Auto-J, JudgeBench), each order
+    alone, and position consistency per slice of the table (METHODS.md section 3)."""
+    items = group["item"].to_numpy()
+    ab, ba = group["outcome_ab"].to_numpy(), group["outcome_ba"].to_numpy()
+    prompts = group["prompt"].to_numpy()
+    truth = pd.Series(items).map(people).to_numpy(dtype=object)
+    found = pd.notna(truth)
+    agreement = (
+        drift.order_agreement(ab, ba, np.where(found, truth, None), clusters=prompts, **boot)
+        if found.any()
+        else None
+    )
+    frame = table.items.set_index("item").reindex(items).reset_index()
+    slices = [d for d in table.slices if d in frame]
+    return {
+        "agreement": agreement,
+        "by_slice": drift.position_by_slice(ab, ba, frame, slices, clusters=prompts, **boot),
+    }
+
+
 def _position(table: VoteTable, boot: dict[str, Any]) -> dict[str, Any]:
     judges: dict[str, Any] = {}
     orders = table.orders
+    people = _majority(table)
     for rater in table.judges:
         group = orders[orders["rater"] == rater]
         both = group["outcome_ab"].notna() & group["outcome_ba"].notna()
@@ -125,6 +156,7 @@ def _position(table: VoteTable, boot: dict[str, Any]) -> dict[str, Any]:
                 "primacy": report.primacy,
                 "recency": report.recency,
                 "other": report.other,
+                "orders": _orders_figures(table, group, people, boot),
             }
         elif len(known):
             # Imported as "consistent or not" only (MT-Bench's "tie (inconsistent)").

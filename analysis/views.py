@@ -29,6 +29,7 @@ from analysis.metrics.outcomes import dig as _get
 from analysis.models import MetricSnapshot
 from analysis.plots import IntervalRow, ReferenceLine, Series
 from analysis.report_studies import refusal_csv, studies_model
+from analysis.vote_table import SLICE_LABELS
 from annotation.models import Audit
 from annotation.selectors import audit_for_lead
 from config.roles import object_for_lead, require_lead
@@ -672,6 +673,7 @@ def _position(
                 "n": data.get("n"),
                 "primacy": data.get("primacy"),
                 "recency": data.get("recency"),
+                **_orders(data.get("orders")),
             }
         )
         chart_rows.append(IntervalRow.of(judge["label"], data.get("consistency"), judge["colour"]))
@@ -702,9 +704,52 @@ def _position(
     return {
         "judges": rows,
         "any_judge": any(row["method"] for row in rows),
+        "any_orders": any(row.get("orders") for row in rows),
         "annotators": annotators,
         "consistency_chart": consistency_chart,
         "left_chart": left_chart,
+    }
+
+
+def _orders(orders: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A judge run in both orders: agreement in both orders and in each (as the Auto-J and
+    JudgeBench leaderboards report it), and position consistency per slice, slices under
+    `report_summary.MIN_SLICE_ITEMS` pairs folded into one "other" row (consistent pairs over
+    pairs, exact from the stored counts)."""
+    if not orders:
+        return {}
+    agreement = orders.get("agreement") or {}
+    slices = []
+    for dimension, values in (orders.get("by_slice") or {}).items():
+        if dimension == "all" or not values:
+            continue
+        big = {v: r for v, r in values.items() if r.get("n", 0) >= report_summary.MIN_SLICE_ITEMS}
+        small = [r for v, r in values.items() if v not in big and r.get("n", 0)]
+        rows = [
+            {"value": display_name(v), "cell": _cell(r), "n": r.get("n")}
+            for v, r in sorted(big.items(), key=lambda kv: -int(kv[1].get("n", 0)))
+        ]
+        if not big:  # every slice small: one "other" row would repeat the overall figure
+            continue
+        if small:
+            n = sum(int(r["n"]) for r in small)
+            kept = sum(int((r.get("details") or {}).get("consistent", 0)) for r in small)
+            rows.append(
+                {
+                    "value": f"other (n = {n:,} pairs in {len(small)} slices)",
+                    "cell": _cell({"value": kept / n}),
+                    "n": n,
+                }
+            )
+        slices.append({"name": SLICE_LABELS.get(dimension, dimension), "rows": rows})
+    return {
+        "orders": {
+            "n": agreement.get("n"),
+            "both": _cell(agreement.get("both_orders")),
+            "original": _cell(agreement.get("original_order")),
+            "swapped": _cell(agreement.get("swapped_order")),
+            "slices": slices,
+        }
     }
 
 

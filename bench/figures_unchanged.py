@@ -16,7 +16,9 @@ On a fresh SQLite file (never your database) it builds, deterministically:
 
 For each it writes ``manage.py report --format json`` (and ``manage.py gate --format json``
 for the audit) with ids, timestamps and timings stripped, and compares with
-``bench/figures_baseline/<name>.json``. Prints one line per subject and exits 1 on any change.
+``bench/figures_baseline/<name>.json``. Prints one line per subject: ``identical``, ``unchanged,
+figures added at ...`` (new keys only; every figure of the baseline as it was) or ``CHANGED at
+...``, and exits 1 on any change.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ import importlib.util
 import json
 import os
 import random
+import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from types import SimpleNamespace
@@ -192,26 +196,45 @@ def _command(*args: str) -> Any:
     return _strip(json.loads(out.getvalue()))
 
 
-def _first_difference(old: Any, new: Any, path: str = "") -> str | None:
+def _differences(old: Any, new: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every difference as (kind, where): kind "added" for a key only the new report has,
+    "changed" for anything else (a value, a type, a list's length, a key that went away)."""
     if type(old) is not type(new):
-        return f"{path or '/'}: {old!r} -> {new!r}"
-    if isinstance(old, dict):
+        yield "changed", f"{path or '/'}: {old!r} -> {new!r}"
+    elif isinstance(old, dict):
         for key in sorted(set(old) | set(new), key=str):
-            if key not in old or key not in new:
-                return f"{path}/{key}: only in the {'new' if key in new else 'baseline'} report"
-            found = _first_difference(old[key], new[key], f"{path}/{key}")
-            if found:
-                return found
-        return None
-    if isinstance(old, list):
+            if key not in old:
+                yield "added", f"{path}/{key}"
+            elif key not in new:
+                yield "changed", f"{path}/{key}: only in the baseline report"
+            else:
+                yield from _differences(old[key], new[key], f"{path}/{key}")
+    elif isinstance(old, list):
         if len(old) != len(new):
-            return f"{path}: {len(old)} entries -> {len(new)}"
-        for index, (a, b) in enumerate(zip(old, new, strict=True)):
-            found = _first_difference(a, b, f"{path}[{index}]")
-            if found:
-                return found
-        return None
-    return None if old == new else f"{path}: {old!r} -> {new!r}"
+            yield "changed", f"{path}: {len(old)} entries -> {len(new)}"
+        else:
+            for index, (a, b) in enumerate(zip(old, new, strict=True)):
+                yield from _differences(a, b, f"{path}[{index}]")
+    elif old != new:
+        yield "changed", f"{path}: {old!r} -> {new!r}"
+
+
+def _verdict(old: Any, new: Any) -> tuple[bool, str]:
+    """(changed?, the line to print): figures only added leave every old figure as it was."""
+    found = list(_differences(old, new))
+    changed = [where for kind, where in found if kind == "changed"]
+    if changed:
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+        return True, f"CHANGED at {changed[0]}{more}"
+    added = sorted({_general(where) for _, where in found})
+    if added:
+        return False, f"unchanged, figures added at {', '.join(added)}"
+    return False, "identical"
+
+
+def _general(where: str) -> str:
+    """A path with judge ids and slice values folded, so one addition per judge reads once."""
+    return re.sub(r"/j:\d+", "/j:*", re.sub(r"\[\d+\]", "[*]", where))
 
 
 def main() -> None:
@@ -238,9 +261,9 @@ def main() -> None:
             print(f"{name}: baseline written ({path.stat().st_size:,} bytes)")
             continue
         old = json.loads(path.read_text())
-        difference = _first_difference(old, report)
-        changed += difference is not None
-        print(f"{name}: {'identical' if difference is None else 'CHANGED at ' + difference}")
+        different, line = _verdict(old, report)
+        changed += different
+        print(f"{name}: {line}")
     sys.exit(1 if changed else 0)
 
 

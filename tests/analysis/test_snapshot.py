@@ -573,3 +573,77 @@ def test_it_runs_the_task_idempotently(data: AuditData, settings: Any) -> None:
 
     assert first == MetricSnapshot.objects.get().pk
     assert again is None and gone is None
+
+
+def _plain_majority(labels: tuple[str | None, ...]) -> str | None:
+    """The people's majority as the report defines it: a strict majority of the votes, else a
+    tie; both_bad counts as a tie; nobody labelled: none."""
+    votes = ["tie" if v == "both_bad" else v for v in labels if v is not None]
+    if not votes:
+        return None
+    top = max(set(votes), key=votes.count)
+    return top if votes.count(top) * 2 > len(votes) else "tie"
+
+
+def test_it_reports_agreement_in_both_orders_and_position_by_slice_as_plain_counts(
+    data: AuditData,
+) -> None:
+    """Issue 12 item 6, beside S1/S2: a pair counts as right in both orders only when the
+    verdict with A first and the one with B first each equal the people's majority (the
+    adjudication where there is one); each order alone; position consistency per category."""
+    snapshot = services.snapshot_compute(audit=data.audit, n_boot=N_BOOT)
+    orders = snapshot.metrics["position"]["judges"][data.judge_ids[0]]["orders"]
+
+    both = ab_right = ba_right = n = 0
+    by_category: dict[str, list[int]] = {}
+    for index, (_, category, labels, (ab, ba), _) in enumerate(data.rows):
+        truth = ADJUDICATED.get(index) or _plain_majority(labels)
+        if ab is not None and ba is not None:
+            kept = by_category.setdefault(category, [0, 0])
+            kept[0] += ab == ba
+            kept[1] += 1
+            if truth is not None:
+                n += 1
+                both += ab == truth and ba == truth
+                ab_right += ab == truth
+                ba_right += ba == truth
+    agreement = orders["agreement"]
+    assert agreement["n"] == n
+    assert agreement["both_orders"]["value"] == pytest.approx(both / n)
+    assert agreement["original_order"]["value"] == pytest.approx(ab_right / n)
+    assert agreement["swapped_order"]["value"] == pytest.approx(ba_right / n)
+    assert agreement["both_orders"]["details"]["right"] == both
+    low, high = agreement["both_orders"]["ci"]
+    assert low <= both / n <= high
+    per_category = orders["by_slice"]["category"]
+    assert set(per_category) == set(by_category)
+    for category, (kept, total) in by_category.items():
+        assert per_category[category]["value"] == pytest.approx(kept / total)
+        assert per_category[category]["n"] == total
+    # One order only: no such figures for the second judge.
+    assert "orders" not in snapshot.metrics["position"]["judges"][data.judge_ids[1]]
+
+
+def test_the_report_shows_agreement_in_both_orders_beside_s1_s2(
+    data: AuditData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.test import Client
+
+    from analysis import report_summary
+
+    monkeypatch.setattr(report_summary, "MIN_SLICE_ITEMS", 4)  # the fixture's slices are small
+
+    snapshot = services.snapshot_compute(audit=data.audit, n_boot=N_BOOT)
+    agreement = snapshot.metrics["position"]["judges"][data.judge_ids[0]]["orders"]["agreement"]
+    client = Client()
+    client.force_login(data.audit.created_by)
+    page = client.get(f"/reports/audit/{data.audit.pk}/").content.decode()
+    table = page[page.index('data-testid="order-agreement"') :]
+    table = table[: table.index("</table>")]
+    assert "gpt-4o judge" in table and "llama-3 judge" not in table  # one order only: no row
+    assert f">{agreement['both_orders']['value']:.3f}<" in table
+    assert "Position consistency of gpt-4o judge v1 by slice" in page
+    by_slice = page[page.index("Position consistency of gpt-4o judge v1 by slice") :]
+    # writing (5 pairs in both orders) shown; coding and math (3 each) folded: 6 pairs, 5 kept
+    assert ">writing<" in by_slice and "other (n = 6 pairs in 2 slices)" in by_slice
+    assert ">0.833<" in by_slice
