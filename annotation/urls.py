@@ -13,6 +13,7 @@ urlpatterns = [
     path("audits/<int:pk>/annotators/", views.audit_annotators, name="audit_annotators"),
     path("audits/<int:pk>/status/", views.audit_status, name="audit_status"),
     path("audits/<int:pk>/judge-runs/", views.audit_judge_run, name="audit_judge_run"),
+    path("audits/<int:pk>/rejudge/", views.audit_rejudge, name="audit_rejudge"),
     path("audits/<int:pk>/grow/", views.audit_grow, name="audit_grow"),
     path("audits/<int:pk>/overlap/", views.audit_overlap, name="audit_overlap"),
     path("audits/<int:pk>/options/", views.audit_options, name="audit_options"),
