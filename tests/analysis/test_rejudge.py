@@ -71,7 +71,7 @@ def _runnable(name: str, model_id: str) -> Judge:
 
 @pytest.fixture
 def audit(lead: User, annotator: User) -> am.Audit:
-    """14 items served in a shuffled order: 8 labelled by people (one adjudicated besides),
+    """13 sampled items served in a shuffled order: 8 labelled by people, one adjudicated,
     4 not labelled, and a gold item with a lead's answer; judge v1 chosen for the audit."""
     dataset = DatasetFactory(name="calibration")
     audit = am.Audit.objects.create(
@@ -183,7 +183,7 @@ def test_an_imported_judge_cannot_be_rejudged(audit: am.Audit, lead_client: Clie
 
 @pytest.fixture
 def judged(audit: am.Audit, lead: User) -> dict[str, Any]:
-    """v1 and v2 verdicts on every item; v2 flips the first six of 12; a gate pinned to v1."""
+    """v1 and v2 verdicts on every item; v2 flips the first six of 13; a gate pinned to v1."""
     v1 = audit.judges.get(version=1)
     v2 = _runnable("house-judge", "m-2")
     audit.judges.add(v2)
@@ -212,7 +212,7 @@ def test_the_gate_pinned_to_v1_is_checked_for_v2_and_recorded_for_v2(
     assert (check.gate_id, check.judge_id, check.baseline_id) == (gate.pk, v2.pk, v1.pk)
     assert check.judge_fingerprint == v2.fingerprint != v1.fingerprint
     assert check.result["fingerprint"] == v2.fingerprint
-    # 6 flips in 12 pairs: surely under 0.95, surely over 0.05
+    # 6 flips in 13 pairs: surely under 0.95, surely over 0.05
     assert [r["status"] for r in check.result["rules"]] == ["PASS", "FAIL"]
     assert check.status == "FAIL"
     # the gate in force has not moved: still v1's, INCONCLUSIVE for v2's figures
@@ -231,3 +231,34 @@ def test_checking_needs_a_gate(audit: am.Audit, lead_client: Client) -> None:
         f"/reports/audit/{audit.pk}/gate/candidate/", {"a": v1.pk, "b": v2.pk}
     )
     assert response.status_code == 302 and not GateCheck.objects.exists()
+
+
+def test_the_export_manifest_carries_each_versions_drift(
+    audit: am.Audit, judged: dict[str, Any], tmp_path: Any
+) -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    from analysis.export import export_to_file
+
+    v1, v2 = judged["v1"], judged["v2"]
+    result = export_to_file(audit_ids=[audit.pk], fmt="jsonl", path=tmp_path / "cal.jsonl")
+    (drift,) = result["drift"]
+    assert (drift["judge"], drift["baseline"]["version"], drift["candidate"]["version"]) == (
+        "house-judge",
+        1,
+        2,
+    )
+    assert drift["candidate"]["fingerprint"] == v2.fingerprint
+    assert drift["pairs_compared"] == 13
+    # 6 of the 13 pairs flipped, inside its interval
+    assert drift["flip_rate"]["value"] == pytest.approx(6 / 13, abs=1e-6)  # figures carry 6 places
+    low, high = drift["flip_rate"]["ci"]
+    assert low < 6 / 13 < high
+    # kappa with the people on the 9 labelled pairs (8 labels, 1 adjudication), recomputed
+    items = list(audit.items.sampled().filter(position__in=(*LABELLED, 12)).order_by("position"))
+    people = [(item.labels.values_list("outcome", flat=True).first() or "B") for item in items]
+    first = [Verdict.objects.get(judge=v1, pair=item.pair).outcome for item in items]
+    second = [Verdict.objects.get(judge=v2, pair=item.pair).outcome for item in items]
+    expected = cohen_kappa_score(second, people) - cohen_kappa_score(first, people)
+    assert drift["delta_cohen_kappa"]["value"] == pytest.approx(expected, abs=1e-6)
+    assert drift["delta_cohen_kappa"]["ci"][0] < expected
