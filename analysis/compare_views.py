@@ -126,7 +126,12 @@ def _gate_offer(audit: Audit, candidate: Judge) -> dict[str, Any] | None:
     if gate is None or gate.judge_fingerprint == candidate.fingerprint:
         return None
     checks = GateCheck.objects.filter(gate=gate, judge=candidate).select_related("baseline")
-    return {"gate": gate, "candidate": candidate, "checks": list(checks[:5])}
+    return {
+        "gate": gate,
+        "candidate": candidate,
+        "same_judge": gate.judge.name == candidate.name,
+        "checks": list(checks[:5]),
+    }
 
 
 @login_required
