@@ -262,3 +262,16 @@ def test_the_export_manifest_carries_each_versions_drift(
     expected = cohen_kappa_score(second, people) - cohen_kappa_score(first, people)
     assert drift["delta_cohen_kappa"]["value"] == pytest.approx(expected, abs=1e-6)
     assert drift["delta_cohen_kappa"]["ci"][0] < expected
+
+
+def test_the_manifest_survives_a_version_with_no_verdicts_yet(audit: am.Audit) -> None:
+    """Right after a re-judge starts, v2 is one of the audit's judges with no verdict."""
+    from analysis.export import manifest_drift
+
+    v1 = audit.judges.get(version=1)
+    audit.judges.add(_runnable("house-judge", "m-2"))
+    for item in audit.items.sampled():
+        _verdict(v1, item, "A")
+    (drift,) = manifest_drift([audit], n_boot=50)
+    assert drift["pairs_compared"] == 0
+    assert drift["flip_rate"]["value"] is None
