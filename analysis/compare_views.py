@@ -9,12 +9,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_POST
 
-from analysis import compare, plots
+from analysis import compare, gates, plots
+from analysis.models import GateCheck
 from analysis.plots import IntervalRow, ReferenceLine
 from annotation.models import Audit
 from annotation.selectors import audit_for_lead
@@ -107,9 +112,51 @@ def _compare(
         context["data"] = data
         context["view"] = compare_model(data)
         context["api_url"] += f"?a={data['first']['id']}&b={data['second']['id']}"
+        if audit is not None:
+            context["gate_offer"] = _gate_offer(audit, form.cleaned_data["b"])
     elif asked:
         status = 400
     return render(request, "analysis/compare.html", context, status=status)
+
+
+def _gate_offer(audit: Audit, candidate: Judge) -> dict[str, Any] | None:
+    """The gate in force, when it is pinned to another version than the candidate: its rules
+    can be checked for the candidate ("check these rules for v2"), with the checks recorded."""
+    gate = gates.gate_latest(audit)
+    if gate is None or gate.judge_fingerprint == candidate.fingerprint:
+        return None
+    checks = GateCheck.objects.filter(gate=gate, judge=candidate).select_related("baseline")
+    return {
+        "gate": gate,
+        "candidate": candidate,
+        "same_judge": gate.judge.name == candidate.name,
+        "checks": list(checks[:5]),
+    }
+
+
+@login_required
+@require_POST
+def audit_gate_candidate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Check the gate's rules for the compared candidate (``b``), drift rules against ``a``,
+    and record the answer pinned to the candidate's fingerprint; back to the comparison."""
+    audit = audit_for_lead(request.user, pk)
+    judges = compare.compare_judges(audit=audit)
+    form = CompareForm(request.POST, judges=judges)
+    back = reverse("audit_compare", args=[audit.pk])
+    if not form.is_valid():
+        messages.error(request, "Pick the two judges compared.")
+        return redirect(back)
+    a, b = form.cleaned_data["a"], form.cleaned_data["b"]
+    back += "?" + urlencode({"a": a.pk, "b": b.pk}) + "#gate-check"
+    try:
+        check = gates.gate_check_record(
+            audit=audit, candidate=b, baseline=a, created_by=request.user
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(back)
+    messages.success(request, f"The gate's rules for {b}: {check.status}.")
+    return redirect(back)
 
 
 def _pct(value: float | None) -> str:

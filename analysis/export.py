@@ -18,8 +18,9 @@ Tribunal as a dataset with human votes and verdicts (`import_pairs --format gene
 Memory stays bounded at any size: pairs are read in chunks of ids, each chunk's labels,
 votes and verdicts with one query per table, and rows are written as they are built (JSON
 lines and CSV line by line, Parquet one row group per chunk). The manifest beside the data
-file records the counts, the judges' fingerprints, the tie policy, the file's sha256 and the
-Tribunal version.
+file records the counts, the judges' fingerprints, the tie policy, the file's sha256, the
+Tribunal version and, under ``drift``, how each version of a judge differs from the previous
+version of the same name on the audit (:func:`manifest_drift`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -42,6 +44,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from analysis import compare, selectors
 from analysis.export_flat import JUDGE_PARTS, FlatPlan
 from analysis.refusal_instrument import people_classes
 from annotation.models import Adjudication, Audit, AuditItem, Label
@@ -904,10 +907,52 @@ def manifest(
         "tie_policy": TIE_POLICY,
         "annotator_ids": "pseudonymous: sha256 of the site's secret key and the user id",
     }
+    result["drift"] = manifest_drift(audits)
     if plan is not None:
         result["columns"] = plan.describe()
         result["generic"] = "the nested layout that imports back: ask for layout=generic"
     return result
+
+
+def manifest_drift(audits: Sequence[Audit], *, n_boot: int = 1000) -> list[dict[str, Any]]:
+    """For each audit, each judge version against the previous version of the same name
+    among the audit's judges (v1 -> v2, v2 -> v3): the flip rate with its interval and the
+    paired change in Cohen's kappa with the people's labels, as the comparison page and
+    ``judge_compare`` compute them (:func:`analysis.compare.judges_compare`)."""
+    out: list[dict[str, Any]] = []
+    for audit in audits:
+        by_name: dict[str, list[Any]] = defaultdict(list)
+        for judge in selectors.audit_judges(audit):
+            by_name[judge.name].append(judge)
+        for versions in by_name.values():
+            versions.sort(key=lambda j: (j.version, j.pk))
+            for first, second in pairwise(versions):
+                data = compare.judges_compare(
+                    first=first, second=second, audit=audit, n_boot=n_boot
+                )
+                figures = data["figures"]
+                flip = figures["flip_rate"]
+                kappa = (figures.get("agreement") or {}).get("kinds", {}).get("cohen_kappa")
+                delta = kappa["delta"] if kappa else None
+                out.append(
+                    {
+                        "audit": audit.pk,
+                        "judge": first.name,
+                        "baseline": {"version": first.version, "fingerprint": first.fingerprint},
+                        "candidate": {
+                            "version": second.version,
+                            "fingerprint": second.fingerprint,
+                        },
+                        "pairs_compared": data["pairs_compared"],
+                        "pairs_labelled": data["pairs_labelled"],
+                        "flip_rate": {"value": flip.get("value"), "ci": flip.get("ci")},
+                        "delta_cohen_kappa": {"value": delta.get("value"), "ci": delta.get("ci")}
+                        if delta
+                        else None,
+                        "level": figures["settings"]["level"],
+                    }
+                )
+    return out
 
 
 def _check(fmt: str, layout: str) -> None:

@@ -4,6 +4,9 @@
   latest gate is the one in force);
 - :func:`gate_evaluate` checks a gate, or rules given at the call, against the audit's latest
   snapshot (recomputed first when stale): PASS, FAIL or INCONCLUSIVE, with the reason;
+- :func:`gate_check_record` checks the gate's rules for another version of its judge (v2)
+  and records the answer pinned to v2's fingerprint (a :class:`GateCheck`; the gate in force
+  does not move);
 - :func:`gate_json` is the verdict as the API and ``manage.py gate --format json`` give it.
 
 The rule language and its evaluation are pure (:mod:`analysis.metrics.gate`); the figures a
@@ -29,7 +32,7 @@ from django.db import transaction
 from analysis import compare, selectors
 from analysis.metrics import drift
 from analysis.metrics.gate import GateResult, GateRuleError, evaluate_gate, parse_rules
-from analysis.models import MetricSnapshot, ReleaseGate
+from analysis.models import GateCheck, MetricSnapshot, ReleaseGate
 from analysis.services import snapshot_compute, snapshot_is_current
 from analysis.studies import GATE_METRICS, gate_figures
 from annotation.models import Audit
@@ -194,3 +197,42 @@ def gate_json(audit: Audit, outcome: GateOutcome, gate: ReleaseGate | None) -> d
         if (b := outcome.baseline) is not None
         else {}
     )
+
+
+def gate_check_record(
+    *,
+    audit: Audit,
+    candidate: Judge,
+    created_by: Any,
+    baseline: Judge | None = None,
+    gate: ReleaseGate | None = None,
+) -> GateCheck:
+    """Check the rules of the gate in force (or ``gate``) for ``candidate`` and record it.
+
+    The rules are read for the candidate's own figures (so the pin to v1's fingerprint does
+    not make them INCONCLUSIVE), drift rules against ``baseline`` (default: the gate's pinned
+    judge when it is an earlier version, else :func:`drift_baseline`). The row is pinned to
+    the candidate's fingerprint. Raises ``ValidationError`` (``gate``, ``judge``).
+    """
+    gate = gate or gate_latest(audit)
+    if gate is None:
+        raise ValidationError({"gate": f"audit {audit.pk} has no release gate: write one first"})
+    if candidate.pk not in {j.pk for j in selectors.audit_judges(audit)}:
+        raise ValidationError({"judge": f"{candidate} is not one of this audit's judges"})
+    if baseline is None and gate.judge.pk != candidate.pk and gate.judge.name == candidate.name:
+        baseline = gate.judge if gate.judge.version < candidate.version else None
+    outcome = gate_evaluate(audit=audit, rules=gate.rules, judge=candidate, baseline=baseline)
+    answer = gate_json(audit, outcome, None) | {
+        "gate": gate.pk,
+        "pinned_fingerprint": candidate.fingerprint,
+    }
+    with transaction.atomic():
+        return GateCheck.objects.create(
+            gate=gate,
+            judge=candidate,
+            judge_fingerprint=candidate.fingerprint,
+            baseline=outcome.baseline,
+            status=answer["status"],
+            result=answer,
+            created_by=created_by,
+        )

@@ -71,3 +71,33 @@ class ReleaseGate(models.Model):
 
     def __str__(self) -> str:
         return f"gate {self.pk} on audit {self.audit_id} ({len(self.rules)} rules)"
+
+
+class GateCheck(models.Model):
+    """A gate's rules checked for another version of its judge, recorded pinned to that
+    version's fingerprint ("check these rules for v2" on the comparison page).
+
+    A check does not move the gate: the gate in force stays pinned to the version the lead
+    chose, and adopting v2 is writing a new gate for it. A check records what the rules said
+    of v2 when it was asked (``result`` as ``gate --format json`` gives it), so a lead can
+    show that v2 met v1's rules on the labels people had already given.
+    """
+
+    gate = models.ForeignKey(ReleaseGate, on_delete=models.CASCADE, related_name="checks")
+    judge = models.ForeignKey("judges.Judge", on_delete=models.PROTECT, related_name="+")
+    judge_fingerprint = models.CharField(max_length=64)
+    baseline = models.ForeignKey(
+        "judges.Judge", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=16)  # PASS, FAIL or INCONCLUSIVE
+    result = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"check {self.pk} of gate {self.gate_id} for judge {self.judge_id}: {self.status}"

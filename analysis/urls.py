@@ -10,6 +10,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("audit/<int:pk>/recompute/", views.audit_report_recompute, name="audit_report_recompute"),
     path("audit/<int:pk>/gate/", views.audit_gate, name="audit_gate"),
     path("audit/<int:pk>/compare/", compare_views.audit_compare, name="audit_compare"),
+    path(
+        "audit/<int:pk>/gate/candidate/",
+        compare_views.audit_gate_candidate,
+        name="audit_gate_candidate",
+    ),
     path("dataset/<slug:name>/compare/", compare_views.dataset_compare, name="dataset_compare"),
     path("audit/<int:pk>/precision/", views.audit_precision, name="audit_precision"),
     path("audit/<int:pk>/refusal-gap.csv", views.audit_refusal_csv, name="audit_refusal_csv"),

@@ -13,11 +13,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from django.urls import path
+from django.urls import path, reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
@@ -37,6 +38,8 @@ from annotation.serializers import (
     AuditJudgeRunInput,
     AuditOptionsInput,
     AuditOutput,
+    AuditRejudgeInput,
+    AuditRejudgeOutput,
     AuditStatusInput,
     AvailabilityInput,
     CapacityInput,
@@ -297,6 +300,46 @@ def audit_judge_runs(request: Request, pk: int) -> Response:
         return django_errors(exc)
     run = JudgeRun.objects.select_related("judge", "dataset").get(pk=run.pk)
     return Response(JudgeRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(
+    request=AuditRejudgeInput,
+    responses={202: AuditRejudgeOutput},
+    summary="Re-judge the calibration set: run a judge version on the pairs people labelled",
+    description="The run covers exactly the audit's pairs with a submitted label or an "
+    'adjudication (`scope` "audit <id> · labelled pairs"); the judge joins the audit\'s '
+    "judges. Follow the run at /api/judge-runs/{id}/; when it is done, `compare_url` (the "
+    "API's comparison with the earlier version of the same judge name) gives both versions' "
+    "agreement with the people's labels.",
+)
+@api_view(["POST"])
+@permission_classes([IsLead])
+def audit_rejudge(request: Request, pk: int) -> Response:
+    audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
+    data_in = AuditRejudgeInput(data=request.data)
+    data_in.is_valid(raise_exception=True)
+    judge = Judge.objects.filter(pk=data_in.validated_data["judge"]).first()
+    if judge is None:
+        return _error(f"no judge with id {data_in.validated_data['judge']}", "judge")
+    try:
+        rejudge = services.audit_rejudge(audit=audit, judge=judge, created_by=request.user)
+    except DjangoValidationError as exc:
+        return django_errors(exc)
+    run = JudgeRun.objects.select_related("judge", "dataset").get(pk=rejudge.run.pk)
+    baseline = rejudge.baseline
+    compare_url = None
+    if baseline is not None:
+        query = urlencode({"a": baseline.pk, "b": judge.pk})
+        compare_url = f"{reverse('api-audit-compare', args=[audit.pk])}?{query}"
+    out = {
+        "run": JudgeRunOutput(run).data,
+        "pairs": len(run.pair_ids or []),
+        "baseline": {"id": baseline.pk, "name": baseline.name, "version": baseline.version}
+        if baseline is not None
+        else None,
+        "compare_url": compare_url,
+    }
+    return Response(AuditRejudgeOutput(out).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(
@@ -705,6 +748,7 @@ urlpatterns = [
     path("audits/<int:pk>/status/", audit_status, name="api-audit-status"),
     path("audits/<int:pk>/annotators/", audit_annotators, name="api-audit-annotators"),
     path("audits/<int:pk>/judge-runs/", audit_judge_runs, name="api-audit-judge-runs"),
+    path("audits/<int:pk>/rejudge/", audit_rejudge, name="api-audit-rejudge"),
     path("audits/<int:pk>/labels/", audit_my_labels, name="api-audit-my-labels"),
     path("audits/<int:pk>/next/", audit_next, name="api-audit-next"),
     path("audits/<int:pk>/undo/", audit_undo, name="api-audit-undo"),

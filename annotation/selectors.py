@@ -43,7 +43,7 @@ from annotation.models import (
 )
 from config.roles import is_lead, require_lead
 from corpus.models import Dataset, Outcome, Pair
-from judges.models import Judge, ResponseClass, ResponseClassification, Verdict
+from judges.models import Judge, JudgeRun, ResponseClass, ResponseClassification, Verdict
 
 
 def pair_signals(
@@ -279,6 +279,45 @@ def audit_run_scope(audit: Audit) -> dict[str, Any]:
 def audit_scope_label(audit: Audit) -> str:
     """How judge runs over this audit's items are labelled (`JudgeRun.scope`)."""
     return f"audit {audit.pk}"
+
+
+def audit_labelled_scope(audit: Audit) -> dict[str, Any]:
+    """What re-judging the calibration set covers, as `judge_run_create` arguments: exactly
+    the audit's pairs people labelled (a submitted label, or the lead's adjudication), in
+    serving order, and "audit <id> · labelled pairs". Gold items are left out: their answer
+    was written by the lead, not labelled."""
+    pair_ids = list(
+        AuditItem.objects.sampled()
+        .filter(audit=audit)
+        .filter(Q(label_count__gte=1) | Q(adjudication__isnull=False))
+        .order_by("position")
+        .values_list("pair_id", flat=True)
+    )
+    return {"dataset": audit.dataset, "pair_ids": pair_ids, "scope": audit_rejudge_label(audit)}
+
+
+def audit_rejudge_label(audit: Audit) -> str:
+    """How re-judge runs over an audit's labelled pairs are labelled (`JudgeRun.scope`)."""
+    return f"audit {audit.pk} · labelled pairs"
+
+
+def audit_rejudge_baseline(audit: Audit, judge: Judge) -> Judge | None:
+    """The version a re-judged ``judge`` is compared with: the newest earlier version of its
+    name among the audit's judges (as a drift gate's default baseline)."""
+    chosen = list(audit.judges.all()) or list(
+        Judge.objects.filter(verdicts__pair__audit_items__audit=audit).distinct()
+    )
+    earlier = [j for j in chosen if j.name == judge.name and j.version < judge.version]
+    return max(earlier, key=lambda j: (j.version, j.pk), default=None)
+
+
+def audit_rejudge_runs(audit: Audit) -> list[JudgeRun]:
+    """The audit's re-judge runs, newest first, with their judges."""
+    return list(
+        JudgeRun.objects.filter(dataset=audit.dataset, scope=audit_rejudge_label(audit))
+        .select_related("judge")
+        .order_by("-created_at", "-pk")
+    )
 
 
 # --- Access: load an audit and check the user in one call (every page and API) --------------

@@ -242,6 +242,23 @@ class AuditJudgeRunInput(serializers.Serializer):
     )
 
 
+class AuditRejudgeInput(serializers.Serializer):
+    judge = _id_field(help_text="the new judge version to run on the labelled pairs")
+
+
+class AuditRejudgeOutput(serializers.Serializer):
+    run = serializers.DictField(help_text="the judge run (as /api/judge-runs/{id}/ gives it)")
+    pairs = serializers.IntegerField(help_text="the labelled pairs it judges")
+    baseline = serializers.DictField(
+        allow_null=True, help_text="the earlier version it is compared with (id, name, version)"
+    )
+    compare_url = serializers.CharField(
+        allow_null=True,
+        help_text="the comparison with the baseline on this audit: agreement with the people's "
+        "labels for both versions, once the run is done",
+    )
+
+
 class AuditStatusInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=Audit.Status.choices)
 

@@ -32,7 +32,8 @@ from annotation.models import (
 from annotation.queue import QueueError
 from annotation.signals import audit_labels_changed
 from corpus.models import Dataset, Outcome, Pair
-from judges.models import Judge, ResponseClass
+from judges import services as judges_services
+from judges.models import Judge, JudgeRun, ResponseClass
 
 
 class AlreadyAdjudicated(QueueError):
@@ -226,6 +227,34 @@ def audit_annotators_set(*, audit: Audit, annotators: Sequence[Any]) -> Audit:
     with transaction.atomic():
         audit.annotators.set(annotators)
     return audit
+
+
+@dataclass(frozen=True)
+class Rejudge:
+    """A re-judge of an audit's calibration set: the run, and the version it is compared with."""
+
+    run: JudgeRun
+    baseline: Judge | None
+
+
+def audit_rejudge(*, audit: Audit, judge: Judge, created_by: Any = None) -> Rejudge:
+    """Run ``judge`` (a new version) on exactly the pairs people labelled in ``audit``.
+
+    When the audit names its judges, ``judge`` joins them, so the comparison page, the report
+    and drift gate rules read its verdicts. The run is enqueued once this commits; when it is
+    done, the comparison with ``baseline`` (the newest earlier version of its name) gives its
+    agreement with the people's labels: no new label is needed. Raises ``ValidationError``
+    (``judge`` for a judge that cannot run, ``audit`` when nobody has labelled yet).
+    """
+    scope = selectors.audit_labelled_scope(audit)
+    if not scope["pair_ids"]:
+        raise ValidationError({"audit": f"nobody has labelled a pair of audit {audit.pk} yet"})
+    baseline = selectors.audit_rejudge_baseline(audit, judge)
+    with transaction.atomic():
+        if audit.judges.exists():
+            audit.judges.add(judge)
+        run = judges_services.judge_run_start(judge=judge, created_by=created_by, **scope)
+    return Rejudge(run=run, baseline=baseline)
 
 
 def audit_status_set(*, audit: Audit, status: str) -> Audit:

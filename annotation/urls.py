@@ -14,6 +14,7 @@ urlpatterns = [
     path("audits/<int:pk>/status/", views.audit_status, name="audit_status"),
     path("audits/<int:pk>/items/", item_views.audit_items_list, name="audit_items"),
     path("audits/<int:pk>/judge-runs/", views.audit_judge_run, name="audit_judge_run"),
+    path("audits/<int:pk>/rejudge/", views.audit_rejudge, name="audit_rejudge"),
     path("audits/<int:pk>/grow/", views.audit_grow, name="audit_grow"),
     path("audits/<int:pk>/overlap/", views.audit_overlap, name="audit_overlap"),
     path("audits/<int:pk>/options/", views.audit_options, name="audit_options"),

@@ -197,6 +197,8 @@ def audit_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "judges": judges,
         "judge_cards_query": urlencode(judge_query),
         "judge_run_form": AuditJudgeRunForm(initial={"judge": judges[0] if judges else None}),
+        "rejudge_form": AuditJudgeRunForm(auto_id="id_rejudge_%s"),
+        "rejudges": _rejudge_rows(audit),
         "to_adjudicate": len(
             selectors.adjudication_queue(audit, reference_judge=_default_judge(audit, judges))
         ),
@@ -398,6 +400,41 @@ def audit_judge_run(request: AuthedRequest, pk: int) -> HttpResponse:
         return redirect("audit_detail", audit.pk)
     messages.success(request, f"Run {run.pk} started: {run.judge} on {run.target}.")
     return redirect("judge_run_detail", pk=run.pk)
+
+
+@login_required
+@require_POST
+def audit_rejudge(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Re-judge the calibration set: run a judge version on exactly the pairs people labelled;
+    the audit page lists the run and, once done, links its comparison with the earlier version."""
+    audit = selectors.audit_for_lead(request.user, pk)
+    form = AuditJudgeRunForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose the judge version to run on the labelled pairs.")
+        return redirect(reverse("audit_detail", args=[audit.pk]) + "#rejudge")
+    try:
+        rejudge = services.audit_rejudge(
+            audit=audit, judge=form.cleaned_data["judge"], created_by=request.user
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(reverse("audit_detail", args=[audit.pk]) + "#rejudge")
+    run = rejudge.run
+    messages.success(request, f"Run {run.pk} started: {run.judge} on {run.total} labelled pairs.")
+    return redirect(reverse("audit_detail", args=[audit.pk]) + "#rejudge")
+
+
+def _rejudge_rows(audit: Audit) -> list[dict[str, Any]]:
+    """The audit's re-judge runs, each with the comparison to open once it is done."""
+    rows = []
+    for run in selectors.audit_rejudge_runs(audit):
+        baseline = selectors.audit_rejudge_baseline(audit, run.judge)
+        compare_url = ""
+        if baseline is not None and run.status == run.Status.DONE:
+            query = urlencode({"a": baseline.pk, "b": run.judge.pk})
+            compare_url = f"{reverse('audit_compare', args=[audit.pk])}?{query}"
+        rows.append({"run": run, "baseline": baseline, "compare_url": compare_url})
+    return rows
 
 
 # --- Annotator workspace ---------------------------------------------------------------------

@@ -63,11 +63,20 @@ def test_it_seeds_the_demo_from_the_real_files_and_again_adds_nothing() -> None:
     assert Label.objects.filter(item__audit=audit).count() == 120
     gate = ReleaseGate.objects.get(audit=audit)
     assert gate.judge.name.startswith("gpt-3.5-turbo")
+    # both Gemma versions join the audit: its comparison page opens on v1 against v2
+    gemma = audit.judges.filter(name="gemma-3-270m")
+    assert sorted(gemma.values_list("version", flat=True)) == [1, 2]
     for subject in ({"audit": audit}, {"dataset": pandalm}, {"dataset": hh}):
         snapshot = MetricSnapshot.objects.filter(**subject).latest("created_at")
         assert "refusal" in snapshot.metrics["studies"]
     status = re.search(r"release gate on the demo audit: (PASS|FAIL|INCONCLUSIVE)", text)
     assert status is not None
+    drift = re.search(
+        r"drift check on the demo audit, gemma-3-270m v2 against gemma-3-270m v1 "
+        r"\(flip_rate <= 0.35\): (PASS|FAIL|INCONCLUSIVE)",
+        text,
+    )
+    assert drift is not None
     logins = dict(re.findall(r"^\s+(lead|annotator1|annotator2)\s+password (\S+)$", text, re.M))
     assert set(logins) == {"lead", "annotator1", "annotator2"}
     assert "http://127.0.0.1:8123/" in text

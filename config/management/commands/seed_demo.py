@@ -5,8 +5,10 @@ harmless-base test set (human preferences between refusals and compliance) are c
 the default refusal classifier, so the refusal-gap sections have real classes; the offline Gemma
 3 270M judge's shipped verdicts on hh-rlhf refusal-versus-compliance pairs (judges/data/gemma/)
 are imported after those pairs, so hh-rlhf's refusal gap is a number with no model running; the
-demo audit gets a release gate. Safe to run again: imports de-duplicate, classification skips
-what is done, the audit and its gate are made once, and fresh passwords are printed each time.
+demo audit gets a release gate and both Gemma versions, so its comparison page shows a real
+version change (docs/judge-lifecycle.md). Safe to run again: imports de-duplicate,
+classification skips what is done, the audit and its gate are made once, and fresh passwords
+are printed each time.
 """
 
 from __future__ import annotations
@@ -53,9 +55,13 @@ GEMMA_VERDICTS = {
 # the shipped classifier: loaded where this machine's classifier has the same fingerprints, so
 # a first demo embeds nothing (tests/judges/test_class_files.py classifies a sample again).
 CLASSES_DIR = Path(settings.BASE_DIR) / "judges" / "data" / "classes"
-GEMMA_JUDGE = "gemma-3-270m"  # shown in the reports, left out of the demo audit
+GEMMA_JUDGE = "gemma-3-270m"  # not drawn on when sampling; joins the audit as v1 and v2 after
 AUDIT_NAME = "PandaLM demo audit"
 GATE_JUDGE = "gpt-3.5-turbo"  # the gate is about the judge imported under this name
+# A drift rule checked for the Gemma judge's v2 against its v1 on the demo audit (printed, not
+# stored: the gate in force stays the GPT-3.5 one above, and a stored drift rule about a judge
+# with no earlier version would leave it INCONCLUSIVE).
+DRIFT_RULES = ["flip_rate <= 0.35"]
 GATE_RULES = [
     "lower(cohen_kappa) >= 0.4 on each slice with n >= 30",
     "lower(percent_agreement) >= 0.6",
@@ -116,6 +122,7 @@ class Command(BaseCommand):
         if audit is None:
             audit = self._build_audit(dataset, logins)
         self._prelabel(audit)
+        self._versions(audit)
         self._gate(audit)
         # Reports open with figures at once: compute the snapshots here rather than in the
         # background threads a short-lived command would not wait for.
@@ -124,6 +131,7 @@ class Command(BaseCommand):
         snapshot_compute(audit=audit)
         gate = gate_evaluate(audit=audit).result
         self.stdout.write(f"release gate on the demo audit: {gate.status}: {gate.reason}")
+        self._drift(audit)
 
         self._ready(options["url"], logins)
 
@@ -197,6 +205,27 @@ class Command(BaseCommand):
             raise CommandError(f"classifying {dataset.name} failed: {run.error}")
         classes = ", ".join(f"{k} {v:,}" for k, v in (run.counts.get("classes") or {}).items())
         self.stdout.write(f"classified {dataset.name}: {classes}")
+
+    def _versions(self, audit: Audit) -> None:
+        """Both Gemma versions join the audit's judges (after its items were drawn, so the
+        sample is the one the other judges' margins chose): the comparison page then opens on
+        v1 against v2 on the labelled pairs they share, as after a re-judge."""
+        versions = Judge.objects.filter(name=GEMMA_JUDGE, verdicts__pair__dataset=audit.dataset)
+        audit.judges.add(*versions.distinct())
+
+    def _drift(self, audit: Audit) -> None:
+        """Gemma v2 against v1 on the audit under the drift rules, as `gate --baseline` checks."""
+        versions = list(audit.judges.filter(name=GEMMA_JUDGE).order_by("version"))
+        if len(versions) < 2:
+            return
+        baseline, candidate = versions[-2], versions[-1]
+        drift = gate_evaluate(
+            audit=audit, rules=DRIFT_RULES, judge=candidate, baseline=baseline, refresh=False
+        ).result
+        self.stdout.write(
+            f"drift check on the demo audit, {candidate} against {baseline} "
+            f"({'; '.join(DRIFT_RULES)}): {drift.status}: {drift.reason}"
+        )
 
     def _gate(self, audit: Audit) -> None:
         if gate_latest(audit) is not None:
