@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from analysis import compare, gates, plots
+from analysis.metrics.gate import GateRuleError
 from analysis.models import GateCheck
 from analysis.plots import IntervalRow, ReferenceLine
 from annotation.models import Audit
@@ -114,9 +115,32 @@ def _compare(
         context["api_url"] += f"?a={data['first']['id']}&b={data['second']['id']}"
         if audit is not None:
             context["gate_offer"] = _gate_offer(audit, form.cleaned_data["b"])
+            context["gate_in_force"] = _gate_in_force(
+                audit, form.cleaned_data["b"], form.cleaned_data["a"]
+            )
     elif asked:
         status = 400
     return render(request, "analysis/compare.html", context, status=status)
+
+
+def _gate_in_force(audit: Audit, candidate: Judge, first: Judge) -> dict[str, Any] | None:
+    """The gate in force when it is pinned to the candidate itself: its answer as the report
+    gives it (drift rules against the default baseline, the previous version), from the latest
+    figures (not recomputed here)."""
+    gate = gates.gate_latest(audit)
+    if gate is None or gate.judge_fingerprint != candidate.fingerprint:
+        return None
+    try:
+        outcome = gates.gate_evaluate(audit=audit, gate=gate, refresh=False)
+    except (ValueError, GateRuleError) as exc:
+        return {"gate": gate, "error": str(exc)}
+    baseline = outcome.baseline or gates.drift_baseline(audit, candidate)
+    return {
+        "gate": gate,
+        "result": outcome.result,
+        "baseline": baseline,
+        "other_baseline": baseline is not None and baseline.pk != first.pk,
+    }
 
 
 def _gate_offer(audit: Audit, candidate: Judge) -> dict[str, Any] | None:

@@ -1,13 +1,13 @@
-"""Take docs/screenshots/judge-compare-demo.png: the demo audit's comparison of the Gemma judge's
-two prompt versions (v1 against v2 on the pairs people labelled), with the release gate's
-"check these rules for v2" offer.
+"""Take docs/screenshots/judge-compare-demo.png: the comparison of the Gemma judge's two prompt
+versions (v1 against v2) on the demo's "Gemma prompt v2 check" audit, with its drift gate in
+force (pinned to v2, `flip_rate <= 0.35` against v1).
 
     python manage.py seed_demo                         # the full demo (`make demo` seeding)
     python manage.py runserver 127.0.0.1:8000 &
     python docs/img/judge_compare_screenshot.py --password PASSWORD_PRINTED_FOR_lead
 
 Logs in as the lead with Debian's chromium (/usr/bin/chromium) through Playwright, opens
-``/reports/audit/<id>/compare/`` of the audit named "PandaLM demo audit" (the page opens on
+``/reports/audit/<id>/compare/`` of the audit named "Gemma prompt v2 check" (the page opens on
 the newest two versions of one judge) and saves a 1400x900 viewport from the page's top.
 """
 
@@ -21,7 +21,7 @@ from playwright.sync_api import sync_playwright
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots" / "judge-compare-demo.png"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-AUDIT_NAME = "PandaLM demo audit"
+AUDIT_NAME = "Gemma prompt v2 check"
 
 
 def main() -> None:
@@ -49,6 +49,7 @@ def main() -> None:
             raise SystemExit(f"no audit named {AUDIT_NAME!r}: seed the demo first")
         page.goto(f"{args.url}/reports/audit/{found.group(1)}/compare/")
         page.locator("#summary").wait_for()
+        page.get_by_test_id("gate-in-force").wait_for()
         page.screenshot(path=str(args.out))
         browser.close()
     print(f"wrote {args.out}")

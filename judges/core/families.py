@@ -6,7 +6,7 @@ response's model name and every judge maps to a family. This module gives the de
 from the name; a lead overrides it per name or per judge (``judges.models.ModelFamily``,
 ``JudgeFamily``), and the override wins.
 
-Decisions worth knowing (docs/self-family.md lists them all):
+Decisions worth knowing (docs/judge-lifecycle.md (Self-family preference) lists them all):
 
 - **Fine-tunes belong to their base model's family.** Alpaca, Vicuna, Koala, Guanaco,
   WizardLM, Tulu and PandaLM-7B are LLaMA fine-tunes: family ``llama``. Zephyr is a Mistral

@@ -242,6 +242,33 @@ def test_the_audit_page_compares_the_two_newest_versions_at_once(
     assert "No pairs labelled by people" in page
 
 
+def test_the_page_shows_the_drift_gate_in_force_for_the_candidate(
+    audit: Audit, lead: object, lead_client: Client
+) -> None:
+    """A gate pinned to v2 with drift rules: the comparison page gives its answer, rule by rule,
+    read against v1 (the previous version), as `manage.py gate` does."""
+    from analysis import gates
+    from analysis.services import snapshot_compute
+
+    v2 = audit.judges.get(version=2)
+    gates.gate_set(
+        audit=audit,
+        judge=v2,
+        rules=["flip_rate <= 0.30", "upper(flip_rate) <= 0.20 on each slice with n >= 30"],
+        created_by=lead,
+    )
+    snapshot_compute(audit=audit)
+    page = lead_client.get(f"/reports/audit/{audit.pk}/compare/").content.decode()
+    card = page[page.index('data-testid="gate-in-force"') :]
+    card = card[: card.index("</section>")]
+    answer = gates.gate_evaluate(audit=audit, refresh=False).result
+    assert answer.status == "FAIL"  # the planted coding slice flips 40%
+    assert ">FAIL<" in card and "drift rules compare it with judge-x v1" in card
+    assert [r.status for r in answer.rules] == ["PASS", "FAIL"]
+    assert card.count(">PASS<") == 1 and card.count(">FAIL<") == 2  # the badge and the rule
+    assert 'data-testid="gate-check"' not in page  # no "check for v2": the gate is about v2
+
+
 def test_it_says_what_changed_and_by_how_much_when_only_the_reference_differs(
     planted: dict, lead_client: Client
 ) -> None:

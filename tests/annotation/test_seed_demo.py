@@ -77,6 +77,22 @@ def test_it_seeds_the_demo_from_the_real_files_and_again_adds_nothing() -> None:
         text,
     )
     assert drift is not None
+    # The Gemma prompt-change audit: the pairs both versions judged, its gate pinned to v2
+    # with a drift rule read against v1.
+    check = Audit.objects.get(name="Gemma prompt v2 check")
+    assert sorted(check.judges.values_list("version", flat=True)) == [1, 2]
+    judged = set(gemma_versions.values_list("pair_id", flat=True))
+    items = set(check.items.values_list("pair_id", flat=True))
+    assert items <= judged and len(items) >= 190
+    assert set(check.items.values_list("inclusion_probability", flat=True)) == {1.0}
+    drift_gate = ReleaseGate.objects.get(audit=check)
+    assert (drift_gate.judge.name, drift_gate.judge.version) == ("gemma-3-270m", 2)
+    assert drift_gate.rules == ["flip_rate <= 0.35"]
+    assert re.search(
+        r"drift gate on 'Gemma prompt v2 check' \(gemma-3-270m v2 against gemma-3-270m v1; "
+        r"flip_rate <= 0.35\): (PASS|FAIL|INCONCLUSIVE)",
+        text,
+    )
     logins = dict(re.findall(r"^\s+(lead|annotator1|annotator2)\s+password (\S+)$", text, re.M))
     assert set(logins) == {"lead", "annotator1", "annotator2"}
     assert "http://127.0.0.1:8123/" in text

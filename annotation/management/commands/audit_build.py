@@ -179,7 +179,9 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"audit {audit.pk} “{audit.name}”: {audit.target_size} items, k={audit.overlap_k}, "
                 f"seed {seed} ("
-                + ", ".join(f"{name} {counts[name]}" for name in sampling.ALL_STRATA)
+                + ", ".join(
+                    f"{name} {counts[name]}" for name in sampling.ALL_STRATA if name in counts
+                )
                 + ")"
             )
         )

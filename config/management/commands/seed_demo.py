@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from analysis.gates import gate_evaluate, gate_latest, gate_set
 from analysis.services import snapshot_compute
-from annotation import queue, services
+from annotation import queue, sampling, selectors, services
 from annotation.models import Audit
 from config.roles import ensure_groups
 from corpus.importers.services import dataset_for_import, import_file
@@ -62,6 +62,12 @@ GATE_JUDGE = "gpt-3.5-turbo"  # the gate is about the judge imported under this 
 # stored: the gate in force stays the GPT-3.5 one above, and a stored drift rule about a judge
 # with no earlier version would leave it INCONCLUSIVE).
 DRIFT_RULES = ["flip_rate <= 0.35"]
+# A second audit about the Gemma judge's prompt change, with its gate pinned to v2 and the drift
+# rules against v1, so the comparison page shows a drift gate in force. Its items are every pair
+# of the low-margin stratum (inclusion probability 1): with the two Gemma versions as the audit's
+# judges that stratum is the pairs they judged (Gemma 270M always picks the first answer, so
+# each of its verdicts is swap-inconsistent), and a census keeps the flip rate unweighted.
+DRIFT_AUDIT_NAME = "Gemma prompt v2 check"
 GATE_RULES = [
     "lower(cohen_kappa) >= 0.4 on each slice with n >= 30",
     "lower(percent_agreement) >= 0.6",
@@ -132,6 +138,7 @@ class Command(BaseCommand):
         gate = gate_evaluate(audit=audit).result
         self.stdout.write(f"release gate on the demo audit: {gate.status}: {gate.reason}")
         self._drift(audit)
+        self._drift_audit(dataset)
 
         self._ready(options["url"], logins)
 
@@ -225,6 +232,43 @@ class Command(BaseCommand):
         self.stdout.write(
             f"drift check on the demo audit, {candidate} against {baseline} "
             f"({'; '.join(DRIFT_RULES)}): {drift.status}: {drift.reason}"
+        )
+
+    def _drift_audit(self, dataset: Any) -> None:
+        """The Gemma prompt-change audit and its drift gate (see DRIFT_AUDIT_NAME)."""
+        versions = list(
+            Judge.objects.filter(name=GEMMA_JUDGE, verdicts__pair__dataset=dataset)
+            .distinct()
+            .order_by("version")
+        )
+        if len(versions) < 2:
+            return
+        lead = get_user_model().objects.get(username="lead")
+        audit = Audit.objects.filter(name=DRIFT_AUDIT_NAME, dataset=dataset).first()
+        if audit is None:
+            signals = selectors.pair_signals(
+                dataset=dataset, judges=versions[-2:], margin_threshold=None
+            )
+            pools = sampling.pools(sampling.partition(signals), drift=False)
+            audit = services.audit_build(
+                name=DRIFT_AUDIT_NAME,
+                dataset=dataset,
+                judges=versions[-2:],
+                size=pools["low_margin"],
+                overlap_k=1,
+                quotas={name: 0 for name in pools} | {"low_margin": pools["low_margin"]},
+                thresholds={},
+                seed=11,
+                created_by=lead,
+                guidelines="Pick the response that better follows the instruction.",
+            )
+        if gate_latest(audit) is None:
+            gate_set(audit=audit, judge=versions[-1], rules=DRIFT_RULES, created_by=lead)
+        snapshot_compute(audit=audit)
+        gate = gate_evaluate(audit=audit, refresh=False).result
+        self.stdout.write(
+            f"drift gate on {DRIFT_AUDIT_NAME!r} ({versions[-1]} against {versions[-2]}; "
+            f"{'; '.join(DRIFT_RULES)}): {gate.status}: {gate.reason}"
         )
 
     def _gate(self, audit: Audit) -> None:
