@@ -272,3 +272,45 @@ def test_it_streams_a_parquet_download_that_imports_back(
     assert response["Content-Disposition"].endswith('calibration-generic.parquet"')
     assert job.status == dm.ImportJob.Status.DONE, job.errors
     assert _votes(dm.Pair.objects.filter(dataset=target)) == _expected_votes(audit)
+
+
+def test_an_exported_calibration_set_imported_as_a_dataset_rechecks_a_new_judge_version(
+    audit: am.Audit, tmp_path: Path
+) -> None:
+    """Issue 12 item 2, the second road: the calibration set exported (generic layout) and
+    imported elsewhere as a dataset holds exactly the labelled pairs with their labels; a new
+    judge version's verdicts on it (imported from its own file or run there) are compared with
+    the old one's against those labels at once, with no new human label."""
+    from analysis import compare
+
+    path = tmp_path / "calibration.jsonl"
+    export_to_file(audit_ids=[audit.pk], fmt="jsonl", path=path, layout="generic")
+    target = DatasetFactory(name="calibration-set")
+    assert import_file(dataset=target, fmt="generic", path=path).status == "done"
+    v1 = jm.Judge.objects.get(name="gpt-judge")
+    v2 = JudgeFactory(name="gpt-judge", version=2, model_id="gpt-judge-2")
+    people: dict[str, list[str]] = {}
+    for vote in dm.HumanVote.objects.filter(pair__dataset=target).select_related("pair"):
+        people.setdefault(vote.pair.source_key, []).append(vote.outcome)
+    new = {"A": "A", "B": "B", "tie": "A"}  # v2 answers A where v1 said tie
+    for pair in dm.Pair.objects.filter(dataset=target):
+        old = jm.Verdict.objects.get(judge=v1, pair=pair).outcome
+        jm.Verdict.objects.create(
+            judge=v2, pair=pair, outcome=new[old], outcome_ab=new[old], status_ab="ok"
+        )
+
+    data = compare.judges_compare(first=v1, second=v2, dataset=target, n_boot=100)
+
+    assert data["pairs_labelled"] == data["pairs_compared"] == 3
+    # A plain recount: both annotators' votes per pair, a strict majority else a tie.
+    right = {1: 0, 2: 0}
+    for pair in dm.Pair.objects.filter(dataset=target):
+        votes = people[pair.source_key]
+        truth = votes[0] if votes.count(votes[0]) * 2 > len(votes) else "tie"
+        for version, judge in ((1, v1), (2, v2)):
+            right[version] += jm.Verdict.objects.get(judge=judge, pair=pair).outcome == truth
+    agreement = data["figures"]["agreement"]["kinds"]["percent_agreement"]
+    assert agreement["first"]["value"] == pytest.approx(right[1] / 3)
+    assert agreement["second"]["value"] == pytest.approx(right[2] / 3)
+    assert agreement["delta"]["value"] == pytest.approx((right[2] - right[1]) / 3)
+    assert data["figures"]["flip_rate"]["value"] == pytest.approx(2 / 3)  # the two ties
