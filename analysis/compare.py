@@ -52,20 +52,14 @@ def compare_judges(*, dataset: Dataset | None = None, audit: Audit | None = None
 
 
 def judge_named(judges: Sequence[Judge], text: str, where: str) -> Judge:
-    """A judge among ``judges`` by id, by display name (``name vN``), by bare name (newest
-    version) or by a unique beginning of its name, as ``gate --judge`` reads it."""
-    text = text.strip()
-    found = [j for j in judges if str(j.pk) == text or str(j) == text]
-    if not found:
-        found = sorted((j for j in judges if j.name == text), key=lambda j: -j.version)
-    if not found:
-        named = {j.name for j in judges if j.name.lower().startswith(text.lower())}
-        if len(named) == 1:
-            found = sorted((j for j in judges if j.name in named), key=lambda j: -j.version)
-    if not found:
-        known = ", ".join(sorted(str(j) for j in judges)) or "none"
-        raise JudgeNotFound(f"{text!r} is not a judge of {where} (judges: {known})")
-    return found[0]
+    """A judge among ``judges`` as ``gate --judge`` reads it (`selectors.judge_in`)."""
+    found = selectors.judge_in(judges, text)
+    if found is None:
+        raise JudgeNotFound(
+            f"{text.strip()!r} is not a judge of {where} "
+            f"(judges: {selectors.judges_listed(judges)})"
+        )
+    return found
 
 
 def subject_name(*, dataset: Dataset | None = None, audit: Audit | None = None) -> str:

@@ -83,11 +83,10 @@ class JudgeNotOnAudit(LookupError):
     """A judge reference that names none of an audit's judges; the message lists them."""
 
 
-def audit_judge_named(audit: Audit, text: str) -> Judge:
-    """A judge of the audit by id, by its display name (`name vN`, as every page shows it), by
-    its bare name (the newest version) or by a unique beginning of its name ("gpt-3.5-turbo"
-    for "gpt-3.5-turbo · pandalm"). Raises JudgeNotOnAudit naming the audit's judges."""
-    judges = audit_judges(audit)
+def judge_in(judges: Sequence[Judge], text: str) -> Judge | None:
+    """A judge among ``judges`` by id, by its display name (`name vN`, as every page shows it),
+    by its bare name (the newest version) or by a unique beginning of its name
+    ("gpt-3.5-turbo" for "gpt-3.5-turbo · pandalm"); None when none matches."""
     text = text.strip()
     found = [j for j in judges if str(j.pk) == text or str(j) == text]
     if not found:
@@ -96,10 +95,24 @@ def audit_judge_named(audit: Audit, text: str) -> Judge:
         named = {j.name for j in judges if j.name.lower().startswith(text.lower())}
         if len(named) == 1:
             found = sorted((j for j in judges if j.name in named), key=lambda j: -j.version)
-    if not found:
-        known = ", ".join(sorted(str(j) for j in judges)) or "none"
-        raise JudgeNotOnAudit(f"{text!r} is not a judge of audit {audit.pk} (judges: {known})")
-    return found[0]
+    return found[0] if found else None
+
+
+def judges_listed(judges: Sequence[Judge]) -> str:
+    """The judges as pages show them, for a message about a name that matched none."""
+    return ", ".join(sorted(str(j) for j in judges)) or "none"
+
+
+def audit_judge_named(audit: Audit, text: str) -> Judge:
+    """A judge of the audit as `judge_in` reads it. Raises JudgeNotOnAudit naming the audit's
+    judges."""
+    judges = audit_judges(audit)
+    found = judge_in(judges, text)
+    if found is None:
+        raise JudgeNotOnAudit(
+            f"{text.strip()!r} is not a judge of audit {audit.pk} (judges: {judges_listed(judges)})"
+        )
+    return found
 
 
 def _sampled(audit: Audit) -> QuerySet[AuditItem]:

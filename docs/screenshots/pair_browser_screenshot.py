@@ -11,35 +11,21 @@ the people's majority, and saves the window (not the whole page).
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
-from playwright.sync_api import expect, sync_playwright
+from demo_browser import arguments, logged_in
+from playwright.sync_api import expect
 
 OUT = Path(__file__).resolve().parent / "pair-browser.png"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--username", default="lead")
-    parser.add_argument("--password", required=True)
+    parser = arguments(__doc__, OUT)
     parser.add_argument("--dataset", default="pandalm")
     parser.add_argument("--search", default="list")
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
-    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=args.chromium, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(60_000)
-        page.goto(f"{args.url}/accounts/login/")
-        page.fill("input[name=username]", args.username)
-        page.fill("input[name=password]", args.password)
-        page.click("button[type=submit], input[type=submit]")
-        page.wait_for_load_state()
+    with logged_in(args) as page:
         page.goto(f"{args.url}/datasets/{args.dataset}/pairs/")
         # Typed, as a lead would: the rows update in place (htmx) and the URL follows.
         page.get_by_label("Text").fill(args.search)
@@ -50,7 +36,6 @@ def main() -> None:
         if page.locator("[data-testid=pairs] tbody tr[data-pair]").count() == 0:
             raise SystemExit("no pair matches: seed the demo first (see the docstring)")
         page.screenshot(path=str(args.out))
-        browser.close()
     print(f"wrote {args.out}")
 
 

@@ -4,20 +4,18 @@ pinned to v1 is checked for v2 with the answer recorded pinned to v2's fingerpri
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.utils import timezone
 
 from analysis import gates
 from analysis.models import GateCheck, ReleaseGate
 from annotation import models as am
 from judges import services as judges_services
 from judges.models import Judge, JudgeRun, Verdict
+from tests.analysis.test_export import _label as label_submitted
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory, PromptFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,24 +25,7 @@ LABELLED = (1, 2, 4, 5, 7, 8, 10, 11)  # positions of the items people labelled
 
 
 def _label(item: am.AuditItem, user: User, outcome: str) -> None:
-    now = timezone.now()
-    assignment = am.Assignment.objects.create(
-        item=item,
-        annotator=user,
-        a_on_left=True,
-        status=am.Assignment.Status.SUBMITTED,
-        served_at=now,
-        expires_at=now + timedelta(minutes=10),
-    )
-    am.Label.objects.create(
-        item=item,
-        assignment=assignment,
-        annotator=user,
-        outcome=outcome,
-        chose_left=None if outcome == "tie" else outcome == "A",
-        time_spent_ms=1500,
-        submission_key=uuid.uuid4(),
-    )
+    label_submitted(item, user, outcome, a_on_left=True, ms=1500)
     item.label_count += 1
     item.save(update_fields=["label_count"])
 
