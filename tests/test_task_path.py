@@ -30,8 +30,7 @@ from tests.analysis.test_snapshot import AuditData, build_audit
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CLOSED = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
-# The Redis tests empty one database: one xdist worker runs them all (`--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("redis")
+pytestmark = pytest.mark.serial
 
 
 def _redis() -> Any:

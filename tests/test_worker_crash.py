@@ -47,7 +47,7 @@ RECOVERY_S = 60
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.postgres,
-    pytest.mark.xdist_group("redis"),  # the Redis tests empty one database: one worker runs them
+    pytest.mark.serial,
     pytest.mark.skipif(not REDIS_URL, reason="set REDIS_URL to run against a real Redis"),
 ]
 
