@@ -103,19 +103,20 @@ def test_a_burst_from_several_processes_queues_one_task_per_subject(tmp_path: An
         "CELERY_BROKER_URL": REDIS_URL,  # no CACHE_URL: the cache defaults to the broker's Redis
         "TRIBUNAL_SNAPSHOT_DELAY": "30",  # no worker here; the flags stay up for the burst
         "TRIBUNAL_VAR_DIR": str(tmp_path),
-        # The submitters touch no table; a database of their own keeps them off the test's.
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'submitters.sqlite3'}",
     }
     env.pop("CACHE_URL", None)
     processes, repeats = 4, 25
     start = time.time() + 8  # every process has set Django up by then
+    # The submitters touch no table, but asking whether they are in a transaction opens a
+    # connection; each has a database file of its own, away from the test's and from each
+    # other's (four processes switching one new file to WAL at once find it locked).
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _SUBMITTER, str(start), str(repeats)],
             cwd=django_settings.BASE_DIR,
-            env=env,
+            env={**env, "DATABASE_URL": f"sqlite:///{tmp_path / f'submitter-{i}.sqlite3'}"},
         )
-        for _ in range(processes)
+        for i in range(processes)
     ]
     assert [p.wait(timeout=120) for p in procs] == [0] * processes
 
