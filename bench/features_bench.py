@@ -6,7 +6,12 @@ Runs `judges.features.analyse_responses` (MiniLM embedding of each response and 
 refusal class, lengths, markdown counts, prompt similarity) on real responses of three
 lengths, each in a fresh process so that its peak memory is its own:
 
-- hh-rlhf: the last assistant turn of 1,000 `chosen` dialogues (short);
+- hh-rlhf: the last assistant turn of 1,000 `chosen` dialogues (short), the last human turn
+  as the prompt;
+- hh-rlhf dialogues: the same data as the demo imports it (the hh-rlhf importer's
+  `split_dialogues`): the final turns of `chosen` and `rejected` as two responses and the
+  whole dialogue before them as their prompt, 1,000 responses (500 pairs), so the prompts
+  are long;
 - PandaLM: 1,000 responses of the test set (medium);
 - XSTest: the 900 GPT-4 and Llama-2 completions (chat-assistant length).
 
@@ -14,10 +19,11 @@ Identical texts are embedded once (PandaLM repeats responses and instructions ac
 model pairs, so it runs fastest); the distinct counts are printed. The model is loaded and
 warmed up on three texts before the clock starts; the load time is printed on its own line.
 Prints one figure per line, e.g. `classify+features 1,000 hh-rlhf responses (992 distinct,
-986 distinct prompts, mean 39 tokens, 2 torch threads, bfloat16): 313 responses/s (6 CPU-ms per
-response), peak 750 MB`. CPU milliseconds per response (all threads) are printed next to the
-wall-clock rate, and the machine's load average around the runs: on a shared machine the
-wall-clock rate falls with other work, the CPU time much less.
+986 distinct prompts, mean 39 tokens, prompts 18 as embedded, 2 workers, bfloat16): 313
+responses/s (6 CPU-ms per response), peak 750 MB` (response length in tokens uncut, prompt
+length as embedded, at most 256). CPU milliseconds per response (all threads) are printed
+next to the wall-clock rate, and the machine's load average around the runs: on a shared
+machine the wall-clock rate falls with other work, the CPU time much less.
 
 A second line per data set gives what the refusal classifier adds on top of the embedding:
 its lexical cues and head alone, in CPU-ms per response, for the shipped head and (with
@@ -46,7 +52,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT.parent / "shared" / "data"
-SETS = ("hh-rlhf", "PandaLM", "XSTest")
+SETS = ("hh-rlhf", "hh-rlhf dialogues", "PandaLM", "XSTest")
 SIZE = 1_000
 FLOOR = 100  # responses/s on 2 cores: the goal
 
@@ -62,6 +68,16 @@ def load_set(name: str, data_dir: Path) -> tuple[list[str | None], list[str]]:
                 before, _, answer = dialogue.rpartition("\n\nAssistant:")
                 prompts.append(before.rpartition("\n\nHuman:")[2].strip())
                 responses.append(answer.strip())
+    elif name == "hh-rlhf dialogues":
+        from corpus.importers.formats.hh_rlhf import split_dialogues
+
+        with gzip.open(data_dir / "hh-rlhf" / "harmless-base-test.jsonl.gz", "rt") as stream:
+            for line in stream:
+                record = json.loads(line)
+                split = split_dialogues(record["chosen"], record["rejected"])
+                if split is not None:
+                    prompts += [split[0], split[0]]
+                    responses += [split[1], split[2]]
     elif name == "PandaLM":
         items = json.loads((data_dir / "pandalm" / "testset-v1.json").read_text())
         for item in items:
@@ -100,6 +116,9 @@ def run_one(name: str, data_dir: Path, first: bool, compare_head: Path | None) -
     loaded = time.perf_counter() - started
     tokens = classifier.embedder.tokens.count(responses)
     mean_tokens = sum(int(t) for t in tokens) / len(tokens)
+    distinct_prompts = list(dict.fromkeys(p for p in prompts if p))
+    prompt_ids = classifier.embedder.tokens.encode(distinct_prompts).model_ids
+    prompt_tokens = sum(len(ids) for ids in prompt_ids) / max(1, len(prompt_ids))
 
     started, cpu_started = time.perf_counter(), time.process_time()
     analysed = analyse_responses(prompts, responses, classifier=classifier)
@@ -110,8 +129,9 @@ def run_one(name: str, data_dir: Path, first: bool, compare_head: Path | None) -
         print(f"load MiniLM + refusal head + warm-up: {loaded:.1f} s", flush=True)
     print(
         f"classify+features {len(responses):,} {name} responses ({len(set(responses)):,} distinct, "
-        f"{len(set(prompts)):,} distinct prompts, mean {mean_tokens:.0f} tokens, "
-        f"{classifier.embedder.threads} torch threads, {classifier.embedder.precision}): "
+        f"{len(set(prompts)):,} distinct prompts, mean {mean_tokens:.0f} tokens, prompts "
+        f"{prompt_tokens:.0f} as embedded, {classifier.embedder.threads} workers, "
+        f"{classifier.embedder.precision}): "
         f"{len(responses) / elapsed:,.0f} "
         f"responses/s ({1000 * cpu / len(responses):.0f} CPU-ms per response), "
         f"peak {peak_mb:,.0f} MB (floor {FLOOR} responses/s)",
@@ -131,7 +151,7 @@ def run_one(name: str, data_dir: Path, first: bool, compare_head: Path | None) -
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--threads", type=int, default=None, help="workers (default: all CPUs)")
     parser.add_argument("--compare-head", type=Path, default=None, help="time another head too")
     parser.add_argument("--one", choices=SETS, help=argparse.SUPPRESS)
     parser.add_argument("--first", action="store_true", help=argparse.SUPPRESS)

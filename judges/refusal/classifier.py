@@ -267,8 +267,6 @@ class TransformersRefusalClassifier:
         self.max_length = max_length
         self.batch_size = batch_size
         self.threads = threads if threads is not None else available_cpus()
-        if torch.get_num_threads() != self.threads:
-            torch.set_num_threads(self.threads)
         self._torch = torch
         self._tokenizer = tokenizer
         self._model = model
@@ -292,6 +290,9 @@ class TransformersRefusalClassifier:
         torch = self._torch
         out = np.zeros((len(checked), len(CLASSES)))
         order = sorted(range(len(checked)), key=lambda i: len(checked[i]))
+        # Set on every call: the MiniLM embedder's workers set torch to one thread each.
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]

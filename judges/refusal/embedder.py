@@ -30,6 +30,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -277,9 +278,10 @@ class MiniLMEmbedder:
         from transformers import AutoModel
         from transformers.utils import logging as transformers_logging
 
+        # Workers, each running torch on one thread (embed_ids says why).
         self.threads = threads if threads is not None else torch_threads()
-        if torch.get_num_threads() != self.threads:
-            torch.set_num_threads(self.threads)
+        if self.threads < 1:
+            raise EmbeddingModelError(f"threads must be >= 1, got {self.threads}")
         transformers_logging.disable_progress_bar()
         try:
             model = AutoModel.from_pretrained(
@@ -316,38 +318,64 @@ class MiniLMEmbedder:
     def embed_ids(
         self, model_ids: Sequence[Sequence[int]], *, batch_size: int = DEFAULT_BATCH_SIZE
     ) -> np.ndarray:
-        """Embeddings for already tokenised texts (as from `TokenCounter.encode`)."""
+        """Embeddings for already tokenised texts (as from `TokenCounter.encode`).
+
+        Texts are sorted by length and cut into batches of `batch_size`, so each batch pads to
+        nearly its own length (padding is wasted work). With `threads` > 1 the batches go to
+        that many Python threads, each running torch on one thread, longest batches first:
+        torch releases the GIL inside its kernels, so the workers run in parallel, and none
+        waits for another at every matrix product as torch's own threads do (on a 2-core
+        machine that other work shares, that waiting cost more than it gained). Every batch is
+        computed alone on one thread whatever the number of workers, so the vectors do not
+        depend on `threads`.
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        torch = self._torch
         out = np.zeros((len(model_ids), self.dimension), dtype=np.float32)
-        # Sorted by length, so each batch pads to nearly its own length: padding is wasted work.
         order = sorted(range(len(model_ids)), key=lambda i: len(model_ids[i]))
-        bfloat16 = self.precision == "bfloat16"
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        batches.reverse()  # longest first: the workers finish at about the same time
+
+        def run(rows: list[int]) -> None:
+            out[rows] = self._embed_batch([model_ids[i] for i in rows])
+
+        if self.threads == 1 or len(batches) < 2:
+            for rows in batches:
+                run(rows)
+        else:
+            with ThreadPoolExecutor(max_workers=self.threads) as pool:
+                # list() re-raises the first exception of a worker here.
+                list(pool.map(run, batches))
+        return out
+
+    def _embed_batch(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
+        """One padded batch through the model on the calling thread (torch on one thread;
+        inference mode and autocast are per thread, so they are entered here)."""
+        torch = self._torch
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
+        width = max(len(ids) for ids in batch)
+        ids = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for r, row in enumerate(batch):
+            ids[r, : len(row)] = row
+            mask[r, : len(row)] = 1
         with (
             torch.inference_mode(),
-            torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"),
         ):
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                width = max(len(model_ids[i]) for i in rows)
-                ids = np.zeros((len(rows), width), dtype=np.int64)
-                mask = np.zeros((len(rows), width), dtype=np.int64)
-                for r, i in enumerate(rows):
-                    ids[r, : len(model_ids[i])] = model_ids[i]
-                    mask[r, : len(model_ids[i])] = 1
-                input_ids = torch.from_numpy(ids)
-                attention = torch.from_numpy(mask)
-                hidden = self._model(
-                    input_ids=input_ids,
-                    attention_mask=attention,
-                    token_type_ids=torch.zeros_like(input_ids),
-                ).last_hidden_state
-                weights = attention.unsqueeze(-1).to(hidden.dtype)
-                mean = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
-                unit = torch.nn.functional.normalize(mean, p=2, dim=1)
-                out[rows] = unit.float().numpy()
-        return out
+            input_ids = torch.from_numpy(ids)
+            attention = torch.from_numpy(mask)
+            hidden = self._model(
+                input_ids=input_ids,
+                attention_mask=attention,
+                token_type_ids=torch.zeros_like(input_ids),
+            ).last_hidden_state
+            weights = attention.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+            unit = torch.nn.functional.normalize(mean, p=2, dim=1)
+            result: np.ndarray = unit.float().numpy()
+        return result
 
 
 _lock = threading.Lock()

@@ -136,3 +136,24 @@ def test_it_pins_the_precision_in_the_fingerprints(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("TRIBUNAL_EMBEDDING_PRECISION", "half")
     with pytest.raises(EmbeddingModelError, match="auto, float32 or bfloat16"):
         get_embedder()
+
+
+def test_its_vectors_do_not_depend_on_the_number_of_workers() -> None:
+    from judges.refusal.training_data import TRAINING_DIR, read_examples
+
+    texts = [e.text for e in read_examples(TRAINING_DIR / "xstest_v2.csv")][:80]
+    one = MiniLMEmbedder(threads=1).embed(texts, batch_size=8)
+    two = MiniLMEmbedder(threads=2).embed(texts, batch_size=8)  # 10 batches over 2 workers
+    assert np.array_equal(one, two)
+    assert np.allclose(np.linalg.norm(two, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_workers_error_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    embedder = MiniLMEmbedder(threads=2)
+
+    def broken(batch: list[list[int]]) -> np.ndarray:
+        raise RuntimeError("the model failed")
+
+    monkeypatch.setattr(embedder, "_embed_batch", broken)
+    with pytest.raises(RuntimeError, match="the model failed"):
+        embedder.embed(["one", "two", "three"], batch_size=1)
