@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -169,10 +170,29 @@ def test_the_shipped_files_hold_every_demo_response_as_the_classifier_classes_it
         c.response_id: c
         for c in ResponseClassification.objects.filter(response__in=[f.response for f in sample])
     }
+    # In bfloat16 a text's vector depends slightly on the batch it is padded with (the matrix
+    # kernels round differently for other shapes): up to 5e-5 in 1 - cosine between the
+    # whole data set's batches and this sample's (PandaLM, measured alike before and after
+    # the embedding workers). That moves a cosine between two such vectors by up to about
+    # 1e-3 and the head's logits by about 0.01, so the score is compared as a logit there,
+    # where that noise does not depend on how close the probability is to 0.5. float32
+    # agrees to 1e-4 either way.
+    bfloat16 = classifier.embedder.precision == "bfloat16"
+    tolerance = 2e-3 if bfloat16 else 1e-4
+
+    def logit(p: float) -> float:
+        p = min(max(p, 1e-12), 1.0 - 1e-12)
+        return math.log(p / (1.0 - p))
+
     for row, again in zip(sample, fresh, strict=True):
         shipped = classes[row.response_id]
         assert shipped.label == again.classification.label
-        assert shipped.score == pytest.approx(again.classification.score, abs=1e-4)
+        if bfloat16:
+            assert logit(shipped.score) == pytest.approx(
+                logit(again.classification.score), abs=0.03
+            )
+        else:
+            assert shipped.score == pytest.approx(again.classification.score, abs=1e-4)
         assert (row.length_chars, row.length_tokens, row.headers, row.list_items, row.bold) == (
             again.features.length_chars,
             again.features.length_tokens,
@@ -180,4 +200,6 @@ def test_the_shipped_files_hold_every_demo_response_as_the_classifier_classes_it
             again.features.list_items,
             again.features.bold,
         )
-        assert row.prompt_similarity == pytest.approx(again.features.prompt_similarity, abs=1e-4)
+        assert row.prompt_similarity == pytest.approx(
+            again.features.prompt_similarity, abs=tolerance
+        )

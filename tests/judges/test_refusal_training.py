@@ -41,7 +41,7 @@ def test_it_documents_the_source_of_every_training_example() -> None:
         assert f"`{source}`" in readme
     assert (TRAINING_DIR / "LICENSE-XSTEST").is_file()
     assert (TRAINING_DIR / "LICENSE-LLMBAR").read_text().startswith("MIT License")
-    written = ("written-for-tribunal", "written-for-tribunal-3")
+    written = ("written-for-tribunal", "written-for-tribunal-3", "written-for-tribunal-4")
     per_class = Counter(e.label for e in examples if e.source in written)
     # Dozens of hand-written examples of each class XSTest does not cover.
     assert (
@@ -145,3 +145,27 @@ def test_it_retrains_the_stored_head() -> None:
     from judges.refusal.train import main
 
     assert main(["--check"]) == 0
+
+
+@pytest.mark.skipif(not LLMBAR_DIR.is_dir(), reason="needs the LLMBar release files")
+def test_the_fourth_round_of_written_rows_copies_no_llmbar_text() -> None:
+    """The ordinary answers written for LLMBar's kinds of task (written_for_tribunal_4.csv)
+    share no run of six words with any LLMBar input or output."""
+    import json
+    import re
+
+    def runs(text: str) -> set[str]:
+        words = re.findall(r"[a-z0-9']+", text.lower())
+        return {" ".join(words[i : i + 6]) for i in range(len(words) - 5)}
+
+    llmbar: set[str] = set()
+    for path in sorted(LLMBAR_DIR.glob("*.json")):
+        for item in json.loads(path.read_text(encoding="utf-8")):
+            for key in ("input", "output_1", "output_2"):
+                llmbar |= runs(str(item.get(key) or ""))
+    written = read_examples(TRAINING_DIR / "written_for_tribunal_4.csv")
+    assert len(written) == 38 and {e.label for e in written} == {"normal"}
+    assert {e.source for e in written} == {"written-for-tribunal-4"}
+    for example in written:
+        shared = runs(example.text) & llmbar
+        assert not shared, f"{example.source_id} shares {sorted(shared)[:3]} with LLMBar"
