@@ -134,13 +134,16 @@ def test_it_classifies_real_refusals_as_refusals_and_answers_as_normal(xstest: D
     assert rows[COKE].label == "normal"
     assert rows[MURDER].label == "normal"
     assert rows[ROBBERY].label == "normal"
-    for row in rows.values():
+    # Classified again together, as the run classified them: in bfloat16 a text's vector
+    # depends slightly on the batch it is padded with (P(declined) moved by 3e-4 alone).
+    classified_again = dict(zip(rows, default.classify(list(rows)), strict=True))
+    for text, row in rows.items():
         assert row.classifier == default.identity.fingerprint
         assert set(row.scores) == set(CLASSES)
         assert sum(row.scores.values()) == pytest.approx(1.0)
         assert row.score == pytest.approx(row.scores[row.label])
         # The head's P(declined) and `uncertain` are stored too (the audit's strata read them).
-        again = default.classify([row.response.text])[0]
+        again = classified_again[text]
         assert again.refusal_probability is not None
         assert row.refusal_probability == pytest.approx(again.refusal_probability, abs=1e-5)
         assert row.uncertain == again.uncertain
