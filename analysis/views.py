@@ -442,21 +442,14 @@ def _points_cell(figure: report_summary.Figure) -> dict[str, Any]:
 def _headline(figures: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> list[dict]:
     rows = []
     for judge in judges:
-        path = ("judges", judge["id"])
+        cells, n = report_summary.judge_headline(figures, judge["id"])
         rows.append(
             {
                 "label": judge["label"],
                 "colour": judge["colour"],
                 "kind": "judge",
-                "cells": [
-                    _cell(_get(figures, "S1", *path, "vs_humans", "percent_agreement")),
-                    _cell(_get(figures, "S2", *path, "vs_humans", "percent_agreement")),
-                    _cell(_get(figures, "S1", *path, "vs_humans", "cohen_kappa")),
-                    _cell(_get(figures, "S1", *path, "vs_majority", "percent_agreement")),
-                    _cell(_get(figures, "S2", *path, "vs_majority", "percent_agreement")),
-                    _cell(_get(figures, "S1", *path, "vs_majority", "cohen_kappa")),
-                ],
-                "n": _get(figures, "S1", *path, "vs_humans", "percent_agreement", "n"),
+                "cells": [_cell(c) for c in cells],
+                "n": n,
             }
         )
     rows.append(
@@ -803,22 +796,14 @@ def _slices(
     """Each slice dimension's table; slices under ``min_items`` items folded into one
     "other" row (:func:`analysis.report_summary.slices_folded`)."""
     out = []
+    judge_ids = [j["id"] for j in judges]
     for dimension, data in slices.items():
         kept, other = report_summary.slices_folded(
-            data.get("rows", []), [j["id"] for j in judges], min_items=min_items
+            data.get("rows", []), judge_ids, min_items=min_items
         )
         rows = []
         for row in kept:
-            cells = [
-                _cell(_get(row, "ceiling", "S1")),
-                _cell(_get(row, "ceiling", "S2")),
-            ]
-            for judge in judges:
-                cells += [
-                    _cell(_get(row, "judges", judge["id"], "S1")),
-                    _cell(_get(row, "judges", judge["id"], "S2")),
-                    _cell(_get(row, "judges", judge["id"], "kappa_S1")),
-                ]
+            cells = [_cell(f) for f in report_summary.slice_figures(row, judge_ids)]
             rows.append(
                 {
                     "value": display_name(row.get("value")),
@@ -829,14 +814,7 @@ def _slices(
             )
         folded = None
         if other is not None:
-            cells = [_pooled_cell(other["ceiling"]["S1"]), _pooled_cell(other["ceiling"]["S2"])]
-            for judge in judges:
-                pooled = other["judges"][judge["id"]]
-                cells += [
-                    _pooled_cell(pooled["S1"]),
-                    _pooled_cell(pooled["S2"]),
-                    _pooled_cell(pooled["kappa_S1"]),
-                ]
+            cells = [_pooled_cell(f) for f in report_summary.slice_figures(other, judge_ids)]
             folded = {"slices": other["slices"], "items": other["items"], "cells": cells}
         out.append(
             {

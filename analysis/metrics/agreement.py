@@ -321,21 +321,19 @@ class _Pairable:
         statistic: bootstrap.Statistic,
         why_undefined: Callable[[np.ndarray], str | None],
         details: dict[str, float | int | str],
-        resampling: tuple[int, float, bootstrap.Seed],
+        resampling: bootstrap.Resampling,
     ) -> Result:
         if self.policy is not None:
             details["policy"] = self.policy.name
-        n_boot, level, seed = resampling
+        n, clusters = len(self.counts), self.clusters
         return bootstrap.estimate(
             contributions,
             statistic,
             why_undefined,
-            n=len(self.counts),
-            clusters=self.clusters,
-            n_boot=n_boot,
-            level=level,
-            seed=seed,
+            n=n,
+            clusters=clusters,
             details=details,
+            **resampling._asdict(),
         )
 
 
@@ -411,7 +409,9 @@ def fleiss_kappa(
         return None
 
     details: dict[str, float | int | str] = {"votes": float(per_item.sum())}
-    return items.estimate(contributions, statistic, why_undefined, details, (n_boot, level, seed))
+    return items.estimate(
+        contributions, statistic, why_undefined, details, bootstrap.Resampling(n_boot, level, seed)
+    )
 
 
 def _reliability_to_votes(data: Any) -> pd.DataFrame:
@@ -491,7 +491,9 @@ def krippendorff_alpha(
         "pairable_values": float(per_unit.sum()),
         "level_of_measurement": level_of_measurement,
     }
-    return items.estimate(contributions, statistic, why_undefined, details, (n_boot, level, seed))
+    return items.estimate(
+        contributions, statistic, why_undefined, details, bootstrap.Resampling(n_boot, level, seed)
+    )
 
 
 def _alpha_distance(
