@@ -94,28 +94,26 @@ def tasks_inline(settings: Any) -> None:
     settings.TRIBUNAL_TASKS_INLINE = True
 
 
+def _member(username: str, *, lead: bool) -> User:
+    lead_group, annotator_group = ensure_groups()
+    user = UserFactory(username=username)
+    user.groups.add(lead_group if lead else annotator_group)
+    return user
+
+
 @pytest.fixture
 def lead(db: None) -> User:
-    lead_group, _ = ensure_groups()
-    user = UserFactory(username="lena-lead")
-    user.groups.add(lead_group)
-    return user
+    return _member("lena-lead", lead=True)
 
 
 @pytest.fixture
 def annotator(db: None) -> User:
-    _, annotator_group = ensure_groups()
-    user = UserFactory(username="ana-annotator")
-    user.groups.add(annotator_group)
-    return user
+    return _member("ana-annotator", lead=False)
 
 
 @pytest.fixture
 def other_annotator(db: None) -> User:
-    _, annotator_group = ensure_groups()
-    user = UserFactory(username="otto-annotator")
-    user.groups.add(annotator_group)
-    return user
+    return _member("otto-annotator", lead=False)
 
 
 @pytest.fixture

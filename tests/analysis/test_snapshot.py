@@ -448,8 +448,8 @@ def test_it_reads_imported_votes_per_voter_for_a_dataset(db: None) -> None:
 # --- requests, coalescing and the task ---------------------------------------------------------
 
 
-def _label_once_more(data: AuditData, user: User, index: int) -> None:
-    item = AuditItem.objects.get(audit=data.audit, pair_id=data.pair_ids[index])
+def submitted_label(item: AuditItem, user: Any, outcome: str, key: str) -> None:
+    """A label of ``user`` on ``item`` as if submitted just now (response A shown left)."""
     now = timezone.now()
     assignment = Assignment.objects.create(
         item=item,
@@ -463,10 +463,15 @@ def _label_once_more(data: AuditData, user: User, index: int) -> None:
         item=item,
         assignment=assignment,
         annotator=user,
-        outcome="A",
-        chose_left=True,
-        submission_key=f"10000000-0000-0000-0000-{index:012d}",
+        outcome=outcome,
+        chose_left=outcome == "A",
+        submission_key=key,
     )
+
+
+def _label_once_more(data: AuditData, user: User, index: int) -> None:
+    item = AuditItem.objects.get(audit=data.audit, pair_id=data.pair_ids[index])
+    submitted_label(item, user, "A", f"10000000-0000-0000-0000-{index:012d}")
 
 
 def test_it_recomputes_once_for_a_burst_of_label_commits(
