@@ -38,15 +38,15 @@ Not hashed (where and how fast the calls are made, not what they return):
   A call that times out is recorded as an error and retried on the next run, so these change
   how many verdicts exist, never what a verdict says.
 
+``top_logprobs`` *is* hashed although it does not change the sampled text: it decides whether
+a verdict carries a log-probability margin, and the margin is part of the recorded verdict.
+
 The schema
 ----------
 `JudgeConfig` is a pydantic model: every field's type, bounds, default and help text are
 written here once. The judge forms and the API's serializer build their fields from it
 (`judges.fields`), so a bound changes in one place; `field_spec` is the view of one field they
 read. Every error is a `JudgeConfigError` naming the field.
-
-``top_logprobs`` *is* hashed although it does not change the sampled text: it decides whether
-a verdict carries a log-probability margin, and the margin is part of the recorded verdict.
 """
 
 from __future__ import annotations
