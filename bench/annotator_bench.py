@@ -533,9 +533,9 @@ def main() -> None:
 
     settings.LOGGING_CONFIG = None
     if args.snapshots == "off":
-        from analysis import services as analysis_services
+        from analysis import snapshot_requests
 
-        analysis_services.snapshot_request = lambda **kwargs: None  # type: ignore[assignment]
+        snapshot_requests.snapshot_request = lambda **kwargs: None  # type: ignore[assignment]
         print("report recomputation after labels: off (a worker's job; see analysis_bench.py)")
     try:
         call_command("migrate", verbosity=0)

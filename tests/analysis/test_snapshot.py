@@ -38,6 +38,7 @@ from analysis.metrics import (
 from analysis.models import MetricSnapshot
 from analysis.tasks import snapshot_refresh_task
 from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label
+from config.celery import app as celery_app
 from config.roles import ensure_groups
 from config.tasks import Job
 from judges.models import Judge, ParseStatus, Verdict
@@ -494,7 +495,7 @@ def test_it_recomputes_once_for_a_burst_of_label_commits(
     assert [(job.name, job.kwargs) for job in tasks_sent] == [
         (services.SNAPSHOT_TASK, {"kind": "audit", "pk": data.audit.pk, "force": False})
     ]
-    assert tasks_sent[0].countdown == services._delay()
+    assert tasks_sent[0].countdown == services.snapshot_delay()
     snapshot_refresh_task(**tasks_sent[0].kwargs)  # the one run, after the burst committed
     snapshot = MetricSnapshot.objects.get()
     assert snapshot.label_count == Label.objects.filter(item__audit=data.audit).count()
@@ -540,7 +541,7 @@ def test_it_never_fails_the_caller_when_the_broker_is_down(
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     with (
         mock.patch.object(
-            snapshot_refresh_task, "apply_async", side_effect=ConnectionError("no broker")
+            celery_app, "send_task", side_effect=ConnectionError("no broker")
         ) as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
@@ -555,13 +556,14 @@ def test_it_sends_every_request_to_the_broker_when_the_cache_is_not_shared(
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     settings.TRIBUNAL_SNAPSHOT_DELAY = 0.25
     with (
-        mock.patch.object(snapshot_refresh_task, "apply_async") as send,
+        mock.patch.object(celery_app, "send_task") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         services.snapshot_request(audit=data.audit)
         services.snapshot_request(audit=data.audit)
     # A local-memory cache cannot be cleared by a worker, so no flags: each request is sent.
     assert send.call_count == 2
+    assert send.call_args.args == ("analysis.snapshot_refresh",)  # by name: see config.tasks
     assert send.call_args.kwargs == {
         "args": (),
         "kwargs": {"kind": "audit", "pk": data.audit.pk, "force": False},
