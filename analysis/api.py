@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
@@ -261,29 +260,3 @@ def audit_compare(request: Request, pk: int) -> Response:
 def dataset_compare(request: Request, name: str) -> Response:
     dataset = object_for_lead(request.user, Dataset, name=name)
     return _compare(request, None, dataset)
-
-
-urlpatterns: list[URLPattern | URLResolver] = [
-    path("audits/<int:pk>/compare/", audit_compare, name="api-audit-compare"),
-    path("datasets/<slug:name>/compare/", dataset_compare, name="api-dataset-compare"),
-    path("audits/<int:pk>/gate/", audit_gate, name="api-audit-gate"),
-    path("audits/<int:pk>/gate/check/", audit_gate_check, name="api-audit-gate-check"),
-    path("audits/<int:pk>/report/", audit_report, name="api-audit-report"),
-    path("audits/<int:pk>/report/history/", audit_report_history, name="api-audit-report-history"),
-    path(
-        "audits/<int:pk>/report/recompute/",
-        audit_report_recompute,
-        name="api-audit-report-recompute",
-    ),
-    path("datasets/<slug:name>/report/", dataset_report, name="api-dataset-report"),
-    path(
-        "datasets/<slug:name>/report/history/",
-        dataset_report_history,
-        name="api-dataset-report-history",
-    ),
-    path(
-        "datasets/<slug:name>/report/recompute/",
-        dataset_report_recompute,
-        name="api-dataset-report-recompute",
-    ),
-]

@@ -18,6 +18,7 @@ class AnalysisConfig(AppConfig):
 
 
 def _snapshot_on_labels(sender: Any, *, audit: Any, **kwargs: Any) -> None:
-    from analysis.services import snapshot_request
+    # Not analysis.services: that loads pandas into every web process that takes a label.
+    from analysis import snapshot_requests
 
-    snapshot_request(audit=audit)
+    snapshot_requests.snapshot_request(audit=audit)

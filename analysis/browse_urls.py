@@ -7,9 +7,19 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from analysis import browse_views
+from config.lazy import lazy_view
+
+# Loaded on first use (config.lazy): the browser reads through analysis.selectors (pandas).
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("datasets/<slug:name>/pairs/", browse_views.pair_list, name="pair_list"),
-    path("datasets/<slug:name>/pairs/<int:pk>/", browse_views.pair_detail, name="pair_detail"),
+    path(
+        "datasets/<slug:name>/pairs/",
+        lazy_view("analysis.browse_views.pair_list"),
+        name="pair_list",
+    ),
+    path(
+        "datasets/<slug:name>/pairs/<int:pk>/",
+        lazy_view("analysis.browse_views.pair_detail"),
+        name="pair_detail",
+    ),
 ]

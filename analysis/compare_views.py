@@ -22,9 +22,9 @@ from analysis import compare, gates, plots
 from analysis.metrics.gate import GateRuleError
 from analysis.models import GateCheck
 from analysis.plots import IntervalRow, ReferenceLine
+from analysis.subject_views import subject_views
 from annotation.models import Audit
 from annotation.selectors import audit_for_lead
-from config.roles import object_for_lead
 from corpus.models import Dataset
 from judges.models import Judge
 
@@ -69,18 +69,6 @@ def _initial(judges: Sequence[Judge]) -> dict[str, int]:
     return {"a": judges[0].pk, "b": judges[1].pk} if len(judges) >= 2 else {}
 
 
-@login_required
-def audit_compare(request: HttpRequest, pk: int) -> HttpResponse:
-    audit = audit_for_lead(request.user, pk)
-    return _compare(request, audit=audit)
-
-
-@login_required
-def dataset_compare(request: HttpRequest, name: str) -> HttpResponse:
-    dataset = object_for_lead(request.user, Dataset, name=name)
-    return _compare(request, dataset=dataset)
-
-
 def _compare(
     request: HttpRequest, *, audit: Audit | None = None, dataset: Dataset | None = None
 ) -> HttpResponse:
@@ -121,6 +109,9 @@ def _compare(
     elif asked:
         status = 400
     return render(request, "analysis/compare.html", context, status=status)
+
+
+audit_compare, dataset_compare = subject_views(_compare)
 
 
 def _gate_in_force(audit: Audit, candidate: Judge, first: Judge) -> dict[str, Any] | None:

@@ -3,7 +3,8 @@
 - `flat` (the default; `analysis.export_flat`): one plain value per cell (the final label and
   whether it was adjudicated, each annotator's label, each judge version's verdicts, classes,
   stratum and inclusion probability), for pandas and spreadsheets;
-- `generic`: Tribunal's import schema with the nested detail, described below.
+- `generic`: Tribunal's import schema with the nested detail, described below; its columns
+  and nested keys are `corpus.importers.schema`'s, the list the `generic` importer accepts.
 
 Only what the figures count: the sampled items (`AuditItem.objects.sampled()`, no gold items)
 and the labels that count (`Label.objects.counted()`, nobody a lead set aside).
@@ -48,6 +49,7 @@ from analysis import compare, selectors
 from analysis.export_flat import JUDGE_PARTS, FlatPlan
 from analysis.refusal_instrument import people_classes
 from annotation.models import Adjudication, Audit, AuditItem, Label
+from corpus.importers import schema
 from corpus.models import HumanVote, Outcome, Pair
 from judges.models import ResponseClassification, ResponseFeatures, Verdict
 
@@ -65,34 +67,16 @@ CONTENT_TYPES: dict[str, str] = {
     "csv": "text/csv; charset=utf-8",
     "parquet": "application/vnd.apache.parquet",
 }
-COLUMNS: tuple[str, ...] = (
-    "pair_id",
-    "prompt",
-    "response_a",
-    "response_b",
-    "has_text",
-    "model_a",
-    "model_b",
-    "category",
-    "turn",
-    "meta",
-    "votes",
-    "verdicts",
-)
-STRUCTURED = ("meta", "votes", "verdicts")  # JSON text in CSV and Parquet cells
 CHUNK_PAIRS = 2000
-VERDICT_PLAIN = (  # verdict fields copied as they are (when set)
-    "outcome_ab",
-    "outcome_ba",
-    "status_ab",
-    "status_ba",
-    "margin",
-    "margin_ab",
-    "margin_ba",
-    "strength",
-    "raw_ab",
-    "raw_ba",
-    "outcome",
+# A verdict row's pair and judge (`ExportStats.verdict_of` counts it): both layouts read these.
+_VERDICT_JUDGE = (
+    "pair_id",
+    "judge__name",
+    "judge__version",
+    "judge__model_id",
+    "judge__fingerprint",
+    "judge__tie_policy",
+    "judge__provider",
 )
 TIE_POLICY = (
     "consensus = majority of the human labels; a shared top count is a tie; "
@@ -138,6 +122,22 @@ class ExportStats:
     adjudicated: int = 0
     judges: dict[str, dict[str, Any]] = field(default_factory=dict)  # fingerprint -> info
     strata: Counter[str] = field(default_factory=Counter)
+
+    def verdict_of(self, verdict: dict[str, Any]) -> str:
+        """Count a verdict row (`_VERDICT_JUDGE` values) under its judge; its fingerprint."""
+        fingerprint: str = verdict["judge__fingerprint"]
+        judge = self.judges.get(fingerprint)
+        if judge is None:
+            judge = self.judges[fingerprint] = {
+                "name": verdict["judge__name"],
+                "version": verdict["judge__version"],
+                "model_id": verdict["judge__model_id"],
+                "provider": verdict["judge__provider"],
+                "tie_policy": verdict["judge__tie_policy"],
+                "verdicts": 0,
+            }
+        judge["verdicts"] += 1
+        return fingerprint
 
 
 try:  # orjson is several times faster; the output is the same compact JSON
@@ -373,13 +373,7 @@ def _flat_rows(
     verdicts: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for verdict in _fetch(
         verdict_rows.values(
-            "pair_id",
-            "judge__name",
-            "judge__version",
-            "judge__model_id",
-            "judge__fingerprint",
-            "judge__tie_policy",
-            "judge__provider",
+            *_VERDICT_JUDGE,
             "outcome",
             "outcome_ab",
             "outcome_ba",
@@ -462,18 +456,7 @@ def _flat_rows(
                 row[plan.annotators[voter]] = label["outcome"]
         stats.imported_votes += len(imported.get(pk, ()))
         for verdict in verdicts.get(pk, ()):
-            fingerprint = verdict["judge__fingerprint"]
-            stats.judges.setdefault(
-                fingerprint,
-                {
-                    "name": verdict["judge__name"],
-                    "version": verdict["judge__version"],
-                    "model_id": verdict["judge__model_id"],
-                    "provider": verdict["judge__provider"],
-                    "tie_policy": verdict["judge__tie_policy"],
-                    "verdicts": 0,
-                },
-            )["verdicts"] += 1
+            fingerprint = stats.verdict_of(verdict)
             stats.verdicts += 1
             ab, ba, combined, margin, consistent = judge_columns[fingerprint]
             row[ab] = verdict["outcome_ab"] or None
@@ -508,25 +491,9 @@ def _generic_rows(
             criteria_ab_text=Cast("criteria_ab", TextField()),
             criteria_ba_text=Cast("criteria_ba", TextField()),
         ).values(
-            "pair_id",
-            "judge__name",
-            "judge__version",
-            "judge__model_id",
-            "judge__fingerprint",
-            "judge__tie_policy",
-            "judge__provider",
-            "outcome",
+            *_VERDICT_JUDGE,
+            *schema.VERDICT_PLAIN_KEYS,
             "consistent",
-            "strength",
-            "margin",
-            "margin_ab",
-            "margin_ba",
-            "outcome_ab",
-            "outcome_ba",
-            "status_ab",
-            "status_ba",
-            "raw_ab",
-            "raw_ba",
             "criteria_ab_text",
             "criteria_ba_text",
         )
@@ -628,28 +595,17 @@ def _generic_rows(
 
         verdict_rows: list[dict[str, Any]] = []
         for verdict in verdicts[pk]:
-            fingerprint = verdict["judge__fingerprint"]
-            stats.judges.setdefault(
-                fingerprint,
-                {
-                    "name": verdict["judge__name"],
-                    "version": verdict["judge__version"],
-                    "model_id": verdict["judge__model_id"],
-                    "provider": verdict["judge__provider"],
-                    "tie_policy": verdict["judge__tie_policy"],
-                    "verdicts": 0,
-                },
-            )["verdicts"] += 1
+            fingerprint = stats.verdict_of(verdict)
             verdict_row: dict[str, Any] = {
                 "judge": verdict["judge__name"],
                 "model_id": verdict["judge__model_id"],
                 "fingerprint": fingerprint,
             }
-            for key in VERDICT_PLAIN:
+            for key in schema.VERDICT_PLAIN_KEYS:
                 value = verdict[key]
                 if value is not None and value != "":
                     verdict_row[key] = value
-            for key in ("criteria_ab", "criteria_ba"):
+            for key in schema.VERDICT_CRITERIA_KEYS:
                 criteria = _json(verdict[key + "_text"])
                 if criteria:
                     verdict_row[key] = criteria
@@ -744,7 +700,7 @@ class Table:
     structured: frozenset[str] = frozenset()
 
 
-GENERIC = Table(COLUMNS, {"has_text": "bool", "turn": "int32"}, frozenset(STRUCTURED))
+GENERIC = Table(schema.COLUMNS, dict(schema.COLUMN_TYPES), frozenset(schema.STRUCTURED))
 
 
 def table_for(plan: FlatPlan | None) -> Table:

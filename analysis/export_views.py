@@ -19,7 +19,8 @@ memory. Leads only.
 from __future__ import annotations
 
 import io
-from typing import IO, Any, cast
+from collections.abc import Mapping
+from typing import IO, Any, TypeVar, cast
 
 from django.contrib.auth.decorators import login_required
 from django.http import (
@@ -29,6 +30,7 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -62,15 +64,32 @@ from config.api import IsLead
 from config.roles import object_for_lead, require_lead
 from corpus.models import Dataset
 
+R = TypeVar("R", bound=HttpResponseBase)
 
-def _download(audit: Audit, fmt: str, layout: str) -> StreamingHttpResponse:
+
+def _named(response: R, name: str, disposition: str = "attachment") -> R:
+    response["Content-Disposition"] = f'{disposition}; filename="{name}"'
+    return response
+
+
+def _download(audit_ids: list[int], fmt: str, layout: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
-        export_chunks(audit_ids=[audit.pk], fmt=fmt, layout=layout),
+        export_chunks(audit_ids=audit_ids, fmt=fmt, layout=layout),
         content_type=CONTENT_TYPES[fmt],
     )
-    name = _filename([audit.pk], fmt, layout)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return _named(response, _filename(audit_ids, fmt, layout))
+
+
+def _manifest(audit_ids: list[int], fmt: str, layout: str) -> dict[str, Any]:
+    """The manifest of the download of ``audit_ids``: the file is written through a hash
+    and thrown away."""
+    return export_to_stream(
+        audit_ids=audit_ids,
+        fmt=fmt,
+        layout=layout,
+        out=cast(IO[bytes], _Discard()),
+        name=_filename(audit_ids, fmt, layout),
+    )
 
 
 @login_required
@@ -81,7 +100,7 @@ def audit_export(request: HttpRequest, pk: str, fmt: str) -> HttpResponse | Stre
         return HttpResponseBadRequest(
             f"layout: expected one of {', '.join(LAYOUTS)}", content_type="text/plain"
         )
-    return _download(audit, fmt, layout)
+    return _download([audit.pk], fmt, layout)
 
 
 @login_required
@@ -95,7 +114,7 @@ def audit_export_download(request: HttpRequest, pk: str) -> HttpResponse | Strea
             f"fmt: one of {', '.join(FORMATS)}; layout: one of {', '.join(LAYOUTS)}",
             content_type="text/plain",
         )
-    return _download(audit, fmt, layout)
+    return _download([audit.pk], fmt, layout)
 
 
 @login_required
@@ -105,13 +124,7 @@ def audit_export_manifest(request: HttpRequest, pk: str) -> HttpResponse:
     fmt = request.GET.get("fmt", "parquet")
     layout = request.GET.get("layout", LAYOUTS[0])
     try:
-        result = export_to_stream(
-            audit_ids=[audit.pk],
-            fmt=fmt,
-            layout=layout,
-            out=cast(IO[bytes], _Discard()),
-            name=_filename([audit.pk], fmt, layout),
-        )
+        result = _manifest([audit.pk], fmt, layout)
     except ExportError as exc:
         return HttpResponseBadRequest(str(exc), content_type="text/plain")
     return JsonResponse(result, json_dumps_params={"indent": 2, "ensure_ascii": False})
@@ -126,6 +139,19 @@ class FileFormatInput(serializers.Serializer):
 
 
 _Detail = inline_serializer("ExportError", fields={"detail": serializers.CharField()})
+
+
+def _files(content_types: Mapping[str, str]) -> dict[Any, Any]:
+    """A binary 200 answer per file format, under its media type (no parameters)."""
+    return {(200, kind.split(";")[0]): OpenApiTypes.BINARY for kind in content_types.values()}
+
+
+def _refusals(bad: OpenApiResponse, subject: str | None = None) -> dict[int, OpenApiResponse]:
+    """400 (``bad``), 403 for anyone but a lead and, with a ``subject`` in the path, 404."""
+    out = {400: bad, 403: OpenApiResponse(_Detail, description="not a lead")}
+    if subject is not None:
+        out[404] = OpenApiResponse(_Detail, description=f"no such {subject}")
+    return out
 
 
 class AuditExportApi(APIView):
@@ -146,14 +172,8 @@ class AuditExportApi(APIView):
                 description=LAYOUT_HELP,
             ),
         ],
-        responses={
-            (200, CONTENT_TYPES["jsonl"].split(";")[0]): OpenApiTypes.BINARY,
-            (200, CONTENT_TYPES["csv"].split(";")[0]): OpenApiTypes.BINARY,
-            (200, CONTENT_TYPES["parquet"]): OpenApiTypes.BINARY,
-            400: OpenApiResponse(_Detail, description="unknown file_format"),
-            403: OpenApiResponse(_Detail, description="not a lead"),
-            404: OpenApiResponse(_Detail, description="no such audit"),
-        },
+        responses=_files(CONTENT_TYPES)
+        | _refusals(OpenApiResponse(_Detail, description="unknown file_format"), "audit"),
     )
     def get(self, request: Request, pk: int) -> StreamingHttpResponse:
         params = FileFormatInput(data=request.query_params)
@@ -165,9 +185,8 @@ class AuditExportApi(APIView):
                 f"got {request.query_params.get(name)!r}"
             )
         audit = get_object_or_404(Audit, pk=pk)
-        return _download(
-            audit, params.validated_data["file_format"], params.validated_data["layout"]
-        )
+        data = params.validated_data
+        return _download([audit.pk], data["file_format"], data["layout"])
 
 
 class ExportInput(serializers.Serializer):
@@ -229,23 +248,10 @@ class ExportsApi(APIView):
         "imports back with the `generic` format. Its manifest: `/api/exports/manifest/` "
         "with the same parameters.",
         parameters=_EXPORT_PARAMETERS,
-        responses={
-            (200, CONTENT_TYPES["jsonl"].split(";")[0]): OpenApiTypes.BINARY,
-            (200, CONTENT_TYPES["csv"].split(";")[0]): OpenApiTypes.BINARY,
-            (200, CONTENT_TYPES["parquet"]): OpenApiTypes.BINARY,
-            400: _BAD_EXPORT,
-            403: OpenApiResponse(_Detail, description="not a lead"),
-        },
+        responses=_files(CONTENT_TYPES) | _refusals(_BAD_EXPORT),
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        audit_ids, fmt, layout = _export_request(request)
-        response = StreamingHttpResponse(
-            export_chunks(audit_ids=audit_ids, fmt=fmt, layout=layout),
-            content_type=CONTENT_TYPES[fmt],
-        )
-        name = _filename(audit_ids, fmt, layout)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return _download(*_export_request(request))
 
 
 class _Discard(io.RawIOBase):
@@ -273,20 +279,11 @@ class ExportManifestApi(APIView):
         parameters=_EXPORT_PARAMETERS,
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="the manifest"),
-            400: _BAD_EXPORT,
-            403: OpenApiResponse(_Detail, description="not a lead"),
+            **_refusals(_BAD_EXPORT),
         },
     )
     def get(self, request: Request) -> Response:
-        audit_ids, fmt, layout = _export_request(request)
-        result = export_to_stream(
-            audit_ids=audit_ids,
-            fmt=fmt,
-            layout=layout,
-            out=cast(IO[bytes], _Discard()),
-            name=_filename(audit_ids, fmt, layout),
-        )
-        return Response(result)
+        return Response(_manifest(*_export_request(request)))
 
 
 # --- flags for training pipelines (analysis.flags) -----------------------------------------
@@ -299,9 +296,7 @@ def _flags_file(
     buffer = io.BytesIO()
     name = f"{dataset.name}-flags.{fmt}"
     flags_to_stream(rules, fmt=fmt, out=buffer, name=name)
-    response = HttpResponse(buffer.getvalue(), content_type=FLAG_CONTENT_TYPES[fmt])
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return _named(HttpResponse(buffer.getvalue(), content_type=FLAG_CONTENT_TYPES[fmt]), name)
 
 
 @login_required
@@ -340,13 +335,7 @@ class DatasetFlagsApi(APIView):
         "disagree; with the reasons and the human label where one exists, keyed by the "
         "pair's source key. A shifted slice is not checked yet.",
         parameters=[FlagsInput],
-        responses={
-            (200, FLAG_CONTENT_TYPES["jsonl"]): OpenApiTypes.BINARY,
-            (200, FLAG_CONTENT_TYPES["parquet"]): OpenApiTypes.BINARY,
-            400: _BAD_EXPORT,
-            403: OpenApiResponse(_Detail, description="not a lead"),
-            404: OpenApiResponse(_Detail, description="no such dataset"),
-        },
+        responses=_files(FLAG_CONTENT_TYPES) | _refusals(_BAD_EXPORT, "dataset"),
     )
     def get(self, request: Request, name: str) -> HttpResponse:
         params = FlagsInput(data=request.query_params)
@@ -376,9 +365,7 @@ def _model_card_response(audit: Audit, fmt: str, judge_text: str | None) -> Http
         response = HttpResponse(
             model_card_markdown(cards), content_type="text/markdown; charset=utf-8"
         )
-    name = f"audit-{audit.pk}-model-card.{fmt}"
-    response["Content-Disposition"] = f'inline; filename="{name}"'
-    return response
+    return _named(response, f"audit-{audit.pk}-model-card.{fmt}", "inline")
 
 
 @login_required
@@ -417,9 +404,9 @@ class AuditModelCardApi(APIView):
             (200, "text/markdown"): OpenApiResponse(
                 OpenApiTypes.STR, description="Markdown (file_format=md)"
             ),
-            400: OpenApiResponse(_Detail, description="no figures yet, or an unknown judge"),
-            403: OpenApiResponse(_Detail, description="not a lead"),
-            404: OpenApiResponse(_Detail, description="no such audit"),
+            **_refusals(
+                OpenApiResponse(_Detail, description="no figures yet, or an unknown judge"), "audit"
+            ),
         },
     )
     def get(self, request: Request, pk: int) -> HttpResponse:

@@ -32,6 +32,7 @@ from typing import IO, Any
 from django.utils import timezone
 
 from analysis.export import ExportError, _Hashing, consensus, tribunal_version
+from analysis.selectors import latest_classifier
 from annotation.models import Audit
 from annotation.selectors import final_outcomes
 from corpus.models import Dataset, HumanVote, Pair
@@ -69,15 +70,6 @@ class FlagRules:
     pairs: int = 0
 
 
-def _classifier(dataset: Dataset) -> str | None:
-    return (
-        ResponseClassification.objects.filter(response__prompt__dataset=dataset)
-        .order_by("-created_at", "-pk")
-        .values_list("classifier", flat=True)
-        .first()
-    )
-
-
 def flag_rules(
     dataset: Dataset, *, judge_ids: Sequence[int] | None = None, margin: float | None = None
 ) -> FlagRules:
@@ -105,7 +97,7 @@ def flag_rules(
             source = "none: give a margin threshold to check low margins"
     elif margin < 0:
         raise ExportError("margin: must not be negative")
-    return FlagRules(dataset, judges, margin, source, _classifier(dataset))
+    return FlagRules(dataset, judges, margin, source, latest_classifier(dataset.pk))
 
 
 def _human_labels(dataset: Dataset) -> dict[int, tuple[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from analysis import plots
@@ -99,8 +99,8 @@ def studies_model(
         "refusal": _refusal(studies.get("refusal") or {}, names, colours, notes),
         "style": _style(studies.get("style") or {}, names, colours),
         "criteria": _criteria(studies.get("criteria") or {}, names),
-        "ppi": _ppi(studies.get("ppi"), names, colours),
-        "sequential": _sequential(studies.get("sequential"), names, colours),
+        "ppi": _optional(_ppi, studies.get("ppi"), names, colours),
+        "sequential": _optional(_sequential, studies.get("sequential"), names, colours),
         "self_family": self_family_model(
             studies.get("self_family"), names, pts=pts, percent=percent
         ),
@@ -438,13 +438,28 @@ def _criteria(data: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, An
 # --- few labels, many verdicts ---------------------------------------------------------------
 
 
-def _ppi(
-    data: Mapping[str, Any] | None, names: Mapping[str, str], colours: Mapping[str, str]
+def _optional(
+    build: Callable[[Mapping[str, Any], Mapping[str, str], Mapping[str, str]], dict[str, Any]],
+    data: Mapping[str, Any] | None,
+    names: Mapping[str, str],
+    colours: Mapping[str, str],
 ) -> dict[str, Any] | None:
+    """A study older snapshots may lack: None without it, its reason when it is undefined."""
     if data is None:
         return None
     if data.get("reason"):
         return {"reason": data["reason"]}
+    return build(data, names, colours)
+
+
+def _bounds(row: Mapping[str, Any], estimate: str) -> tuple[Any, Any, Any]:
+    """A PPI row's ``estimate`` (``classical`` or ``ppi``) and its interval's ends."""
+    return row.get(estimate), row.get(f"{estimate}_low"), row.get(f"{estimate}_high")
+
+
+def _ppi(
+    data: Mapping[str, Any], names: Mapping[str, str], colours: Mapping[str, str]
+) -> dict[str, Any]:
     tables = []
     for key, title in (("by_model", "model"), ("by_class", "response class")):
         for judge, entry in (data.get(key) or {}).items():
@@ -468,39 +483,20 @@ def _ppi(
                         "labelled": row["n_labelled"],
                         "judged": row["n_judged"],
                         "judge_only": percent(row["judge_only"]),
-                        "classical": percent(
-                            row.get("classical"),
-                            row.get("classical_low"),
-                            row.get("classical_high"),
-                        ),
-                        "ppi": percent(row.get("ppi"), row.get("ppi_low"), row.get("ppi_high")),
+                        "classical": percent(*_bounds(row, "classical")),
+                        "ppi": percent(*_bounds(row, "ppi")),
                         "lam": plots.number_text(row.get("lambda"), 2),
                         "more": row.get("labels_more"),
                         "note": row.get("note") or "",
                     }
                 )
-                chart_rows.append(
-                    IntervalRow.of(
-                        f"{group} · labels only",
-                        {
-                            "value": row.get("classical"),
-                            "ci": [row.get("classical_low"), row.get("classical_high")],
-                            "reason": row.get("note"),
-                        },
-                        plots.MUTED,
-                    )
-                )
-                chart_rows.append(
-                    IntervalRow.of(
-                        f"{group} · PPI",
-                        {
-                            "value": row.get("ppi"),
-                            "ci": [row.get("ppi_low"), row.get("ppi_high")],
-                            "reason": row.get("note"),
-                        },
-                        colours.get(judge, plots.PALETTE[0]),
-                    )
-                )
+                for estimate, name, colour in (
+                    ("classical", "labels only", plots.MUTED),
+                    ("ppi", "PPI", colours.get(judge, plots.PALETTE[0])),
+                ):
+                    value, low, high = _bounds(row, estimate)
+                    result = {"value": value, "ci": [low, high], "reason": row.get("note")}
+                    chart_rows.append(IntervalRow.of(f"{group} · {name}", result, colour))
             has_numbers = any(r.value is not None for r in chart_rows)
             tables.append(
                 {
@@ -520,12 +516,8 @@ def _ppi(
 
 
 def _sequential(
-    data: Mapping[str, Any] | None, names: Mapping[str, str], colours: Mapping[str, str]
-) -> dict[str, Any] | None:
-    if data is None:
-        return None
-    if data.get("reason"):
-        return {"reason": data["reason"]}
+    data: Mapping[str, Any], names: Mapping[str, str], colours: Mapping[str, str]
+) -> dict[str, Any]:
     rows = []
     for judge, entry in (data.get("judges") or {}).items():
         label = names.get(judge, judge)

@@ -267,6 +267,60 @@ def _not_measured(kind: str, title: str, anchor: str, reason: str) -> Finding:
     return Finding(kind, title, f"Not measured: {reason}.", None, None, False, anchor)
 
 
+@dataclass(frozen=True)
+class _Sentences:
+    """A finding's sentence when the interval excludes 0 (``clear``) and when it does not:
+    format strings over the caller's words, {direction} (the first of ``directions`` for a
+    positive value, the second for a negative one), {size} (the value's size, 1 decimal) and
+    {signed} (the value)."""
+
+    directions: tuple[str, str]
+    clear: str
+    inconclusive: str
+
+
+SENTENCES = {
+    "refusal": _Sentences(
+        ("more", "less"),
+        "{label} rewards ethical refusals {size} points {direction} than people do on the same "
+        "pairs ({numbers}).",
+        "Inconclusive: {label} rewards ethical refusals {signed} points against people, but the "
+        "interval spans 0 ({numbers}).",
+    ),
+    "position": _Sentences(
+        ("second", "first"),
+        "{label} favours the response shown {direction} when the sides are swapped ({numbers}).",
+        "Inconclusive: no clear preference for either slot in {label}; the interval spans 0 "
+        "({numbers}).",
+    ),
+    "style": _Sentences(
+        ("more", "less"),
+        "{label} rewards {words} {direction} than people do ({numbers}).",
+        "Inconclusive: {label}'s weight on {words} differs from people's by {signed} points, but "
+        "the interval spans 0 ({numbers}).",
+    ),
+}
+
+
+def _sentence(kind: str, figure: Figure, **words: str) -> str:
+    sentences = SENTENCES[kind]
+    value = float(figure.value)  # type: ignore[arg-type]
+    return (sentences.clear if figure.excludes_zero else sentences.inconclusive).format(
+        direction=sentences.directions[0] if value > 0 else sentences.directions[1],
+        size=f"{abs(value):.1f}",
+        signed=pts(value),
+        **words,
+    )
+
+
+def _measured(
+    kind: str, title: str, anchor: str, label: str, figure: Figure, sentence: str, others: str
+) -> Finding:
+    """A finding led by the judge ``label``, sized by its ``figure``."""
+    size = abs(figure.value)  # type: ignore[arg-type]
+    return Finding(kind, title, sentence + others, label, size, figure.excludes_zero, anchor)
+
+
 def _refusal_finding(
     lines: Sequence[JudgeLine], metrics: Mapping[str, Any], level: float
 ) -> Finding:
@@ -283,26 +337,8 @@ def _refusal_finding(
         f"{pts(gap.value)} points of win probability, {_interval_words(gap, level)}"  # type: ignore[arg-type]
         f"{_p_words(gap)}; {_n_words(gap.n, 'pairs')}"
     )
-    if gap.excludes_zero:
-        more = "more" if gap.value > 0 else "less"  # type: ignore[operator]
-        sentence = (
-            f"{best.label} rewards ethical refusals {abs(gap.value):.1f} points {more} than "  # type: ignore[arg-type]
-            f"people do on the same pairs ({numbers})."
-        )
-    else:
-        sentence = (
-            f"Inconclusive: {best.label} rewards ethical refusals {pts(gap.value)} points "  # type: ignore[arg-type]
-            f"against people, but the interval spans 0 ({numbers})."
-        )
-    return Finding(
-        "refusal",
-        title,
-        sentence + _others(defined, clear),
-        best.label,
-        abs(gap.value),  # type: ignore[arg-type]
-        gap.excludes_zero,
-        anchor,
-    )
+    sentence = _sentence("refusal", gap, label=best.label, numbers=numbers)
+    return _measured("refusal", title, anchor, best.label, gap, sentence, _others(defined, clear))
 
 
 def _position_finding(lines: Sequence[JudgeLine], level: float) -> Finding:
@@ -339,26 +375,8 @@ def _position_finding(lines: Sequence[JudgeLine], level: float) -> Finding:
         f"preference fairness {pts(fair.value)} points, {_interval_words(fair, level)}; "  # type: ignore[arg-type]
         f"{_n_words(fair.n, 'pairs in both orders')}{survives}"
     )
-    if fair.excludes_zero:
-        slot = "second" if fair.value > 0 else "first"  # type: ignore[operator]
-        sentence = (
-            f"{best.label} favours the response shown {slot} when the sides are swapped "
-            f"({numbers})."
-        )
-    else:
-        sentence = (
-            f"Inconclusive: no clear preference for either slot in {best.label}; the interval "
-            f"spans 0 ({numbers})."
-        )
-    return Finding(
-        "position",
-        title,
-        sentence + _others(defined, clear),
-        best.label,
-        abs(fair.value),  # type: ignore[arg-type]
-        fair.excludes_zero,
-        anchor,
-    )
+    sentence = _sentence("position", fair, label=best.label, numbers=numbers)
+    return _measured("position", title, anchor, best.label, fair, sentence, _others(defined, clear))
 
 
 def _style_finding(lines: Sequence[JudgeLine], metrics: Mapping[str, Any], level: float) -> Finding:
@@ -377,23 +395,8 @@ def _style_finding(lines: Sequence[JudgeLine], metrics: Mapping[str, Any], level
         f"net of people's, {_interval_words(net, level)}{_p_words(net)}; "
         f"{_n_words(net.n, 'pairs')}"
     )
-    if net.excludes_zero:
-        more = "more" if net.value > 0 else "less"  # type: ignore[operator]
-        sentence = f"{best.label} rewards {words} {more} than people do ({numbers})."
-    else:
-        sentence = (
-            f"Inconclusive: {best.label}'s weight on {words} differs from people's by "
-            f"{pts(net.value)} points, but the interval spans 0 ({numbers})."  # type: ignore[arg-type]
-        )
-    return Finding(
-        "style",
-        title,
-        sentence + _others(defined, clear),
-        best.label,
-        abs(net.value),  # type: ignore[arg-type]
-        net.excludes_zero,
-        anchor,
-    )
+    sentence = _sentence("style", net, label=best.label, words=words, numbers=numbers)
+    return _measured("style", title, anchor, best.label, net, sentence, _others(defined, clear))
 
 
 # --- slices: fold the small ones ---------------------------------------------------------------
@@ -426,6 +429,31 @@ def _pooled_agreement(results: Sequence[Mapping[str, Any] | None]) -> Pooled:
         agreements += float(result["value"]) * float(pairs)
         comparisons += float(pairs)
     return Pooled(agreements / comparisons if comparisons else None, n)
+
+
+HEADLINE = (("S1", "percent_agreement"), ("S2", "percent_agreement"), ("S1", "cohen_kappa"))
+
+
+def judge_headline(figures: Mapping[str, Any], judge: str) -> tuple[list[Any], Any]:
+    """A judge's six headline figures in the order of the report's columns (agreement S1, S2
+    and Cohen's kappa S1 against the human votes, then the same against the majority) and
+    the number of items behind them."""
+    path = ("judges", judge)
+    cells = [
+        dig(figures, policy, *path, against, metric)
+        for against in ("vs_humans", "vs_majority")
+        for policy, metric in HEADLINE
+    ]
+    return cells, dig(figures, "S1", *path, "vs_humans", "percent_agreement", "n")
+
+
+def slice_figures(row: Mapping[str, Any], judges: Sequence[str]) -> list[Any]:
+    """A slice row's figures in the order of the report's columns: the people's ceiling S1
+    and S2, then per judge S1, S2 and kappa S1 (a stored row or the folded "other" row)."""
+    figures = [dig(row, "ceiling", "S1"), dig(row, "ceiling", "S2")]
+    for judge in judges:
+        figures += [dig(row, "judges", judge, key) for key in ("S1", "S2", "kappa_S1")]
+    return figures
 
 
 def slices_folded(

@@ -21,7 +21,7 @@ load in about two seconds).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,18 +186,25 @@ def _classification_stamp(dataset_id: int) -> Any:
 # --- items ---------------------------------------------------------------------------------
 
 
-def _latest_classifier(dataset_id: int) -> str | None:
+def _latest_name(
+    model: type[ResponseClassification | ResponseFeatures], field: str, dataset_id: int
+) -> str | None:
+    """``field`` of the dataset's newest ``model`` row: the classifier (or extractor) in use."""
     return (
-        ResponseClassification.objects.filter(response__prompt__dataset_id=dataset_id)
+        model.objects.filter(response__prompt__dataset_id=dataset_id)
         .order_by("-created_at", "-pk")
-        .values_list("classifier", flat=True)
+        .values_list(field, flat=True)
         .first()
     )
 
 
+def latest_classifier(dataset_id: int) -> str | None:
+    return _latest_name(ResponseClassification, "classifier", dataset_id)
+
+
 def _response_classes(dataset_id: int) -> dict[int, str]:
     """Response id -> refusal class, from the most recently used classifier."""
-    classifier = _latest_classifier(dataset_id)
+    classifier = latest_classifier(dataset_id)
     if classifier is None:
         return {}
     rows = ResponseClassification.objects.filter(
@@ -206,32 +213,31 @@ def _response_classes(dataset_id: int) -> dict[int, str]:
     return dict(rows.iterator(chunk_size=_CHUNK))
 
 
+def _frame(rows: QuerySet[Any], columns: Mapping[str, str]) -> pd.DataFrame:
+    """The fields ``columns`` names (keys: ORM paths; values: column names) of each row,
+    read in chunks."""
+    values = rows.values_list(*columns).iterator(chunk_size=_CHUNK)
+    return pd.DataFrame.from_records(list(values), columns=list(columns.values()))
+
+
+_PAIR_SIDES = {
+    "response_a_id": "response_a",
+    "response_b_id": "response_b",
+    "response_a__model_name": "model_a",
+    "response_b__model_name": "model_b",
+}
+
+
 def _items_frame(pairs: QuerySet[Pair], dataset_id: int) -> pd.DataFrame:
-    rows = pairs.values_list(
-        "id",
-        "prompt_id",
-        "dataset__name",
-        "category",
-        "turn",
-        "response_a_id",
-        "response_b_id",
-        "response_a__model_name",
-        "response_b__model_name",
-    )
-    frame = pd.DataFrame.from_records(
-        list(rows.iterator(chunk_size=_CHUNK)),
-        columns=[
-            "item",
-            "prompt",
-            "dataset",
-            "category",
-            "turn",
-            "response_a",
-            "response_b",
-            "model_a",
-            "model_b",
-        ],
-    )
+    columns = {
+        "id": "item",
+        "prompt_id": "prompt",
+        "dataset__name": "dataset",
+        "category": "category",
+        "turn": "turn",
+        **_PAIR_SIDES,
+    }
+    frame = _frame(pairs, columns)
     frame["category"] = frame["category"].where(frame["category"].astype(bool), None)
     frame["model_pair"] = _unordered(frame["model_a"], frame["model_b"], " vs ")
     classes = _response_classes(dataset_id)
@@ -274,12 +280,17 @@ def _judge_votes(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, JudgeInfo]]:
     judges = list(judges)
     infos: dict[str, JudgeInfo] = {}
-    rows = Verdict.objects.filter(**pair_filter, judge__in=[j.pk for j in judges]).values_list(
-        "pair_id", "judge_id", "outcome", "outcome_ab", "outcome_ba", "consistent"
-    )
-    frame = pd.DataFrame.from_records(
-        list(rows.iterator(chunk_size=_CHUNK)),
-        columns=["item", "judge", "value", "outcome_ab", "outcome_ba", "consistent"],
+    verdicts = Verdict.objects.filter(**pair_filter, judge__in=[j.pk for j in judges])
+    frame = _frame(
+        verdicts,
+        {
+            "pair_id": "item",
+            "judge_id": "judge",
+            "outcome": "value",
+            "outcome_ab": "outcome_ab",
+            "outcome_ba": "outcome_ba",
+            "consistent": "consistent",
+        },
     )
     frame = frame[frame["item"].isin(prompts.index)]
     frame["rater"] = "j:" + frame["judge"].astype(str)
@@ -428,20 +439,15 @@ def audit_votes(audit: Audit) -> VoteTable:
     pairs = Pair.objects.filter(audit_items__in=_sampled(audit)).order_by("pk")
     items = _items_frame(pairs, audit.dataset_id).drop(columns=["stratum"])
     items = items.merge(audit_items[["item", "stratum"]], on="item", how="left")
-    rows = (
-        labels_counted(audit)
-        .order_by("pk")
-        .values_list(
-            "item__pair_id",
-            "annotator_id",
-            "annotator__username",
-            "outcome",
-            "assignment__a_on_left",
-        )
-    )
-    labels = pd.DataFrame.from_records(
-        list(rows.iterator(chunk_size=_CHUNK)),
-        columns=["item", "user", "username", "value", "a_on_left"],
+    labels = _frame(
+        labels_counted(audit).order_by("pk"),
+        {
+            "item__pair_id": "item",
+            "annotator_id": "user",
+            "annotator__username": "username",
+            "outcome": "value",
+            "assignment__a_on_left": "a_on_left",
+        },
     )
     labels["rater"] = "u:" + labels["user"].astype(str)
     humans = dict(sorted(zip(labels["rater"], labels["username"], strict=True)))
@@ -583,34 +589,15 @@ class PairDetails:
     length_unit: str
 
 
-def _latest_extractor(dataset_id: int) -> str | None:
-    return (
-        ResponseFeatures.objects.filter(response__prompt__dataset_id=dataset_id)
-        .order_by("-created_at", "-pk")
-        .values_list("extractor", flat=True)
-        .first()
-    )
-
-
 def pair_details(pairs: QuerySet[Pair], dataset_id: int) -> PairDetails:
     """Models, classes and features of both responses of each pair in ``pairs``."""
-    rows = pairs.order_by("pk").values_list(
-        "id",
-        "response_a_id",
-        "response_b_id",
-        "response_a__model_name",
-        "response_b__model_name",
-    )
-    frame = pd.DataFrame.from_records(
-        list(rows.iterator(chunk_size=_CHUNK)),
-        columns=["pair_id", "response_a", "response_b", "model_a", "model_b"],
-    )
-    classifier = _latest_classifier(dataset_id)
+    frame = _frame(pairs.order_by("pk"), {"id": "pair_id", **_PAIR_SIDES})
+    classifier = latest_classifier(dataset_id)
     classes = _response_classes(dataset_id)
     for side in ("a", "b"):
         found_class = frame[f"response_{side}"].map(classes).astype(object)
         frame[f"class_{side}"] = found_class.where(found_class.notna(), None)
-    extractor = _latest_extractor(dataset_id)
+    extractor = _latest_name(ResponseFeatures, "extractor", dataset_id)
     names = ("tokens", "sim", "headers", "lists", "bold")
     if extractor is not None:
         found = ResponseFeatures.objects.filter(
@@ -697,7 +684,7 @@ def population_groups(dataset_id: int, judge_ids: Sequence[int]) -> pd.DataFrame
     base = Verdict.objects.filter(
         pair__dataset_id=dataset_id, judge__in=list(judge_ids), outcome__isnull=False
     ).order_by()
-    classifier = _latest_classifier(dataset_id)
+    classifier = latest_classifier(dataset_id)
     counts: dict[tuple[str, str, str], dict[str, int]] = {}
     for side, win, loss in (("a", "A", "B"), ("b", "B", "A")):
         keys: dict[str, Any] = {"model": F(f"pair__response_{side}__model_name")}

@@ -41,10 +41,22 @@ from django.core.cache import cache
 from analysis import selectors
 from analysis.figures import LEVEL, N_BOOT, figures_compute
 from analysis.models import MetricSnapshot
+
+# What a write calls lives in analysis.snapshot_requests (no pandas, for the web process);
+# the report views and the tests reach it here too, beside the task body.
+from analysis.snapshot_requests import (  # noqa: F401
+    SNAPSHOT_TASK,
+    coalesce_key,
+    running_key,
+    snapshot_delay,
+    snapshot_pending,
+    snapshot_request,
+    subject,
+)
 from analysis.studies import HUMAN, StudyInputs, studies_compute
 from analysis.vote_table import MAJORITY, VoteTable
 from annotation.models import Audit, AuditItem
-from config.tasks import coalesce_pending, coalesce_release, enqueue
+from config.tasks import coalesce_release
 from corpus.models import Dataset, Pair
 from judges import selectors as judges_selectors
 from judges.models import Judge
@@ -113,15 +125,6 @@ def _families(details: pd.DataFrame, table: VoteTable) -> dict[str, Any]:
 # --- snapshots -------------------------------------------------------------------------------
 
 
-def _subject(audit: Audit | None, dataset: Dataset | None) -> tuple[str, int]:
-    if (audit is None) == (dataset is None):
-        raise ValueError("give an audit or a dataset, not both")
-    if audit is not None:
-        return "audit", audit.pk
-    assert dataset is not None
-    return "dataset", dataset.pk
-
-
 def watermark_for(*, audit: Audit | None = None, dataset: Dataset | None = None) -> dict[str, Any]:
     if audit is not None:
         return selectors.audit_watermark(audit)
@@ -159,7 +162,7 @@ def snapshot_compute(
     Runs outside any long transaction: the reads are plain SELECTs and the one write is the
     snapshot row. ``n_boot`` defaults to ``TRIBUNAL_SNAPSHOT_BOOT`` (1,000).
     """
-    _subject(audit, dataset)
+    subject(audit, dataset)
     started = time.perf_counter()
     if n_boot is None:
         n_boot = default_n_boot()
@@ -186,22 +189,6 @@ def snapshot_compute(
 # --- coalesced requests ----------------------------------------------------------------------
 
 
-# analysis.tasks imports this module; the task is looked up by name so this never imports it.
-SNAPSHOT_TASK = "analysis.snapshot_refresh"
-
-
-def _coalesce_key(kind: str, pk: int) -> str:
-    return f"analysis:snapshot:{kind}:{pk}"
-
-
-def _running_key(kind: str, pk: int) -> str:
-    return f"analysis:snapshot:running:{kind}:{pk}"
-
-
-def _delay() -> float:
-    return max(0.0, float(getattr(settings, "TRIBUNAL_SNAPSHOT_DELAY", 0.2)))
-
-
 _locks: dict[tuple[str, int], threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -215,36 +202,6 @@ def _subject_lock(kind: str, pk: int) -> Iterator[None]:
         yield
 
 
-def snapshot_request(
-    *, audit: Audit | None = None, dataset: Dataset | None = None, force: bool = False
-) -> None:
-    """Ask for a fresh snapshot once the current transaction commits (at once outside one).
-
-    Coalesced (module docstring): of a burst of requests only the first schedules a run, and
-    the run sees every label committed before it reads. The caller never waits for it, and
-    a failure to reach the cache or the broker is logged, never raised: the label is already
-    saved. ``force`` recomputes even when nothing changed (the report's button): it is sent
-    at once, past any pending run.
-    """
-    kind, pk = _subject(audit, dataset)
-    if force:
-        enqueue(SNAPSHOT_TASK, kind=kind, pk=pk, force=True)
-    else:
-        key = _coalesce_key(kind, pk)
-        enqueue(SNAPSHOT_TASK, kind=kind, pk=pk, force=False, countdown=_delay(), coalesce=key)
-
-
-def snapshot_pending(*, audit: Audit | None = None, dataset: Dataset | None = None) -> bool:
-    """True while a run is scheduled or computing (as far as this process's cache knows)."""
-    kind, pk = _subject(audit, dataset)
-    if coalesce_pending(_coalesce_key(kind, pk)):
-        return True
-    try:
-        return bool(cache.get(_running_key(kind, pk)))
-    except Exception:
-        return False
-
-
 def snapshot_refresh(*, kind: str, pk: int, force: bool = False) -> MetricSnapshot | None:
     """The task body: recompute unless the latest snapshot is current. Idempotent.
 
@@ -252,7 +209,7 @@ def snapshot_refresh(*, kind: str, pk: int, force: bool = False) -> MetricSnapsh
     snapshot, or None when nothing changed or the subject no longer exists.
     """
     with _subject_lock(kind, pk):
-        coalesce_release(_coalesce_key(kind, pk))
+        coalesce_release(coalesce_key(kind, pk))
         audit = Audit.objects.filter(pk=pk).first() if kind == "audit" else None
         dataset = Dataset.objects.filter(pk=pk).first() if kind == "dataset" else None
         if audit is None and dataset is None:
@@ -261,13 +218,13 @@ def snapshot_refresh(*, kind: str, pk: int, force: bool = False) -> MetricSnapsh
         if not force and snapshot_is_current(latest, audit=audit, dataset=dataset):
             return None
         try:
-            cache.set(_running_key(kind, pk), True, timeout=PENDING_SECONDS * 10)
+            cache.set(running_key(kind, pk), True, timeout=PENDING_SECONDS * 10)
         except Exception:
             log.exception("snapshot: could not set the running flag")
         try:
             return snapshot_compute(audit=audit, dataset=dataset)
         finally:
             try:
-                cache.delete(_running_key(kind, pk))
+                cache.delete(running_key(kind, pk))
             except Exception:
                 log.exception("snapshot: could not clear the running flag")

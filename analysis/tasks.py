@@ -1,7 +1,7 @@
 """Celery tasks of the analysis app.
 
-Schedule them through :func:`analysis.services.snapshot_request`, which coalesces a burst of
-requests into one run and enqueues only after the transaction commits; do not call
+Schedule them through :func:`analysis.snapshot_requests.snapshot_request`, which coalesces a
+burst of requests into one run and enqueues only after the transaction commits; do not call
 ``delay`` directly.
 """
 

@@ -29,10 +29,11 @@ from analysis.metrics.outcomes import dig as _get
 from analysis.models import MetricSnapshot
 from analysis.plots import IntervalRow, ReferenceLine, Series
 from analysis.report_studies import refusal_csv, studies_model
+from analysis.subject_views import subject_views
 from analysis.vote_table import SLICE_LABELS
 from annotation.models import Audit
 from annotation.selectors import audit_for_lead
-from config.roles import object_for_lead, require_lead
+from config.roles import require_lead
 from corpus.models import Dataset
 
 OUTCOME_NAMES = OUTCOMES
@@ -105,32 +106,6 @@ def _audit_precision(audit: Audit) -> dict[str, Any]:
 
 
 @login_required
-def audit_report(request: HtmxRequest, pk: int) -> HttpResponse:
-    audit = audit_for_lead(request.user, pk)
-    return _report(request, audit=audit)
-
-
-@login_required
-def dataset_report(request: HtmxRequest, name: str) -> HttpResponse:
-    dataset = object_for_lead(request.user, Dataset, name=name)
-    return _report(request, dataset=dataset)
-
-
-@login_required
-@require_POST
-def audit_report_recompute(request: HtmxRequest, pk: int) -> HttpResponse:
-    audit = audit_for_lead(request.user, pk)
-    return _recompute(request, audit=audit)
-
-
-@login_required
-@require_POST
-def dataset_report_recompute(request: HtmxRequest, name: str) -> HttpResponse:
-    dataset = object_for_lead(request.user, Dataset, name=name)
-    return _recompute(request, dataset=dataset)
-
-
-@login_required
 @require_POST
 def audit_gate(request: HtmxRequest, pk: int) -> HttpResponse:
     """Write a new release gate for the audit (the latest one is in force)."""
@@ -158,19 +133,15 @@ def audit_gate(request: HtmxRequest, pk: int) -> HttpResponse:
     return render(request, "analysis/report.html", context, status=400)
 
 
-@login_required
-def audit_refusal_csv(request: HttpRequest, pk: int) -> HttpResponse:
-    return _refusal_csv(audit_for_lead(request.user, pk), None, f"audit-{pk}")
-
-
-@login_required
-def dataset_refusal_csv(request: HttpRequest, name: str) -> HttpResponse:
-    dataset = object_for_lead(request.user, Dataset, name=name)
-    return _refusal_csv(None, dataset, f"dataset-{name}")
-
-
-def _refusal_csv(audit: Audit | None, dataset: Dataset | None, stem: str) -> HttpResponse:
+def _refusal_csv(
+    request: HttpRequest, *, audit: Audit | None = None, dataset: Dataset | None = None
+) -> HttpResponse:
     """The refusal-gap and class-rate tables of the latest snapshot, as CSV."""
+    if audit is not None:
+        stem = f"audit-{audit.pk}"
+    else:
+        assert dataset is not None
+        stem = f"dataset-{dataset.name}"
     snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
     if snapshot is None:
         return HttpResponse("No figures yet: open the report first.", status=404)
@@ -182,23 +153,24 @@ def _refusal_csv(audit: Audit | None, dataset: Dataset | None, stem: str) -> Htt
     return response
 
 
+audit_refusal_csv, dataset_refusal_csv = subject_views(_refusal_csv)
+
+
 def _urls(audit: Audit | None, dataset: Dataset | None) -> dict[str, str]:
+    arg: int | str
     if audit is not None:
-        return {
-            "page": reverse("audit_report", args=[audit.pk]),
-            "recompute": reverse("audit_report_recompute", args=[audit.pk]),
-            "subject": reverse("audit_detail", args=[audit.pk]),
-            "api": reverse("api-audit-report", args=[audit.pk]),
-            "refusal_csv": reverse("audit_refusal_csv", args=[audit.pk]),
-        }
-    assert dataset is not None
-    return {
-        "page": reverse("dataset_report", args=[dataset.name]),
-        "recompute": reverse("dataset_report_recompute", args=[dataset.name]),
-        "subject": reverse("dataset_detail", args=[dataset.name]),
-        "api": reverse("api-dataset-report", args=[dataset.name]),
-        "refusal_csv": reverse("dataset_refusal_csv", args=[dataset.name]),
+        kind, arg = "audit", audit.pk
+    else:
+        assert dataset is not None
+        kind, arg = "dataset", dataset.name
+    names = {
+        "page": f"{kind}_report",
+        "recompute": f"{kind}_report_recompute",
+        "subject": f"{kind}_detail",
+        "api": f"api-{kind}-report",
+        "refusal_csv": f"{kind}_refusal_csv",
     }
+    return {key: reverse(name, args=[arg]) for key, name in names.items()}
 
 
 def _report(
@@ -243,6 +215,10 @@ def _recompute(
         return render(request, "analysis/report.html#live", context)
     messages.info(request, "Recomputing the figures; the page updates when they are ready.")
     return redirect(_urls(audit, dataset)["page"])
+
+
+audit_report, dataset_report = subject_views(_report)
+audit_report_recompute, dataset_report_recompute = subject_views(_recompute, post_only=True)
 
 
 def _context(
@@ -466,21 +442,14 @@ def _points_cell(figure: report_summary.Figure) -> dict[str, Any]:
 def _headline(figures: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> list[dict]:
     rows = []
     for judge in judges:
-        path = ("judges", judge["id"])
+        cells, n = report_summary.judge_headline(figures, judge["id"])
         rows.append(
             {
                 "label": judge["label"],
                 "colour": judge["colour"],
                 "kind": "judge",
-                "cells": [
-                    _cell(_get(figures, "S1", *path, "vs_humans", "percent_agreement")),
-                    _cell(_get(figures, "S2", *path, "vs_humans", "percent_agreement")),
-                    _cell(_get(figures, "S1", *path, "vs_humans", "cohen_kappa")),
-                    _cell(_get(figures, "S1", *path, "vs_majority", "percent_agreement")),
-                    _cell(_get(figures, "S2", *path, "vs_majority", "percent_agreement")),
-                    _cell(_get(figures, "S1", *path, "vs_majority", "cohen_kappa")),
-                ],
-                "n": _get(figures, "S1", *path, "vs_humans", "percent_agreement", "n"),
+                "cells": [_cell(c) for c in cells],
+                "n": n,
             }
         )
     rows.append(
@@ -827,22 +796,14 @@ def _slices(
     """Each slice dimension's table; slices under ``min_items`` items folded into one
     "other" row (:func:`analysis.report_summary.slices_folded`)."""
     out = []
+    judge_ids = [j["id"] for j in judges]
     for dimension, data in slices.items():
         kept, other = report_summary.slices_folded(
-            data.get("rows", []), [j["id"] for j in judges], min_items=min_items
+            data.get("rows", []), judge_ids, min_items=min_items
         )
         rows = []
         for row in kept:
-            cells = [
-                _cell(_get(row, "ceiling", "S1")),
-                _cell(_get(row, "ceiling", "S2")),
-            ]
-            for judge in judges:
-                cells += [
-                    _cell(_get(row, "judges", judge["id"], "S1")),
-                    _cell(_get(row, "judges", judge["id"], "S2")),
-                    _cell(_get(row, "judges", judge["id"], "kappa_S1")),
-                ]
+            cells = [_cell(f) for f in report_summary.slice_figures(row, judge_ids)]
             rows.append(
                 {
                     "value": display_name(row.get("value")),
@@ -853,14 +814,7 @@ def _slices(
             )
         folded = None
         if other is not None:
-            cells = [_pooled_cell(other["ceiling"]["S1"]), _pooled_cell(other["ceiling"]["S2"])]
-            for judge in judges:
-                pooled = other["judges"][judge["id"]]
-                cells += [
-                    _pooled_cell(pooled["S1"]),
-                    _pooled_cell(pooled["S2"]),
-                    _pooled_cell(pooled["kappa_S1"]),
-                ]
+            cells = [_pooled_cell(f) for f in report_summary.slice_figures(other, judge_ids)]
             folded = {"slices": other["slices"], "items": other["items"], "cells": cells}
         out.append(
             {

@@ -27,7 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation import queue, selectors, services
-from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label
+from annotation.models import Adjudication, Audit, AuditItem, Label
 from annotation.serializers import (
     AdjudicationInput,
     AdjudicationOutput,
@@ -75,12 +75,6 @@ from corpus.models import Dataset
 from judges import services as judges_services
 from judges.models import Judge, JudgeRun
 from judges.serializers import JudgeRunOutput
-
-
-def _assignment_for(request: Request, pk: int) -> Assignment:
-    return get_object_or_404(
-        Assignment.objects.select_related("item__audit"), pk=pk, annotator=request.user
-    )
 
 
 def _error(message: str, field: str | None = None, code: int = 400) -> Response:
@@ -380,8 +374,7 @@ def audit_next(request: Request, pk: int) -> Response:
 )
 @api_view(["POST"])
 def assignment_label(request: Request, pk: int) -> Response:
-    assignment = _assignment_for(request, pk)
-    selectors.audit_for_annotator(request.user, assignment.item.audit_id)
+    assignment = selectors.assignment_for_annotator(request.user, pk)
     data_in = LabelInput(data=request.data)
     data_in.is_valid(raise_exception=True)
     data = data_in.validated_data
@@ -421,8 +414,7 @@ def assignment_label(request: Request, pk: int) -> Response:
 @extend_schema(request=SkipInput, responses={200: None}, summary="Skip a held item, saying why")
 @api_view(["POST"])
 def assignment_skip(request: Request, pk: int) -> Response:
-    assignment = _assignment_for(request, pk)
-    selectors.audit_for_annotator(request.user, assignment.item.audit_id)
+    assignment = selectors.assignment_for_annotator(request.user, pk)
     data_in = SkipInput(data=request.data)
     data_in.is_valid(raise_exception=True)
     try:

@@ -737,11 +737,21 @@ def _clean_classes(
     return {"A": given[a_side], "B": given[b_side]}
 
 
-def _classes_create(label_id: int, classes: Mapping[str, str]) -> None:
-    ResponseClassLabel.objects.bulk_create(
+def _classes_create(label_id: int, classes: Mapping[str, str]) -> list[ResponseClassLabel]:
+    return ResponseClassLabel.objects.bulk_create(
         ResponseClassLabel(label_id=label_id, side=side, response_class=value)
         for side, value in sorted(classes.items())
     )
+
+
+def _classes_known(label: Label, rows: list[ResponseClassLabel]) -> None:
+    """A new label's response classes are the rows just written: store them as
+    `label.response_classes.all()` would return them (as prefetch_related does), so answering
+    with the label reads nothing back after the commit."""
+    known = ResponseClassLabel.objects.filter(label_id=label.pk)
+    known._result_cache = rows
+    known._prefetch_done = True  # type: ignore[attr-defined]  # what prefetch_related sets
+    label._prefetched_objects_cache = {"response_classes": known}  # type: ignore[attr-defined]
 
 
 def label_submit(
@@ -905,8 +915,7 @@ def _submit_in_transaction(
             *then,
         )
     label = _from_db(Label, id=inserted[0][0], **values)
-    if answer.classes:
-        _classes_create(label.pk, answer.classes)
+    _classes_known(label, _classes_create(label.pk, answer.classes) if answer.classes else [])
     _snapshot_after_commit(audit)
     return LabelResult(label, created=True), after
 

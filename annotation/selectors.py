@@ -338,6 +338,23 @@ def audit_for_annotator(user: Any, pk: int) -> Audit:
     return audit
 
 
+def assignment_for_annotator(user: Any, pk: int) -> Assignment:
+    """One of `user`'s own assignments with its item and audit, if they are still one of the
+    audit's annotators: 404 if it is not theirs, 403 if they were taken off the audit. One
+    query (the label and skip calls run it on every answer)."""
+    membership = Audit.annotators.through.objects.filter(
+        audit_id=OuterRef("item__audit_id"), user_id=user.pk
+    )
+    assignment = get_object_or_404(
+        Assignment.objects.select_related("item__audit").annotate(is_annotator=Exists(membership)),
+        pk=pk,
+        annotator=user,
+    )
+    if not assignment.is_annotator:  # type: ignore[attr-defined]  # annotated above
+        raise PermissionDenied("You are not an annotator of this audit.")
+    return assignment
+
+
 def audit_for_member(user: Any, pk: int) -> Audit:
     """The audit, for a lead or one of its annotators: 404 if missing, else 403 for others."""
     audit = get_object_or_404(audits_with_membership(user).select_related("dataset"), pk=pk)

@@ -347,9 +347,10 @@ class LabelOutput(serializers.Serializer):
     def get_classes(self, label: Any) -> dict[str, str]:
         """The response classes given with the label, by the side the annotator saw."""
         left = "A" if self._a_on_left(label) else "B"
+        # .all(): a new label's rows are known (annotation.queue), a list's can be prefetched
         return {
-            ("left" if side == left else "right"): value
-            for side, value in label.response_classes.values_list("side", "response_class")
+            ("left" if row.side == left else "right"): row.response_class
+            for row in label.response_classes.all()
         }
 
 

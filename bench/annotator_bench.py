@@ -30,6 +30,7 @@ concurrent run its own) is dropped at the end unless --keep is given.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -327,18 +328,6 @@ def _run_next(
         connections.close_all()
 
 
-def _run_next_sql(
-    audit: Any, person: Any, limit: int, out: list[float], barrier: threading.Barrier
-) -> None:
-    _run_next(audit, person, limit, out, barrier, orm=False)
-
-
-def _run_next_orm(
-    audit: Any, person: Any, limit: int, out: list[float], barrier: threading.Barrier
-) -> None:
-    _run_next(audit, person, limit, out, barrier, orm=True)
-
-
 RUNNERS: dict[str, Any] = {}  # filled below, once every runner is defined
 
 _FORM = re.compile(r'hx-post="(/audits/\d+/label/\d+/)"')
@@ -417,8 +406,8 @@ RUNNERS.update(
         "bare": _run_bare,
         "services": _run_services,
         "http": _run_http,
-        "next-sql": _run_next_sql,
-        "next-orm": _run_next_orm,
+        "next-sql": functools.partial(_run_next, orm=False),
+        "next-orm": functools.partial(_run_next, orm=True),
     }
 )
 LABELS = {
@@ -544,9 +533,9 @@ def main() -> None:
 
     settings.LOGGING_CONFIG = None
     if args.snapshots == "off":
-        from analysis import services as analysis_services
+        from analysis import snapshot_requests
 
-        analysis_services.snapshot_request = lambda **kwargs: None  # type: ignore[assignment]
+        snapshot_requests.snapshot_request = lambda **kwargs: None  # type: ignore[assignment]
         print("report recomputation after labels: off (a worker's job; see analysis_bench.py)")
     try:
         call_command("migrate", verbosity=0)

@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "tribunal_browse_bench"
@@ -81,7 +81,12 @@ def build(n: int) -> dict[str, Any]:
     from django.utils import timezone
 
     from config.roles import ensure_groups
-    from corpus.importers.writer import TableWriter
+    from corpus.importers.writer import (
+        PAIR_COLUMNS,
+        PROMPT_COLUMNS,
+        RESPONSE_COLUMNS,
+        TableWriter,
+    )
     from corpus.models import Dataset, HumanVote, Pair, Prompt, Response
     from judges.models import ClassificationRun, Judge, ResponseClassification, Verdict
 
@@ -154,32 +159,9 @@ def build(n: int) -> dict[str, Any]:
                 for rid in (ra, rb):
                     label = rng.choices(class_names, class_weights)[0]
                     classes.append((rid, "bench-classifier", label, 0.9, {label: 0.9}, 0.1, False))
-            table.insert(
-                Prompt,
-                ["id", "dataset", "text", "content_hash", "source_key", "category", "meta"],
-                prompts,
-            )
-            table.insert(
-                Response,
-                ["id", "prompt", "model_name", "text", "has_text", "content_hash"],
-                responses,
-            )
-            table.insert(
-                Pair,
-                [
-                    "id",
-                    "dataset",
-                    "source_key",
-                    "prompt",
-                    "response_a",
-                    "response_b",
-                    "turn",
-                    "category",
-                    "content_hash",
-                    "meta",
-                ],
-                pairs,
-            )
+            table.insert(Prompt, PROMPT_COLUMNS, prompts)
+            table.insert(Response, RESPONSE_COLUMNS, responses)
+            table.insert(Pair, PAIR_COLUMNS, pairs)
             table.insert(
                 Verdict,
                 [
@@ -392,27 +374,6 @@ def _report(client: Any, vendor: str, n: int, name: str, url: str, *, htmx: bool
     )
 
 
-def _bench_url(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + BENCH_DB))
-
-
-def _admin(url: str, sql: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _exists(url: str) -> bool:
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-        return found.fetchone() is not None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=100_000)
@@ -427,38 +388,32 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
-    url = os.environ.get("DATABASE_URL", "")
-    postgres = url.startswith(("postgres://", "postgresql://"))
-    engines = args.engines or (["postgresql", "sqlite"] if postgres else ["sqlite"])
+    sys.path.insert(0, str(ROOT))
+    from bench.benchdb import bench_database, postgres_url
+
+    url = postgres_url()
+    engines = args.engines or (["postgresql", "sqlite"] if url else ["sqlite"])
     for engine in engines:
-        if engine == "postgresql" and not postgres:
+        if engine == "postgresql" and not url:
             raise SystemExit("postgresql: set DATABASE_URL=postgres://… (the server to use)")
-        with tempfile.TemporaryDirectory(prefix="tribunal-browse-") as tmp:
-            env = {
-                key: value
-                for key, value in os.environ.items()
-                if key not in ("REDIS_URL", "CACHE_URL", "CELERY_BROKER_URL")
-            }
-            env.update(TRIBUNAL_VAR_DIR=tmp, DJANGO_SETTINGS_MODULE="config.settings")
-            if engine == "postgresql":
-                env["DATABASE_URL"] = _bench_url(url)
-                if not (args.keep and _exists(url)):
-                    _admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
-                    _admin(url, f"CREATE DATABASE {BENCH_DB}")
-            else:
-                env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
-            try:
-                subprocess.run(
-                    [sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"],
-                    env=env,
-                    check=True,
-                )
-                subprocess.run(
-                    [sys.executable, __file__, "--child", str(args.pairs)], env=env, check=True
-                )
-            finally:
-                if engine == "postgresql" and not args.keep:
-                    _admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
+        environ = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("REDIS_URL", "CACHE_URL", "CELERY_BROKER_URL")
+        }
+        with (
+            tempfile.TemporaryDirectory(prefix="tribunal-browse-") as tmp,
+            bench_database(
+                tmp,
+                BENCH_DB,
+                postgres=url if engine == "postgresql" else None,
+                keep=args.keep,
+                environ=environ,
+            ) as env,
+        ):
+            subprocess.run(
+                [sys.executable, __file__, "--child", str(args.pairs)], env=env, check=True
+            )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "tribunal_bench_export"
@@ -212,14 +211,6 @@ def export(n: int, audit_id: int, fmt: str, out: Path, layout: str) -> None:
     )
 
 
-def _admin(url: str, sql: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=SIZE)
@@ -235,35 +226,26 @@ def main() -> None:
             export(int(n), int(audit_id), fmt, Path(out), layout)
         return
 
-    url = os.environ.get("DATABASE_URL", "")
-    postgres = url.startswith(("postgres://", "postgresql://"))
-    with tempfile.TemporaryDirectory(prefix="tribunal-bench-export-") as tmp:
-        env = {**os.environ, "TRIBUNAL_VAR_DIR": tmp, "DJANGO_SETTINGS_MODULE": "config.settings"}
-        if postgres:
-            env["DATABASE_URL"] = urlunsplit(urlsplit(url)._replace(path="/" + BENCH_DB))
-            _admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
-            _admin(url, f"CREATE DATABASE {BENCH_DB}")
-        else:
-            env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
-        try:
-            manage = [sys.executable, str(ROOT / "manage.py")]
-            subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True)
-            me = [sys.executable, __file__, "--child"]
-            seeded = subprocess.run(
-                [*me, "seed", str(args.size)], env=env, check=True, capture_output=True, text=True
-            )
-            audit_id = seeded.stdout.strip().splitlines()[-1]
-            for fmt in args.formats:
-                for layout in args.layouts:
-                    out = Path(tmp) / f"calibration-{layout}.{fmt}"
-                    subprocess.run(
-                        [*me, "export", str(args.size), audit_id, fmt, str(out), layout],
-                        env=env,
-                        check=True,
-                    )
-        finally:
-            if postgres:
-                _admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
+    sys.path.insert(0, str(ROOT))
+    from bench.benchdb import bench_database, postgres_url
+
+    with (
+        tempfile.TemporaryDirectory(prefix="tribunal-bench-export-") as tmp,
+        bench_database(tmp, BENCH_DB, postgres=postgres_url()) as env,
+    ):
+        me = [sys.executable, __file__, "--child"]
+        seeded = subprocess.run(
+            [*me, "seed", str(args.size)], env=env, check=True, capture_output=True, text=True
+        )
+        audit_id = seeded.stdout.strip().splitlines()[-1]
+        for fmt in args.formats:
+            for layout in args.layouts:
+                out = Path(tmp) / f"calibration-{layout}.{fmt}"
+                subprocess.run(
+                    [*me, "export", str(args.size), audit_id, fmt, str(out), layout],
+                    env=env,
+                    check=True,
+                )
 
 
 if __name__ == "__main__":

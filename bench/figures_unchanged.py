@@ -68,10 +68,10 @@ def _setup(db: Path) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from analysis import services
+    from analysis import snapshot_requests
 
     # Snapshots are computed here, once, by the report command: no background runs.
-    services.snapshot_request = lambda **kwargs: None  # type: ignore[assignment]
+    snapshot_requests.snapshot_request = lambda **kwargs: None  # type: ignore[assignment]
     call_command("migrate", verbosity=0)
 
 

@@ -199,6 +199,20 @@ def _memory_mb(pid: int) -> tuple[float, float]:
     return values["Rss"], values["Pss"]
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time these processes have used (/proc/<pid>/stat), in seconds: what a
+    label costs the web workers whatever else the machine runs."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks
+
+
 def _modules(pid: int) -> str:
     """Which heavy libraries a process has mapped (their shared objects)."""
     try:
@@ -455,6 +469,17 @@ def _latency_lines(prefix: str, latencies: list[float], floor: str = "") -> None
     _line(f"{prefix} p99", _percentile(latencies, 99), "ms")
 
 
+def _cpu_line(prefix: str, result: dict[str, Any]) -> None:
+    labels = len(result["acked"])
+    _line(
+        f"{prefix} web workers' CPU per label",
+        result["web_cpu"] * 1000 / max(1, labels),
+        "ms",
+        "user + system time of the gunicorn workers over the phase: time spent waiting for "
+        "a core or the database is not in it, as it is in the latencies",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
@@ -492,7 +517,11 @@ def main() -> None:
     _line(
         "servers",
         f"gunicorn {args.workers} {args.worker_class} workers, 1 Celery worker (prefork 1), "
-        + ("cache: Redis (CACHE_URL)" if args.shared_cache else "cache: default (local memory)"),
+        + (
+            "cache: Redis (CACHE_URL)"
+            if args.shared_cache
+            else "cache: the broker's Redis (the settings' default with a Redis broker)"
+        ),
     )
     if args.shared_cache:  # the services path in this process too
         os.environ["CACHE_URL"] = redis_url
@@ -585,7 +614,9 @@ def main() -> None:
 
         def phase(name: str, spec: dict[str, Any]) -> dict[str, Any]:
             run_before, waiting_before = _snapshots_run(worker_log), _waiting(redis_url)
+            cpu_before = _cpu_seconds(_children(gunicorn.pid))
             result = drive({"base": base, **spec}, workdir / f"driver-{name}.log")
+            result["web_cpu"] = _cpu_seconds(_children(gunicorn.pid)) - cpu_before
             waiting = _drain(redis_url)
             time.sleep(1)
             queued = _snapshots_run(worker_log) - run_before + waiting - waiting_before
@@ -616,6 +647,7 @@ def main() -> None:
         _line("open loop achieved", n / result["elapsed"], "labels/s", f"{n} labels")
         _latency_lines("open loop label?next=1", result["latencies"], "target < 50 ms")
         _line("open loop errors", len(result["errors"]), "", "; ".join(result["errors"][:3]))
+        _cpu_line("open loop", result)
         checks["open"] = _check(phases["open"]["audit"], result["acked"])
 
         # (b) closed loop
@@ -642,6 +674,7 @@ def main() -> None:
                 "",
                 "; ".join(result["errors"][:3]),
             )
+            _cpu_line(f"closed loop {c}", result)
             acked = result["acked"] + (warmed["acked"] if phases[name] is warm else [])
             checks[name] = _check(phases[name]["audit"], acked)
 
@@ -652,10 +685,13 @@ def main() -> None:
             "iterations": args.single,
             "annotators": [(single["tokens"][0], single["audit"])],
         }
+        cpu_before = _cpu_seconds(_children(gunicorn.pid))
         result = drive({"base": base, **spec}, workdir / "driver-single.log")
+        result["web_cpu"] = _cpu_seconds(_children(gunicorn.pid)) - cpu_before
         http = result["latencies"][10:]
         _latency_lines("one annotator label?next=1 over HTTP", http, "target p95 <= 20 ms")
         _line("one annotator errors", len(result["errors"]))
+        _cpu_line("one annotator", result)
         checks["single"] = _check(single["audit"], result["acked"])
         services = _services_path(
             phases["services"]["audit"], phases["services"]["user"], args.single, redis_url

@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (10_000, 50_000)
@@ -99,19 +98,6 @@ def generate(path: Path, n: int) -> None:
             )
 
 
-def _bench_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + BENCH_DB))
-
-
-def _admin(url: str, sql: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def child(n: int, csv_path: Path) -> None:
     """Runs in a fresh process with DATABASE_URL set to the throwaway database."""
     sys.path.insert(0, str(ROOT))
@@ -147,32 +133,21 @@ def main() -> None:
         child(int(args.child[0]), Path(args.child[1]))
         return
 
-    url = os.environ.get("DATABASE_URL", "")
-    with tempfile.TemporaryDirectory(prefix="tribunal-bench-") as tmp:
-        env = {**os.environ, "TRIBUNAL_VAR_DIR": tmp, "DJANGO_SETTINGS_MODULE": "config.settings"}
-        if url.startswith(("postgres://", "postgresql://")):
-            env["DATABASE_URL"] = _bench_url(url)
-            _admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
-            _admin(url, f"CREATE DATABASE {BENCH_DB}")
-        else:
-            env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
-        try:
+    sys.path.insert(0, str(ROOT))
+    from bench.benchdb import bench_database, postgres_url
+
+    with (
+        tempfile.TemporaryDirectory(prefix="tribunal-bench-") as tmp,
+        bench_database(tmp, BENCH_DB, postgres=postgres_url()) as env,
+    ):
+        for n in args.sizes:
+            csv_path = Path(tmp) / f"arena-{n}.csv"
+            generate(csv_path, n)
             subprocess.run(
-                [sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"],
+                [sys.executable, __file__, "--child", str(n), str(csv_path)],
                 env=env,
                 check=True,
             )
-            for n in args.sizes:
-                csv_path = Path(tmp) / f"arena-{n}.csv"
-                generate(csv_path, n)
-                subprocess.run(
-                    [sys.executable, __file__, "--child", str(n), str(csv_path)],
-                    env=env,
-                    check=True,
-                )
-        finally:
-            if url.startswith(("postgres://", "postgresql://")):
-                _admin(url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
 
 
 if __name__ == "__main__":

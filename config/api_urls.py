@@ -134,5 +134,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("corpus.api")),
     path("", include("annotation.api")),
     path("", include("judges.api")),
-    path("", include("analysis.api")),
+    path("", include("analysis.api_urls")),
 ]

@@ -187,8 +187,12 @@ def _retry_seconds() -> float:
 
 
 def _apply_async(job: Job) -> None:
-    task_named(job.name).apply_async(
-        args=job.args, kwargs=job.kwargs, countdown=job.countdown, retry=False
+    # By name, without the task object: looking it up would import every app's tasks module,
+    # and with them the services, pandas and scipy, into a web process that only publishes.
+    # The worker runs the task from its own registry (the options that matter on a crash,
+    # acks_late and the rest, are the worker's).
+    celery_app.send_task(
+        job.name, args=job.args, kwargs=job.kwargs, countdown=job.countdown, retry=False
     )
 
 

@@ -9,7 +9,8 @@ from django import forms
 
 from corpus.models import Dataset
 from judges import selectors
-from judges.core.config import MAX_TOP_LOGPROBS
+from judges.core.config import JudgeOptions
+from judges.fields import form_field
 from judges.models import Judge
 
 PRESET_CHOICES = [
@@ -51,58 +52,40 @@ class JudgeCardsQuery(forms.Form):
 
 
 class JudgeCreateForm(forms.Form):
-    """A judge version from a preset, for an OpenAI-compatible endpoint or a local model."""
+    """A judge version from a preset, for an OpenAI-compatible endpoint or a local model.
+
+    The configuration's fields are built from its schema (`judges.fields`): their bounds,
+    defaults and help are `JudgeConfig`'s; here only what the page says differently."""
 
     name = forms.CharField(max_length=200)
-    provider = forms.ChoiceField(
-        choices=[c for c in Judge.Provider.choices if c[0] != Judge.Provider.IMPORTED]
+    provider = form_field(
+        "provider",
+        choices=[c for c in Judge.Provider.choices if c[0] != Judge.Provider.IMPORTED],
     )
     preset = forms.ChoiceField(choices=PRESET_CHOICES, initial="mt-bench")
-    model_id = forms.CharField(
-        max_length=300, help_text="Model name at the endpoint, or a local model directory."
-    )
-    model_revision = forms.CharField(
-        max_length=200,
-        required=False,
-        help_text="Snapshot or commit; local models are pinned to a digest of their files.",
-    )
-    # A CharField: service names without a dot ("http://vllm:8000/v1") are valid here,
-    # and the judge configuration checks the scheme itself.
-    base_url = forms.CharField(
-        max_length=500,
-        required=False,
+    model_id = form_field("model_id")
+    model_revision = form_field("model_revision")
+    # The schema checks the scheme: service names without a dot ("http://vllm:8000/v1") pass.
+    base_url = form_field(
+        "base_url",
         help_text="e.g. http://127.0.0.1:8000/v1; empty for the installation's default.",
     )
-    api_key_env = forms.CharField(
-        max_length=128,
-        required=False,
-        help_text="NAME of the environment variable holding the key, never the key itself.",
+    api_key_env = form_field("api_key_env")
+    temperature = form_field("temperature")
+    seed = form_field("seed")
+    max_tokens = form_field("max_tokens")
+    top_logprobs = form_field("top_logprobs")
+    tie_policy = form_field("tie_policy", choices=Judge.TiePolicy.choices)
+    swap_policy = form_field("swap_policy", choices=Judge.SwapPolicy.choices)
+    rubric = form_field("rubric")
+    system_in_user = form_field(
+        "system_in_user",
+        JudgeOptions,
+        label="Put the system prompt in the user turn (models without one)",
+        help_text="",
     )
-    temperature = forms.FloatField(min_value=0, max_value=2, initial=0.0)
-    seed = forms.IntegerField(required=False)
-    max_tokens = forms.IntegerField(min_value=1, initial=1024)
-    top_logprobs = forms.IntegerField(
-        min_value=0,
-        max_value=MAX_TOP_LOGPROBS,
-        initial=0,
-        help_text="Alternatives per token for a log-probability margin; 0 for none.",
-    )
-    tie_policy = forms.ChoiceField(choices=Judge.TiePolicy.choices)
-    swap_policy = forms.ChoiceField(choices=Judge.SwapPolicy.choices)
-    rubric = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    system_in_user = forms.BooleanField(
-        required=False, label="Put the system prompt in the user turn (models without one)"
-    )
-    tie_epsilon = forms.FloatField(
-        min_value=0, required=False, help_text="Reward models: |score gap| below this is a tie."
-    )
-    reference_field = forms.CharField(
-        max_length=100,
-        required=False,
-        label="Reference answer field",
-        help_text="Key of the pair's meta (else the prompt's) holding a reference answer to "
-        "show the judge: {reference} in the template, or appended. Makes a new version.",
-    )
+    tie_epsilon = form_field("tie_epsilon", JudgeOptions)
+    reference_field = form_field("reference_field", label="Reference answer field")
 
     def config_fields(self) -> dict[str, Any]:
         """Cleaned values as `judges.services.judge_config_build` arguments."""

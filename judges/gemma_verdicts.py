@@ -614,17 +614,27 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for o in ("ab", "ba")
         if v[f"status_{o}"] == "ok" and (probs := probabilities_of_raw(v[f"raw_{o}"]))
     )
+    consistent = sum(bool(v.get("consistent")) for v in both)
     return {
-        "pairs": len(rows),
-        "orders": 2 * len(rows),
-        "parsed_orders": statuses.get("ok", 0),
-        "failed_parses": statuses.get("failed", 0),
-        "call_errors": statuses.get("error", 0),
-        "pairs_with_both_orders_parsed": len(both),
-        "pairs_consistent_across_orders": sum(bool(v.get("consistent")) for v in both),
+        **_order_counts(len(rows), statuses, len(both), consistent),
         "parsed_outcomes_per_order": dict(sorted(outcomes.items())),
         "letters_as_seen_by_the_judge": dict(sorted((str(k), n) for k, n in letters.items())),
         "combined_outcomes": dict(sorted(Counter(v.get("outcome") for v in both).items())),
+    }
+
+
+def _order_counts(
+    pairs: int, statuses: Counter[str], both_parsed: int, consistent: int
+) -> dict[str, int]:
+    """The counts both file layouts report: pairs, orders, and each order's status."""
+    return {
+        "pairs": pairs,
+        "orders": 2 * pairs,
+        "parsed_orders": statuses.get("ok", 0),
+        "failed_parses": statuses.get("failed", 0),
+        "call_errors": statuses.get("error", 0),
+        "pairs_with_both_orders_parsed": both_parsed,
+        "pairs_consistent_across_orders": consistent,
     }
 
 
@@ -656,13 +666,7 @@ def _summarise_generated(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     raws = [r[f"judge_raw{s}"] for r in rows for s in ("", "_swapped")]
     instructions = MT_BENCH_PAIR_V2.system[:40]
     return {
-        "pairs": len(rows),
-        "orders": 2 * len(rows),
-        "parsed_orders": statuses.get("ok", 0),
-        "failed_parses": statuses.get("failed", 0),
-        "call_errors": statuses.get("error", 0),
-        "pairs_with_both_orders_parsed": len(both),
-        "pairs_consistent_across_orders": consistent,
+        **_order_counts(len(rows), statuses, len(both), consistent),
         "parsed_outcomes": dict(sorted(outcomes.items())),
         # What a weak judge writes instead of a verdict: the prompt's instructions again, or
         # more of the prompt's answer blocks ("[The Start of Assistant C's Answer]").

@@ -8,12 +8,13 @@ from rest_framework import serializers
 
 from corpus.serializers import CategoryCountOutput, ModelCountOutput
 from judges.core.config import (
-    MAX_TOP_LOGPROBS,
-    PARSE_MODES,
-    PROVIDERS,
-    SWAP_POLICIES,
-    TIE_POLICIES,
+    CONFIG_FIELDS,
+    JudgeConfig,
+    JudgeConfigError,
+    JudgeOptions,
+    field_spec,
 )
+from judges.fields import api_field
 from judges.models import ClassificationRun, Judge, JudgeRun
 from judges.services import PRESET_ALIASES
 
@@ -22,7 +23,8 @@ class JudgeCreateInput(serializers.Serializer):
     """A judge version from a preset plus options; every field but name and model_id optional.
 
     ``config`` may instead carry a whole stored configuration (`Judge.config` of another
-    version, edited); explicit fields then override it.
+    version, edited); explicit fields then override it. Every `JudgeConfig` field is taken,
+    built from its schema (`judges.fields`): the same bounds, defaults and help as the form's.
     """
 
     name = serializers.CharField(max_length=200)
@@ -30,35 +32,29 @@ class JudgeCreateInput(serializers.Serializer):
         choices=[*PRESET_ALIASES, *PRESET_ALIASES.values()], required=False
     )
     config = serializers.DictField(required=False)
-    provider = serializers.ChoiceField(choices=list(PROVIDERS), required=False)
-    model_id = serializers.CharField(max_length=300, required=False)
-    model_revision = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    base_url = serializers.CharField(max_length=500, required=False)
-    api_key_env = serializers.CharField(max_length=128, required=False)
-    template_system = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    template_user = serializers.CharField(required=False, trim_whitespace=False)
-    rubric = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    tie_policy = serializers.ChoiceField(choices=list(TIE_POLICIES), required=False)
-    swap_policy = serializers.ChoiceField(choices=list(SWAP_POLICIES), required=False)
-    parse_mode = serializers.ChoiceField(choices=list(PARSE_MODES), required=False)
-    temperature = serializers.FloatField(min_value=0, max_value=2, required=False)
-    top_p = serializers.FloatField(min_value=0, max_value=1, required=False)
-    seed = serializers.IntegerField(required=False, allow_null=True)
-    max_tokens = serializers.IntegerField(min_value=1, required=False)
-    top_logprobs = serializers.IntegerField(min_value=0, max_value=MAX_TOP_LOGPROBS, required=False)
-    timeout_s = serializers.FloatField(min_value=0.001, required=False)
-    max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False)
-    requests_per_minute = serializers.FloatField(min_value=0.001, required=False)
-    max_concurrency = serializers.IntegerField(min_value=1, max_value=256, required=False)
-    system_in_user = serializers.BooleanField(required=False, default=False)
-    tie_epsilon = serializers.FloatField(min_value=0, required=False)
-    reference_field = serializers.CharField(
-        max_length=100,
-        required=False,
-        allow_blank=True,
-        help_text="key of the pair's meta (else the prompt's) holding a reference answer the "
-        "judge is shown ({reference} in the template, or appended); hashed into the fingerprint",
-    )
+    system_in_user = api_field("system_in_user", JudgeOptions)
+    tie_epsilon = api_field("tie_epsilon", JudgeOptions)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields.update({name: api_field(name) for name in CONFIG_FIELDS})
+        return fields
+
+    def validate_config(self, value: dict[str, Any]) -> dict[str, Any]:
+        """Each key of ``config`` checked against the schema; an error is keyed by its path
+        (``{"config": {"temperature": [...]}}``). None means "not given", as for the fields."""
+        errors: dict[str, list[str]] = {}
+        for name, item in value.items():
+            if name not in CONFIG_FIELDS:
+                errors[name] = ["unknown field"]
+            elif item is not None:
+                try:
+                    field_spec(JudgeConfig, name).check(item)
+                except JudgeConfigError as exc:
+                    errors[name] = [exc.message]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("model_id") and not (attrs.get("config") or {}).get("model_id"):

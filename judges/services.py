@@ -82,7 +82,7 @@ _MIRROR: Final = str.maketrans({"A": "B", "B": "A"})
 def _invalid(exc: Exception, default_field: str = "config") -> ValidationError:
     """A core error as a Django ValidationError keyed by the field it names."""
     if isinstance(exc, JudgeConfigError):
-        return ValidationError({exc.field: str(exc).removeprefix(f"{exc.field}: ")})
+        return ValidationError({exc.field: exc.message})
     return ValidationError({default_field: str(exc)})
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client
@@ -13,6 +15,49 @@ from config import tasks as config_tasks
 from config.roles import ensure_groups
 from config.tasks import Job
 from tests.factories import UserFactory
+
+# Fixtures through which a test reaches the database (pytest-django refuses database access to
+# any test without one of them or the django_db marker).
+_DB_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "live_server",  # pytest-django adds transactional_db to it at setup
+    }
+)
+
+
+def _needs_database(item: pytest.Item) -> bool:
+    return item.get_closest_marker("django_db") is not None or bool(
+        _DB_FIXTURES & set(getattr(item, "fixturenames", ()))
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a database other than SQLite, run only the tests that meet the database.
+
+    The README's test command runs twice, on SQLite and on PostgreSQL (`.ci/run`). A test that
+    cannot touch the database (no django_db marker, no database fixture: pytest-django would
+    refuse it access) computes the same thing on both, so it runs in the SQLite pass only.
+    Kept on every database: the `serial` tests (real Redis and workers, skipped without
+    REDIS_URL) and those marked `every_database` (whatever else makes their outcome depend on
+    DATABASE_URL or REDIS_URL). `TRIBUNAL_TEST_ALL=1` runs everything on any database.
+    """
+    vendor = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    if vendor == "sqlite3" or os.environ.get("TRIBUNAL_TEST_ALL") == "1":
+        return
+    keep: list[pytest.Item] = []
+    ran_on_sqlite: list[pytest.Item] = []
+    for item in items:
+        independent = not _needs_database(item) and all(
+            item.get_closest_marker(name) is None for name in ("serial", "every_database")
+        )
+        (ran_on_sqlite if independent else keep).append(item)
+    if ran_on_sqlite:
+        config.hook.pytest_deselected(items=ran_on_sqlite)
+        items[:] = keep
 
 
 @pytest.fixture(autouse=True)
@@ -49,28 +94,26 @@ def tasks_inline(settings: Any) -> None:
     settings.TRIBUNAL_TASKS_INLINE = True
 
 
+def _member(username: str, *, lead: bool) -> User:
+    lead_group, annotator_group = ensure_groups()
+    user = UserFactory(username=username)
+    user.groups.add(lead_group if lead else annotator_group)
+    return user
+
+
 @pytest.fixture
 def lead(db: None) -> User:
-    lead_group, _ = ensure_groups()
-    user = UserFactory(username="lena-lead")
-    user.groups.add(lead_group)
-    return user
+    return _member("lena-lead", lead=True)
 
 
 @pytest.fixture
 def annotator(db: None) -> User:
-    _, annotator_group = ensure_groups()
-    user = UserFactory(username="ana-annotator")
-    user.groups.add(annotator_group)
-    return user
+    return _member("ana-annotator", lead=False)
 
 
 @pytest.fixture
 def other_annotator(db: None) -> User:
-    _, annotator_group = ensure_groups()
-    user = UserFactory(username="otto-annotator")
-    user.groups.add(annotator_group)
-    return user
+    return _member("otto-annotator", lead=False)
 
 
 @pytest.fixture

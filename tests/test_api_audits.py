@@ -293,3 +293,54 @@ def test_it_refuses_judge_ids_beyond_the_databases_range(lead_client: Client, au
     assert availability.status_code == built.status_code == 400
     assert list(availability.json()) == list(built.json()) == ["judges"]
     assert Audit.objects.count() == 1
+
+
+def test_it_labels_and_serves_the_next_item_in_a_fixed_number_of_queries(
+    annotator: User,
+    lead: User,
+    django_assert_max_num_queries: Any,
+) -> None:
+    """The annotators' loop over the API with a token: the token (with its user), the
+    assignment with its audit and membership, then the queue's transaction; the answer's
+    response classes are the ones just written, not read back."""
+    from rest_framework.authtoken.models import Token
+
+    audit = make_audit(lead=lead, annotators=[annotator], n_items=4, k=1, ask_response_classes=True)
+    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=annotator).key}")
+    served = client.post(f"/api/audits/{audit.pk}/next/").json()
+    body = {
+        "choice": "left",
+        "submission_key": served["submission_key"],
+        "classes": {"left": "normal", "right": "ethical_refusal"},
+    }
+
+    from django.db import connection
+
+    # PostgreSQL: token, assignment, then the queue's three batched trips and the classes'
+    # insert inside the test's savepoint; SQLite runs each statement of a batch on its own.
+    budget = 8 if connection.vendor == "postgresql" else 14
+    with django_assert_max_num_queries(budget) as queries:
+        answer = client.post(
+            f"/api/assignments/{served['id']}/label/?next=1", body, content_type="application/json"
+        )
+
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["label"]["classes"] == {"left": "normal", "right": "ethical_refusal"}
+    assert answer.json()["next"]["id"] != served["id"]
+    assert not [
+        q
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and "classlabel" in q["sql"]
+    ]
+    label = Label.objects.get(submission_key=served["submission_key"])
+    left = "A" if label.assignment.a_on_left else "B"
+    assert dict(label.response_classes.values_list("side", "response_class")) == {
+        left: "normal",
+        "B" if left == "A" else "A": "ethical_refusal",
+    }
+    # A retried submit returns the same label, read back from the database this time.
+    again = client.post(
+        f"/api/assignments/{served['id']}/label/", body, content_type="application/json"
+    )
+    assert again.status_code == 200
+    assert again.json()["classes"] == {"left": "normal", "right": "ethical_refusal"}

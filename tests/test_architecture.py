@@ -5,7 +5,7 @@ read, including those inside functions; only imports under `if TYPE_CHECKING:` a
 (they never run). Two rules:
 
 - an app imports only itself, the apps before it, and the project's plumbing in `config`
-  (settings, roles, the API helpers, the task queue, job leases, the admin base);
+  (settings, roles, the API helpers, the task queue, job leases, the admin base, lazy views);
   `config`'s plumbing imports no app, while the project level (urls, its commands) may
   import any;
 - no module imports a module that imports it back, directly or through others.
@@ -29,6 +29,7 @@ PLUMBING = {
     "config.api",
     "config.celery",
     "config.env",
+    "config.lazy",
     "config.leases",
     "config.roles",
     "config.settings",

@@ -155,7 +155,7 @@ def test_a_label_costs_one_refused_connection_while_the_broker_is_away(
     assert leases._SWEEPS["config.tasks.outbox"] is config_tasks.outbox_flush
 
     # The broker is back: the sweep (or the next healthy publish) sends what waited.
-    with mock.patch.object(snapshot_refresh_task, "apply_async") as published:
+    with mock.patch.object(celery_app, "send_task") as published:
         assert config_tasks.outbox_flush() == 0
     assert sorted(c.kwargs["kwargs"]["kind"] for c in published.call_args_list) == [
         "audit",

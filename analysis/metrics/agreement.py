@@ -73,6 +73,29 @@ class _Pairs:
         return len(self.categories)
 
 
+def _kept(clusters: np.ndarray | None, keep: np.ndarray) -> np.ndarray | None:
+    return clusters[keep] if clusters is not None else None
+
+
+def _kept_pairs(coded: CodedVotes, contributions: np.ndarray, keep: np.ndarray) -> _Pairs:
+    """The pairs of the items ``keep`` selects, their contributions already computed."""
+    return _Pairs(
+        contributions,
+        None,
+        _kept(coded.cluster, keep),
+        int(keep.sum()),
+        coded.categories,
+        coded.policy,
+    )
+
+
+def _table_as_given(policy: TiePolicy | None, cluster: str | None) -> None:
+    if cluster is not None:
+        raise ValueError("a cluster column needs a vote DataFrame, not a table")
+    if policy is not None:
+        raise ValueError("a tie policy applies to votes; a table is used as given")
+
+
 def _pairs_from_table(table: Any, categories: Sequence[Hashable] | None) -> _Pairs:
     matrix = np.asarray(table, dtype=float)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
@@ -93,31 +116,14 @@ def _pairs_from_votes(
     others = np.setdiff1d(coded.rater_codes(reference), own)
     mine, theirs = coded.counts(own), coded.counts(others)
     keep = (mine.sum(axis=1) > 0) & (theirs.sum(axis=1) > 0)
-    clusters = coded.cluster[keep] if coded.cluster is not None else None
-    return _Pairs(
-        engine.outer(mine[keep], theirs[keep]),
-        None,
-        clusters,
-        int(keep.sum()),
-        coded.categories,
-        coded.policy,
-    )
+    return _kept_pairs(coded, engine.outer(mine[keep], theirs[keep]), keep)
 
 
 def _pairs_among(coded: CodedVotes, raters: Sequence[Hashable] | None) -> _Pairs:
     """Every unordered pair of distinct raters on an item, each orientation weighted 1/2."""
     counts = coded.counts(coded.rater_codes(raters))
     keep = counts.sum(axis=1) >= 2
-    counts = counts[keep]
-    clusters = coded.cluster[keep] if coded.cluster is not None else None
-    return _Pairs(
-        engine.among(counts),
-        None,
-        clusters,
-        int(keep.sum()),
-        coded.categories,
-        coded.policy,
-    )
+    return _kept_pairs(coded, engine.among(counts[keep]), keep)
 
 
 def _pairs(
@@ -129,10 +135,7 @@ def _pairs(
     cluster: str | None,
 ) -> _Pairs:
     if not isinstance(data, pd.DataFrame | CodedVotes):
-        if cluster is not None:
-            raise ValueError("a cluster column needs a vote DataFrame, not a table")
-        if policy is not None:
-            raise ValueError("a tie policy applies to votes; a table is used as given")
+        _table_as_given(policy, cluster)
         return _pairs_from_table(data, categories)
     if rater is None:
         raise ValueError("name the rater to compare (rater=...) when passing votes")
@@ -151,6 +154,8 @@ def _two_rater(
 ) -> Result:
     """One coefficient of one table: :func:`analysis.metrics.engine.statistics` gives the
     point estimate and every bootstrap replicate's value."""
+    if kind not in TWO_RATER_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(TWO_RATER_METRICS)}, got {kind!r}")
     q = pairs.q
     key = engine.kind_of(kind, weights)
 
@@ -295,35 +300,71 @@ def confusion_matrix(
 # --- several raters -----------------------------------------------------------------------
 
 
-def _item_counts(
+def _fewer_than_two(total_items: int) -> str:
+    return NO_ITEMS if total_items == 0 else FEWER_THAN_TWO_RATERS
+
+
+@dataclass(frozen=True)
+class _Pairable:
+    """The items with two votes or more, as Fleiss' kappa and Krippendorff's alpha use them."""
+
+    counts: np.ndarray  # (items kept, q) votes per category
+    per_item: np.ndarray  # votes per kept item
+    total_items: int  # items before dropping those with fewer than two votes
+    categories: tuple[Hashable, ...]
+    clusters: np.ndarray | None
+    policy: TiePolicy | None
+
+    def estimate(
+        self,
+        contributions: np.ndarray,
+        statistic: bootstrap.Statistic,
+        why_undefined: Callable[[np.ndarray], str | None],
+        details: dict[str, float | int | str],
+        resampling: bootstrap.Resampling,
+    ) -> Result:
+        if self.policy is not None:
+            details["policy"] = self.policy.name
+        n, clusters = len(self.counts), self.clusters
+        return bootstrap.estimate(
+            contributions,
+            statistic,
+            why_undefined,
+            n=n,
+            clusters=clusters,
+            details=details,
+            **resampling._asdict(),
+        )
+
+
+def _pairable(
     data: Any,
     raters: Sequence[Hashable] | None,
     policy: TiePolicy | None,
     categories: Sequence[Hashable] | None,
     cluster: str | None,
-) -> tuple[np.ndarray, tuple[Hashable, ...], np.ndarray | None, TiePolicy | None]:
+) -> _Pairable:
     """Items x categories vote counts from votes or from a counts table."""
     if isinstance(data, pd.DataFrame | CodedVotes):
         coded = as_coded(data, policy=policy, categories=categories, cluster=cluster)
         counts = coded.counts(coded.rater_codes(raters))
-        return counts, coded.categories, coded.cluster, coded.policy
-    if cluster is not None:
-        raise ValueError("a cluster column needs a vote DataFrame, not a table")
-    if policy is not None:
-        raise ValueError("a tie policy applies to votes; a table is used as given")
-    counts = np.asarray(data, dtype=float)
-    if counts.ndim != 2:
-        raise ValueError(f"a counts table must be items x categories, got shape {counts.shape}")
-    if not np.isfinite(counts).all() or (counts < 0).any():
-        raise ValueError("a counts table holds non-negative counts")
-    names = tuple(categories) if categories is not None else tuple(range(counts.shape[1]))
-    if len(names) != counts.shape[1]:
-        raise ValueError(f"{len(names)} categories given for {counts.shape[1]} columns")
-    return counts, names, None, None
-
-
-def _fewer_than_two(total_items: int) -> str:
-    return NO_ITEMS if total_items == 0 else FEWER_THAN_TWO_RATERS
+        names, clusters, used_policy = coded.categories, coded.cluster, coded.policy
+    else:
+        _table_as_given(policy, cluster)
+        counts = np.asarray(data, dtype=float)
+        if counts.ndim != 2:
+            raise ValueError(f"a counts table must be items x categories, got shape {counts.shape}")
+        if not np.isfinite(counts).all() or (counts < 0).any():
+            raise ValueError("a counts table holds non-negative counts")
+        names = tuple(categories) if categories is not None else tuple(range(counts.shape[1]))
+        if len(names) != counts.shape[1]:
+            raise ValueError(f"{len(names)} categories given for {counts.shape[1]} columns")
+        clusters = used_policy = None
+    per_item = counts.sum(axis=1)
+    keep = per_item >= 2
+    return _Pairable(
+        counts[keep], per_item[keep], counts.shape[0], names, _kept(clusters, keep), used_policy
+    )
 
 
 def fleiss_kappa(
@@ -346,11 +387,8 @@ def fleiss_kappa(
     are skipped. ``data`` is a vote DataFrame (``raters`` restricts it) or an items x
     categories counts table.
     """
-    counts, names, clusters, used_policy = _item_counts(data, raters, policy, categories, cluster)
-    total_items = counts.shape[0]
-    per_item = counts.sum(axis=1)
-    keep = per_item >= 2
-    counts, per_item = counts[keep], per_item[keep]
+    items = _pairable(data, raters, policy, categories, cluster)
+    counts, per_item = items.counts, items.per_item
     agreement = ((counts**2).sum(axis=1) - per_item) / (per_item * (per_item - 1))
     contributions = np.column_stack([np.ones(len(counts)), agreement, counts])
 
@@ -364,25 +402,15 @@ def fleiss_kappa(
 
     def why_undefined(totals: np.ndarray) -> str | None:
         if totals[0] == 0:
-            return _fewer_than_two(total_items)
+            return _fewer_than_two(items.total_items)
         shares = totals[2:] / totals[2:].sum()
-        if len(names) < 2 or 1.0 - (shares**2).sum() <= _EPS:
+        if len(items.categories) < 2 or 1.0 - (shares**2).sum() <= _EPS:
             return ONE_CATEGORY
         return None
 
     details: dict[str, float | int | str] = {"votes": float(per_item.sum())}
-    if used_policy is not None:
-        details["policy"] = used_policy.name
-    return bootstrap.estimate(
-        contributions,
-        statistic,
-        why_undefined,
-        n=len(counts),
-        clusters=clusters[keep] if clusters is not None else None,
-        n_boot=n_boot,
-        level=level,
-        seed=seed,
-        details=details,
+    return items.estimate(
+        contributions, statistic, why_undefined, details, bootstrap.Resampling(n_boot, level, seed)
     )
 
 
@@ -432,22 +460,14 @@ def krippendorff_alpha(
             f"level_of_measurement must be nominal, ordinal or interval, got "
             f"{level_of_measurement!r}"
         )
-    if isinstance(data, pd.DataFrame | CodedVotes):
-        coded = as_coded(data, policy=policy, categories=categories, cluster=cluster)
-    else:
-        coded = as_coded(
-            _reliability_to_votes(data), policy=policy, categories=categories, cluster=cluster
-        )
-    counts = coded.counts(coded.rater_codes(raters))
-    q = coded.q
-    total_items = counts.shape[0]
-    per_unit = counts.sum(axis=1)
-    keep = per_unit >= 2
-    counts, per_unit = counts[keep], per_unit[keep]
+    if not isinstance(data, pd.DataFrame | CodedVotes):
+        data = _reliability_to_votes(data)
+    items = _pairable(data, raters, policy, categories, cluster)
+    counts, per_unit, q = items.counts, items.per_item, len(items.categories)
     pairs = counts[:, :, np.newaxis] * counts[:, np.newaxis, :]
     pairs[:, np.arange(q), np.arange(q)] -= counts
     contributions = (pairs / (per_unit - 1)[:, np.newaxis, np.newaxis]).reshape(len(pairs), q * q)
-    distance = _alpha_distance(level_of_measurement, coded.categories)
+    distance = _alpha_distance(level_of_measurement, items.categories)
 
     def statistic(totals: np.ndarray) -> np.ndarray:
         coincidences = totals.reshape(-1, q, q)
@@ -462,7 +482,7 @@ def krippendorff_alpha(
 
     def why_undefined(totals: np.ndarray) -> str | None:
         if totals.sum() <= 0:
-            return _fewer_than_two(total_items)
+            return _fewer_than_two(items.total_items)
         if not np.isfinite(statistic(totals[np.newaxis])[0]):
             return ONE_CATEGORY
         return None
@@ -470,18 +490,9 @@ def krippendorff_alpha(
     details: dict[str, float | int | str] = {
         "pairable_values": float(per_unit.sum()),
         "level_of_measurement": level_of_measurement,
-        "policy": coded.policy.name,
     }
-    return bootstrap.estimate(
-        contributions,
-        statistic,
-        why_undefined,
-        n=len(counts),
-        clusters=coded.cluster[keep] if coded.cluster is not None else None,
-        n_boot=n_boot,
-        level=level,
-        seed=seed,
-        details=details,
+    return items.estimate(
+        contributions, statistic, why_undefined, details, bootstrap.Resampling(n_boot, level, seed)
     )
 
 
@@ -509,20 +520,6 @@ def _alpha_distance(
 
 
 # --- references for reading a judge's figure -----------------------------------------------
-
-
-def _evaluate_two_rater(
-    metric: str,
-    pairs: _Pairs,
-    weights: Weights,
-    n_boot: int,
-    level: float,
-    seed: bootstrap.Seed,
-    extra: dict[str, float | int | str] | None = None,
-) -> Result:
-    if metric not in TWO_RATER_METRICS:
-        raise ValueError(f"metric must be one of {', '.join(TWO_RATER_METRICS)}, got {metric!r}")
-    return _two_rater(metric, pairs, weights, n_boot, level, seed, extra)
 
 
 def human_ceiling(
@@ -564,7 +561,7 @@ def human_ceiling(
         )
     coded = as_coded(votes, policy=policy, categories=categories, cluster=cluster)
     pairs = _pairs_among(coded, humans)
-    return _evaluate_two_rater(metric, pairs, weights, n_boot, level, seed)
+    return _two_rater(metric, pairs, weights, n_boot, level, seed)
 
 
 def constant_answer_baseline(
@@ -591,14 +588,11 @@ def constant_answer_baseline(
     theirs = coded.counts(coded.rater_codes(reference))
     keep = theirs.sum(axis=1) > 0
     theirs = theirs[keep]
-    clusters = coded.cluster[keep] if coded.cluster is not None else None
     answer = int(np.argmax(theirs.sum(axis=0))) if len(theirs) else 0
     mine = np.zeros_like(theirs)
     mine[:, answer] = 1.0
-    pairs = _Pairs(
-        engine.outer(mine, theirs), None, clusters, int(keep.sum()), coded.categories, coded.policy
-    )
+    pairs = _kept_pairs(coded, engine.outer(mine, theirs), keep)
     extra: dict[str, float | int | str] = {}
     if len(theirs):
         extra["answer"] = str(coded.categories[answer])
-    return _evaluate_two_rater(metric, pairs, weights, n_boot, level, seed, extra)
+    return _two_rater(metric, pairs, weights, n_boot, level, seed, extra)

@@ -32,7 +32,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,15 @@ from analysis.metrics.outcomes import Estimate, Result, Undefined
 
 Seed = int | np.random.Generator | None
 Statistic = Callable[[np.ndarray], np.ndarray]
+
+
+class Resampling(NamedTuple):
+    """The bootstrap settings a statistic passes on to :func:`estimate` unchanged."""
+
+    n_boot: int = 0
+    level: float = 0.95
+    seed: Seed = 0
+
 
 # Draws per chunk on the index path: bounds memory at ~16 MB whatever the data size.
 _CHUNK_DRAWS = 2_000_000

@@ -105,6 +105,46 @@ def _clusters(clusters: Any, n: int) -> np.ndarray | None:
     return labels
 
 
+def _subset(labels: np.ndarray | None, mask: np.ndarray) -> np.ndarray | None:
+    return labels[mask] if labels is not None else None
+
+
+def _people(people: Any, n: int) -> np.ndarray:
+    truth = verdicts(people, "people")
+    if truth.shape != (n,):
+        raise ValueError(f"people has {len(truth)} verdicts for {n} pairs")
+    return truth
+
+
+def _share(
+    contributions: np.ndarray,
+    column: int,
+    clusters: np.ndarray | None,
+    resampling: bootstrap.Resampling,
+    details: dict[str, float | int | str],
+) -> Result:
+    """The share ``contributions[:, column]`` of ``contributions[:, 0]`` (one row per pair:
+    1, then the counts), with its percentile bootstrap interval."""
+
+    def share(totals: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return totals[:, column] / totals[:, 0]
+
+    def why_undefined(totals: np.ndarray) -> str | None:
+        return NO_ITEMS if totals[0] == 0 else None
+
+    n = len(contributions)
+    return bootstrap.estimate(
+        contributions,
+        share,
+        why_undefined,
+        n=n,
+        clusters=clusters,
+        details=details,
+        **resampling._asdict(),
+    )
+
+
 # --- flips -----------------------------------------------------------------------------------
 
 
@@ -131,21 +171,9 @@ def flip_rate(
     both = pd.notna(one) & pd.notna(two)
     flipped = (one[both] != two[both]).astype(float)
     contributions = np.column_stack([np.ones(len(flipped)), flipped])
-
-    def share(totals: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return totals[:, 1] / totals[:, 0]
-
-    return bootstrap.estimate(
-        contributions,
-        share,
-        lambda totals: NO_ITEMS if totals[0] == 0 else None,
-        n=int(both.sum()),
-        clusters=labels[both] if labels is not None else None,
-        n_boot=n_boot,
-        level=level,
-        seed=seed,
-        details={"flips": int(flipped.sum()), "pairs": int(both.sum())},
+    details: dict[str, float | int | str] = {"flips": int(flipped.sum()), "pairs": int(both.sum())}
+    return _share(
+        contributions, 1, _subset(labels, both), bootstrap.Resampling(n_boot, level, seed), details
     )
 
 
@@ -259,9 +287,7 @@ def agreement_change(
     "delta"}}, "mcnemar"}`` with result JSON for each figure.
     """
     one, two = _pair(first, second)
-    truth = verdicts(people, "people")
-    if truth.shape != one.shape:
-        raise ValueError(f"people has {len(truth)} verdicts for {len(one)} pairs")
+    truth = _people(people, len(one))
     labels = _clusters(clusters, len(one))
     keep = pd.notna(one) & pd.notna(two) & pd.notna(truth)
     n = int(keep.sum())
@@ -277,7 +303,7 @@ def agreement_change(
     replicates = None
     if n_boot > 0 and n > 0:
         replicates = bootstrap.resample_sums(
-            rows, clusters=labels[keep] if labels is not None else None, n_boot=n_boot, seed=seed
+            rows, clusters=_subset(labels, keep), n_boot=n_boot, seed=seed
         )
         boot_one = engine.statistics(replicates[:, :width], q, kinds)
         boot_two = engine.statistics(replicates[:, width:], q, kinds)
@@ -325,9 +351,7 @@ def order_agreement(
     (``both_orders``), and of each order alone (``original_order``, ``swapped_order``), on
     the pairs with both orders and a people's verdict (the same pairs for all three)."""
     first, second = _pair(original, swapped)
-    truth = verdicts(people, "people")
-    if truth.shape != first.shape:
-        raise ValueError(f"people has {len(truth)} verdicts for {len(first)} pairs")
+    truth = _people(people, len(first))
     labels = _clusters(clusters, len(first))
     keep = pd.notna(first) & pd.notna(second) & pd.notna(truth)
     right_ab = first[keep] == truth[keep]
@@ -337,22 +361,14 @@ def order_agreement(
     ).astype(float)
     out: dict[str, Any] = {"n": int(keep.sum())}
     for column, name in ((1, "both_orders"), (2, "original_order"), (3, "swapped_order")):
-
-        def share(totals: np.ndarray, column: int = column) -> np.ndarray:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return totals[:, column] / totals[:, 0]
-
+        details: dict[str, float | int | str] = {"right": int(contributions[:, column].sum())}
         out[name] = result_json(
-            bootstrap.estimate(
+            _share(
                 contributions,
-                share,
-                lambda totals: NO_ITEMS if totals[0] == 0 else None,
-                n=int(keep.sum()),
-                clusters=labels[keep] if labels is not None else None,
-                n_boot=n_boot,
-                level=level,
-                seed=seed,
-                details={"right": int(contributions[:, column].sum())},
+                column,
+                _subset(labels, keep),
+                bootstrap.Resampling(n_boot, level, seed),
+                details,
             )
         )
     return out
@@ -459,7 +475,7 @@ def _slice_intervals(
         result = flip_rate(
             frame["first"].to_numpy(dtype=object)[inside],
             frame["second"].to_numpy(dtype=object)[inside],
-            clusters=clusters[inside] if clusters is not None else None,
+            clusters=_subset(clusters, inside),
             n_boot=n_boot,
             level=level,
             seed=seed,
@@ -491,7 +507,7 @@ def position_by_slice(
         report = position_report(
             first[mask],
             second[mask],
-            clusters=labels[mask] if labels is not None else None,
+            clusters=_subset(labels, mask),
             n_boot=n_boot,
             level=level,
             seed=seed,

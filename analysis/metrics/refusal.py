@@ -45,7 +45,7 @@ such as "the gap's interval excludes more than 0.10" reads the figure as it is; 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -606,12 +606,27 @@ def lpm_design(
     opponent_controls: bool = False,
 ) -> RegressionInputs:
     """The regression inputs of :func:`refusal_lpm` (same arguments)."""
+    design, y, rows, absent, scale = _one_rater_design(
+        sides, lambda frame: frame[frame["rater"] == rater], ties, length_scale, opponent_controls
+    )
+    return _inputs(design, y, rows, absent, scale, ties)
+
+
+def _one_rater_design(
+    sides: pd.DataFrame,
+    select: Callable[[pd.DataFrame], pd.DataFrame],
+    ties: Ties,
+    length_scale: float | None,
+    opponent: bool,
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, dict[str, str], float | None]:
+    """The regressors, outcome, rows, left-out terms and length scale of the rows ``select``
+    keeps; the scale (when not given) comes from every row of ``sides``."""
     frame = _checked_sides(sides)
     scale = length_scale if length_scale is not None else length_scale_of(frame)
-    rows, use_sim = _usable(frame[frame["rater"] == rater], opponent_controls)
+    rows, use_sim = _usable(select(frame), opponent)
     rows, y = _outcome(rows, ties)
-    design, absent = _regressors(rows, scale, use_sim, opponent_controls)
-    return _inputs(design, y, rows, absent, scale, ties)
+    design, absent = _regressors(rows, scale, use_sim, opponent)
+    return design, y, rows, absent, scale
 
 
 def _inputs(
@@ -753,12 +768,13 @@ def gap_design(
     opponent_controls: bool = False,
 ) -> RegressionInputs:
     """The regression inputs of :func:`moderation_gap` (same arguments)."""
-    frame = _checked_sides(sides)
-    scale = length_scale if length_scale is not None else length_scale_of(frame)
-    frame = _rated_by_both(frame, human, judge)
-    rows, use_sim = _usable(frame, opponent_controls)
-    rows, y = _outcome(rows, ties)
-    base, absent = _regressors(rows, scale, use_sim, opponent_controls)
+    base, y, rows, absent, scale = _one_rater_design(
+        sides,
+        lambda frame: _rated_by_both(frame, human, judge),
+        ties,
+        length_scale,
+        opponent_controls,
+    )
     return _stacked(base, y, rows, absent, judge=judge, scale=scale, ties=ties)
 
 

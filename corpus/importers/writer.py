@@ -60,9 +60,10 @@ def lookup_batches(values: Sequence[Any], size: int = _LOOKUP_BATCH) -> Iterator
         yield values[start : start + size]
 
 
-_PROMPT = ("id", "dataset", "text", "content_hash", "source_key", "category", "meta")
-_RESPONSE = ("id", "prompt", "model_name", "text", "has_text", "content_hash")
-_PAIR = (
+# The columns a writer fills, in the order of its rows (bench/browse_bench.py writes the same).
+PROMPT_COLUMNS = ("id", "dataset", "text", "content_hash", "source_key", "category", "meta")
+RESPONSE_COLUMNS = ("id", "prompt", "model_name", "text", "has_text", "content_hash")
+PAIR_COLUMNS = (
     "id",
     "dataset",
     "source_key",
@@ -517,7 +518,7 @@ class PairWriter:
                 )
             )
         self.new_prompts.update(ids)
-        self.table.insert(Prompt, _PROMPT, values)
+        self.table.insert(Prompt, PROMPT_COLUMNS, values)
         self.counts["prompts_created"] += len(values)
 
     def _create_responses(self, created: list[Row]) -> None:
@@ -548,7 +549,7 @@ class PairWriter:
         for pk, (slot, (text, has_text)) in zip(ids, wanted.items(), strict=True):
             responses[slot] = pk
             values.append((pk, slot[0], slot[1], text, has_text, slot[2]))
-        self.table.insert(Response, _RESPONSE, values)
+        self.table.insert(Response, RESPONSE_COLUMNS, values)
         self.counts["responses_created"] += len(values)
 
     def _create_pairs(self, created: list[Row]) -> None:
@@ -579,7 +580,7 @@ class PairWriter:
                     clean_json(pair.meta) if pair.meta else {},
                 )
             )
-        self.table.insert(Pair, _PAIR, values)
+        self.table.insert(Pair, PAIR_COLUMNS, values)
         self.counts["pairs_created"] += len(values)
 
     def _create_votes(self, new: list[tuple[Row, int]]) -> None:

@@ -40,19 +40,35 @@ Not hashed (where and how fast the calls are made, not what they return):
 
 ``top_logprobs`` *is* hashed although it does not change the sampled text: it decides whether
 a verdict carries a log-probability margin, and the margin is part of the recorded verdict.
+
+The schema
+----------
+`JudgeConfig` is a pydantic model: every field's type, bounds, default and help text are
+written here once. The judge forms and the API's serializer build their fields from it
+(`judges.fields`), so a bound changes in one place; `field_spec` is the view of one field they
+read. Every error is a `JudgeConfigError` naming the field.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import hashlib
 import json
-import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Union, get_args, get_origin
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 Provider = Literal["openai_compatible", "transformers_reward", "transformers_causal", "imported"]
 TiePolicy = Literal["allow_tie", "force_choice"]
@@ -117,73 +133,151 @@ class JudgeConfigError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
 
 
-@dataclass(frozen=True, kw_only=True)
-class JudgeConfig:
+# Checks a bound cannot say; each raises ValueError with the message shown under the field.
+
+
+def _nonblank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
+
+
+def _env_name(value: str) -> str:
+    # Upper case only: real keys are mixed-case or contain hyphens ("sk-..."), so a key
+    # pasted into the field by mistake is refused instead of being stored in clear.
+    if not _ENV_NAME.fullmatch(value):
+        raise ValueError(
+            "must be the NAME of an environment variable (upper-case letters, digits, "
+            "underscores), such as OPENAI_API_KEY, not the key itself"
+        )
+    return value
+
+
+def _reference_key(value: str) -> str:
+    if not _REFERENCE_FIELD.match(value):
+        raise ValueError(
+            f"{value!r}: a key of the pair's meta, up to 100 letters, digits, '_', '-' or '.', "
+            "or empty for no reference"
+        )
+    return value
+
+
+# Strict: no "1" for 1 nor True for 1, as a hand-edited JSON config might carry; an integer
+# is taken where a number is (and stored as a float).
+_STRICT: Final = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class JudgeConfig(BaseModel):
     """Everything needed to run one judge, validated on construction.
 
     ``template_system`` and ``template_user`` are the prompt text; the user template must
     contain ``{question}``, ``{answer_a}`` and ``{answer_b}`` (see `judges.core.templates`).
+    Construction raises `JudgeConfigError` naming the first field at fault.
     """
 
-    provider: Provider
-    model_id: str
-    model_revision: str = ""
-    base_url: str | None = None
-    api_key_env: str | None = None
-    template_name: str = ""
-    template_system: str = ""
-    template_user: str = ""
-    rubric: str = ""
-    tie_policy: TiePolicy = "allow_tie"
-    swap_policy: SwapPolicy = "both"
-    parse_mode: ParseMode = "tolerant"
-    temperature: float = 0.0
-    top_p: float | None = None
-    seed: int | None = None
-    max_tokens: int = 1024
-    top_logprobs: int = 0
-    verdict_mode: VerdictMode = "generate"
+    model_config = _STRICT
+
+    provider: Provider = Field(
+        description="Where verdicts come from: an OpenAI-compatible endpoint, a local "
+        "transformers model (reward or causal), or imported files."
+    )
+    model_id: Annotated[str, AfterValidator(_nonblank)] = Field(
+        max_length=300, description="Model name at the endpoint, or a local model directory."
+    )
+    model_revision: str = Field(
+        "",
+        max_length=200,
+        description="Snapshot or commit; local models are pinned to a digest of their files.",
+    )
+    base_url: Annotated[str, AfterValidator(_url)] | None = Field(
+        None,
+        max_length=500,
+        description="The OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.",
+    )
+    api_key_env: Annotated[str, AfterValidator(_env_name)] | None = Field(
+        None,
+        max_length=128,
+        description="NAME of the environment variable holding the key, never the key itself.",
+    )
+    template_name: str = Field(
+        "", max_length=100, description="The prompt's name, a label (not fingerprinted)."
+    )
+    template_system: str = Field("", description="The system prompt.")
+    template_user: str = Field(
+        "", description="The user prompt, with {question}, {answer_a} and {answer_b}."
+    )
+    rubric: str = Field("", description="Rubric text added to the prompt.")
+    tie_policy: TiePolicy = Field(
+        "allow_tie", description="Whether a tie is an answer or the judge must choose a side."
+    )
+    swap_policy: SwapPolicy = Field(
+        "both", description="Judge each pair in both orders (position bias), or A first only."
+    )
+    parse_mode: ParseMode = Field(
+        "tolerant", description="How the verdict is read out of the answer."
+    )
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float | None = Field(
+        None, ge=0.0, le=1.0, description="Nucleus sampling; empty for the server's default."
+    )
+    seed: int | None = Field(None, description="Sampling seed, where the server honours one.")
+    max_tokens: int = Field(1024, ge=1, description="Longest answer, in tokens.")
+    top_logprobs: int = Field(
+        0,
+        ge=0,
+        le=MAX_TOP_LOGPROBS,
+        description="Alternatives per token for a log-probability margin; 0 for none.",
+    )
+    verdict_mode: VerdictMode = Field(
+        DEFAULT_VERDICT_MODE,
+        description="generate: read the verdict in the written answer; next_token: the most "
+        "probable of A/B/C after a prefilled [[ (a completion server's log-probabilities).",
+    )
     # The key of the pair's meta (else its prompt's meta) that holds a reference answer the
     # judge sees (`{reference}` in the template, or appended to the user turn); "" for none.
-    reference_field: str = ""
-    timeout_s: float = 120.0
-    max_retries: int = 4
-    requests_per_minute: float | None = None
-    max_concurrency: int = 4
+    reference_field: Annotated[str, AfterValidator(_reference_key)] = Field(
+        "",
+        max_length=100,
+        description="Key of the pair's meta (else the prompt's) holding a reference answer to "
+        "show the judge: {reference} in the template, or appended. Makes a new version.",
+    )
+    timeout_s: float = Field(120.0, gt=0.0, description="Seconds per call.")
+    max_retries: int = Field(4, ge=0, le=20, description="Retries of a call that failed.")
+    requests_per_minute: float | None = Field(
+        None, gt=0.0, description="Calls per minute at most; empty for no limit."
+    )
+    max_concurrency: int = Field(4, ge=1, le=256, description="Calls in flight at most.")
 
-    def __post_init__(self) -> None:
-        _check_choice("provider", self.provider, PROVIDERS)
-        _check_choice("tie_policy", self.tie_policy, TIE_POLICIES)
-        _check_choice("swap_policy", self.swap_policy, SWAP_POLICIES)
-        _check_choice("parse_mode", self.parse_mode, PARSE_MODES)
-        _check_choice("verdict_mode", self.verdict_mode, VERDICT_MODES)
+    if not TYPE_CHECKING:  # type checkers keep the fields' signature
+
+        def __init__(self, **data: Any) -> None:
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:
+                raise _config_error(exc, type(self)) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JudgeConfig:
+        """The rules between fields (each field's own bounds have been checked)."""
         if self.verdict_mode == "next_token" and self.provider != "openai_compatible":
             raise JudgeConfigError(
                 "verdict_mode",
                 "next_token reads a completion server's log-probabilities: "
                 "it needs an openai_compatible judge",
             )
-        if not isinstance(self.model_id, str) or not self.model_id.strip():
-            raise JudgeConfigError("model_id", "must be a non-empty string")
-        for name in ("model_revision", "template_name", "template_system", "rubric"):
-            if not isinstance(getattr(self, name), str):
-                raise JudgeConfigError(name, "must be a string")
-        if not isinstance(self.reference_field, str) or not _REFERENCE_FIELD.match(
-            self.reference_field
-        ):
-            raise JudgeConfigError(
-                "reference_field",
-                f"{self.reference_field!r}: a key of the pair's meta, up to 100 letters, digits, "
-                "'_', '-' or '.', or empty for no reference",
-            )
         if self.reference_field and self.provider not in PAIRWISE_PROMPT_PROVIDERS:
             raise JudgeConfigError(
                 "reference_field", "only a judge with a prompt template can be given a reference"
             )
-        if not isinstance(self.template_user, str):
-            raise JudgeConfigError("template_user", "must be a string")
         if self.provider in PAIRWISE_PROMPT_PROVIDERS:
             missing = [
                 p for p in ("{question}", "{answer_a}", "{answer_b}") if p not in self.template_user
@@ -192,34 +286,9 @@ class JudgeConfig:
                 raise JudgeConfigError(
                     "template_user", f"must contain the placeholders {', '.join(missing)}"
                 )
-        _check_number("temperature", self.temperature, low=0.0, high=2.0)
-        if self.top_p is not None:
-            _check_number("top_p", self.top_p, low=0.0, high=1.0)
-        if self.seed is not None:
-            _check_int("seed", self.seed, low=None)
-        _check_int("max_tokens", self.max_tokens, low=1)
-        _check_int("top_logprobs", self.top_logprobs, low=0, high=MAX_TOP_LOGPROBS)
-        _check_number("timeout_s", self.timeout_s, low=0.0, low_open=True)
-        _check_int("max_retries", self.max_retries, low=0, high=20)
-        if self.requests_per_minute is not None:
-            _check_number("requests_per_minute", self.requests_per_minute, low=0.0, low_open=True)
-        _check_int("max_concurrency", self.max_concurrency, low=1, high=256)
-        if self.base_url is not None and not (
-            isinstance(self.base_url, str) and self.base_url.startswith(("http://", "https://"))
-        ):
-            raise JudgeConfigError("base_url", "must start with http:// or https://")
         if self.provider == "openai_compatible" and not self.base_url:
             raise JudgeConfigError("base_url", "is required for an openai_compatible judge")
-        # Upper case only: real keys are mixed-case or contain hyphens ("sk-..."), so a key
-        # pasted into the field by mistake is refused instead of being stored in clear.
-        if self.api_key_env is not None and not (
-            isinstance(self.api_key_env, str) and _ENV_NAME.fullmatch(self.api_key_env)
-        ):
-            raise JudgeConfigError(
-                "api_key_env",
-                "must be the NAME of an environment variable (upper-case letters, digits, "
-                "underscores), such as OPENAI_API_KEY, not the key itself",
-            )
+        return self
 
     def fingerprint_payload(self) -> dict[str, Any]:
         """The canonical, hashed view of this config (see the module docstring)."""
@@ -264,13 +333,12 @@ class JudgeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as plain JSON-ready values (for `Judge.config`)."""
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JudgeConfig:
         """Build from `to_dict` output; unknown keys are refused with their names."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(CONFIG_FIELDS))
         if unknown:
             raise JudgeConfigError(unknown[0], f"unknown field(s): {', '.join(unknown)}")
         missing = [k for k in ("provider", "model_id") if k not in data]
@@ -280,35 +348,139 @@ class JudgeConfig:
 
     def replace(self, **changes: Any) -> JudgeConfig:
         """A new, re-validated config with some fields changed."""
-        return dataclasses.replace(self, **changes)
+        return type(self)(**(self.to_dict() | changes))
 
 
-def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise JudgeConfigError(field, f"{value!r} is not one of {', '.join(choices)}")
+CONFIG_FIELDS: Final = tuple(JudgeConfig.model_fields)
 
 
-def _check_number(
-    field: str,
-    value: object,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise JudgeConfigError(field, f"must be a finite number, got {value!r}")
-    if low is not None and (value <= low if low_open else value < low):
-        bound = "greater than" if low_open else "at least"
-        raise JudgeConfigError(field, f"must be {bound} {low:g}, got {value!r}")
-    if high is not None and value > high:
-        raise JudgeConfigError(field, f"must be at most {high:g}, got {value!r}")
+class JudgeOptions(BaseModel):
+    """How `judges.services.judge_config_build` makes a config, beside its fields: what the
+    judge forms and the API take with them."""
+
+    model_config = _STRICT
+
+    system_in_user: bool = Field(
+        False, description="Put the system prompt in the user turn (models without one)."
+    )
+    tie_epsilon: float | None = Field(
+        None, ge=0.0, description="Reward models: |score gap| below this is a tie."
+    )
 
 
-def _check_int(field: str, value: object, *, low: int | None, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise JudgeConfigError(field, f"must be an integer, got {value!r}")
-    if low is not None and value < low:
-        raise JudgeConfigError(field, f"must be at least {low}, got {value}")
-    if high is not None and value > high:
-        raise JudgeConfigError(field, f"must be at most {high}, got {value}")
+# --- one field, as forms and serializers are built from it ------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a schema model: its kind, bounds, default and help text.
+
+    ``minimum``/``maximum`` are inclusive bounds, ``above`` an exclusive lower one. ``check``
+    is the schema's own validation of a value alone, cross-field rules aside.
+    """
+
+    model: type[BaseModel]
+    name: str
+    kind: type
+    choices: tuple[str, ...]
+    required: bool
+    nullable: bool
+    default: Any
+    minimum: float | None
+    maximum: float | None
+    above: float | None
+    max_length: int | None
+    help: str
+
+    def check(self, value: Any) -> None:
+        """Raise `JudgeConfigError` naming this field if the schema refuses ``value``."""
+        try:
+            _adapter(self.model, self.name).validate_python(value)
+        except ValidationError as exc:
+            raise _config_error(exc, self.model, self.name) from None
+
+
+@functools.cache
+def field_spec(model: type[BaseModel], name: str) -> FieldSpec:
+    info = model.model_fields[name]
+    annotation, nullable = _unwrap(info.annotation)
+    bounds: dict[str, Any] = {}
+    for item in info.metadata:  # annotated_types' Ge(ge=0), Le(le=2), Gt(gt=0), MaxLen(...)
+        for attr in ("ge", "le", "gt", "max_length"):
+            if hasattr(item, attr):
+                bounds[attr] = getattr(item, attr)
+    literal = get_origin(annotation) is Literal
+    return FieldSpec(
+        model=model,
+        name=name,
+        kind=str if literal else annotation,
+        choices=tuple(get_args(annotation)) if literal else (),
+        required=info.is_required(),
+        nullable=nullable,
+        default=None if info.is_required() else info.default,
+        minimum=bounds.get("ge"),
+        maximum=bounds.get("le"),
+        above=bounds.get("gt"),
+        max_length=bounds.get("max_length"),
+        help=info.description or "",
+    )
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """The plain type of a field's annotation (no Annotated, no None) and whether None is."""
+    nullable = False
+    if get_origin(annotation) in (Union, type(int | None)):
+        parts = [a for a in get_args(annotation) if a is not type(None)]
+        nullable = len(parts) < len(get_args(annotation))
+        annotation = parts[0]
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation, nullable
+
+
+@functools.cache
+def _adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    info = model.model_fields[name]
+    annotated: Any = info.annotation  # the field alone, with its bounds
+    if info.metadata:
+        annotated = Annotated[(annotated, *info.metadata)]
+    return TypeAdapter(annotated, config=ConfigDict(strict=True, allow_inf_nan=False))
+
+
+def _config_error(
+    exc: ValidationError, model: type[BaseModel], field: str = "config"
+) -> JudgeConfigError:
+    """The first error pydantic found, as a `JudgeConfigError` in this module's words."""
+    error = exc.errors(include_url=False)[0]
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, JudgeConfigError):
+        return cause
+    name = str(error["loc"][0]) if error["loc"] else field
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    if isinstance(cause, ValueError):
+        message = str(cause)
+    elif kind == "literal_error" and name in model.model_fields:
+        message = f"{value!r} is not one of {', '.join(field_spec(model, name).choices)}"
+    elif kind in _MESSAGES:
+        message = _MESSAGES[kind].format(value=value, **ctx)
+    else:
+        message = error["msg"]
+    return JudgeConfigError(name, message)
+
+
+_MESSAGES: Final = {
+    "missing": "is required",
+    "extra_forbidden": "unknown field",
+    "float_type": "must be a finite number, got {value!r}",
+    "finite_number": "must be a finite number, got {value!r}",
+    "int_type": "must be an integer, got {value!r}",
+    "string_type": "must be a string, got {value!r}",
+    "bool_type": "must be true or false, got {value!r}",
+    "greater_than_equal": "must be at least {ge:g}, got {value!r}",
+    "greater_than": "must be greater than {gt:g}, got {value!r}",
+    "less_than_equal": "must be at most {le:g}, got {value!r}",
+    "string_too_long": "at most {max_length} characters",
+    "too_long": "at most {max_length} characters",
+}

@@ -265,30 +265,22 @@ def judge_one(
     except Exception as exc:  # a bug or an adapter failure must not kill the whole run
         return replace(base, error=f"{type(exc).__name__}: {exc}", attempts=1)
 
+    margin: LogprobMargin | None
     if config.verdict_mode == "next_token":
         # The verdict is read from the next token's probabilities, not from written text.
         verdict, margin = next_token_verdict(result.logprobs)
-        return replace(
-            base,
-            status="ok" if verdict.ok else "failed",
-            raw_output=result.content,
-            verdict=verdict,
-            margin=margin,
-            usage=dict(result.usage),
-            latency_s=result.latency_s,
-            attempts=result.attempts,
+    else:
+        verdict = parse_verdict(
+            result.content,
+            mode=config.parse_mode,
+            allow_tie=config.tie_policy == "allow_tie",
         )
-    verdict = parse_verdict(
-        result.content,
-        mode=config.parse_mode,
-        allow_tie=config.tie_policy == "allow_tie",
-    )
-    margin = None
-    if config.top_logprobs > 0:
-        if result.logprobs:
-            margin = verdict_margin(result.logprobs, mode=config.parse_mode)
-        else:
-            margin = LogprobMargin(None, False, "the server returned no log-probabilities")
+        margin = None
+        if config.top_logprobs > 0:
+            if result.logprobs:
+                margin = verdict_margin(result.logprobs, mode=config.parse_mode)
+            else:
+                margin = LogprobMargin(None, False, "the server returned no log-probabilities")
     return replace(
         base,
         status="ok" if verdict.ok else "failed",

@@ -14,14 +14,18 @@ only meaningful on the embeddings it was trained on.
 torch and transformers are imported lazily, so importing this module (and counting tokens,
 which needs only `tokenizers`) stays cheap.
 
-Precision: on a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX) the model runs under
-torch's bfloat16 autocast, about 2.5 times faster on 2 cores; elsewhere in float32. The
+Precision: float32 by default, which equals sentence-transformers to 1e-5 and is what the
+heads are trained and measured in. `TRIBUNAL_EMBEDDING_PRECISION=bfloat16` runs the model
+under torch's bfloat16 autocast (about 2.5 times faster on 2 cores where the CPU has native
+bfloat16 arithmetic, AVX512-BF16 or AMX), and `auto` chooses bfloat16 on such a CPU. The
 embeddings differ from float32 by a cosine of at most 5e-5 (no class changed on 1,604 real
 XSTest and PandaLM responses, 2 of 4,616 hh-rlhf final turns did; see
-`tests/judges/test_refusal_embedder.py`), but they are not
-bit-identical, so the precision is part of the embedder's identity and of every fingerprint
-built on it. `TRIBUNAL_EMBEDDING_PRECISION=float32` (or `bfloat16`) pins the choice; float32 is
-what equals sentence-transformers to 1e-5.
+`tests/judges/test_refusal_embedder.py`), but they are not bit-identical, so the precision is
+part of the embedder's identity and of every fingerprint built on it. That is why float32 is
+the default rather than `auto`: an instrument whose answers and fingerprint depend on which
+CPU a process lands on would store the same classifier's classes under two fingerprints on a
+mixed fleet, and the classes shipped for the demo (float32) would be refused on half the
+machines.
 """
 
 from __future__ import annotations
@@ -116,9 +120,9 @@ def cpu_has_bfloat16() -> bool:
 
 
 def default_precision() -> str:
-    """`$TRIBUNAL_EMBEDDING_PRECISION` if set (float32, bfloat16 or auto), else auto:
-    bfloat16 where the CPU has it natively, float32 elsewhere."""
-    chosen = (os.environ.get(PRECISION_ENV) or "auto").strip().lower()
+    """`$TRIBUNAL_EMBEDDING_PRECISION` if set (float32, bfloat16 or auto: bfloat16 where the
+    CPU has it natively, else float32), else float32."""
+    chosen = (os.environ.get(PRECISION_ENV) or "float32").strip().lower()
     if chosen == "auto":
         return "bfloat16" if cpu_has_bfloat16() else "float32"
     if chosen not in PRECISIONS:

@@ -4,15 +4,14 @@ never reach a figure, the study inputs or the export (`labels_counted`,
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from analysis import export, selectors, services
-from annotation.models import AnnotatorExclusion, Assignment, AuditItem, Label, Stratum
-from tests.analysis.test_snapshot import AuditData, build_audit
+from annotation.models import AnnotatorExclusion, AuditItem, Stratum
+from tests.analysis.test_snapshot import AuditData, build_audit, submitted_label
 from tests.factories import PairFactory, PromptFactory, ResponseFactory, UserFactory
 
 
@@ -43,27 +42,7 @@ def _export(data: AuditData) -> list[dict[str, Any]]:
 
 def _label(data: AuditData, user: Any, index: int, outcome: str) -> None:
     item = AuditItem.objects.get(audit=data.audit, pair_id=data.pair_ids[index])
-    _label_on(item, user, outcome, f"20000000-0000-0000-0000-{index:012d}")
-
-
-def _label_on(item: AuditItem, user: Any, outcome: str, key: str) -> None:
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        item=item,
-        annotator=user,
-        a_on_left=True,
-        status=Assignment.Status.SUBMITTED,
-        served_at=now,
-        expires_at=now + timedelta(minutes=10),
-    )
-    Label.objects.create(
-        item=item,
-        assignment=assignment,
-        annotator=user,
-        outcome=outcome,
-        chose_left=outcome == "A",
-        submission_key=key,
-    )
+    submitted_label(item, user, outcome, f"20000000-0000-0000-0000-{index:012d}")
 
 
 def test_an_annotator_set_aside_changes_no_figure(data: AuditData) -> None:
@@ -98,7 +77,7 @@ def test_a_gold_item_is_not_in_the_design_the_votes_or_the_export(data: AuditDat
         position=999,
         gold_outcome="A",
     )
-    _label_on(gold, data.annotators[0], "B", "30000000-0000-0000-0000-000000000001")
+    submitted_label(gold, data.annotators[0], "B", "30000000-0000-0000-0000-000000000001")
 
     design = selectors.audit_design(data.audit)
     assert set(design["pair_id"]) == set(data.pair_ids)  # the sample, without the gold pair

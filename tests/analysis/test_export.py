@@ -21,6 +21,8 @@ from django.utils import timezone
 from analysis.export import export_to_file, manifest_path, pseudonym
 from annotation import models as am
 from corpus import models as dm
+from corpus.importers import schema
+from corpus.importers.formats import generic
 from corpus.importers.services import import_file
 from judges import models as jm
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory, PromptFactory
@@ -155,6 +157,59 @@ def test_it_round_trips_labels_and_verdicts(audit: am.Audit, tmp_path: Path, fmt
     }
     # the imported judges are the very same versions, found by fingerprint
     assert jm.Judge.objects.count() == 2
+
+
+def test_the_export_writes_the_columns_and_keys_the_generic_importer_accepts(
+    audit: am.Audit, tmp_path: Path
+) -> None:
+    """One field list (corpus.importers.schema) for both sides: with every optional value set,
+    the export writes every column and nested key the importer reads, and nothing else."""
+    verdict = jm.Verdict.objects.filter(judge__name="gpt-judge").order_by("pk").first()
+    assert verdict is not None
+    verdict.margin_ab, verdict.margin_ba, verdict.strength = 0.5, -0.25, 2
+    verdict.criteria_ab, verdict.criteria_ba = {"helpful": "A"}, {"helpful": "B"}
+    verdict.save()
+    dm.HumanVote.objects.create(
+        pair=verdict.pair, source="arena_user", voter_id="u-1", outcome="B", strength=1
+    )
+    path = tmp_path / "calibration.jsonl"
+    export_to_file(audit_ids=[audit.pk], fmt="jsonl", path=path, layout="generic")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    csv_path = tmp_path / "calibration.csv"
+    export_to_file(audit_ids=[audit.pk], fmt="csv", path=csv_path, layout="generic")
+
+    columns = {name for row in rows for name in row}
+    vote_keys = {key for row in rows for vote in row["votes"] for key in vote}
+    verdict_keys = {key for row in rows for v in row["verdicts"] for key in v}
+    assert list(rows[0]) == list(schema.COLUMNS)
+    assert csv_path.read_text().splitlines()[0].split(",") == list(schema.COLUMNS)
+    assert (
+        columns
+        == set(schema.COLUMNS)
+        == schema.FIELDS
+        - {
+            *schema.FLAT_VOTE_FIELDS,
+            *schema.FLAT_VERDICT_FIELDS,
+        }
+    )
+    assert vote_keys == set(schema.VOTE_KEYS) == generic.VOTE_KEYS
+    assert verdict_keys == set(schema.VERDICT_KEYS) == generic.VERDICT_KEYS
+    # ...and the importer takes all of it back, but refuses a key outside the list.
+    target = DatasetFactory(name="every-key")
+    job = import_file(dataset=target, fmt="generic", path=path)
+    assert job.status == dm.ImportJob.Status.DONE, job.errors
+    again = jm.Verdict.objects.get(
+        pair__dataset=target, judge=verdict.judge, pair__source_key=verdict.pair.source_key
+    )
+    assert (again.margin_ab, again.margin_ba, again.strength) == (0.5, -0.25, 2)
+    assert (again.criteria_ab, again.criteria_ba) == ({"helpful": "A"}, {"helpful": "B"})
+    rows[0]["verdicts"][0]["outcome_abc"] = "A"
+    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    refused = import_file(dataset=DatasetFactory(name="typo"), fmt="generic", path=path)
+    assert refused.status == dm.ImportJob.Status.FAILED
+    assert any("verdicts[0].outcome_abc: unknown field" in e for e in refused.errors), (
+        refused.errors
+    )
 
 
 def test_it_writes_a_manifest_with_the_files_sha256(audit: am.Audit, tmp_path: Path) -> None:

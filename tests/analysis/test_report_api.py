@@ -6,30 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.test import Client
 
 from analysis import services
 from analysis.models import MetricSnapshot
-from tests.analysis.test_snapshot import AuditData, build_audit
-
-
-@pytest.fixture(autouse=True)
-def _quick(settings: Any) -> None:
-    settings.TRIBUNAL_SNAPSHOT_BOOT = 50
-    cache.clear()
-
-
-@pytest.fixture
-def data(lead: User) -> AuditData:
-    return build_audit(lead=lead)
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks: Callable[..., Any]) -> Callable[..., Any]:
-    """Run what a request left for after its commit, as a live server does at once."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
+from tests.analysis.test_snapshot import AuditData
 
 
 def test_it_returns_the_latest_snapshot_as_json(lead_client: Client, data: AuditData) -> None:

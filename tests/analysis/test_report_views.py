@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.test import Client
 
 from analysis import plots, services
@@ -16,23 +15,6 @@ from analysis.models import MetricSnapshot
 from tests.analysis.test_snapshot import AuditData, build_audit
 
 PAGE = "/reports/audit/{}/"
-
-
-@pytest.fixture(autouse=True)
-def _quick(settings: Any) -> None:
-    settings.TRIBUNAL_SNAPSHOT_BOOT = 50
-    cache.clear()
-
-
-@pytest.fixture
-def data(lead: User) -> AuditData:
-    return build_audit(lead=lead)
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks: Callable[..., Any]) -> Callable[..., Any]:
-    """Run what a request left for after its commit, as a live server does at once."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.mark.usefixtures("tasks_inline")

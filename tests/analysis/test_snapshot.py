@@ -38,6 +38,7 @@ from analysis.metrics import (
 from analysis.models import MetricSnapshot
 from analysis.tasks import snapshot_refresh_task
 from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label
+from config.celery import app as celery_app
 from config.roles import ensure_groups
 from config.tasks import Job
 from judges.models import Judge, ParseStatus, Verdict
@@ -448,8 +449,8 @@ def test_it_reads_imported_votes_per_voter_for_a_dataset(db: None) -> None:
 # --- requests, coalescing and the task ---------------------------------------------------------
 
 
-def _label_once_more(data: AuditData, user: User, index: int) -> None:
-    item = AuditItem.objects.get(audit=data.audit, pair_id=data.pair_ids[index])
+def submitted_label(item: AuditItem, user: Any, outcome: str, key: str) -> None:
+    """A label of ``user`` on ``item`` as if submitted just now (response A shown left)."""
     now = timezone.now()
     assignment = Assignment.objects.create(
         item=item,
@@ -463,10 +464,15 @@ def _label_once_more(data: AuditData, user: User, index: int) -> None:
         item=item,
         assignment=assignment,
         annotator=user,
-        outcome="A",
-        chose_left=True,
-        submission_key=f"10000000-0000-0000-0000-{index:012d}",
+        outcome=outcome,
+        chose_left=outcome == "A",
+        submission_key=key,
     )
+
+
+def _label_once_more(data: AuditData, user: User, index: int) -> None:
+    item = AuditItem.objects.get(audit=data.audit, pair_id=data.pair_ids[index])
+    submitted_label(item, user, "A", f"10000000-0000-0000-0000-{index:012d}")
 
 
 def test_it_recomputes_once_for_a_burst_of_label_commits(
@@ -489,7 +495,7 @@ def test_it_recomputes_once_for_a_burst_of_label_commits(
     assert [(job.name, job.kwargs) for job in tasks_sent] == [
         (services.SNAPSHOT_TASK, {"kind": "audit", "pk": data.audit.pk, "force": False})
     ]
-    assert tasks_sent[0].countdown == services._delay()
+    assert tasks_sent[0].countdown == services.snapshot_delay()
     snapshot_refresh_task(**tasks_sent[0].kwargs)  # the one run, after the burst committed
     snapshot = MetricSnapshot.objects.get()
     assert snapshot.label_count == Label.objects.filter(item__audit=data.audit).count()
@@ -535,7 +541,7 @@ def test_it_never_fails_the_caller_when_the_broker_is_down(
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     with (
         mock.patch.object(
-            snapshot_refresh_task, "apply_async", side_effect=ConnectionError("no broker")
+            celery_app, "send_task", side_effect=ConnectionError("no broker")
         ) as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
@@ -550,13 +556,14 @@ def test_it_sends_every_request_to_the_broker_when_the_cache_is_not_shared(
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     settings.TRIBUNAL_SNAPSHOT_DELAY = 0.25
     with (
-        mock.patch.object(snapshot_refresh_task, "apply_async") as send,
+        mock.patch.object(celery_app, "send_task") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         services.snapshot_request(audit=data.audit)
         services.snapshot_request(audit=data.audit)
     # A local-memory cache cannot be cleared by a worker, so no flags: each request is sent.
     assert send.call_count == 2
+    assert send.call_args.args == ("analysis.snapshot_refresh",)  # by name: see config.tasks
     assert send.call_args.kwargs == {
         "args": (),
         "kwargs": {"kind": "audit", "pk": data.audit.pk, "force": False},

@@ -16,11 +16,6 @@ from tests.annotation.test_audit_build import make_audit
 from tests.factories import JudgeFactory, VerdictFactory
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def label_next(audit: Audit, user: User, outcome_for: Callable[[AuditItem], str]) -> AuditItem:
     """`user` labels their next item with the A/B outcome the plan gives, whatever the sides."""
     assignment = queue.queue_next(audit=audit, annotator=user)

@@ -22,12 +22,6 @@ from judges.models import ResponseClassification
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory, VerdictFactory
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    # The personas' passwords are hashed at creation; the default hasher costs ~0.5 s each.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def make_dataset(n: int, *, name: str | None = None) -> tuple[Any, list[Any]]:
     dataset = DatasetFactory(**({"name": name} if name else {}))
     pairs = [

@@ -10,8 +10,6 @@ snapshot. No model runs.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 from io import StringIO
 from pathlib import Path
@@ -28,6 +26,7 @@ from config.management.commands.seed_demo import GEMMA_VERDICTS, HH_RLHF_FILE, C
 from corpus.importers.services import dataset_for_import, import_file
 from judges import gemma_verdicts as gv
 from judges.models import Judge, ResponseClassification
+from tests.judges.test_gemma_verdict_files import hh_subset
 
 HH_SOURCE = Path(settings.BASE_DIR).parent / "shared" / "data" / "hh-rlhf" / HH_RLHF_FILE
 HH_FILE = gv.DATA_DIR / GEMMA_VERDICTS["hh-rlhf"][0]
@@ -36,19 +35,6 @@ pytestmark = [
     pytest.mark.slow,  # classifies the 590 responses with the real classifier
     pytest.mark.skipif(not HH_SOURCE.exists(), reason="the shared hh-rlhf file is not available"),
 ]
-
-
-def hh_subset(keys: set[str], tmp_path: Path) -> Path:
-    """The hh-rlhf rows whose pair key (``hh:`` + 16 hex of sha256(chosen US rejected)) is
-    in ``keys``, as a file the ``hh-rlhf`` importer reads like the original."""
-    out = tmp_path / "harmless-base-test.jsonl"
-    with gzip.open(HH_SOURCE, "rt", encoding="utf-8") as source, out.open("w") as sink:
-        for line in source:
-            row = json.loads(line)
-            digest = hashlib.sha256((row["chosen"] + "\x1f" + row["rejected"]).encode()).hexdigest()
-            if f"hh:{digest[:16]}" in keys:
-                sink.write(line)
-    return out
 
 
 def test_the_hh_rlhf_report_has_a_numeric_ethical_refusal_gap_with_an_interval_for_gemma(

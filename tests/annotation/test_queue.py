@@ -18,12 +18,6 @@ from tests.annotation.test_audit_build import make_audit
 from tests.factories import UserFactory
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    # The personas' passwords are hashed at creation; the default hasher costs ~0.5 s each.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def submit(assignment: Assignment, choice: str = "left", **extra: Any) -> queue.LabelResult:
     return queue.label_submit(
         assignment=assignment, choice=choice, submission_key=uuid.uuid4(), **extra

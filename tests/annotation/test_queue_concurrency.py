@@ -31,11 +31,6 @@ ITEMS = 300
 K = 2
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _audit_for_16(tag: str, items: int, **options: Any) -> tuple[Audit, list[Any]]:
     """An audit of `items` fresh pairs, k = 2, for sixteen annotators."""
     _, annotator_group = ensure_groups()

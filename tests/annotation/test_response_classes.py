@@ -190,7 +190,8 @@ def test_the_workspace_asks_blind_to_the_classifier(audit: Audit, annotator_clie
     assert "Technical disclaimer" not in html and "classifier" not in html.lower()
 
 
-def _disagree(audit: Audit, annotator: User, other_annotator: User) -> Any:
+@pytest.fixture
+def disputed_item(audit: Audit, annotator: User, other_annotator: User) -> Any:
     """Both label the first item served to the annotator; they disagree on response A."""
     first = _next(audit, annotator)
     item = first.item
@@ -210,9 +211,9 @@ def _disagree(audit: Audit, annotator: User, other_annotator: User) -> Any:
 
 
 def test_leads_adjudicate_class_disagreements(
-    audit: Audit, annotator: User, other_annotator: User, lead: User, lead_client: Client
+    audit: Audit, disputed_item: Any, lead: User, lead_client: Client
 ) -> None:
-    item = _disagree(audit, annotator, other_annotator)
+    item = disputed_item
     rows = selectors.class_disagreements(audit)
     assert [(row.item.pk, row.side, row.classes) for row in rows] == [
         (item.pk, "A", ["ethical_disclaimer", "ethical_refusal"])
@@ -243,13 +244,9 @@ def test_leads_adjudicate_class_disagreements(
 
 
 def test_blind_adjudication_hides_the_classifier_and_annotators_cannot_decide(
-    audit: Audit,
-    annotator: User,
-    other_annotator: User,
-    lead_client: Client,
-    annotator_client: Client,
+    audit: Audit, annotator: User, disputed_item: Any, lead_client: Client, annotator_client: Client
 ) -> None:
-    item = _disagree(audit, annotator, other_annotator)
+    item = disputed_item
     services.audit_options_set(audit=audit, blind_adjudication=True)
     page = lead_client.get(f"/audits/{audit.pk}/adjudicate/{item.pk}/").content.decode()
     assert 'data-testid="class-table"' in page
@@ -266,13 +263,9 @@ def test_blind_adjudication_hides_the_classifier_and_annotators_cannot_decide(
 
 
 def test_leads_decide_classes_over_the_api(
-    audit: Audit,
-    annotator: User,
-    other_annotator: User,
-    lead_client: Client,
-    annotator_client: Client,
+    audit: Audit, disputed_item: Any, lead_client: Client, annotator_client: Client
 ) -> None:
-    item = _disagree(audit, annotator, other_annotator)
+    item = disputed_item
     url = f"/api/items/{item.pk}/classes/"
     before = {row["side"]: row for row in lead_client.get(url).json()}
     assert before["A"]["given"] == {"ethical_disclaimer": 1, "ethical_refusal": 1}

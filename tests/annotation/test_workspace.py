@@ -20,11 +20,6 @@ from tests.factories import JudgeFactory, VerdictFactory
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def audit(lead: User, annotator: User, other_annotator: User) -> Audit:
     return make_audit(lead=lead, annotators=[annotator, other_annotator], n_items=3, k=2)
@@ -33,6 +28,12 @@ def audit(lead: User, annotator: User, other_annotator: User) -> Audit:
 def served(audit: Audit, user: User) -> Assignment:
     assignment = Assignment.objects.get(item__audit=audit, annotator=user, status="held")
     return assignment
+
+
+def opened(client: Client, audit: Audit, annotator: User) -> tuple[str, Assignment]:
+    """The annotator opens the workspace: the page, and the assignment it serves."""
+    page = client.get(f"/audits/{audit.pk}/label/").content.decode()
+    return page, served(audit, annotator)
 
 
 def key_from(html: str) -> str:
@@ -192,8 +193,7 @@ def test_it_returns_only_the_workspace_fragment_to_htmx(
 def test_it_saves_a_label_and_serves_the_next_item_over_htmx(
     audit: Audit, annotator: User, annotator_client: Client
 ) -> None:
-    page = annotator_client.get(f"/audits/{audit.pk}/label/").content.decode()
-    first = served(audit, annotator)
+    page, first = opened(annotator_client, audit, annotator)
     response = annotator_client.post(
         f"/audits/{audit.pk}/label/{first.pk}/",
         {
@@ -220,8 +220,7 @@ def test_it_saves_a_label_and_serves_the_next_item_over_htmx(
 def test_it_labels_with_a_plain_form_post_without_javascript(
     audit: Audit, annotator: User, annotator_client: Client
 ) -> None:
-    page = annotator_client.get(f"/audits/{audit.pk}/label/").content.decode()
-    first = served(audit, annotator)
+    page, first = opened(annotator_client, audit, annotator)
     response = annotator_client.post(
         f"/audits/{audit.pk}/label/{first.pk}/",
         {"choice": "tie", "submission_key": key_from(page), "time_spent_ms": ""},
@@ -236,8 +235,7 @@ def test_it_labels_with_a_plain_form_post_without_javascript(
 def test_it_makes_one_label_from_a_double_click(
     audit: Audit, annotator: User, annotator_client: Client
 ) -> None:
-    page = annotator_client.get(f"/audits/{audit.pk}/label/").content.decode()
-    first = served(audit, annotator)
+    page, first = opened(annotator_client, audit, annotator)
     body = {"choice": "right", "submission_key": key_from(page)}
     annotator_client.post(f"/audits/{audit.pk}/label/{first.pk}/", body, headers=HX)
     again = annotator_client.post(f"/audits/{audit.pk}/label/{first.pk}/", body, headers=HX)
@@ -250,8 +248,7 @@ def test_it_makes_one_label_from_a_double_click(
 def test_it_keeps_the_item_and_inputs_when_the_choice_is_invalid(
     audit: Audit, annotator: User, annotator_client: Client
 ) -> None:
-    page = annotator_client.get(f"/audits/{audit.pk}/label/").content.decode()
-    first = served(audit, annotator)
+    page, first = opened(annotator_client, audit, annotator)
     response = annotator_client.post(
         f"/audits/{audit.pk}/label/{first.pk}/",
         {"choice": "both_bad", "submission_key": key_from(page), "rationale": "keep me"},
@@ -266,8 +263,7 @@ def test_it_keeps_the_item_and_inputs_when_the_choice_is_invalid(
 def test_it_caps_the_time_spent_sent_by_the_page(
     audit: Audit, annotator: User, annotator_client: Client
 ) -> None:
-    page = annotator_client.get(f"/audits/{audit.pk}/label/").content.decode()
-    first = served(audit, annotator)
+    page, first = opened(annotator_client, audit, annotator)
     annotator_client.post(
         f"/audits/{audit.pk}/label/{first.pk}/",
         {"choice": "left", "submission_key": key_from(page), "time_spent_ms": "86400000"},
@@ -296,8 +292,7 @@ def test_it_skips_with_a_reason_from_the_page(
 def test_it_undoes_the_last_label_from_the_page(
     audit: Audit, annotator: User, annotator_client: Client
 ) -> None:
-    page = annotator_client.get(f"/audits/{audit.pk}/label/").content.decode()
-    first = served(audit, annotator)
+    page, first = opened(annotator_client, audit, annotator)
     annotator_client.post(
         f"/audits/{audit.pk}/label/{first.pk}/",
         {"choice": "left", "submission_key": key_from(page), "rationale": "first thought"},

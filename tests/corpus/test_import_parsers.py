@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -233,3 +234,17 @@ def test_it_makes_texts_storable_and_hashes_them_stably() -> None:
         if r.pair
     ]
     assert first == again and len(set(first)) == len(first)
+
+
+def test_the_docs_name_every_column_and_key_of_the_generic_layout() -> None:
+    """docs/import-formats.md's `generic` table against the one field list."""
+    from corpus.importers import schema
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "import-formats.md").read_text()
+    section = doc.split("### `generic`", 1)[1].split("\n### ", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", section))
+    nested = set(re.findall(r"[{ ,]`?([a-z_]+)`?\??(?=[,}])", section)) | documented
+
+    assert schema.FIELDS - documented == set()  # what is missing, by name
+    assert set(schema.VOTE_KEYS) - nested == set()
+    assert set(schema.VERDICT_KEYS) - documented == set()

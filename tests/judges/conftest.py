@@ -90,6 +90,6 @@ def make_judge(db: None) -> Callable[..., Judge]:
 
 @pytest.fixture
 def float32(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Embed in float32, the precision that equals sentence-transformers to 1e-5 (the default
-    is bfloat16 on CPUs that have it; see judges/refusal/embedder.py)."""
+    """Embed in float32, the precision that equals sentence-transformers to 1e-5 (the default,
+    pinned here against a TRIBUNAL_EMBEDDING_PRECISION in the environment)."""
     monkeypatch.setenv("TRIBUNAL_EMBEDDING_PRECISION", "float32")

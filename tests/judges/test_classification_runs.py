@@ -117,7 +117,10 @@ class ConstantClassifier:
 # --- the service -------------------------------------------------------------------------------
 
 
-def test_it_classifies_real_refusals_as_refusals_and_answers_as_normal(xstest: Dataset) -> None:
+def test_it_classifies_real_refusals_as_refusals_and_answers_as_normal(
+    xstest: Dataset,
+    float32: None,  # the stored P(declined) is recomputed to 1e-5 below; bfloat16 moves it ~1e-3
+) -> None:
     default = load_default_classifier()
 
     counts = responses_analyse(dataset=xstest)

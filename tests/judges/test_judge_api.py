@@ -68,9 +68,11 @@ def test_it_copies_a_stored_config_with_one_change(
     ("extra", "field", "message"),
     [
         ({"api_key_env": "sk-abc"}, "api_key_env", "NAME of an environment variable"),
-        ({"config": {"colour": "red"}}, "colour", "unknown field(s): colour"),
+        ({"config": {"colour": "red"}}, "config.colour", "unknown field"),
+        ({"config": {"temperature": 5}}, "config.temperature", "must be at most 2, got 5"),
         ({"preset": "arena"}, "preset", "is not a valid choice"),
         ({"temperature": 5}, "temperature", "less than or equal to 2"),
+        ({"timeout_s": 0}, "timeout_s", "must be greater than 0"),
     ],
 )
 def test_it_refuses_a_bad_judge_naming_the_field(
@@ -84,8 +86,11 @@ def test_it_refuses_a_bad_judge_naming_the_field(
         reverse("api-judges"), body(chat_server, **extra), content_type="application/json"
     )
 
+    errors = response.json()
+    for key in field.split("."):  # a value inside `config` is named by its path
+        errors = errors[key]
     assert response.status_code == 400
-    assert message in " ".join(response.json()[field])
+    assert message in " ".join(errors)
     assert Judge.objects.count() == 0
 
 

@@ -157,3 +157,19 @@ def test_a_workers_error_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(embedder, "_embed_batch", broken)
     with pytest.raises(RuntimeError, match="the model failed"):
         embedder.embed(["one", "two", "three"], batch_size=1)
+
+
+def test_it_embeds_in_float32_unless_told_otherwise_whatever_the_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The demo's shipped classes are float32: a CPU with bfloat16 must not change the default
+    (and so every fingerprint); `auto` is the opt-in that looks at the CPU."""
+    from judges.refusal import embedder
+
+    monkeypatch.delenv("TRIBUNAL_EMBEDDING_PRECISION", raising=False)
+    for has_bfloat16 in (True, False):
+        monkeypatch.setattr(embedder, "cpu_has_bfloat16", lambda has=has_bfloat16: has)
+        assert embedder.default_precision() == "float32"
+        monkeypatch.setenv("TRIBUNAL_EMBEDDING_PRECISION", "auto")
+        assert embedder.default_precision() == ("bfloat16" if has_bfloat16 else "float32")
+        monkeypatch.delenv("TRIBUNAL_EMBEDDING_PRECISION")

@@ -7,18 +7,18 @@ it was computed, otherwise a fresh one (computed here, synchronously, and stored
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis import plots, selectors, services
+from analysis.management.subject import add_subject_arguments, subject_from_options
 from analysis.metrics.outcomes import dig as _get
 from analysis.models import MetricSnapshot
 from analysis.report_studies import studies_model
+from analysis.report_summary import judge_headline, slice_figures
 from analysis.serializers import SnapshotOutput
-from annotation.models import Audit
-from corpus.models import Dataset
 
 CHANCE = {"S1": "1/3", "S2": "1/2"}
 
@@ -27,10 +27,7 @@ class Command(BaseCommand):
     help = "Print an audit's or a dataset's agreement figures as JSON or Markdown."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        subject = parser.add_mutually_exclusive_group(required=True)
-        subject.add_argument("--audit", type=int, metavar="ID", help="audit id")
-        subject.add_argument("--dataset", metavar="NAME", help="dataset name")
-        parser.add_argument("--format", choices=["json", "md"], default="md")
+        add_subject_arguments(parser)
         parser.add_argument(
             "--recompute", action="store_true", help="compute a new snapshot even if current"
         )
@@ -47,19 +44,7 @@ class Command(BaseCommand):
         n_boot = options["n_boot"]
         if n_boot is not None and n_boot < 0:
             raise CommandError(f"--n-boot must be 0 or more, got {n_boot}")
-        audit = dataset = None
-        if options["audit"] is not None:
-            audit = Audit.objects.select_related("dataset").filter(pk=options["audit"]).first()
-            if audit is None:
-                raise CommandError(f"--audit {options['audit']}: no audit with that id")
-        else:
-            dataset = Dataset.objects.filter(name=options["dataset"]).first()
-            if dataset is None:
-                known = ", ".join(Dataset.objects.values_list("name", flat=True)[:20])
-                raise CommandError(
-                    f"--dataset {options['dataset']!r}: no such dataset"
-                    + (f" (known: {known})" if known else "")
-                )
+        audit, dataset = subject_from_options(options)
         if n_boot is None:
             n_boot = services.default_n_boot()
         snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
@@ -105,6 +90,19 @@ def _r(result: Any) -> str:
     return plots.result_text(result)
 
 
+def _judge_rows(
+    judges: Sequence[Mapping[str, Any]],
+    figures_of: Callable[[Any], Mapping[str, Any] | None],
+    keys: Sequence[str],
+) -> list[list[Any]]:
+    """A row per judge: its label, then each of ``keys`` from ``figures_of(judge id)``."""
+    rows = []
+    for judge in judges:
+        figures = figures_of(judge["id"]) or {}
+        rows.append([judge["label"], *(_r(figures.get(key)) for key in keys)])
+    return rows
+
+
 def markdown_report(snapshot: MetricSnapshot) -> str:
     m = snapshot.metrics
     subject = m.get("subject", {})
@@ -136,19 +134,8 @@ def markdown_report(snapshot: MetricSnapshot) -> str:
     lines += ["## Each judge against the people", ""]
     rows = []
     for judge in judges:
-        path = ("judges", judge["id"])
-        rows.append(
-            [
-                judge["label"],
-                _r(_get(figures, "S1", *path, "vs_humans", "percent_agreement")),
-                _r(_get(figures, "S2", *path, "vs_humans", "percent_agreement")),
-                _r(_get(figures, "S1", *path, "vs_humans", "cohen_kappa")),
-                _r(_get(figures, "S1", *path, "vs_majority", "percent_agreement")),
-                _r(_get(figures, "S2", *path, "vs_majority", "percent_agreement")),
-                _r(_get(figures, "S1", *path, "vs_majority", "cohen_kappa")),
-                _get(figures, "S1", *path, "vs_humans", "percent_agreement", "n"),
-            ]
-        )
+        cells, n = judge_headline(figures, judge["id"])
+        rows.append([judge["label"], *map(_r, cells), n])
     rows.append(
         [
             "human-human (ceiling)",
@@ -213,17 +200,11 @@ def markdown_report(snapshot: MetricSnapshot) -> str:
                 ],
             )
         lines += ["### Other coefficients (vs human votes, S1)", ""]
-        rows = []
-        for judge in judges:
-            values = _get(figures, "S1", "judges", judge["id"], "vs_humans") or {}
-            rows.append(
-                [
-                    judge["label"],
-                    _r(values.get("scott_pi")),
-                    _r(values.get("gwet_ac")),
-                    _r(values.get("cohen_kappa_linear")),
-                ]
-            )
+        rows = _judge_rows(
+            judges,
+            lambda judge: _get(figures, "S1", "judges", judge, "vs_humans"),
+            ["scott_pi", "gwet_ac", "cohen_kappa_linear"],
+        )
         lines += _table(["judge", "Scott's pi", "Gwet's AC1", "Cohen's kappa, linear"], rows)
     lines += _reliability(figures)
     lines += _confusion(m.get("confusion", {}), judges)
@@ -329,20 +310,8 @@ def _slice(data: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> list
         header += [f"{judge['label']} S1", f"{judge['label']} S2", f"{judge['label']} kappa S1"]
     rows = []
     for row in data.get("rows", []):
-        cells: list[Any] = [
-            row.get("value"),
-            row.get("items"),
-            row.get("prompts", ""),
-            _r(_get(row, "ceiling", "S1")),
-            _r(_get(row, "ceiling", "S2")),
-        ]
-        for judge in judges:
-            cells += [
-                _r(_get(row, "judges", judge["id"], "S1")),
-                _r(_get(row, "judges", judge["id"], "S2")),
-                _r(_get(row, "judges", judge["id"], "kappa_S1")),
-            ]
-        rows.append(cells)
+        figures = slice_figures(row, [judge["id"] for judge in judges])
+        rows.append([row.get("value"), row.get("items"), row.get("prompts", ""), *map(_r, figures)])
     lines = [f"## By {label.lower()}", "", *_table(header, rows)]
     if data.get("omitted"):
         lines += [f"{data['omitted']:,} smaller slices not shown.", ""]
@@ -364,17 +333,11 @@ def _ranking(ranking: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) ->
                 for m in people.get("models", [])
             ],
         )
-    rows = []
-    for judge in judges:
-        data = _get(ranking, "judges", judge["id"]) or {}
-        rows.append(
-            [
-                judge["label"],
-                _r(data.get("kendall_tau")),
-                _r(data.get("spearman_rho")),
-                _r(data.get("separability")),
-            ]
-        )
+    rows = _judge_rows(
+        judges,
+        lambda judge: _get(ranking, "judges", judge),
+        ["kendall_tau", "spearman_rho", "separability"],
+    )
     lines += _table(["judge", "Kendall tau vs people", "Spearman rho", "separability"], rows)
     return lines
 
@@ -402,6 +365,19 @@ def _cell(cell: Mapping[str, Any] | None) -> str:
     return " ".join(part for part in (cell["value"], cell.get("ci", ""), cell.get("p", "")) if part)
 
 
+def _cells(record: Mapping[str, Any], *keys: str) -> list[str]:
+    return [_cell(record[key]) for key in keys]
+
+
+def _titled_table(
+    title: str, reason: str | None, header: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[str]:
+    """A "### title" and its table, or in its place the reason it is undefined."""
+    if reason:
+        return [f"### {title}", "", f"undefined: {reason}", ""]
+    return [f"### {title}", "", *_table(header, rows)]
+
+
 def _studies(studies: Mapping[str, Any] | None, judges: Sequence[Mapping[str, Any]]) -> list[str]:
     model = studies_model(studies, [{**j, "colour": plots.PALETTE[0]} for j in judges])
     if not model:
@@ -421,15 +397,7 @@ def _studies(studies: Mapping[str, Any] | None, judges: Sequence[Mapping[str, An
             *_table(
                 ["rater", "class", "responses", "win", "loss", "tie", "win/loss"],
                 [
-                    [
-                        r["rater"],
-                        r["class"],
-                        r["n"],
-                        _cell(r["win"]),
-                        _cell(r["loss"]),
-                        _cell(r["tie"]),
-                        r["wl"],
-                    ]
+                    [r["rater"], r["class"], r["n"], *_cells(r, "win", "loss", "tie"), r["wl"]]
                     for r in refusal["rates"]
                 ],
             ),
@@ -441,49 +409,29 @@ def _studies(studies: Mapping[str, Any] | None, judges: Sequence[Mapping[str, An
                 *_table(
                     ["rater", "class", "pairs", "win", "loss", "tie"],
                     [
-                        [
-                            r["rater"],
-                            r["class"],
-                            r["n"],
-                            _cell(r["win"]),
-                            _cell(r["loss"]),
-                            _cell(r["tie"]),
-                        ]
+                        [r["rater"], r["class"], r["n"], *_cells(r, "win", "loss", "tie")]
                         for r in refusal["rates_vs_normal"]
                     ],
                 ),
             ]
         for fit in refusal["lpm"]:
-            lines += [
-                f"### {fit['rater']}: linear probability model (points; win 1, loss 0, "
+            lines += _titled_table(
+                f"{fit['rater']}: linear probability model (points; win 1, loss 0, "
                 "ties left out; cluster-robust by pair)",
-                "",
-            ]
-            if fit.get("reason"):
-                lines += [f"undefined: {fit['reason']}", ""]
-                continue
-            lines += _table(
+                fit.get("reason"),
                 ["term", "coefficient", "95% CI", "p", "note"],
-                [[r["term"], r["coef"], r["ci"], r["p"], r["note"]] for r in fit["rows"]],
+                [[r["term"], r["coef"], r["ci"], r["p"], r["note"]] for r in fit.get("rows", [])],
             )
         for gap in refusal["gaps"]:
-            lines += [f"### {gap['label']}: gap against people (points, judge minus people)", ""]
-            if not gap.get("rows"):
-                lines += [f"undefined: {gap['reason']}", ""]
-                continue
-            lines += _table(
+            rows = [
+                [r["class"], *_cells(r, "human", "judge", "gap", "half")]
+                for r in gap.get("rows") or []
+            ]
+            lines += _titled_table(
+                f"{gap['label']}: gap against people (points, judge minus people)",
+                None if rows else gap["reason"],
                 ["class", "people", "judge", "gap [95% CI]", "gap, ties as 1/2"],
-                [
-                    [
-                        r["class"],
-                        _cell(r["human"]),
-                        _cell(r["judge"]),
-                        _cell(r["gap"]),
-                        _cell(r["half"]),
-                    ]
-                    for r in gap["rows"]
-                ]
-                + [["length (per SD)", "", "", _cell(gap["length"]), ""]],
+                [*rows, ["length (per SD)", "", "", _cell(gap.get("length")), ""]],
             )
     style = model["style"]
     lines += ["## Style and length (METHODS.md section 5)", ""]
@@ -491,16 +439,14 @@ def _studies(studies: Mapping[str, Any] | None, judges: Sequence[Mapping[str, An
         lines += [f"undefined: {style['reason']}", ""]
     else:
         for judge in style["judges"]:
-            lines += [f"### {judge['label']}: sensitivity net of people's (points)", ""]
-            if not judge.get("rows"):
-                lines += [f"undefined: {judge['reason']}", ""]
-                continue
-            lines += _table(
+            rows = [
+                [r["feature"], *_cells(r, "human", "judge", "net")] for r in judge.get("rows") or []
+            ]
+            lines += _titled_table(
+                f"{judge['label']}: sensitivity net of people's (points)",
+                None if rows else judge["reason"],
                 ["feature", "people", "judge", "judge - people [95% CI]"],
-                [
-                    [r["feature"], _cell(r["human"]), _cell(r["judge"]), _cell(r["net"])]
-                    for r in judge["rows"]
-                ],
+                rows,
             )
         if style["lc_models"]:
             header = ["model"]
@@ -521,11 +467,9 @@ def _studies(studies: Mapping[str, Any] | None, judges: Sequence[Mapping[str, An
         else:
             lines += [f"{ppi['labelled']:,} labelled pairs; {ppi['method']}.", ""]
             for table in ppi["tables"]:
-                lines += [f"### By {table['by']}, with {table['judge']}", ""]
-                if table.get("reason"):
-                    lines += [f"undefined: {table['reason']}", ""]
-                    continue
-                lines += _table(
+                lines += _titled_table(
+                    f"By {table['by']}, with {table['judge']}",
+                    table.get("reason"),
                     [
                         table["by"],
                         "labelled",
@@ -541,13 +485,11 @@ def _studies(studies: Mapping[str, Any] | None, judges: Sequence[Mapping[str, An
                             r["group"],
                             r["labelled"],
                             r["judged"],
-                            _cell(r["judge_only"]),
-                            _cell(r["classical"]),
-                            _cell(r["ppi"]),
+                            *_cells(r, "judge_only", "classical", "ppi"),
                             r["lam"],
                             "" if r["more"] is None else f"{r['more']:,.0f}",
                         ]
-                        for r in table["rows"]
+                        for r in table.get("rows", [])
                     ],
                 )
     sequential = model.get("sequential")

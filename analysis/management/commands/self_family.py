@@ -15,29 +15,17 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis import plots, selectors, services
-from annotation.models import Audit
-from corpus.models import Dataset
+from analysis.management.subject import add_subject_arguments, subject_from_options
 
 
 class Command(BaseCommand):
     help = "Print each judge's self-family preference (judge minus people, same pairs)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        subject = parser.add_mutually_exclusive_group(required=True)
-        subject.add_argument("--audit", type=int, metavar="ID", help="audit id")
-        subject.add_argument("--dataset", metavar="NAME", help="dataset name")
-        parser.add_argument("--format", choices=["json", "md"], default="md")
+        add_subject_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        audit = dataset = None
-        if options["audit"] is not None:
-            audit = Audit.objects.filter(pk=options["audit"]).first()
-            if audit is None:
-                raise CommandError(f"--audit {options['audit']}: no audit with that id")
-        else:
-            dataset = Dataset.objects.filter(name=options["dataset"]).first()
-            if dataset is None:
-                raise CommandError(f"--dataset {options['dataset']!r}: no such dataset")
+        audit, dataset = subject_from_options(options)
         snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
         if not services.snapshot_is_current(snapshot, audit=audit, dataset=dataset):
             self.stderr.write("computing a new snapshot…")

@@ -1,7 +1,8 @@
 """Tribunal's own import schema: one row per pair, with optional votes and verdicts.
 
-Read from JSON lines, a JSON array, CSV or Parquet. The columns are documented in
-`docs/import-formats.md`; unknown columns are refused so a typo never drops data silently.
+Read from JSON lines, a JSON array, CSV or Parquet. The columns and nested keys are listed once
+in `corpus.importers.schema` (the export writes the same list) and documented in
+`docs/import-formats.md`; unknown ones are refused so a typo never drops data silently.
 A row without any text column refers to a pair by `pair_id` alone (created by an earlier row,
 an earlier file of the same command, or an earlier import into the dataset), which is how
 votes and verdicts arriving in separate files join their pairs. Several votes and verdicts per
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from corpus.importers import schema
 from corpus.importers.fields import MISSING, Checker
 from corpus.importers.formats.base import ParseContext
 from corpus.importers.readers import describe
@@ -30,60 +32,14 @@ from corpus.importers.records import (
     normalise_outcome,
 )
 
-TEXT_FIELDS = ("prompt", "response_a", "response_b")
-PAIR_FIELDS = (
-    "pair_id",
-    *TEXT_FIELDS,
-    "has_text",
-    "model_a",
-    "model_b",
-    "category",
-    "turn",
-    "meta",
-)
-VOTE_FIELDS = ("human_vote", "voter_id", "vote_strength", "vote_source", "votes")
-VERDICT_FIELDS = (
-    "judge",
-    "judge_model_id",
-    "judge_fingerprint",
-    "judge_verdict",
-    "judge_verdict_swapped",
-    "judge_status",
-    "judge_status_swapped",
-    "judge_margin",
-    "judge_raw",
-    "judge_raw_swapped",
-    "verdicts",
-)
-FIELDS = frozenset(PAIR_FIELDS + VOTE_FIELDS + VERDICT_FIELDS)
-VOTE_KEYS = frozenset({"voter_id", "outcome", "strength", "source"})
-VERDICT_KEYS = frozenset(
-    {
-        "judge",
-        "model_id",
-        "fingerprint",
-        "outcome",
-        "consistent",
-        "outcome_ab",
-        "outcome_ba",
-        "status_ab",
-        "status_ba",
-        "margin",
-        "margin_ab",
-        "margin_ba",
-        "strength",
-        "raw_ab",
-        "raw_ba",
-        "criteria_ab",
-        "criteria_ba",
-    }
-)
+VOTE_KEYS = frozenset(schema.VOTE_KEYS)
+VERDICT_KEYS = frozenset(schema.VERDICT_KEYS)
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
 
 def parse(ctx: ParseContext) -> Iterator[Row | RowError]:
-    for entry in ctx.source.items(required=("pair_id",), allowed=FIELDS):
+    for entry in ctx.source.items(required=("pair_id",), allowed=schema.FIELDS):
         if isinstance(entry, RowError):
             yield entry
             continue
@@ -111,7 +67,7 @@ def _boolean(c: Checker, name: str, default: bool) -> bool:
 
 
 def _pair(c: Checker, key: str | None) -> PairContent | None:
-    given = [name for name in TEXT_FIELDS if c.has(name) and c.data[name] is not None]
+    given = [name for name in schema.TEXT_FIELDS if c.has(name) and c.data[name] is not None]
     if not given and not c.has("has_text"):
         for name in ("model_a", "model_b", "category", "turn", "meta"):
             if c.has(name):
@@ -123,7 +79,7 @@ def _pair(c: Checker, key: str | None) -> PairContent | None:
         # In CSV an empty cell beside other texts is an empty text; in JSON, null is no text.
         texts = [
             c.data.get(name, "") if c.textual else c.string(name, None, nullable=True)
-            for name in TEXT_FIELDS
+            for name in schema.TEXT_FIELDS
         ]
     meta = c.obj("meta", c.raw("meta", None)) if c.has("meta") else {}
     return PairContent(
@@ -156,7 +112,7 @@ def _votes(c: Checker) -> list[Vote]:
         if outcome and voter and source:
             votes.append(Vote(voter, source, outcome, strength, "human_vote"))
     else:
-        for name in ("voter_id", "vote_strength", "vote_source"):
+        for name in schema.FLAT_VOTE_FIELDS[1:]:
             if c.has(name):
                 c.error(name, "given without human_vote")
     if c.has("votes"):
@@ -199,7 +155,7 @@ def _verdicts(c: Checker) -> list[VerdictRecord]:
         if verdict is not None:
             verdicts.append(verdict)
     else:
-        for name in VERDICT_FIELDS[1:-1]:
+        for name in schema.FLAT_VERDICT_FIELDS[1:]:
             if c.has(name):
                 c.error(name, "given without judge")
     if c.has("verdicts"):
