@@ -6,53 +6,36 @@ part of the URLconf every web process loads, annotators' requests included.
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver
 
-from config.lazy import lazy_view
+from config.lazy import lazy_routes
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path(
-        "audits/<int:pk>/compare/",
-        lazy_view("analysis.api.audit_compare"),
-        name="api-audit-compare",
-    ),
-    path(
-        "datasets/<slug:name>/compare/",
-        lazy_view("analysis.api.dataset_compare"),
-        name="api-dataset-compare",
-    ),
-    path("audits/<int:pk>/gate/", lazy_view("analysis.api.audit_gate"), name="api-audit-gate"),
-    path(
-        "audits/<int:pk>/gate/check/",
-        lazy_view("analysis.api.audit_gate_check"),
-        name="api-audit-gate-check",
-    ),
-    path(
-        "audits/<int:pk>/report/", lazy_view("analysis.api.audit_report"), name="api-audit-report"
-    ),
-    path(
-        "audits/<int:pk>/report/history/",
-        lazy_view("analysis.api.audit_report_history"),
-        name="api-audit-report-history",
-    ),
-    path(
-        "audits/<int:pk>/report/recompute/",
-        lazy_view("analysis.api.audit_report_recompute"),
-        name="api-audit-report-recompute",
-    ),
-    path(
-        "datasets/<slug:name>/report/",
-        lazy_view("analysis.api.dataset_report"),
-        name="api-dataset-report",
-    ),
-    path(
-        "datasets/<slug:name>/report/history/",
-        lazy_view("analysis.api.dataset_report_history"),
-        name="api-dataset-report-history",
-    ),
-    path(
-        "datasets/<slug:name>/report/recompute/",
-        lazy_view("analysis.api.dataset_report_recompute"),
-        name="api-dataset-report-recompute",
-    ),
+    *lazy_routes(
+        "analysis.api",
+        [
+            ("audits/<int:pk>/compare/", "audit_compare", "api-audit-compare"),
+            ("datasets/<slug:name>/compare/", "dataset_compare", "api-dataset-compare"),
+            ("audits/<int:pk>/gate/", "audit_gate", "api-audit-gate"),
+            ("audits/<int:pk>/gate/check/", "audit_gate_check", "api-audit-gate-check"),
+            ("audits/<int:pk>/report/", "audit_report", "api-audit-report"),
+            ("audits/<int:pk>/report/history/", "audit_report_history", "api-audit-report-history"),
+            (
+                "audits/<int:pk>/report/recompute/",
+                "audit_report_recompute",
+                "api-audit-report-recompute",
+            ),
+            ("datasets/<slug:name>/report/", "dataset_report", "api-dataset-report"),
+            (
+                "datasets/<slug:name>/report/history/",
+                "dataset_report_history",
+                "api-dataset-report-history",
+            ),
+            (
+                "datasets/<slug:name>/report/recompute/",
+                "dataset_report_recompute",
+                "api-dataset-report-recompute",
+            ),
+        ],
+    )
 ]

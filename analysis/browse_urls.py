@@ -5,21 +5,18 @@ Include at the site root, in config/urls.py: `path("", include("analysis.browse_
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver
 
-from config.lazy import lazy_view
+from config.lazy import lazy_routes
 
 # Loaded on first use (config.lazy): the browser reads through analysis.selectors (pandas).
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path(
-        "datasets/<slug:name>/pairs/",
-        lazy_view("analysis.browse_views.pair_list"),
-        name="pair_list",
-    ),
-    path(
-        "datasets/<slug:name>/pairs/<int:pk>/",
-        lazy_view("analysis.browse_views.pair_detail"),
-        name="pair_detail",
-    ),
+    *lazy_routes(
+        "analysis.browse_views",
+        [
+            ("datasets/<slug:name>/pairs/", "pair_list", "pair_list"),
+            ("datasets/<slug:name>/pairs/<int:pk>/", "pair_detail", "pair_detail"),
+        ],
+    )
 ]

@@ -5,57 +5,42 @@ Include at the site root, in config/urls.py: `path("", include("analysis.export_
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, path, re_path
+from django.urls import URLPattern, URLResolver
 
-from config.lazy import lazy_view
+from config.lazy import lazy_routes
 
 # Loaded on first use (config.lazy): the exports need pandas and pyarrow.
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    re_path(
-        r"^reports/audit/(?P<pk>[0-9]+)/export\.(?P<fmt>jsonl|csv|parquet)$",
-        lazy_view("analysis.export_views.audit_export"),
-        name="audit_export",
-    ),
-    path(
-        "reports/audit/<int:pk>/export/",
-        lazy_view("analysis.export_views.audit_export_download"),
-        name="audit_export_download",
-    ),
-    path(
-        "reports/audit/<int:pk>/export/manifest.json",
-        lazy_view("analysis.export_views.audit_export_manifest"),
-        name="audit_export_manifest",
-    ),
-    path(
-        "api/audits/<int:pk>/export/",
-        lazy_view("analysis.export_views.AuditExportApi"),
-        name="api-audit-export",
-    ),
-    path("api/exports/", lazy_view("analysis.export_views.ExportsApi"), name="api-exports"),
-    re_path(
-        r"^reports/audit/(?P<pk>[0-9]+)/model-card\.(?P<fmt>md|json)$",
-        lazy_view("analysis.export_views.audit_model_card"),
-        name="audit_model_card",
-    ),
-    path(
-        "api/audits/<int:pk>/model-card/",
-        lazy_view("analysis.export_views.AuditModelCardApi"),
-        name="api-audit-model-card",
-    ),
-    re_path(
-        r"^reports/dataset/(?P<name>[-a-zA-Z0-9_]+)/flags\.(?P<fmt>jsonl|parquet)$",
-        lazy_view("analysis.export_views.dataset_flags"),
-        name="dataset_flags",
-    ),
-    path(
-        "api/datasets/<slug:name>/flags/",
-        lazy_view("analysis.export_views.DatasetFlagsApi"),
-        name="api-dataset-flags",
-    ),
-    path(
-        "api/exports/manifest/",
-        lazy_view("analysis.export_views.ExportManifestApi"),
-        name="api-exports-manifest",
-    ),
+    *lazy_routes(
+        "analysis.export_views",
+        [
+            (
+                "^reports/audit/(?P<pk>[0-9]+)/export\\.(?P<fmt>jsonl|csv|parquet)$",
+                "audit_export",
+                "audit_export",
+            ),
+            ("reports/audit/<int:pk>/export/", "audit_export_download", "audit_export_download"),
+            (
+                "reports/audit/<int:pk>/export/manifest.json",
+                "audit_export_manifest",
+                "audit_export_manifest",
+            ),
+            ("api/audits/<int:pk>/export/", "AuditExportApi", "api-audit-export"),
+            ("api/exports/", "ExportsApi", "api-exports"),
+            (
+                "^reports/audit/(?P<pk>[0-9]+)/model-card\\.(?P<fmt>md|json)$",
+                "audit_model_card",
+                "audit_model_card",
+            ),
+            ("api/audits/<int:pk>/model-card/", "AuditModelCardApi", "api-audit-model-card"),
+            (
+                "^reports/dataset/(?P<name>[-a-zA-Z0-9_]+)/flags\\.(?P<fmt>jsonl|parquet)$",
+                "dataset_flags",
+                "dataset_flags",
+            ),
+            ("api/datasets/<slug:name>/flags/", "DatasetFlagsApi", "api-dataset-flags"),
+            ("api/exports/manifest/", "ExportManifestApi", "api-exports-manifest"),
+        ],
+    )
 ]

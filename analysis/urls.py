@@ -1,65 +1,52 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver
 
-from config.lazy import lazy_view
+from config.lazy import lazy_routes
 
 # The report pages need pandas and scipy: their modules load on the first request to one of
 # them, not with the URLconf, so a web process that serves only annotators never loads them.
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("", lazy_view("analysis.views.report_index"), name="report_index"),
-    path("audit/<int:pk>/", lazy_view("analysis.views.audit_report"), name="audit_report"),
-    path(
-        "audit/<int:pk>/recompute/",
-        lazy_view("analysis.views.audit_report_recompute"),
-        name="audit_report_recompute",
+    *lazy_routes(
+        "analysis.views",
+        [
+            ("", "report_index", "report_index"),
+            ("audit/<int:pk>/", "audit_report", "audit_report"),
+            ("audit/<int:pk>/recompute/", "audit_report_recompute", "audit_report_recompute"),
+            ("audit/<int:pk>/gate/", "audit_gate", "audit_gate"),
+            ("audit/<int:pk>/precision/", "audit_precision", "audit_precision"),
+            ("audit/<int:pk>/refusal-gap.csv", "audit_refusal_csv", "audit_refusal_csv"),
+            ("dataset/<slug:name>/", "dataset_report", "dataset_report"),
+            ("dataset/<slug:name>/refusal-gap.csv", "dataset_refusal_csv", "dataset_refusal_csv"),
+            (
+                "dataset/<slug:name>/recompute/",
+                "dataset_report_recompute",
+                "dataset_report_recompute",
+            ),
+        ],
     ),
-    path("audit/<int:pk>/gate/", lazy_view("analysis.views.audit_gate"), name="audit_gate"),
-    path(
-        "audit/<int:pk>/compare/",
-        lazy_view("analysis.compare_views.audit_compare"),
-        name="audit_compare",
+    *lazy_routes(
+        "analysis.compare_views",
+        [
+            ("audit/<int:pk>/compare/", "audit_compare", "audit_compare"),
+            ("audit/<int:pk>/gate/candidate/", "audit_gate_candidate", "audit_gate_candidate"),
+            ("dataset/<slug:name>/compare/", "dataset_compare", "dataset_compare"),
+        ],
     ),
-    path(
-        "audit/<int:pk>/gate/candidate/",
-        lazy_view("analysis.compare_views.audit_gate_candidate"),
-        name="audit_gate_candidate",
-    ),
-    path(
-        "dataset/<slug:name>/compare/",
-        lazy_view("analysis.compare_views.dataset_compare"),
-        name="dataset_compare",
-    ),
-    path(
-        "audit/<int:pk>/precision/",
-        lazy_view("analysis.views.audit_precision"),
-        name="audit_precision",
-    ),
-    path(
-        "audit/<int:pk>/refusal-gap.csv",
-        lazy_view("analysis.views.audit_refusal_csv"),
-        name="audit_refusal_csv",
-    ),
-    path(
-        "audit/<int:pk>/refusal-instrument/",
-        lazy_view("analysis.instrument_views.audit_refusal_instrument"),
-        name="audit_refusal_instrument",
-    ),
-    path(
-        "dataset/<slug:name>/refusal-instrument/",
-        lazy_view("analysis.instrument_views.dataset_refusal_instrument"),
-        name="dataset_refusal_instrument",
-    ),
-    path("dataset/<slug:name>/", lazy_view("analysis.views.dataset_report"), name="dataset_report"),
-    path(
-        "dataset/<slug:name>/refusal-gap.csv",
-        lazy_view("analysis.views.dataset_refusal_csv"),
-        name="dataset_refusal_csv",
-    ),
-    path(
-        "dataset/<slug:name>/recompute/",
-        lazy_view("analysis.views.dataset_report_recompute"),
-        name="dataset_report_recompute",
+    *lazy_routes(
+        "analysis.instrument_views",
+        [
+            (
+                "audit/<int:pk>/refusal-instrument/",
+                "audit_refusal_instrument",
+                "audit_refusal_instrument",
+            ),
+            (
+                "dataset/<slug:name>/refusal-instrument/",
+                "dataset_refusal_instrument",
+                "dataset_refusal_instrument",
+            ),
+        ],
     ),
 ]

@@ -15,10 +15,12 @@ view's. A class is turned into a view with `as_view()`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from importlib import import_module
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, re_path
 
 # Read by Django's URL resolver before any request (URLPattern.lookup_str): answered without
 # importing, as if the view were a plain function. ResolverMatch reads it too and then falls
@@ -70,3 +72,14 @@ class LazyView:
 def lazy_view(dotted: str) -> LazyView:
     """The view at `dotted` ("app.module.view" or "app.module.ViewClass"), loaded on first use."""
     return LazyView(dotted)
+
+
+def lazy_routes(module: str, routes: Iterable[tuple[str, str, str]]) -> list[URLPattern]:
+    """URL patterns from a table of (route, view in `module`, name): each view loaded on first
+    use. A route starting with `^` is a regular expression (`re_path`), else a `path`."""
+    return [
+        (re_path if route.startswith("^") else path)(
+            route, lazy_view(f"{module}.{view}"), name=name
+        )
+        for route, view, name in routes
+    ]
