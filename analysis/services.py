@@ -142,7 +142,7 @@ def snapshot_is_current(
     """True when nothing the snapshot was computed from has changed since."""
     if snapshot is None:
         return False
-    return bool(snapshot.counts.get("watermark") == watermark_for(audit=audit, dataset=dataset))
+    return bool(snapshot.typed_counts.watermark == watermark_for(audit=audit, dataset=dataset))
 
 
 def default_n_boot() -> int:

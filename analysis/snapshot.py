@@ -4,9 +4,11 @@ and ``MetricSnapshot.counts`` (no Django).
 :func:`analysis.figures.figures_compute` and :func:`analysis.studies.studies_compute` write
 plain JSON; :func:`metrics_parse` reads it back as :class:`SnapshotMetrics`, whose attributes
 are what every reader uses (``metrics.figures.S1.judges[rater].vs_humans.cohen_kappa``), never
-string paths. A model keeps which keys it was given: ``model.as_json()`` is the stored JSON again,
-key for key and number for number (``tests/analysis/test_snapshot_shape.py``), so a section a
-snapshot left out (the PPI in a dataset, the studies of an old snapshot) stays left out.
+string paths. A model keeps which keys it was given: ``model.as_json()`` is the stored JSON
+again, key for key and number for number (``tests/analysis/test_snapshot_shape.py``), so a
+section a snapshot left out (the PPI in a dataset, the studies of an old snapshot) stays left
+out. Keys also come back in the writer's order, except where that order follows the data (the
+PPI rows' columns); PostgreSQL's jsonb keeps no key order anyway.
 
 Sections that may be replaced by their reason (``{"reason": "no response lengths"}``) have every
 other field optional; ``reason`` says why they are empty. Keys that name raters (``j:12``,
@@ -21,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Number: TypeAlias = int | float  # kept as stored: 1 stays 1, 1.0 stays 1.0
 Scalar: TypeAlias = bool | int | float | str | None
+Interval: TypeAlias = tuple[Number | None, Number | None]
 
 
 class Shape(BaseModel):
@@ -50,19 +53,30 @@ class Result(Shape):
     """An Estimate or Undefined as :func:`analysis.metrics.outcomes.result_json` writes it:
     ``value``, ``n``, ``ci``, ``level`` and ``details``, or ``value`` None and ``reason``."""
 
+    # In the writer's key order (value, reason, n, ci, level, details: a defined result has
+    # no reason, an undefined one no ci or level), so a dump keeps the stored order too.
     value: Number | None = None
+    reason: str | None = None
     n: int = 0
     ci: tuple[Number, Number] | None = None
     level: Number | None = None
     details: dict[str, Scalar] = Field(default_factory=dict)
-    reason: str | None = None
 
     @property
     def defined(self) -> bool:
         return self.value is not None
 
-
-Interval: TypeAlias = tuple[Number | None, Number | None]
+    @classmethod
+    def of(cls, value: Number | None, ci: Interval | None = None, n: int | None = None) -> Result:
+        """A figure shown like a stored one: a rate and its interval stored side by side (an
+        annotator's left rate, a model's strength), or a scaled copy. An interval with a
+        missing end is left out."""
+        data: dict[str, Any] = {"value": value}
+        if ci is not None and ci[0] is not None and ci[1] is not None:
+            data["ci"] = (ci[0], ci[1])
+        if n is not None:
+            data["n"] = n
+        return cls.model_validate(data)
 
 
 # --- counts --------------------------------------------------------------------------------------
@@ -172,9 +186,16 @@ class Reliability(Shape):
     krippendorff_alpha: Result | None = None
 
 
-class Ceiling(Coefficients, Reliability):
+class Ceiling(Shape):
     """The people among themselves: two-rater figures over every two people on an item, and
     the several-rater coefficients."""
+
+    percent_agreement: Result | None = None
+    cohen_kappa: Result | None = None
+    scott_pi: Result | None = None
+    gwet_ac: Result | None = None
+    fleiss_kappa: Result | None = None
+    krippendorff_alpha: Result | None = None
 
 
 class Baseline(Shape):
@@ -190,9 +211,13 @@ class JudgeFigures(Shape):
     vs_each_human: dict[str, Result] = Field(default_factory=dict)
 
 
-class HumanPair(Coefficients):
+class HumanPair(Shape):
+    """Two people's agreement with each other."""
+
     a: str
     b: str
+    percent_agreement: Result | None = None
+    cohen_kappa: Result | None = None
 
 
 class PolicyFigures(Shape):

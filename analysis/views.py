@@ -9,6 +9,7 @@ to swap) until a newer snapshot exists or the "computing" state changes, then th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
@@ -25,10 +26,25 @@ from analysis import gates, plots, report_summary, selectors, services
 from analysis.display import OUTCOMES, display_name
 from analysis.forms import GateForm
 from analysis.metrics.gate import GateRuleError
-from analysis.metrics.outcomes import dig as _get
 from analysis.models import MetricSnapshot
-from analysis.plots import IntervalRow, ReferenceLine, Series
-from analysis.report_studies import refusal_csv, studies_model
+from analysis.plots import AnyResult, IntervalRow, ReferenceLine, Series
+from analysis.report_studies import JudgeShown, judges_shown, refusal_csv, studies_model
+from analysis.snapshot import (
+    Consensus,
+    Figures,
+    JudgeConfusion,
+    JudgePosition,
+    JudgeRanking,
+    OrderAgreement,
+    PolicyFigures,
+    Position,
+    PositionOrders,
+    Ranking,
+    Result,
+    SliceDimension,
+    SnapshotMetrics,
+    Trend,
+)
 from analysis.subject_views import subject_views
 from analysis.vote_table import SLICE_LABELS
 from annotation.models import Audit
@@ -89,8 +105,9 @@ def _audit_precision(audit: Audit) -> dict[str, Any]:
     snapshot = selectors.snapshot_latest(audit=audit)
     if snapshot is None:
         return {}
-    judges = [{**j, "colour": ""} for j in (snapshot.metrics.get("raters") or {}).get("judges", [])]
-    model = studies_model(snapshot.metrics.get("studies"), judges)
+    typed = snapshot.typed
+    judges = [replace(j, colour="") for j in judges_shown(typed)]
+    model = studies_model(typed.studies, judges)
     out: dict[str, Any] = {
         "snapshot": snapshot,
         "sequential": model.get("sequential"),
@@ -145,9 +162,9 @@ def _refusal_csv(
     snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
     if snapshot is None:
         return HttpResponse("No figures yet: open the report first.", status=404)
-    names = {j["id"]: j["label"] for j in _get(snapshot.metrics, "raters", "judges") or []}
+    names = {j.id: j.label for j in snapshot.typed.raters.judges}
     names["human"] = "human majority"
-    body = refusal_csv(snapshot.metrics.get("studies"), names)
+    body = refusal_csv(snapshot.typed.studies, names)
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{stem}-refusal-gap.csv"'
     return response
@@ -234,7 +251,7 @@ def _context(
     gate = _gate(audit, gate_form) if audit is not None else None
     report = None
     if snapshot is not None:
-        report = report_model(snapshot.metrics, history, gate=_gate_statuses(gate))
+        report = report_model(snapshot.typed, history, gate=_gate_statuses(gate))
         report["contents"] = _contents(report, gate)
     return {
         "audit": audit,
@@ -313,10 +330,11 @@ def _gate(audit: Audit, form: GateForm | None) -> dict[str, Any]:
 # --- the report, from a snapshot's JSON ------------------------------------------------------
 
 
-def _cell(result: Mapping[str, Any] | None) -> dict[str, Any]:
+def _cell(result: AnyResult) -> dict[str, Any]:
     """A table cell: the full text, its value and interval parts, a sort key."""
-    value = (result or {}).get("value")
-    text = plots.result_text(result)
+    found = plots.as_result(result)
+    value = found.value if found is not None else None
+    text = plots.result_text(found)
     head, _, tail = text.partition(" [")
     return {
         "text": text,
@@ -328,54 +346,51 @@ def _cell(result: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def report_model(
-    metrics: Mapping[str, Any],
+    metrics: SnapshotMetrics,
     history: Sequence[Mapping[str, Any]],
     *,
     gate: Mapping[str, str] | None = None,
 ) -> dict:
     """Everything the report template shows, computed from stored figures only; ``gate``
     maps the gated judge's id in the snapshot to the gate's status."""
-    judges = [
-        {**j, "colour": plots.PALETTE[i % len(plots.PALETTE)]}
-        for i, j in enumerate(_get(metrics, "raters", "judges") or [])
-    ]
-    humans = {h["id"]: h["name"] for h in _get(metrics, "raters", "humans") or []}
-    figures = metrics.get("figures", {})
+    judges = judges_shown(metrics)
+    humans = metrics.human_names()
+    figures = metrics.figures
     return {
         "judges": judges,
         "humans": humans,
-        "progress": metrics.get("progress", {}),
-        "settings": metrics.get("settings", {}),
+        "progress": metrics.progress,
+        "settings": metrics.settings,
         "headline": _headline(figures, judges),
         "charts": _agreement_charts(figures, judges),
         "trend": _trend_charts(history, judges),
-        "confusion": _confusion(metrics.get("confusion", {}), judges),
-        "position": _position(metrics.get("position", {}), judges, humans),
+        "confusion": _confusion(metrics.confusion, judges),
+        "position": _position(metrics.position, judges, humans),
         "reliability": _reliability(figures),
         "human_pairs": [
             {
-                "label": f"{humans.get(p['a'], p['a'])} / {humans.get(p['b'], p['b'])}",
-                "agreement": _cell(p.get("percent_agreement")),
-                "kappa": _cell(p.get("cohen_kappa")),
+                "label": f"{humans.get(p.a, p.a)} / {humans.get(p.b, p.b)}",
+                "agreement": _cell(p.percent_agreement),
+                "kappa": _cell(p.cohen_kappa),
             }
-            for p in _get(figures, "S1", "human_pairs") or []
+            for p in figures.S1.human_pairs
         ],
-        "consensus": _consensus(metrics.get("consensus", {}), humans),
-        "ranking": _ranking(metrics.get("ranking", {}), judges),
-        "slices": _slices(metrics.get("slices", {}), judges),
-        "studies": studies_model(metrics.get("studies"), judges),
+        "consensus": _consensus(metrics.consensus, humans),
+        "ranking": _ranking(metrics.ranking, judges, given="ranking" in metrics.model_fields_set),
+        "slices": _slices(metrics.slices, judges),
+        "studies": studies_model(metrics.studies, judges),
         "summary": _summary(metrics, judges, gate),
     }
 
 
 def _summary(
-    metrics: Mapping[str, Any],
-    judges: Sequence[Mapping[str, Any]],
+    metrics: SnapshotMetrics,
+    judges: Sequence[JudgeShown],
     gate: Mapping[str, str] | None,
 ) -> dict[str, Any]:
     """The one-screen summary (analysis/report_summary.py) as table cells and sentences."""
     found = report_summary.summary(metrics, gate=gate)
-    colours = {j["id"]: j["colour"] for j in judges}
+    colours = {j.id: j.colour for j in judges}
     return {
         "judges": [
             {
@@ -439,48 +454,51 @@ def _points_cell(figure: report_summary.Figure) -> dict[str, Any]:
     }
 
 
-def _headline(figures: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> list[dict]:
+def _headline(figures: Figures, judges: Sequence[JudgeShown]) -> list[dict]:
     rows = []
     for judge in judges:
-        cells, n = report_summary.judge_headline(figures, judge["id"])
+        cells, n = report_summary.judge_headline(figures, judge.id)
         rows.append(
             {
-                "label": judge["label"],
-                "colour": judge["colour"],
+                "label": judge.label,
+                "colour": judge.colour,
                 "kind": "judge",
                 "cells": [_cell(c) for c in cells],
                 "n": n,
             }
         )
+    s1, s2 = figures.S1, figures.S2
+    agreement = s1.ceiling.percent_agreement
     rows.append(
         {
             "label": "human \u2013 human (ceiling)",
             "kind": "ceiling",
             "cells": [
-                _cell(_get(figures, "S1", "ceiling", "percent_agreement")),
-                _cell(_get(figures, "S2", "ceiling", "percent_agreement")),
-                _cell(_get(figures, "S1", "ceiling", "cohen_kappa")),
+                _cell(agreement),
+                _cell(s2.ceiling.percent_agreement),
+                _cell(s1.ceiling.cohen_kappa),
                 _dash(),
                 _dash(),
                 _dash(),
             ],
-            "n": _get(figures, "S1", "ceiling", "percent_agreement", "n"),
+            "n": agreement.n if agreement else None,
         }
     )
-    answer = _get(figures, "S1", "baseline", "vs_humans", "details", "answer")
+    baseline = s1.baseline.vs_humans
+    answer = baseline.details.get("answer") if baseline else None
     rows.append(
         {
             "label": f"always \u201c{answer}\u201d (baseline)" if answer else "constant answer",
             "kind": "baseline",
             "cells": [
-                _cell(_get(figures, "S1", "baseline", "vs_humans")),
-                _cell(_get(figures, "S2", "baseline", "vs_humans")),
+                _cell(baseline),
+                _cell(s2.baseline.vs_humans),
                 _dash("0 by construction"),
-                _cell(_get(figures, "S1", "baseline", "vs_majority")),
-                _cell(_get(figures, "S2", "baseline", "vs_majority")),
+                _cell(s1.baseline.vs_majority),
+                _cell(s2.baseline.vs_majority),
                 _dash("0 by construction"),
             ],
-            "n": _get(figures, "S1", "baseline", "vs_humans", "n"),
+            "n": baseline.n if baseline else None,
         }
     )
     return rows
@@ -490,9 +508,7 @@ def _dash(text: str = "\u2014") -> dict[str, Any]:
     return {"text": text, "value": text, "ci": "", "sort": "", "undefined": True}
 
 
-def _agreement_charts(
-    figures: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
+def _agreement_charts(figures: Figures, judges: Sequence[JudgeShown]) -> list[dict[str, Any]]:
     charts = []
     specs = [
         ("S1", "percent_agreement", "vs_humans", "Agreement with each human vote, S1 (ties kept)"),
@@ -506,26 +522,24 @@ def _agreement_charts(
         ("S1", "percent_agreement", "vs_majority", "Agreement with the human majority, S1"),
     ]
     for policy, metric, target, title in specs:
+        figures_of = figures.policy(policy)
+
         rows = [
-            IntervalRow.of(
-                j["label"], _get(figures, policy, "judges", j["id"], target, metric), j["colour"]
-            )
+            IntervalRow.of(j.label, _judge_result(figures_of, j.id, target, metric), j.colour)
             for j in judges
         ]
         references = []
         if target == "vs_humans":
             references.append(
-                ReferenceLine.of(
-                    "human \u2013 human ceiling", _get(figures, policy, "ceiling", metric)
-                )
+                ReferenceLine.of("human \u2013 human ceiling", getattr(figures_of.ceiling, metric))
             )
         if metric == "percent_agreement":
-            baseline = _get(figures, policy, "baseline", target)
-            answer = _get(baseline, "details", "answer")
+            baseline: Result | None = getattr(figures_of.baseline, target)
+            answer = baseline.details.get("answer") if baseline else None
             references.append(
                 ReferenceLine(
                     f"always \u201c{answer}\u201d" if answer else "constant answer",
-                    _get(baseline, "value"),
+                    baseline.value if baseline else None,
                     colour=plots.PALETTE[3],
                 )
             )
@@ -545,22 +559,38 @@ def _agreement_charts(
     return charts
 
 
+def _judge_result(figures: PolicyFigures, judge: str, target: str, metric: str) -> Result | None:
+    """``figures.judges[judge].<target>.<metric>``, None where the judge has none."""
+    found = figures.judges.get(judge)
+    result: Result | None = getattr(getattr(found, target), metric) if found else None
+    return result
+
+
 def _trend_charts(
-    history: Sequence[Mapping[str, Any]], judges: Sequence[Mapping[str, Any]]
+    history: Sequence[Mapping[str, Any]], judges: Sequence[JudgeShown]
 ) -> list[dict[str, Any]]:
-    latest_per_count = {p["label_count"]: p for p in history}  # history is oldest first
-    history = sorted(latest_per_count.values(), key=lambda p: p["label_count"])
-    if len(history) < 2:
+    """Agreement and kappa against the labels so far, one point per snapshot (``history``:
+    :func:`analysis.selectors.snapshot_history`, each point a stored ``trend``)."""
+    points = [Trend.model_validate(point) for point in history]
+    latest_per_count = {p.label_count: p for p in points}  # history is oldest first
+    trend = sorted(latest_per_count.values(), key=lambda p: p.label_count)
+    if len(trend) < 2:
         return []
-    names = {j["id"]: j["label"] for j in judges}
-    colours = {j["id"]: j["colour"] for j in judges}
+    names = {j.id: j.label for j in judges}
+    colours = {j.id: j.colour for j in judges}
     ids = list(names)
-    for point in history:
-        for judge, label in (point.get("names") or {}).items():
+    for point in trend:
+        for judge, label in point.names.items():
             if judge not in names:
                 names[judge] = label
                 colours[judge] = plots.PALETTE[len(colours) % len(plots.PALETTE)]
                 ids.append(judge)
+
+    def judge_value(point: Trend, judge: str, key: str) -> float | None:
+        found = point.judges.get(judge)
+        value: float | None = getattr(found, key) if found else None
+        return value
+
     charts = []
     for key, title, y_label in (
         ("S1", "Agreement with the human votes (S1) as labels accumulate", "agreement"),
@@ -569,7 +599,7 @@ def _trend_charts(
         series = [
             Series(
                 names[judge],
-                [(p["label_count"], _get(p, "judges", judge, key)) for p in history],
+                [(p.label_count, judge_value(p, judge, key)) for p in trend],
                 colours[judge],
             )
             for judge in ids
@@ -577,7 +607,7 @@ def _trend_charts(
         series.append(
             Series(
                 "human \u2013 human ceiling",
-                [(p["label_count"], _get(p, "ceiling", key)) for p in history],
+                [(p.label_count, getattr(p.ceiling, key)) for p in trend],
                 plots.CEILING,
                 dashed=True,
             )
@@ -597,62 +627,62 @@ def _trend_charts(
 
 
 def _confusion(
-    confusion: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]
+    confusion: Mapping[str, JudgeConfusion], judges: Sequence[JudgeShown]
 ) -> list[dict[str, Any]]:
     out = []
     for judge in judges:
-        table = _get(confusion, judge["id"], "vs_majority")
-        if not table or not table.get("total"):
+        found = confusion.get(judge.id)
+        table = found.vs_majority if found else None
+        if table is None or not table.total:
             continue
-        labels = [OUTCOME_NAMES.get(c, c) for c in table["categories"]]
+        labels = [OUTCOME_NAMES.get(c, c) for c in table.categories]
         out.append(
             {
-                "label": judge["label"],
+                "label": judge.label,
                 "svg": plots.heatmap(
                     plots.Heatmap(
-                        title=f"{judge['label']} against the human majority",
-                        rows=table["rows"],
+                        title=f"{judge.label} against the human majority",
+                        rows=table.rows,
                         row_labels=labels,
                         column_labels=labels,
-                        row_title=judge["label"],
+                        row_title=judge.label,
                         column_title="human majority",
                     )
                 ),
-                "total": table["total"],
+                "total": table.total,
             }
         )
     return out
 
 
 def _position(
-    position: Mapping[str, Any],
-    judges: Sequence[Mapping[str, Any]],
+    position: Position,
+    judges: Sequence[JudgeShown],
     humans: Mapping[str, str],
 ) -> dict[str, Any]:
     rows = []
     chart_rows = []
     for judge in judges:
-        data = _get(position, "judges", judge["id"]) or {}
+        data = position.judges.get(judge.id) or JudgePosition()
         rows.append(
             {
-                "label": judge["label"],
-                "method": data.get("method"),
-                "consistency": _cell(data.get("consistency")),
-                "fairness": _cell(data.get("fairness")),
-                "n": data.get("n"),
-                "primacy": data.get("primacy"),
-                "recency": data.get("recency"),
-                **_orders(data.get("orders")),
+                "label": judge.label,
+                "method": data.method,
+                "consistency": _cell(data.consistency),
+                "fairness": _cell(data.fairness),
+                "n": data.n if "n" in data.model_fields_set else None,
+                "primacy": data.primacy,
+                "recency": data.recency,
+                **_orders(data.orders),
             }
         )
-        chart_rows.append(IntervalRow.of(judge["label"], data.get("consistency"), judge["colour"]))
+        chart_rows.append(IntervalRow.of(judge.label, data.consistency, judge.colour))
     annotators = []
     side_rows = []
-    for entry in position.get("annotators", []):
-        name = humans.get(entry["rater"], entry["rater"])
-        ci = entry.get("ci") or [None, None]
-        result = {"value": entry.get("rate"), "ci": ci, "n": entry.get("n")}
-        annotators.append({**entry, "name": name, "rate_text": plots.result_text(result)})
+    for entry in position.annotators:
+        name = humans.get(entry.rater, entry.rater)
+        result = Result.of(entry.rate, entry.ci, entry.n)
+        annotators.append({**entry.as_json(), "name": name, "rate_text": plots.result_text(result)})
         side_rows.append(IntervalRow.of(name, result))
     consistency_chart = (
         plots.interval_chart(
@@ -680,150 +710,149 @@ def _position(
     }
 
 
-def _orders(orders: Mapping[str, Any] | None) -> dict[str, Any]:
+def _orders(orders: PositionOrders | None) -> dict[str, Any]:
     """A judge run in both orders: agreement in both orders and in each (as the Auto-J and
     JudgeBench leaderboards report it), and position consistency per slice, slices under
     `report_summary.MIN_SLICE_ITEMS` pairs folded into one "other" row (consistent pairs over
     pairs, exact from the stored counts)."""
-    if not orders:
+    if orders is None:
         return {}
-    agreement = orders.get("agreement") or {}
+    agreement = orders.agreement or OrderAgreement()
     slices = []
-    for dimension, values in (orders.get("by_slice") or {}).items():
-        if dimension == "all" or not values:
+    by_slice = orders.by_slice.dimensions() if orders.by_slice else {}
+    for dimension, values in by_slice.items():
+        if not values:
             continue
-        big = {v: r for v, r in values.items() if r.get("n", 0) >= report_summary.MIN_SLICE_ITEMS}
-        small = [r for v, r in values.items() if v not in big and r.get("n", 0)]
+        big = {v: r for v, r in values.items() if r.n >= report_summary.MIN_SLICE_ITEMS}
+        small = [r for v, r in values.items() if v not in big and r.n]
         rows = [
-            {"value": display_name(v), "cell": _cell(r), "n": r.get("n")}
-            for v, r in sorted(big.items(), key=lambda kv: -int(kv[1].get("n", 0)))
+            {"value": display_name(v), "cell": _cell(r), "n": r.n}
+            for v, r in sorted(big.items(), key=lambda kv: -kv[1].n)
         ]
         if not big:  # every slice small: one "other" row would repeat the overall figure
             continue
         if small:
-            n = sum(int(r["n"]) for r in small)
-            kept = sum(int((r.get("details") or {}).get("consistent", 0)) for r in small)
+            n = sum(r.n for r in small)
+            kept = sum(int(r.details.get("consistent") or 0) for r in small)
             rows.append(
                 {
                     "value": f"other (n = {n:,} pairs in {len(small)} slices)",
-                    "cell": _cell({"value": kept / n}),
+                    "cell": _cell(Result.of(kept / n)),
                     "n": n,
                 }
             )
         slices.append({"name": SLICE_LABELS.get(dimension, dimension), "rows": rows})
     return {
         "orders": {
-            "n": agreement.get("n"),
-            "both": _cell(agreement.get("both_orders")),
-            "original": _cell(agreement.get("original_order")),
-            "swapped": _cell(agreement.get("swapped_order")),
+            "n": agreement.n if "n" in agreement.model_fields_set else None,
+            "both": _cell(agreement.both_orders),
+            "original": _cell(agreement.original_order),
+            "swapped": _cell(agreement.swapped_order),
             "slices": slices,
         }
     }
 
 
-def _reliability(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _reliability(figures: Figures) -> list[dict[str, Any]]:
     rows = []
     for metric in ("fleiss_kappa", "krippendorff_alpha", "gwet_ac", "scott_pi"):
         rows.append(
             {
                 "label": f"{ABOUT[metric]}, people",
-                "S1": _cell(_get(figures, "S1", "ceiling", metric)),
-                "S2": _cell(_get(figures, "S2", "ceiling", metric)),
+                "S1": _cell(getattr(figures.S1.ceiling, metric)),
+                "S2": _cell(getattr(figures.S2.ceiling, metric)),
             }
         )
     for metric in ("fleiss_kappa", "krippendorff_alpha"):
         rows.append(
             {
                 "label": f"{ABOUT[metric]}, people and judges",
-                "S1": _cell(_get(figures, "S1", "all_raters", metric)),
-                "S2": _cell(_get(figures, "S2", "all_raters", metric)),
+                "S1": _cell(getattr(figures.S1.all_raters, metric)),
+                "S2": _cell(getattr(figures.S2.all_raters, metric)),
             }
         )
     return rows
 
 
-def _consensus(consensus: Mapping[str, Any], humans: Mapping[str, str]) -> dict[str, Any]:
-    majority = consensus.get("majority") or {}
-    model = consensus.get("dawid_skene") or {}
+def _consensus(consensus: Consensus, humans: Mapping[str, str]) -> dict[str, Any]:
+    majority = consensus.majority
+    model = consensus.dawid_skene
     accuracy = [
         {"name": humans.get(rater, rater), "value": plots.number_text(value)}
-        for rater, value in (model.get("accuracy") or {}).items()
+        for rater, value in (model.accuracy if model else {}).items()
     ]
     return {
         "majority": majority,
-        "decided_by": sorted((majority.get("decided_by") or {}).items()),
-        "labels": sorted((majority.get("labels") or {}).items()),
+        "decided_by": sorted(majority.decided_by.items()),
+        "labels": sorted(majority.labels.items()),
         "accuracy": accuracy,
-        "ds_reason": model.get("reason"),
-        "ds_agrees": plots.number_text(model.get("agrees_with_majority")),
+        "ds_reason": model.reason if model else None,
+        "ds_agrees": plots.number_text(model.agrees_with_majority if model else None),
     }
 
 
-def _ranking(ranking: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    if "reason" in ranking or not ranking:
-        return {"reason": ranking.get("reason", "not computed")}
-    people = ranking.get("humans") or {}
+def _ranking(ranking: Ranking, judges: Sequence[JudgeShown], *, given: bool) -> dict[str, Any]:
+    if not given or not ranking.model_fields_set or "reason" in ranking.model_fields_set:
+        return {"reason": ranking.reason or "not computed"}
+    people = ranking.humans
     models = [
         {
-            **row,
-            "text": plots.result_text({"value": row["strength"], "ci": row["ci"]}, digits=2),
+            **row.as_json(),
+            "text": plots.result_text(Result.of(row.strength, row.ci), digits=2),
         }
-        for row in people.get("models", [])
+        for row in (people.models if people else [])
     ]
     rows = []
     for judge in judges:
-        data = _get(ranking, "judges", judge["id"]) or {}
-        order = [m["model"] for m in _get(data, "ranking", "models") or []]
+        data = ranking.judges.get(judge.id) or JudgeRanking()
+        order = [m.model for m in data.ranking.models] if data.ranking else []
         rows.append(
             {
-                "label": judge["label"],
-                "tau": _cell(data.get("kendall_tau")),
-                "rho": _cell(data.get("spearman_rho")),
-                "separability": _cell(data.get("separability")),
+                "label": judge.label,
+                "tau": _cell(data.kendall_tau),
+                "rho": _cell(data.spearman_rho),
+                "separability": _cell(data.separability),
                 "order": order,
-                "reason": _get(data, "ranking", "reason"),
+                "reason": data.ranking.reason if data.ranking else None,
             }
         )
-    return {"models": models, "people_reason": people.get("reason"), "judges": rows}
+    return {"models": models, "people_reason": people.reason if people else None, "judges": rows}
 
 
 def _slices(
-    slices: Mapping[str, Any],
-    judges: Sequence[Mapping[str, Any]],
+    slices: Mapping[str, SliceDimension],
+    judges: Sequence[JudgeShown],
     min_items: int = report_summary.MIN_SLICE_ITEMS,
 ) -> list[dict]:
     """Each slice dimension's table; slices under ``min_items`` items folded into one
     "other" row (:func:`analysis.report_summary.slices_folded`)."""
     out = []
-    judge_ids = [j["id"] for j in judges]
+    judge_ids = [j.id for j in judges]
     for dimension, data in slices.items():
-        kept, other = report_summary.slices_folded(
-            data.get("rows", []), judge_ids, min_items=min_items
-        )
+        kept, other = report_summary.slices_folded(data.rows, judge_ids, min_items=min_items)
         rows = []
         for row in kept:
             cells = [_cell(f) for f in report_summary.slice_figures(row, judge_ids)]
             rows.append(
                 {
-                    "value": display_name(row.get("value")),
-                    "items": row.get("items"),
-                    "prompts": row.get("prompts"),
+                    "value": display_name(row.value),
+                    "items": row.items,
+                    "prompts": row.prompts,
                     "cells": cells,
                 }
             )
         folded = None
         if other is not None:
-            cells = [_pooled_cell(f) for f in report_summary.slice_figures(other, judge_ids)]
-            folded = {"slices": other["slices"], "items": other["items"], "cells": cells}
+            cells = [_pooled_cell(f) for f in report_summary.folded_figures(other, judge_ids)]
+            folded = {"slices": other.slices, "items": other.items, "cells": cells}
         out.append(
             {
                 "dimension": dimension,
-                "label": data.get("label", dimension),
+                "label": data.label or dimension,
                 "rows": rows,
                 "other": folded,
                 "min_items": min_items,
-                "omitted": data.get("omitted", 0),
+                "omitted": data.omitted,
             }
         )
     return out

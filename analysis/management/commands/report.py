@@ -14,11 +14,24 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis import plots, selectors, services
 from analysis.management.subject import add_subject_arguments, subject_from_options
-from analysis.metrics.outcomes import dig as _get
 from analysis.models import MetricSnapshot
-from analysis.report_studies import studies_model
+from analysis.report_studies import JudgeShown, studies_model
 from analysis.report_summary import judge_headline, slice_figures
 from analysis.serializers import SnapshotOutput
+from analysis.snapshot import (
+    Consensus,
+    Figures,
+    JudgeConfusion,
+    JudgePosition,
+    JudgeRater,
+    Position,
+    Progress,
+    Ranking,
+    Result,
+    Shape,
+    SliceDimension,
+    Studies,
+)
 
 CHANCE = {"S1": "1/3", "S2": "1/2"}
 
@@ -63,8 +76,12 @@ class Command(BaseCommand):
 
 
 def _settings(snapshot: MetricSnapshot) -> tuple[Any, Any]:
-    settings = snapshot.metrics.get("settings", {})
-    return settings.get("n_boot"), settings.get("seed")
+    settings = snapshot.typed.settings
+    given = settings.model_fields_set
+    return (
+        settings.n_boot if "n_boot" in given else None,
+        settings.seed if "seed" in given else None,
+    )
 
 
 def snapshot_json(snapshot: MetricSnapshot) -> dict[str, Any]:
@@ -86,79 +103,87 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def _r(result: Any) -> str:
+def _r(result: Result | None) -> str:
     return plots.result_text(result)
 
 
+def _n(result: Result | None) -> int | None:
+    return result.n if result is not None and "n" in result.model_fields_set else None
+
+
 def _judge_rows(
-    judges: Sequence[Mapping[str, Any]],
-    figures_of: Callable[[Any], Mapping[str, Any] | None],
+    judges: Sequence[JudgeRater],
+    figures_of: Callable[[str], Shape | None],
     keys: Sequence[str],
 ) -> list[list[Any]]:
     """A row per judge: its label, then each of ``keys`` from ``figures_of(judge id)``."""
     rows = []
     for judge in judges:
-        figures = figures_of(judge["id"]) or {}
-        rows.append([judge["label"], *(_r(figures.get(key)) for key in keys)])
+        figures = figures_of(judge.id)
+        rows.append([judge.label, *(_r(getattr(figures, key, None)) for key in keys)])
     return rows
 
 
 def markdown_report(snapshot: MetricSnapshot) -> str:
-    m = snapshot.metrics
-    subject = m.get("subject", {})
-    settings = m.get("settings", {})
-    figures = m.get("figures", {})
-    judges = _get(m, "raters", "judges") or []
-    humans = {h["id"]: h["name"] for h in _get(m, "raters", "humans") or []}
-    counts = snapshot.counts
-    level = settings.get("level", 0.95)
+    m = snapshot.typed
+    subject = m.subject
+    settings = m.settings
+    figures = m.figures
+    judges = m.raters.judges
+    humans = m.human_names()
+    counts = snapshot.typed_counts
+    level = settings.level
     lines = [
-        f"# Agreement report: {subject.get('kind', '')} `{subject.get('name', '')}`",
+        f"# Agreement report: {subject.kind} `{subject.name}`",
         "",
         f"Snapshot {snapshot.pk}, computed {snapshot.created_at:%Y-%m-%d %H:%M} UTC in "
-        f"{snapshot.compute_ms:,} ms from {counts.get('items', 0):,} pairs "
-        f"({counts.get('prompts', 0):,} prompts), {counts.get('human_votes', 0):,} human votes "
-        f"from {counts.get('humans', 0):,} people, {counts.get('verdicts', 0):,} judge verdicts "
-        f"({counts.get('unparsed_verdicts', 0):,} without an outcome, left out).",
+        f"{snapshot.compute_ms:,} ms from {counts.items:,} pairs "
+        f"({counts.prompts:,} prompts), {counts.human_votes:,} human votes "
+        f"from {counts.humans:,} people, {counts.verdicts:,} judge verdicts "
+        f"({counts.unparsed_verdicts:,} without an outcome, left out).",
         "",
-        f"Intervals: {level:.0%} percentile bootstrap, {settings.get('n_boot', 0):,} resamples "
-        f"of prompts, seed {settings.get('seed', 0)}. **S1**: ties kept, a verdict that flips "
+        f"Intervals: {level:.0%} percentile bootstrap, {settings.n_boot:,} resamples "
+        f"of prompts, seed {settings.seed}. **S1**: ties kept, a verdict that flips "
         "when the sides are swapped counts as a tie (chance 1/3). **S2**: only votes where both "
         "raters prefer a side (chance 1/2). Agreement is MT-Bench's: a judge's verdict against "
         "every human vote on the item; human-human compares every two people on an item. The "
         "human majority: most common vote, no strict majority = tie"
-        + ("; an adjudication overrides it." if subject.get("kind") == "audit" else "."),
+        + ("; an adjudication overrides it." if subject.kind == "audit" else "."),
         "",
     ]
-    lines += _progress(m.get("progress", {}), subject.get("kind"))
+    lines += _progress(m.progress, subject.kind)
     lines += ["## Each judge against the people", ""]
-    rows = []
+    rows: list[list[Any]] = []
     for judge in judges:
-        cells, n = judge_headline(figures, judge["id"])
-        rows.append([judge["label"], *map(_r, cells), n])
+        cells, n = judge_headline(figures, judge.id)
+        rows.append([judge.label, *map(_r, cells), n])
+    s1, s2 = figures.S1, figures.S2
+    ceiling_n = _n(s1.ceiling.percent_agreement)
     rows.append(
         [
             "human-human (ceiling)",
-            _r(_get(figures, "S1", "ceiling", "percent_agreement")),
-            _r(_get(figures, "S2", "ceiling", "percent_agreement")),
-            _r(_get(figures, "S1", "ceiling", "cohen_kappa")),
+            _r(s1.ceiling.percent_agreement),
+            _r(s2.ceiling.percent_agreement),
+            _r(s1.ceiling.cohen_kappa),
             "",
             "",
             "",
-            _get(figures, "S1", "ceiling", "percent_agreement", "n"),
+            ceiling_n,
         ]
     )
-    answer = _get(figures, "S1", "baseline", "vs_humans", "details", "answer")
+    baseline = s1.baseline.vs_humans
+    answer = baseline.details.get("answer") if baseline else None
+    baseline_n = _n(baseline)
     rows.append(
         [
             f'always "{answer}" (baseline)' if answer else "constant answer (baseline)",
-            _r(_get(figures, "S1", "baseline", "vs_humans")),
-            _r(_get(figures, "S2", "baseline", "vs_humans")),
+            _r(baseline),
+            _r(s2.baseline.vs_humans),
             "0 by construction",
-            _r(_get(figures, "S1", "baseline", "vs_majority")),
-            _r(_get(figures, "S2", "baseline", "vs_majority")),
+            _r(s1.baseline.vs_majority),
+            _r(s2.baseline.vs_majority),
             "0 by construction",
-            _get(figures, "S1", "baseline", "vs_humans", "n"),
+            baseline_n,
         ]
     )
     lines += _table(
@@ -178,23 +203,24 @@ def markdown_report(snapshot: MetricSnapshot) -> str:
         lines += ["### Each judge against each person (agreement, S1 / S2)", ""]
         rows = []
         for judge in judges:
-            row = [judge["label"]]
+            row = [judge.label]
+            one, two = s1.judges.get(judge.id), s2.judges.get(judge.id)
             for human in humans:
-                s1 = _get(figures, "S1", "judges", judge["id"], "vs_each_human", human)
-                s2 = _get(figures, "S2", "judges", judge["id"], "vs_each_human", human)
-                row.append(f"{_r(s1)} / {_r(s2)}")
+                first = one.vs_each_human.get(human) if one else None
+                second = two.vs_each_human.get(human) if two else None
+                row.append(f"{_r(first)} / {_r(second)}")
             rows.append(row)
         lines += _table(["judge", *humans.values()], rows)
-        pairs = _get(figures, "S1", "human_pairs") or []
+        pairs = s1.human_pairs
         if pairs:
             lines += ["### Each two people (S1)", ""]
             lines += _table(
                 ["people", "agreement", "Cohen's kappa"],
                 [
                     [
-                        f"{humans.get(p['a'], p['a'])} / {humans.get(p['b'], p['b'])}",
-                        _r(p.get("percent_agreement")),
-                        _r(p.get("cohen_kappa")),
+                        f"{humans.get(p.a, p.a)} / {humans.get(p.b, p.b)}",
+                        _r(p.percent_agreement),
+                        _r(p.cohen_kappa),
                     ]
                     for p in pairs
                 ],
@@ -202,156 +228,151 @@ def markdown_report(snapshot: MetricSnapshot) -> str:
         lines += ["### Other coefficients (vs human votes, S1)", ""]
         rows = _judge_rows(
             judges,
-            lambda judge: _get(figures, "S1", "judges", judge, "vs_humans"),
+            lambda judge: found.vs_humans if (found := s1.judges.get(judge)) else None,
             ["scott_pi", "gwet_ac", "cohen_kappa_linear"],
         )
         lines += _table(["judge", "Scott's pi", "Gwet's AC1", "Cohen's kappa, linear"], rows)
     lines += _reliability(figures)
-    lines += _confusion(m.get("confusion", {}), judges)
-    lines += _position(m.get("position", {}), judges, humans)
-    for data in (m.get("slices") or {}).values():
+    lines += _confusion(m.confusion, judges)
+    lines += _position(m.position, judges, humans)
+    for data in m.slices.values():
         lines += _slice(data, judges)
-    lines += _ranking(m.get("ranking", {}), judges)
-    lines += _consensus(m.get("consensus", {}), humans)
-    lines += _studies(m.get("studies"), judges)
+    lines += _ranking(m.ranking, judges, given="ranking" in m.model_fields_set)
+    lines += _consensus(m.consensus, humans)
+    lines += _studies(m.studies, judges)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _progress(progress: Mapping[str, Any], kind: Any) -> list[str]:
+def _progress(progress: Progress, kind: str) -> list[str]:
     if kind == "audit":
         return [
-            f"Progress: {progress.get('labels', 0):,} of {progress.get('labels_needed', 0):,} "
-            f"labels, {progress.get('items_complete', 0):,} of {progress.get('items', 0):,} "
-            f"items complete (k = {progress.get('overlap_k')}), "
-            f"{progress.get('adjudicated', 0):,} adjudicated.",
+            f"Progress: {progress.labels:,} of {progress.labels_needed:,} "
+            f"labels, {progress.items_complete:,} of {progress.items:,} "
+            f"items complete (k = {progress.overlap_k}), "
+            f"{progress.adjudicated:,} adjudicated.",
             "",
         ]
     return []
 
 
-def _reliability(figures: Mapping[str, Any]) -> list[str]:
+def _reliability(figures: Figures) -> list[str]:
     rows = []
-    for group, label in (("ceiling", "people"), ("all_raters", "people and judges")):
+    for label, s1, s2 in (
+        ("people", figures.S1.ceiling, figures.S2.ceiling),
+        ("people and judges", figures.S1.all_raters, figures.S2.all_raters),
+    ):
         for metric, name in (
             ("fleiss_kappa", "Fleiss' kappa"),
             ("krippendorff_alpha", "Krippendorff's alpha"),
         ):
-            rows.append(
-                [
-                    f"{name}, {label}",
-                    _r(_get(figures, "S1", group, metric)),
-                    _r(_get(figures, "S2", group, metric)),
-                ]
-            )
+            rows.append([f"{name}, {label}", _r(getattr(s1, metric)), _r(getattr(s2, metric))])
     return ["## Reliability", "", *_table(["coefficient", "S1", "S2"], rows)]
 
 
-def _confusion(confusion: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> list[str]:
+def _confusion(confusion: Mapping[str, JudgeConfusion], judges: Sequence[JudgeRater]) -> list[str]:
     lines = ["## Confusion matrices (rows: judge; columns: human majority; S1)", ""]
     any_table = False
     for judge in judges:
-        table = _get(confusion, judge["id"], "vs_majority")
-        if not table or not table.get("total"):
+        found = confusion.get(judge.id)
+        table = found.vs_majority if found else None
+        if table is None or not table.total:
             continue
         any_table = True
-        lines += [f"**{_md(judge['label'])}**", ""]
+        lines += [f"**{_md(judge.label)}**", ""]
         lines += _table(
-            ["judge \\ majority", *table["categories"]],
-            [
-                [category, *row]
-                for category, row in zip(table["categories"], table["rows"], strict=True)
-            ],
+            ["judge \\ majority", *table.categories],
+            [[category, *row] for category, row in zip(table.categories, table.rows, strict=True)],
         )
     return lines if any_table else []
 
 
 def _position(
-    position: Mapping[str, Any], judges: Sequence[Mapping[str, Any]], humans: Mapping[str, str]
+    position: Position, judges: Sequence[JudgeRater], humans: Mapping[str, str]
 ) -> list[str]:
     lines = ["## Position bias", ""]
     rows = []
     for judge in judges:
-        data = _get(position, "judges", judge["id"]) or {}
+        data = position.judges.get(judge.id) or JudgePosition()
         rows.append(
             [
-                judge["label"],
-                _r(data.get("consistency")),
-                _r(data.get("fairness")),
-                data.get("n") or 0,
-                "" if data.get("primacy") is None else data["primacy"],
-                "" if data.get("recency") is None else data["recency"],
+                judge.label,
+                _r(data.consistency),
+                _r(data.fairness),
+                data.n or 0,
+                "" if data.primacy is None else data.primacy,
+                "" if data.recency is None else data.recency,
             ]
         )
     lines += _table(
         ["judge", "consistency", "preference fairness", "pairs", "primacy", "recency"], rows
     )
-    annotators = position.get("annotators") or []
-    if annotators:
+    if position.annotators:
         lines += ["Annotators' share of side choices that picked the left response:", ""]
         lines += _table(
             ["annotator", "side choices", "left rate [Wilson CI]", "p (no preference)"],
             [
                 [
-                    humans.get(a["rater"], a["rater"]),
-                    a["n"],
-                    _r({"value": a["rate"], "ci": a["ci"]}),
-                    plots.number_text(a["p_value"]),
+                    humans.get(a.rater, a.rater),
+                    a.n,
+                    _r(Result.of(a.rate, a.ci)),
+                    plots.number_text(a.p_value),
                 ]
-                for a in annotators
+                for a in position.annotators
             ],
         )
     return lines
 
 
-def _slice(data: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> list[str]:
-    label = data.get("label", "")
+def _slice(data: SliceDimension, judges: Sequence[JudgeRater]) -> list[str]:
+    label = data.label
     header = [label.lower(), "items", "prompts", "ceiling S1", "ceiling S2"]
     for judge in judges:
-        header += [f"{judge['label']} S1", f"{judge['label']} S2", f"{judge['label']} kappa S1"]
+        header += [f"{judge.label} S1", f"{judge.label} S2", f"{judge.label} kappa S1"]
     rows = []
-    for row in data.get("rows", []):
-        figures = slice_figures(row, [judge["id"] for judge in judges])
-        rows.append([row.get("value"), row.get("items"), row.get("prompts", ""), *map(_r, figures)])
+    for row in data.rows:
+        figures = slice_figures(row, [judge.id for judge in judges])
+        prompts = "" if row.prompts is None else row.prompts
+        rows.append([row.value, row.items, prompts, *map(_r, figures)])
     lines = [f"## By {label.lower()}", "", *_table(header, rows)]
-    if data.get("omitted"):
-        lines += [f"{data['omitted']:,} smaller slices not shown.", ""]
+    if data.omitted:
+        lines += [f"{data.omitted:,} smaller slices not shown.", ""]
     return lines
 
 
-def _ranking(ranking: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> list[str]:
+def _ranking(ranking: Ranking, judges: Sequence[JudgeRater], *, given: bool) -> list[str]:
     lines = ["## Model rankings (Bradley-Terry, ties as half wins)", ""]
-    if "reason" in ranking or not ranking:
-        return [*lines, f"undefined: {ranking.get('reason', 'not computed')}", ""]
-    people = ranking.get("humans") or {}
-    if people.get("reason"):
-        lines += [f"From the human votes: undefined: {people['reason']}", ""]
+    if not given or not ranking.model_fields_set or "reason" in ranking.model_fields_set:
+        return [*lines, f"undefined: {ranking.reason or 'not computed'}", ""]
+    people = ranking.humans
+    if people is not None and people.reason:
+        lines += [f"From the human votes: undefined: {people.reason}", ""]
     else:
         lines += _table(
             ["rank", "model (human votes)", "strength [CI]"],
             [
-                [m["rank"], m["model"], _r({"value": m["strength"], "ci": m["ci"]})]
-                for m in people.get("models", [])
+                [m.rank, m.model, _r(Result.of(m.strength, m.ci))]
+                for m in (people.models if people else [])
             ],
         )
     rows = _judge_rows(
         judges,
-        lambda judge: _get(ranking, "judges", judge),
+        lambda judge: ranking.judges.get(judge),
         ["kendall_tau", "spearman_rho", "separability"],
     )
     lines += _table(["judge", "Kendall tau vs people", "Spearman rho", "separability"], rows)
     return lines
 
 
-def _consensus(consensus: Mapping[str, Any], humans: Mapping[str, str]) -> list[str]:
-    model = consensus.get("dawid_skene") or {}
-    if not model.get("accuracy"):
+def _consensus(consensus: Consensus, humans: Mapping[str, str]) -> list[str]:
+    model = consensus.dawid_skene
+    if model is None or not model.accuracy:
         return []
     return [
         "## Annotator reliability (Dawid-Skene)",
         "",
         *_table(
             ["person", "estimated accuracy"],
-            [[humans.get(r, r), plots.number_text(v)] for r, v in model["accuracy"].items()],
+            [[humans.get(r, r), plots.number_text(v)] for r, v in model.accuracy.items()],
         ),
     ]
 
@@ -378,8 +399,9 @@ def _titled_table(
     return [f"### {title}", "", *_table(header, rows)]
 
 
-def _studies(studies: Mapping[str, Any] | None, judges: Sequence[Mapping[str, Any]]) -> list[str]:
-    model = studies_model(studies, [{**j, "colour": plots.PALETTE[0]} for j in judges])
+def _studies(studies: Studies | None, judges: Sequence[JudgeRater]) -> list[str]:
+    shown = [JudgeShown(j.id, j.label, plots.PALETTE[0], j.model_id) for j in judges]
+    model = studies_model(studies, shown)
     if not model:
         return []
     lines = ["## Refusal gap (METHODS.md section 4)", ""]
