@@ -236,3 +236,17 @@ def gate_check_record(
             result=answer,
             created_by=created_by,
         )
+
+
+def gate_statuses(audit: Audit) -> dict[str, str]:
+    """The audit's gate in force, checked against the latest snapshot (never recomputed), as
+    ``{"j:<judge id>": status}`` for the judge version it checked; empty without a gate or
+    when its rules cannot be checked."""
+    gate = gate_latest(audit)
+    if gate is None:
+        return {}
+    try:
+        outcome = gate_evaluate(audit=audit, gate=gate, refresh=False)
+    except (GateRuleError, ValueError):
+        return {}
+    return {f"j:{outcome.judge.pk}": outcome.result.status} if outcome.judge else {}
