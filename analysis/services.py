@@ -42,6 +42,7 @@ from django.utils import timezone
 from analysis import selectors
 from analysis.figures import LEVEL, N_BOOT, figures_compute
 from analysis.models import MetricSnapshot
+from analysis.snapshot import counts_parse, metrics_parse
 
 # What a write calls lives in analysis.snapshot_requests (no pandas, for the web process);
 # the report views and the tests reach it here too, beside the task body.
@@ -142,7 +143,7 @@ def snapshot_is_current(
     """True when nothing the snapshot was computed from has changed since."""
     if snapshot is None:
         return False
-    return bool(snapshot.counts.get("watermark") == watermark_for(audit=audit, dataset=dataset))
+    return bool(snapshot.typed_counts.watermark == watermark_for(audit=audit, dataset=dataset))
 
 
 def default_n_boot() -> int:
@@ -177,6 +178,10 @@ def snapshot_compute(
     metrics["studies"] = studies_compute(study, n_boot=n_boot, level=level, seed=seed)
     label_count = int(table.counts["human_votes"])
     counts = {**table.counts, "watermark": watermark}
+    # The shape every reader relies on (analysis.snapshot): a writer that strays from it
+    # fails here, not on a report page later.
+    metrics_parse(metrics)
+    counts_parse(counts)
     return MetricSnapshot.objects.create(
         audit=audit,
         dataset=dataset,

@@ -229,6 +229,7 @@ PURE = (
     "analysis.figures",
     "analysis.vote_table",
     "analysis.studies",
+    "analysis.snapshot",  # the snapshot's shape: pydantic only
     "judges.core",
 )
 
