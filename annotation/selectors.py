@@ -43,6 +43,7 @@ from annotation.models import (
     ResponseClassLabel,
     Stratum,
 )
+from config.model_rows import ModelColumns
 from config.roles import is_lead, require_lead
 from corpus.models import Dataset, Outcome, Pair
 from judges.models import Judge, JudgeRun, ResponseClass, ResponseClassification, Verdict
@@ -345,28 +346,18 @@ def assignment_for_annotator(user: Any, pk: int) -> Assignment:
     audit's annotators: 404 if it is not theirs, 403 if they were taken off the audit. One
     query (the label and skip calls run it on every answer).
 
-    The query is written once as SQL (:func:`_assignment_sql`) from the models' own column
-    lists; :func:`assignment_for_annotator_orm` is the readable reference, and a test checks
-    both give the same rows. Why: `bench/http_load.py`'s profile of `label?next=1` spent 30 % of
-    a web worker's CPU building the ORM version's SQL (select_related over three tables, an
-    Exists) on every label; the SQL built once costs the database the same and Python a tenth.
+    The query is SQL whose columns come from the models (``config.model_rows``);
+    :func:`assignment_for_annotator_orm` is the readable reference, and a test checks both give
+    the same objects. Why: `bench/http_load.py`'s profile of `label?next=1` spent 30 % of a web
+    worker's CPU building the ORM version's SQL (select_related over three tables and an
+    Exists) on every label; the same query from a string costs Python a small part of that.
     """
-    sql = _assignment_sql()
     with connection.cursor() as cursor:
-        cursor.execute(sql.text, [user.pk, pk, user.pk])
+        cursor.execute(_assignment_sql(), [user.pk, pk, user.pk])
         row = cursor.fetchone()
     if row is None:
         raise Http404("No Assignment matches the given query.")
-    *columns, is_annotator = row
-    values = [
-        functools.reduce(lambda v, f: f(v, col, connection), converters, value)
-        for value, (col, converters) in zip(columns, sql.converters, strict=True)
-    ]
-    made: list[Any] = []
-    for model, names in sql.models:
-        made.append(model.from_db(connection.alias, names, values[: len(names)]))
-        values = values[len(names) :]
-    assignment, item, audit = made
+    (assignment, item, audit), (is_annotator,) = _ASSIGNMENT_COLUMNS.load(row)
     item.audit = audit
     assignment.item = item
     if not is_annotator:
@@ -389,42 +380,22 @@ def assignment_for_annotator_orm(user: Any, pk: int) -> Assignment:
     return assignment
 
 
-@dataclass(frozen=True)
-class _ModelsSql:
-    text: str
-    models: tuple[tuple[type[Any], list[str]], ...]  # each model with its fields' attnames
-    # per column, what the ORM would apply to the database's value (JSON, dates on SQLite...)
-    converters: tuple[tuple[Any, list[Any]], ...]
+_ASSIGNMENT_COLUMNS = ModelColumns((Assignment, "s"), (AuditItem, "i"), (Audit, "a"))
 
 
 @functools.cache
-def _assignment_sql() -> _ModelsSql:
-    """SELECT assignment, item and audit columns and whether the user is on the audit: built
-    from the models' metadata once per process (params: user id, assignment id, user id)."""
-    tables = ((Assignment, "s"), (AuditItem, "i"), (Audit, "a"))
+def _assignment_sql() -> str:
+    """Params: user id (membership), assignment id, user id (owner)."""
     quote = connection.ops.quote_name
-    columns: list[str] = []
-    models: list[tuple[type[Any], list[str]]] = []
-    converters: list[tuple[Any, list[Any]]] = []
-    for model, alias in tables:
-        fields = model._meta.concrete_fields
-        columns += [f"{alias}.{quote(str(f.column))}" for f in fields]
-        models.append((model, [f.attname for f in fields]))
-        for f in fields:
-            col = f.get_col(alias)
-            converters.append(
-                (col, connection.ops.get_db_converters(col) + f.get_db_converters(connection))
-            )
     members = quote(Audit.annotators.through._meta.db_table)
-    text = (
-        f"SELECT {', '.join(columns)}, EXISTS (SELECT 1 FROM {members} m "
+    return (
+        f"SELECT {_ASSIGNMENT_COLUMNS.select}, EXISTS (SELECT 1 FROM {members} m "
         f"WHERE m.audit_id = i.audit_id AND m.user_id = %s) "
         f"FROM {quote(Assignment._meta.db_table)} s "
         f"JOIN {quote(AuditItem._meta.db_table)} i ON i.id = s.item_id "
         f"JOIN {quote(Audit._meta.db_table)} a ON a.id = i.audit_id "
         f"WHERE s.id = %s AND s.annotator_id = %s"
     )
-    return _ModelsSql(text, tuple(models), tuple(converters))
 
 
 def audit_for_member(user: Any, pk: int) -> Audit:

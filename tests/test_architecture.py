@@ -31,6 +31,7 @@ PLUMBING = {
     "config.env",
     "config.lazy",
     "config.leases",
+    "config.model_rows",
     "config.roles",
     "config.settings",
     "config.tasks",
