@@ -53,26 +53,42 @@ def _subject(audit: Audit | None, dataset: Dataset | None) -> dict[str, Any]:
     return {"kind": "dataset", "id": dataset.pk, "name": dataset.name}
 
 
-def _latest(audit: Audit | None, dataset: Dataset | None) -> tuple[MetricSnapshot | None, bool]:
-    """The latest snapshot, after asking for a fresh one when it is stale, and whether a newer
-    one is on its way."""
+STALE_DETAIL = (
+    "The latest stored snapshot was written by an older version of Tribunal in a shape this "
+    "version cannot read ({reason}); a fresh one is being computed: ask again in a moment."
+)
+
+
+def _latest(
+    audit: Audit | None, dataset: Dataset | None
+) -> tuple[MetricSnapshot | None, bool, dict[str, str]]:
+    """The latest snapshot, after asking for a fresh one when it is stale, whether a newer
+    one is on its way, and (as ``{"detail": ...}``) why none is shown when the latest was
+    stored by older code in a shape this version cannot read."""
     snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
     pending = services.snapshot_pending(audit=audit, dataset=dataset)
+    stale = snapshot.stale_reason if snapshot is not None else None
+    if stale is not None:
+        snapshot, stale_pending = services.snapshot_readable(snapshot, audit=audit, dataset=dataset)
+        pending = pending or stale_pending
+        if snapshot is None:
+            return None, True, {"detail": STALE_DETAIL.format(reason=stale)}
     if not pending and not services.snapshot_is_current(snapshot, audit=audit, dataset=dataset):
         shown = snapshot
         services.snapshot_request(audit=audit, dataset=dataset)
         snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
         # Outside a transaction an inline run is already done; otherwise it is on its way.
         pending = snapshot is None or (shown is not None and snapshot.pk == shown.pk)
-    return snapshot, pending
+    return snapshot, pending, {}
 
 
 def _report(audit: Audit | None = None, dataset: Dataset | None = None) -> Response:
-    snapshot, pending = _latest(audit, dataset)
+    snapshot, pending, detail = _latest(audit, dataset)
     body = {
         "subject": _subject(audit, dataset),
         "pending": pending,
         "snapshot": SnapshotOutput(snapshot).data if snapshot is not None else None,
+        **detail,
     }
     code = status.HTTP_200_OK if snapshot is not None else status.HTTP_202_ACCEPTED
     return Response(body, status=code)
@@ -81,7 +97,7 @@ def _report(audit: Audit | None = None, dataset: Dataset | None = None) -> Respo
 def _report_model(audit: Audit | None = None, dataset: Dataset | None = None) -> Response:
     """The report model of the latest snapshot; like ``_report``, asks for a fresh snapshot
     when the latest is stale and says whether one is on its way."""
-    snapshot, pending = _latest(audit, dataset)
+    snapshot, pending, detail = _latest(audit, dataset)
     report = None
     if snapshot is not None:
         history = selectors.snapshot_history(audit=audit, dataset=dataset)
@@ -92,6 +108,7 @@ def _report_model(audit: Audit | None = None, dataset: Dataset | None = None) ->
         "pending": pending,
         "snapshot": snapshot.pk if snapshot is not None else None,
         "report": report,
+        **detail,
     }
     code = status.HTTP_200_OK if snapshot is not None else status.HTTP_202_ACCEPTED
     return Response(body, status=code)

@@ -33,7 +33,7 @@ from analysis import compare, selectors
 from analysis.metrics import drift
 from analysis.metrics.gate import GateResult, GateRuleError, evaluate_gate, parse_rules
 from analysis.models import GateCheck, MetricSnapshot, ReleaseGate
-from analysis.services import snapshot_compute, snapshot_is_current
+from analysis.services import snapshot_compute, snapshot_is_current, snapshot_readable
 from analysis.studies import GATE_METRICS, gate_figures
 from annotation.models import Audit
 from judges.models import Judge
@@ -147,8 +147,11 @@ def gate_evaluate(
         pinned, fingerprint = judge, judge.fingerprint
     cleaned = gate_rules_parse(rules)
     snapshot = selectors.snapshot_latest(audit=audit)
-    if refresh and not snapshot_is_current(snapshot, audit=audit):
+    stale = snapshot is not None and snapshot.stale_reason is not None
+    if refresh and (stale or not snapshot_is_current(snapshot, audit=audit)):
         snapshot = snapshot_compute(audit=audit)
+    elif stale:  # stored by older code: no figures until the fresh snapshot asked for is in
+        snapshot, _ = snapshot_readable(snapshot, audit=audit)
     used = _gate_judge(snapshot, pinned)
     figures = gate_figures(snapshot.typed, f"j:{used.pk}") if snapshot and used else {}
     compared_with = None

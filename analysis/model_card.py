@@ -23,6 +23,7 @@ from analysis.export import ExportError
 from analysis.gates import gate_evaluate, gate_latest
 from analysis.models import MetricSnapshot
 from analysis.plots import result_text
+from analysis.services import snapshot_readable
 from analysis.snapshot import Result, Shape
 from annotation.models import Audit, AuditItem, Stratum
 from corpus.models import Pair
@@ -180,7 +181,13 @@ def model_card(audit: Audit, *, judge: Judge | None = None) -> list[dict[str, An
 
     Raises ExportError when there are no figures yet or the judge has none.
     """
-    snapshot = selectors.snapshot_latest(audit=audit)
+    stored = selectors.snapshot_latest(audit=audit)
+    snapshot, _ = snapshot_readable(stored, audit=audit)
+    if snapshot is None and stored is not None:
+        raise ExportError(
+            f"audit {audit.pk}'s latest figures were stored by an older version of Tribunal "
+            f"({stored.stale_reason}): a fresh snapshot is being computed; try again shortly"
+        )
     if snapshot is None:
         raise ExportError(f"audit {audit.pk} has no figures yet: recompute its report first")
     ids = [pk for pk in snapshot_facts(snapshot, "")["judge_ids"] if pk is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,9 @@ from django.db.models import Q
 
 if TYPE_CHECKING:
     from analysis.snapshot import SnapshotCounts, SnapshotMetrics
+
+log = logging.getLogger(__name__)
+_logged_unreadable: set[int] = set()  # snapshot ids already logged by this process
 
 
 class MetricSnapshot(models.Model):
@@ -54,17 +58,39 @@ class MetricSnapshot(models.Model):
     @cached_property
     def typed(self) -> SnapshotMetrics:
         """``metrics`` read as :class:`analysis.snapshot.SnapshotMetrics`; read once and kept
-        (a snapshot is never edited: a change is a new snapshot)."""
-        from analysis.snapshot import metrics_parse  # pydantic only where snapshots are read
+        (a snapshot is never edited: a change is a new snapshot). Figures older versions did
+        not store are filled in where that is safe (``analysis.snapshot.metrics_read``);
+        raises ``SnapshotUnreadable`` otherwise: check :attr:`stale_reason` first."""
+        from analysis.snapshot import metrics_read  # pydantic only where snapshots are read
 
-        return metrics_parse(self.metrics)
+        return metrics_read(self.metrics)
 
     @cached_property
     def typed_counts(self) -> SnapshotCounts:
-        """``counts`` read as :class:`analysis.snapshot.SnapshotCounts`."""
-        from analysis.snapshot import counts_parse
+        """``counts`` read as :class:`analysis.snapshot.SnapshotCounts` (raises as ``typed``)."""
+        from analysis.snapshot import counts_read
 
-        return counts_parse(self.counts)
+        return counts_read(self.counts)
+
+    @cached_property
+    def stale_reason(self) -> str | None:
+        """Why this version cannot read the stored figures (stored by older code), or None.
+
+        Such a snapshot is stale whatever its watermark: readers ask for a fresh one and show
+        what they show while one is computed (``analysis.services.snapshot_readable``). Logged
+        once per snapshot and process.
+        """
+        from analysis.snapshot import SnapshotUnreadable
+
+        try:
+            self.typed  # noqa: B018
+            self.typed_counts  # noqa: B018
+        except SnapshotUnreadable as exc:
+            if self.pk not in _logged_unreadable:
+                _logged_unreadable.add(self.pk)
+                log.warning("snapshot %s is stale: %s; asking for a fresh one", self.pk, exc)
+            return str(exc)
+        return None
 
 
 class ReleaseGate(models.Model):

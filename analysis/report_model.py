@@ -19,6 +19,8 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from analysis import plots, report_summary
 from analysis.display import OUTCOMES, display_name
 from analysis.plots import AnyResult, IntervalRow, ReferenceLine, Series
@@ -372,7 +374,12 @@ def _trend_charts(
 ) -> list[dict[str, Any]]:
     """Agreement and kappa against the labels so far, one point per snapshot (``history``:
     :func:`analysis.selectors.snapshot_history`, each point a stored ``trend``)."""
-    points = [Trend.model_validate(point) for point in history]
+    points: list[Trend] = []
+    for stored in history:
+        try:
+            points.append(Trend.model_validate(stored))
+        except ValidationError:  # a trend stored by older code in another shape: left out
+            continue
     latest_per_count = {p.label_count: p for p in points}  # history is oldest first
     trend = sorted(latest_per_count.values(), key=lambda p: p.label_count)
     if len(trend) < 2:

@@ -33,6 +33,9 @@ class ReportOutput(serializers.Serializer[dict[str, Any]]):
     subject = serializers.DictField()
     pending = serializers.BooleanField(help_text="a newer snapshot is scheduled or computing")
     snapshot = SnapshotOutput(allow_null=True)
+    detail = serializers.CharField(
+        required=False, help_text="why no snapshot is shown (one stored by an older version)"
+    )
 
 
 class ReportModelOutput(serializers.Serializer[dict[str, Any]]):
@@ -43,6 +46,9 @@ class ReportModelOutput(serializers.Serializer[dict[str, Any]]):
     pending = serializers.BooleanField(help_text="a newer snapshot is scheduled or computing")
     snapshot = serializers.IntegerField(allow_null=True, help_text="the snapshot's id")
     report = serializers.DictField(allow_null=True)
+    detail = serializers.CharField(
+        required=False, help_text="why no report is shown (a snapshot stored by an older version)"
+    )
 
 
 class HistoryOutput(serializers.Serializer[dict[str, Any]]):

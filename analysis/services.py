@@ -42,7 +42,7 @@ from django.utils import timezone
 from analysis import selectors
 from analysis.figures import LEVEL, N_BOOT, figures_compute
 from analysis.models import MetricSnapshot
-from analysis.snapshot import counts_parse, metrics_parse
+from analysis.snapshot import SnapshotUnreadable, counts_parse, metrics_parse
 
 # What a write calls lives in analysis.snapshot_requests (no pandas, for the web process);
 # the report views and the tests reach it here too, beside the task body.
@@ -140,10 +140,39 @@ def snapshot_is_current(
     audit: Audit | None = None,
     dataset: Dataset | None = None,
 ) -> bool:
-    """True when nothing the snapshot was computed from has changed since."""
+    """True when nothing the snapshot was computed from has changed since (False for counts
+    this version cannot read: stored by older code, they are stale)."""
     if snapshot is None:
         return False
-    return bool(snapshot.typed_counts.watermark == watermark_for(audit=audit, dataset=dataset))
+    try:
+        watermark = snapshot.typed_counts.watermark
+    except SnapshotUnreadable:
+        return False
+    return bool(watermark == watermark_for(audit=audit, dataset=dataset))
+
+
+def snapshot_readable(
+    snapshot: MetricSnapshot | None,
+    *,
+    audit: Audit | None = None,
+    dataset: Dataset | None = None,
+) -> tuple[MetricSnapshot | None, bool]:
+    """The snapshot a reader may show, and whether a newer one is on its way.
+
+    ``snapshot`` itself when this version reads it. One stored by older code in a shape this
+    version cannot read (``MetricSnapshot.stale_reason``) is stale, never a crash: a fresh one
+    is asked for (forced, since its watermark may well be current; not again while one is
+    pending) and the reader gets the newest readable snapshot (an inline run is done at once),
+    or None and True meanwhile, as before a subject's first snapshot.
+    """
+    if snapshot is None or snapshot.stale_reason is None:
+        return snapshot, False
+    if not snapshot_pending(audit=audit, dataset=dataset):
+        snapshot_request(audit=audit, dataset=dataset, force=True)
+    latest = selectors.snapshot_latest(audit=audit, dataset=dataset)
+    if latest is not None and latest.pk != snapshot.pk and latest.stale_reason is None:
+        return latest, snapshot_pending(audit=audit, dataset=dataset)
+    return None, True
 
 
 def default_n_boot() -> int:

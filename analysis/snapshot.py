@@ -17,9 +17,12 @@ other field optional; ``reason`` says why they are empty. Keys that name raters 
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+import copy
+import types
+from collections.abc import Sequence
+from typing import Any, TypeAlias, Union, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Number: TypeAlias = int | float  # kept as stored: 1 stays 1, 1.0 stays 1.0
 Scalar: TypeAlias = bool | int | float | str | None
@@ -701,12 +704,130 @@ class SnapshotMetrics(Shape):
 
 
 def metrics_parse(data: Any) -> SnapshotMetrics:
-    """``MetricSnapshot.metrics`` as :class:`SnapshotMetrics` (an empty dict reads as empty)."""
+    """``MetricSnapshot.metrics`` as :class:`SnapshotMetrics` (an empty dict reads as empty).
+
+    Strict: what the writer's check uses. Stored snapshots are read with :func:`metrics_read`.
+    """
     return SnapshotMetrics.model_validate(data or {})
 
 
 def counts_parse(data: Any) -> SnapshotCounts:
     return SnapshotCounts.model_validate(data or {})
+
+
+# --- stored snapshots written by older versions --------------------------------------------------
+
+
+class SnapshotUnreadable(ValueError):
+    """A stored snapshot this version cannot read, even with what older versions left out
+    filled in: stored by older code (or edited by hand). Readers treat it as stale and ask for
+    a fresh one (``MetricSnapshot.stale_reason``, ``analysis.services.snapshot_readable``)."""
+
+    def __init__(self, part: str, problems: Sequence[str]) -> None:
+        self.part = part
+        self.problems = list(problems)
+        shown = "; ".join(self.problems[:5])
+        if len(self.problems) > 5:
+            shown += f"; and {len(self.problems) - 5} more"
+        super().__init__(f"the stored {part} do not match this version's shape ({shown})")
+
+
+# A figure that an older version did not write reads as undefined, as the readers before the
+# typed snapshot showed a missing one (report_self_family's ``row.get(...) or {}``); the
+# self-family row's ``own`` as False (``bool(row.get("own"))``). Nothing else is filled: a
+# missing id, name or term cannot be made up, and such a snapshot is stale.
+NOT_STORED = {"value": None, "reason": "not in this snapshot (stored by an older version)"}
+FILLED: dict[tuple[type[BaseModel], str], Any] = {(FamilyRow, "own"): False}
+
+
+def metrics_read(data: Any) -> SnapshotMetrics:
+    """A stored ``MetricSnapshot.metrics``: :func:`metrics_parse`, after filling the figures
+    older versions left out (``FILLED``, ``NOT_STORED``). Raises :class:`SnapshotUnreadable`
+    when that is not enough."""
+    return _read(SnapshotMetrics, data, "figures")
+
+
+def counts_read(data: Any) -> SnapshotCounts:
+    """A stored ``MetricSnapshot.counts`` (every field has a default: only a value of the
+    wrong type makes it unreadable)."""
+    return _read(SnapshotCounts, data, "counts")
+
+
+def _read(model: type[Shape], data: Any, part: str) -> Any:
+    data = data or {}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc
+    filled = copy.deepcopy(data)
+    if _fill(model, filled, error.errors()):
+        try:
+            return model.model_validate(filled)
+        except ValidationError as exc:
+            error = exc
+    raise SnapshotUnreadable(part, [_problem(e) for e in error.errors()]) from None
+
+
+def _problem(error: Any) -> str:
+    place = ".".join(f"[{step}]" if isinstance(step, int) else str(step) for step in error["loc"])
+    return f"{place.replace('.[', '[')}: {error['msg'].lower()}"
+
+
+def _fill(model: type[BaseModel], data: Any, errors: Sequence[Any]) -> bool:
+    """Fill in ``data`` each missing key that ``FILLED`` or ``NOT_STORED`` covers; True when
+    every error was such a key."""
+    for error in errors:
+        loc = error["loc"]
+        found = _field(model, loc) if error["type"] == "missing" else None
+        if found is None:
+            return False
+        owner, annotation = found
+        if (owner, loc[-1]) in FILLED:
+            value = FILLED[(owner, loc[-1])]
+        elif isinstance(annotation, type) and issubclass(annotation, Result):
+            value = NOT_STORED
+        else:
+            return False
+        parent = data
+        for step in loc[:-1]:
+            parent = parent[step]
+        parent[loc[-1]] = copy.deepcopy(value)
+    return True
+
+
+def _field(model: type[BaseModel], loc: Sequence[Any]) -> tuple[type[BaseModel], Any] | None:
+    """The model class holding the field a pydantic error's ``loc`` ends at, and the field's
+    type; None where the place is not a model's field."""
+    current: Any = model
+    owner: type[BaseModel] | None = None
+    for step in loc:
+        current, owner = _unwrap(current), None
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = {**current.model_fields}
+            fields.update({f.alias: f for f in current.model_fields.values() if f.alias})
+            if step in fields:
+                owner, current = current, fields[step].annotation
+            else:  # a key of a model whose other keys are typed (PositionBySlice, LcWinRates)
+                extra = get_type_hints(current).get("__pydantic_extra__")
+                if extra is None or get_origin(extra) is not dict:
+                    return None
+                current = get_args(extra)[1]
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        elif get_origin(current) is list:
+            current = get_args(current)[0]
+        else:
+            return None
+    return (owner, _unwrap(current)) if owner is not None else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` as ``X``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return annotation
 
 
 def unknown_keys(model: BaseModel, where: str = "") -> list[str]:

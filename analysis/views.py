@@ -34,6 +34,11 @@ from annotation.selectors import audit_for_lead
 from config.roles import require_lead
 from corpus.models import Dataset
 
+RECOMPUTING = (
+    "The stored figures were written by an older version of Tribunal and are being "
+    "recomputed: try again in a moment."
+)
+
 
 class HtmxRequest(HttpRequest):
     """What the middleware gives every view here: the user and htmx details."""
@@ -73,7 +78,7 @@ def audit_precision(request: HtmxRequest, pk: int) -> HttpResponse:
 def _audit_precision(audit: Audit) -> dict[str, Any]:
     """How sure the audit already is, from its latest report snapshot: each judge's
     anytime-valid agreement interval with "about N more labels for +/- x", and the gate."""
-    snapshot = selectors.snapshot_latest(audit=audit)
+    snapshot, _ = services.snapshot_readable(selectors.snapshot_latest(audit=audit), audit=audit)
     if snapshot is None:
         return {}
     typed = snapshot.typed
@@ -113,8 +118,10 @@ def audit_gate(request: HtmxRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Release gate saved.")
             return redirect(reverse("audit_report", args=[audit.pk]) + "#gate")
-    snapshot = selectors.snapshot_latest(audit=audit)
-    pending = services.snapshot_pending(audit=audit)
+    snapshot, pending = services.snapshot_readable(
+        selectors.snapshot_latest(audit=audit), audit=audit
+    )
+    pending = pending or services.snapshot_pending(audit=audit)
     context = _context(
         audit=audit, dataset=None, snapshot=snapshot, pending=pending, gate_form=form
     )
@@ -130,7 +137,10 @@ def _refusal_csv(
     else:
         assert dataset is not None
         stem = f"dataset-{dataset.name}"
-    snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
+    stored = selectors.snapshot_latest(audit=audit, dataset=dataset)
+    snapshot, _ = services.snapshot_readable(stored, audit=audit, dataset=dataset)
+    if snapshot is None and stored is not None:
+        return HttpResponse(RECOMPUTING, status=503, headers={"Retry-After": "10"})
     if snapshot is None:
         return HttpResponse("No figures yet: open the report first.", status=404)
     names = {j.id: j.label for j in snapshot.typed.raters.judges}
@@ -166,6 +176,16 @@ def _report(
 ) -> HttpResponse:
     snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
     pending = services.snapshot_pending(audit=audit, dataset=dataset)
+    if snapshot is not None and snapshot.stale_reason is not None:
+        # Stored by older code in a shape this version cannot read: stale. The poll only
+        # waits; the page asks for a fresh one and shows "being computed" meanwhile.
+        if request.htmx and "since" in request.GET:
+            snapshot, pending = None, True
+        else:
+            snapshot, stale_pending = services.snapshot_readable(
+                snapshot, audit=audit, dataset=dataset
+            )
+            pending = pending or stale_pending
     if request.htmx and "since" in request.GET:
         since = request.GET.get("since", "")
         was_pending = request.GET.get("pending") == "1"
@@ -217,6 +237,8 @@ def _context(
     pending: bool,
     gate_form: GateForm | None = None,
 ) -> dict[str, Any]:
+    if snapshot is not None and snapshot.stale_reason is not None:
+        snapshot, pending = None, True  # the callers asked for a fresh one (snapshot_readable)
     history = selectors.snapshot_history(audit=audit, dataset=dataset)
     running = audit is not None and audit.status == Audit.Status.OPEN
     gate = _gate(audit, gate_form) if audit is not None else None

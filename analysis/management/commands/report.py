@@ -46,6 +46,9 @@ class Command(BaseCommand):
         if n_boot is None:
             n_boot = services.default_n_boot()
         snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
+        if snapshot is not None and snapshot.stale_reason is not None:
+            self.stderr.write(stale_message(snapshot))
+            snapshot = None
         current = services.snapshot_is_current(snapshot, audit=audit, dataset=dataset)
         same_settings = snapshot is not None and _settings(snapshot) == (n_boot, options["seed"])
         if options["recompute"] or not current or not same_settings:
@@ -58,6 +61,14 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(snapshot_json(snapshot), indent=2, ensure_ascii=False))
         else:
             self.stdout.write(markdown_report(snapshot))
+
+
+def stale_message(snapshot: MetricSnapshot) -> str:
+    """What the commands say of a latest snapshot stored by older code (they compute anew)."""
+    return (
+        f"snapshot {snapshot.pk} was stored by an older version of Tribunal and cannot be "
+        f"read by this one ({snapshot.stale_reason}): it is stale."
+    )
 
 
 def _settings(snapshot: MetricSnapshot) -> tuple[Any, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis import plots, selectors, services
+from analysis.management.commands.report import stale_message
 from analysis.management.subject import add_subject_arguments, subject_from_options
 from analysis.snapshot import SelfFamilyStudy
 
@@ -28,6 +29,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         audit, dataset = subject_from_options(options)
         snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
+        if snapshot is not None and snapshot.stale_reason is not None:
+            self.stderr.write(stale_message(snapshot))
+            snapshot = None
         if not services.snapshot_is_current(snapshot, audit=audit, dataset=dataset):
             self.stderr.write("computing a new snapshot…")
             snapshot = services.snapshot_compute(audit=audit, dataset=dataset)
