@@ -1,7 +1,9 @@
 """Report API (mounted under /api/): the same snapshots as the report pages, as JSON.
 
 ``GET .../report/`` returns the latest snapshot with every figure (``metrics``, see
-analysis.services) and whether a newer one is on its way; ``GET .../report/history/`` the
+analysis.services) and whether a newer one is on its way; ``GET .../report/model/`` its report
+model (analysis.report_model: the sections the pages and the Markdown report show, without the
+charts); ``GET .../report/history/`` the
 headline figures of every snapshot, oldest first; ``POST .../report/recompute/`` asks for a
 fresh snapshot (202). ``GET``/``PUT .../gate/`` check or write an audit's release gate;
 ``POST .../gate/check/`` checks rules for a judge named as ``manage.py gate --judge`` names it,
@@ -25,11 +27,14 @@ from rest_framework.response import Response
 
 from analysis import compare, gates, selectors, services
 from analysis.metrics.gate import GateRuleError
+from analysis.models import MetricSnapshot
+from analysis.report_model import report_build, report_json
 from analysis.serializers import (
     GateCheckInput,
     GateInput,
     GateOutput,
     HistoryOutput,
+    ReportModelOutput,
     ReportOutput,
     SnapshotOutput,
     TrendPointOutput,
@@ -48,7 +53,9 @@ def _subject(audit: Audit | None, dataset: Dataset | None) -> dict[str, Any]:
     return {"kind": "dataset", "id": dataset.pk, "name": dataset.name}
 
 
-def _report(audit: Audit | None = None, dataset: Dataset | None = None) -> Response:
+def _latest(audit: Audit | None, dataset: Dataset | None) -> tuple[MetricSnapshot | None, bool]:
+    """The latest snapshot, after asking for a fresh one when it is stale, and whether a newer
+    one is on its way."""
     snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
     pending = services.snapshot_pending(audit=audit, dataset=dataset)
     if not pending and not services.snapshot_is_current(snapshot, audit=audit, dataset=dataset):
@@ -57,10 +64,34 @@ def _report(audit: Audit | None = None, dataset: Dataset | None = None) -> Respo
         snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
         # Outside a transaction an inline run is already done; otherwise it is on its way.
         pending = snapshot is None or (shown is not None and snapshot.pk == shown.pk)
+    return snapshot, pending
+
+
+def _report(audit: Audit | None = None, dataset: Dataset | None = None) -> Response:
+    snapshot, pending = _latest(audit, dataset)
     body = {
         "subject": _subject(audit, dataset),
         "pending": pending,
         "snapshot": SnapshotOutput(snapshot).data if snapshot is not None else None,
+    }
+    code = status.HTTP_200_OK if snapshot is not None else status.HTTP_202_ACCEPTED
+    return Response(body, status=code)
+
+
+def _report_model(audit: Audit | None = None, dataset: Dataset | None = None) -> Response:
+    """The report model of the latest snapshot; like ``_report``, asks for a fresh snapshot
+    when the latest is stale and says whether one is on its way."""
+    snapshot, pending = _latest(audit, dataset)
+    report = None
+    if snapshot is not None:
+        history = selectors.snapshot_history(audit=audit, dataset=dataset)
+        gate = gates.gate_statuses(audit) if audit is not None else None
+        report = report_json(report_build(snapshot, history, gate=gate))
+    body = {
+        "subject": _subject(audit, dataset),
+        "pending": pending,
+        "snapshot": snapshot.pk if snapshot is not None else None,
+        "report": report,
     }
     code = status.HTTP_200_OK if snapshot is not None else status.HTTP_202_ACCEPTED
     return Response(body, status=code)
@@ -89,6 +120,15 @@ def audit_report(request: Request, pk: int) -> Response:
     return _report(audit=audit_for_lead(request.user, pk))
 
 
+@extend_schema(
+    responses={200: ReportModelOutput, 202: ReportModelOutput},
+    summary="An audit's report, section by section, as the pages and the Markdown show it",
+)
+@api_view(["GET"])
+def audit_report_model(request: Request, pk: int) -> Response:
+    return _report_model(audit=audit_for_lead(request.user, pk))
+
+
 @extend_schema(responses=HistoryOutput, summary="An audit's figures over time")
 @api_view(["GET"])
 def audit_report_history(request: Request, pk: int) -> Response:
@@ -105,6 +145,15 @@ def audit_report_recompute(request: Request, pk: int) -> Response:
 @api_view(["GET"])
 def dataset_report(request: Request, name: str) -> Response:
     return _report(dataset=object_for_lead(request.user, Dataset, name=name))
+
+
+@extend_schema(
+    responses={200: ReportModelOutput, 202: ReportModelOutput},
+    summary="A dataset's report, section by section, as the pages and the Markdown show it",
+)
+@api_view(["GET"])
+def dataset_report_model(request: Request, name: str) -> Response:
+    return _report_model(dataset=object_for_lead(request.user, Dataset, name=name))
 
 
 @extend_schema(responses=HistoryOutput, summary="A dataset's figures over time")

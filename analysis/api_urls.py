@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
             ("audits/<int:pk>/gate/", "audit_gate", "api-audit-gate"),
             ("audits/<int:pk>/gate/check/", "audit_gate_check", "api-audit-gate-check"),
             ("audits/<int:pk>/report/", "audit_report", "api-audit-report"),
+            ("audits/<int:pk>/report/model/", "audit_report_model", "api-audit-report-model"),
             ("audits/<int:pk>/report/history/", "audit_report_history", "api-audit-report-history"),
             (
                 "audits/<int:pk>/report/recompute/",
@@ -26,6 +27,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
                 "api-audit-report-recompute",
             ),
             ("datasets/<slug:name>/report/", "dataset_report", "api-dataset-report"),
+            (
+                "datasets/<slug:name>/report/model/",
+                "dataset_report_model",
+                "api-dataset-report-model",
+            ),
             (
                 "datasets/<slug:name>/report/history/",
                 "dataset_report_history",

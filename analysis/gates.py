@@ -115,7 +115,7 @@ def _gate_judge(snapshot: MetricSnapshot | None, pinned: Judge) -> Judge | None:
     """The newest version of the pinned judge (same name) that the snapshot has figures of."""
     if snapshot is None:
         return None
-    ids = [j["judge_id"] for j in (snapshot.metrics.get("raters") or {}).get("judges", [])]
+    ids = [j.judge_id for j in snapshot.typed.raters.judges]
     return Judge.objects.filter(pk__in=ids, name=pinned.name).order_by("-version", "-pk").first()
 
 
@@ -150,7 +150,7 @@ def gate_evaluate(
     if refresh and not snapshot_is_current(snapshot, audit=audit):
         snapshot = snapshot_compute(audit=audit)
     used = _gate_judge(snapshot, pinned)
-    figures = gate_figures(snapshot.metrics, f"j:{used.pk}") if snapshot and used else {}
+    figures = gate_figures(snapshot.typed, f"j:{used.pk}") if snapshot and used else {}
     compared_with = None
     if used is not None and drift_rules(cleaned):
         compared_with = baseline or drift_baseline(audit, used)
@@ -236,3 +236,17 @@ def gate_check_record(
             result=answer,
             created_by=created_by,
         )
+
+
+def gate_statuses(audit: Audit) -> dict[str, str]:
+    """The audit's gate in force, checked against the latest snapshot (never recomputed), as
+    ``{"j:<judge id>": status}`` for the judge version it checked; empty without a gate or
+    when its rules cannot be checked."""
+    gate = gate_latest(audit)
+    if gate is None:
+        return {}
+    try:
+        outcome = gate_evaluate(audit=audit, gate=gate, refresh=False)
+    except (GateRuleError, ValueError):
+        return {}
+    return {f"j:{outcome.judge.pk}": outcome.result.status} if outcome.judge else {}

@@ -6,15 +6,15 @@ intervals against the human ceiling, the response classes of each model's respon
 rates, the refusal gap, position and length bias, and the release gate.
 
 Every figure comes from the audit's latest metric snapshot, read in one place
-(`snapshot_facts`): the snapshot's shape is to be typed later, and only that function needs to
-follow it. The response classes per model and the gate are read from their own tables.
+(`snapshot_facts`) through its typed shape (`analysis.snapshot`). The response classes per
+model and the gate are read from their own tables.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from django.template.loader import render_to_string
 
@@ -23,6 +23,7 @@ from analysis.export import ExportError
 from analysis.gates import gate_evaluate, gate_latest
 from analysis.models import MetricSnapshot
 from analysis.plots import result_text
+from analysis.snapshot import Result, Shape
 from annotation.models import Audit, AuditItem, Stratum
 from corpus.models import Pair
 from judges.models import Judge, ResponseClass, ResponseClassification
@@ -32,66 +33,89 @@ CLASS_ORDER = [c.value for c in ResponseClass]
 STRATA = {str(s.value): str(s.label) for s in Stratum}
 
 
-def snapshot_facts(snapshot: MetricSnapshot, rater: str) -> dict[str, Any]:
-    """What the card needs from a snapshot for one judge (rater id `j:<judge id>`).
+def _given(model: Shape | None, name: str) -> Any:
+    """A field the snapshot stored, else None (a default is not a stored figure)."""
+    return getattr(model, name) if model is not None and name in model.model_fields_set else None
 
-    The only reader of the snapshot's shape in this module. Missing parts become
-    ``{"value": None, "reason": ...}`` results or ``None``, never a KeyError.
+
+def _result(result: Result | None) -> dict[str, Any]:
+    return result.as_json() if result is not None else {**MISSING}
+
+
+MISSING: Final = {"value": None, "reason": "not in the snapshot"}
+
+
+def snapshot_facts(snapshot: MetricSnapshot, rater: str) -> dict[str, Any]:
+    """What the card needs from a snapshot for one judge (rater id `j:<judge id>`), read
+    through the typed snapshot (:mod:`analysis.snapshot`).
+
+    Missing parts become ``{"value": None, "reason": ...}`` results or ``None``, never a
+    KeyError.
     """
-    metrics: Mapping[str, Any] = snapshot.metrics or {}
-    settings = metrics.get("settings") or {}
-    progress = metrics.get("progress") or {}
-    s1 = (metrics.get("figures") or {}).get("S1") or {}
-    mine = ((s1.get("judges") or {}).get(rater) or {}).get("vs_humans") or {}
-    ceiling = s1.get("ceiling") or {}
-    missing = {"value": None, "reason": "not in the snapshot"}
+    metrics = snapshot.typed
+    settings, progress = metrics.settings, metrics.progress
+    s1 = metrics.figures.S1
+    found = s1.judges.get(rater)
+    mine = found.vs_humans if found else None
     agreement = {
-        name: {"judge": mine.get(name, missing), "ceiling": ceiling.get(name, missing)}
+        name: {
+            "judge": _result(getattr(mine, name, None)),
+            "ceiling": _result(getattr(s1.ceiling, name)),
+        }
         for name in AGREEMENT
     }
-    position = ((metrics.get("position") or {}).get("judges") or {}).get(rater) or {}
-    studies = metrics.get("studies") or {}
-    refusal = studies.get("refusal") or {}
-    gaps = (refusal.get("gaps") or {}).get(rater) or {}
-    style = ((studies.get("style") or {}).get("sensitivity") or {}).get(rater) or {}
-    length = next((r for r in style.get("rows") or [] if r.get("feature") == "length"), None)
-    judge_info: dict[str, Any] = next(
-        (j for j in (metrics.get("raters") or {}).get("judges") or [] if j.get("id") == rater),
-        {},
-    )
+    position = metrics.position.judges.get(rater)
+    studies = metrics.studies
+    refusal = studies.refusal if studies is not None else None
+    gaps = refusal.gaps.get(rater) if refusal is not None else None
+    style = studies.style if studies is not None else None
+    fit = style.sensitivity.get(rater) if style is not None else None
+    length = next((r for r in fit.rows if r.feature == "length"), None) if fit else None
+    judge = metrics.judge(rater)
+    gap_rows = gaps.rows if gaps is not None else []
     return {
-        "level": settings.get("level"),
-        "n_boot": settings.get("n_boot"),
+        "level": _given(settings, "level"),
+        "n_boot": _given(settings, "n_boot"),
         "progress": {
-            key: progress.get(key)
+            key: _given(progress, key)
             for key in ("items", "labels", "items_complete", "overlap_k", "adjudicated")
         }
-        | {"annotators": progress.get("annotators"), "strata": progress.get("strata") or []},
-        "judge": judge_info,
+        | {
+            "annotators": _given(progress, "annotators"),
+            "strata": [s.as_json() for s in progress.strata],
+        },
+        "judge": judge.as_json() if judge is not None else {},
         "agreement": agreement,
         "refusal_gap": {
-            "reason": refusal.get("reason") or gaps.get("reason") if not gaps.get("rows") else None,
+            "reason": (_given(refusal, "reason") or _given(gaps, "reason"))
+            if not gap_rows
+            else None,
             "rows": [
-                {key: row.get(key) for key in ("class", "human", "judge", "gap")}
-                for row in gaps.get("rows") or []
+                {
+                    "class": row.response_class,
+                    "human": row.human.as_json(),
+                    "judge": row.judge.as_json(),
+                    "gap": row.gap.as_json(),
+                }
+                for row in gap_rows
             ],
         },
         "position_bias": {
-            "method": position.get("method"),
-            "consistency": position.get("consistency", missing),
-            "fairness": position.get("fairness", missing),
-            "n": position.get("n"),
-            "primacy": position.get("primacy"),
-            "recency": position.get("recency"),
+            "method": _given(position, "method"),
+            "consistency": _result(_given(position, "consistency")),
+            "fairness": _result(_given(position, "fairness")),
+            "n": _given(position, "n"),
+            "primacy": _given(position, "primacy"),
+            "recency": _given(position, "recency"),
         },
         "length_bias": {
-            "unit": (studies.get("style") or {}).get("length_unit"),
-            "human": (length or {}).get("human", missing),
-            "judge": (length or {}).get("judge", missing),
-            "net": (length or {}).get("net", missing),
-            "reason": None if length else style.get("reason") or "no length figures",
+            "unit": _given(style, "length_unit"),
+            "human": _result(length.human if length else None),
+            "judge": _result(length.judge if length else None),
+            "net": _result(length.net if length else None),
+            "reason": None if length else _given(fit, "reason") or "no length figures",
         },
-        "judge_ids": [j.get("judge_id") for j in (metrics.get("raters") or {}).get("judges", [])],
+        "judge_ids": [j.judge_id for j in metrics.raters.judges],
     }
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from analysis.snapshot import SnapshotCounts, SnapshotMetrics
 
 
 class MetricSnapshot(models.Model):
@@ -44,6 +50,21 @@ class MetricSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot {self.pk} ({self.label_count} labels)"
+
+    @cached_property
+    def typed(self) -> SnapshotMetrics:
+        """``metrics`` read as :class:`analysis.snapshot.SnapshotMetrics`; read once and kept
+        (a snapshot is never edited: a change is a new snapshot)."""
+        from analysis.snapshot import metrics_parse  # pydantic only where snapshots are read
+
+        return metrics_parse(self.metrics)
+
+    @cached_property
+    def typed_counts(self) -> SnapshotCounts:
+        """``counts`` read as :class:`analysis.snapshot.SnapshotCounts`."""
+        from analysis.snapshot import counts_parse
+
+        return counts_parse(self.counts)
 
 
 class ReleaseGate(models.Model):

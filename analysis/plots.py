@@ -15,6 +15,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.display import display_text
+from analysis.snapshot import Result
+
+# A figure as the snapshot stores it (analysis.snapshot.Result), or the same JSON from a
+# figure computed on request (the judge comparison's drift figures).
+AnyResult = Result | Mapping[str, Any] | None
+
+
+def as_result(result: AnyResult) -> Result | None:
+    """A figure as :class:`~analysis.snapshot.Result` (None when there is none)."""
+    if result is None or isinstance(result, Result):
+        return result
+    if not result:
+        return None
+    data = dict(result)
+    ci = data.get("ci")
+    if ci is not None and (len(ci) < 2 or ci[0] is None or ci[1] is None):
+        data["ci"] = None
+    return Result.model_validate(data)
+
 
 PALETTE = ("#2f5d8a", "#b3261e", "#2e7d4f", "#a86b00", "#6a3d9a", "#00838f", "#5d4037", "#c2185b")
 INK = "#1d1d1f"
@@ -53,19 +72,18 @@ def number_text(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def result_text(result: Mapping[str, Any] | None, digits: int = 3, with_n: bool = False) -> str:
+def result_text(result: AnyResult, digits: int = 3, with_n: bool = False) -> str:
     """``0.706 [0.668, 0.746]`` for a defined result, ``undefined: <reason>`` otherwise."""
-    if not result:
+    found = as_result(result)
+    if found is None:
         return "undefined: not computed"
-    value = result.get("value")
-    if value is None:
-        return f"undefined: {result.get('reason') or 'no value'}"
-    text = number_text(value, digits)
-    ci = result.get("ci")
-    if ci and ci[0] is not None and ci[1] is not None:
-        text += f" [{number_text(ci[0], digits)}, {number_text(ci[1], digits)}]"
+    if found.value is None:
+        return f"undefined: {found.reason or 'no value'}"
+    text = number_text(found.value, digits)
+    if found.ci is not None:
+        text += f" [{number_text(found.ci[0], digits)}, {number_text(found.ci[1], digits)}]"
     if with_n:
-        text += f" (n={result.get('n', 0):,})"
+        text += f" (n={found.n:,})"
     return text
 
 
@@ -82,15 +100,15 @@ class IntervalRow:
     colour: str = PALETTE[0]
 
     @classmethod
-    def of(
-        cls, label: str, result: Mapping[str, Any] | None, colour: str = PALETTE[0]
-    ) -> IntervalRow:
-        result = result or {}
+    def of(cls, label: str, result: AnyResult, colour: str = PALETTE[0]) -> IntervalRow:
+        found = as_result(result)
+        if found is None:
+            return cls(label, None, reason="not computed", colour=colour)
         return cls(
             label,
-            *_value_and_ci(result),
-            reason=result.get("reason") or (None if result else "not computed"),
-            n=result.get("n"),
+            *_value_and_ci(found),
+            reason=found.reason,
+            n=found.n if "n" in found.model_fields_set else None,
             colour=colour,
         )
 
@@ -104,16 +122,17 @@ class ReferenceLine:
     dashed: bool = True
 
     @classmethod
-    def of(
-        cls, label: str, result: Mapping[str, Any] | None, colour: str = CEILING
-    ) -> ReferenceLine:
-        return cls(label, *_value_and_ci(result or {}), colour=colour)
+    def of(cls, label: str, result: AnyResult, colour: str = CEILING) -> ReferenceLine:
+        found = as_result(result)
+        if found is None:
+            return cls(label, None, colour=colour)
+        return cls(label, *_value_and_ci(found), colour=colour)
 
 
-def _value_and_ci(result: Mapping[str, Any]) -> tuple[float | None, tuple[float, float] | None]:
+def _value_and_ci(result: Result) -> tuple[float | None, tuple[float, float] | None]:
     """A result's value and its interval (None unless both ends are numbers)."""
-    ci = result.get("ci")
-    return result.get("value"), (ci[0], ci[1]) if ci and None not in ci else None
+    ci = result.ci
+    return result.value, (ci[0], ci[1]) if ci is not None else None
 
 
 def _domain(values: Sequence[float | None], low: float, high: float) -> tuple[float, float]:

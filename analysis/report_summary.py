@@ -22,7 +22,8 @@ whose figures are pooled from the stored counts where that is exact (agreement i
 agreements / comparisons, and each item belongs to one slice) and left out where it is not
 (kappa, intervals, distinct prompts).
 
-Pure: no Django; the report view calls :func:`summary` and :func:`slices_folded`.
+Pure: no Django; reads the typed snapshot (:mod:`analysis.snapshot`); the report view calls
+:func:`summary` and :func:`slices_folded`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from analysis.display import display_text
-from analysis.metrics.outcomes import dig
+from analysis.snapshot import (
+    Figures,
+    JudgeRater,
+    Result,
+    SliceRow,
+    SnapshotMetrics,
+    StyleFit,
+)
 
 MIN_SLICE_ITEMS: Final = 10  # slices with fewer items are folded into "other (n = ...)"
 GAP_CLASS: Final = "ethical_refusal"  # the refusal gap of the summary (Pasch's headline)
@@ -62,20 +70,25 @@ class Figure:
     reason: str = ""
 
     @classmethod
-    def of(cls, result: Mapping[str, Any] | None, *, scale: float = 1.0) -> Figure:
-        result = result or {}
-        value = result.get("value")
-        ci = result.get("ci") or [None, None]
-        has_ci = value is not None and None not in ci[:2] and len(ci) >= 2
-        p_value = dig(result, "details", "p_value")
+    def of(cls, result: Result | None, *, scale: float = 1.0) -> Figure:
+        if result is None:
+            return cls(value=None, reason="not computed")
+        value, ci = result.value, result.ci
+        has_ci = value is not None and ci is not None
+        p_value = result.details.get("p_value")
         return cls(
             value=None if value is None else float(value) * scale,
-            low=float(ci[0]) * scale if has_ci else None,
-            high=float(ci[1]) * scale if has_ci else None,
-            n=result.get("n"),
+            low=float(ci[0]) * scale if has_ci and ci else None,
+            high=float(ci[1]) * scale if has_ci and ci else None,
+            n=result.n if "n" in result.model_fields_set else None,
             p_value=None if p_value is None else float(p_value),
-            reason=display_text(result.get("reason") or ("" if result else "not computed")),
+            reason=display_text(result.reason or ""),
         )
+
+    @classmethod
+    def missing(cls, reason: str) -> Figure:
+        """No figure, and why."""
+        return cls(value=None, reason=display_text(reason))
 
     @property
     def defined(self) -> bool:
@@ -164,19 +177,16 @@ def _n_words(n: int | None, unit: str) -> str:
 
 
 def summary(
-    metrics: Mapping[str, Any],
+    metrics: SnapshotMetrics,
     *,
     gate: Mapping[str, str] | None = None,
 ) -> Summary:
     """The summary of one snapshot's figures. ``gate`` maps a judge id of the snapshot
     (``"j:<pk>"``) to the release gate's status for it."""
     gate = gate or {}
-    figures = metrics.get("figures") or {}
-    level = float(dig(metrics, "settings", "level") or 0.95)
-    lines = [
-        _judge_line(judge, metrics, gate.get(judge["id"]))
-        for judge in dig(metrics, "raters", "judges") or []
-    ]
+    ceiling = metrics.figures.S1.ceiling
+    level = float(metrics.settings.level or 0.95)
+    lines = [_judge_line(judge, metrics, gate.get(judge.id)) for judge in metrics.raters.judges]
     findings = [
         _refusal_finding(lines, metrics, level),
         _position_finding(lines, level),
@@ -185,8 +195,8 @@ def summary(
     findings.sort(key=_finding_order)
     return Summary(
         judges=lines,
-        ceiling_agreement=Figure.of(dig(figures, "S1", "ceiling", "percent_agreement")),
-        ceiling_kappa=Figure.of(dig(figures, "S1", "ceiling", "cohen_kappa")),
+        ceiling_agreement=Figure.of(ceiling.percent_agreement),
+        ceiling_kappa=Figure.of(ceiling.cohen_kappa),
         findings=findings,
         level=level,
     )
@@ -198,50 +208,60 @@ def _finding_order(finding: Finding) -> tuple[int, float]:
     return (0 if finding.conclusive else 1, -finding.size)
 
 
-def _judge_line(
-    judge: Mapping[str, Any], metrics: Mapping[str, Any], gate: str | None
-) -> JudgeLine:
-    key = judge["id"]
-    vs_humans = dig(metrics, "figures", "S1", "judges", key, "vs_humans") or {}
-    gap_rows = dig(metrics, "studies", "refusal", "gaps", key, "rows") or []
-    gap = next((row["gap"] for row in gap_rows if row.get("class") == GAP_CLASS), None)
-    if gap is None:
-        gap = {
-            "reason": dig(metrics, "studies", "refusal", "gaps", key, "reason")
-            or dig(metrics, "studies", "refusal", "reason")
+def _judge_line(judge: JudgeRater, metrics: SnapshotMetrics, gate: str | None) -> JudgeLine:
+    key = judge.id
+    judge_figures = metrics.figures.S1.judges.get(key)
+    vs_humans = judge_figures.vs_humans if judge_figures else None
+    studies = metrics.studies
+    refusal = studies.refusal if studies else None
+    found = refusal.gaps.get(key) if refusal else None
+    gap_row = (
+        next((r for r in found.rows if r.response_class == GAP_CLASS), None) if found else None
+    )
+    gap = (
+        Figure.of(gap_row.gap, scale=100.0)
+        if gap_row is not None
+        else Figure.missing(
+            (found.reason if found else None)
+            or (refusal.reason if refusal else None)
             or "no refusal gap in this snapshot"
-        }
-    position = dig(metrics, "position", "judges", key) or {}
-    feature, style = _largest_style(dig(metrics, "studies", "style", "sensitivity", key))
-    if style is None:
-        style = {
-            "reason": dig(metrics, "studies", "style", "sensitivity", key, "reason")
-            or dig(metrics, "studies", "style", "reason")
+        )
+    )
+    position = metrics.position.judges.get(key)
+    fit = studies.style.sensitivity.get(key) if studies else None
+    feature, net = _largest_style(fit)
+    style = (
+        Figure.of(net, scale=100.0)
+        if net is not None
+        else Figure.missing(
+            (fit.reason if fit else None)
+            or (studies.style.reason if studies else None)
             or "no style figures in this snapshot"
-        }
+        )
+    )
     return JudgeLine(
         id=key,
-        label=str(judge.get("label") or key),
+        label=judge.label or key,
         gate=gate,
-        agreement=Figure.of(vs_humans.get("percent_agreement")),
-        kappa=Figure.of(vs_humans.get("cohen_kappa")),
-        refusal_gap=Figure.of(gap, scale=100.0),
-        fairness=Figure.of(position.get("fairness"), scale=100.0),
-        consistency=Figure.of(position.get("consistency")),
+        agreement=Figure.of(vs_humans.percent_agreement if vs_humans else None),
+        kappa=Figure.of(vs_humans.cohen_kappa if vs_humans else None),
+        refusal_gap=gap,
+        fairness=Figure.of(position.fairness if position else None, scale=100.0),
+        consistency=Figure.of(position.consistency if position else None),
         style_feature=feature,
-        style=Figure.of(style, scale=100.0),
+        style=style,
     )
 
 
-def _largest_style(fit: Mapping[str, Any] | None) -> tuple[str | None, Mapping[str, Any] | None]:
+def _largest_style(fit: StyleFit | None) -> tuple[str | None, Result | None]:
     """The feature whose judge-minus-people coefficient is largest in size, among those whose
     interval excludes 0 if any (the same rule as between judges)."""
-    rows = [r for r in (fit or {}).get("rows") or [] if dig(r, "net", "value") is not None]
+    rows = [r for r in (fit.rows if fit else []) if r.net.value is not None]
     if not rows:
         return None, None
-    clear = [r for r in rows if Figure.of(r["net"]).excludes_zero]
-    best = max(clear or rows, key=lambda r: abs(float(r["net"]["value"])))
-    return str(best["feature"]), best["net"]
+    clear = [r for r in rows if Figure.of(r.net).excludes_zero]
+    best = max(clear or rows, key=lambda r: abs(float(r.net.value or 0.0)))
+    return best.feature, best.net
 
 
 def _pick(lines: Sequence[JudgeLine], figure_of: Any) -> tuple[JudgeLine | None, int, int]:
@@ -321,13 +341,12 @@ def _measured(
     return Finding(kind, title, sentence + others, label, size, figure.excludes_zero, anchor)
 
 
-def _refusal_finding(
-    lines: Sequence[JudgeLine], metrics: Mapping[str, Any], level: float
-) -> Finding:
+def _refusal_finding(lines: Sequence[JudgeLine], metrics: SnapshotMetrics, level: float) -> Finding:
     title, anchor = "Refusal gap", "refusal-gap"
     best, defined, clear = _pick(lines, lambda line: line.refusal_gap)
     if best is None:
-        reason = display_text(dig(metrics, "studies", "refusal", "reason")) or next(
+        study = metrics.studies.refusal.reason if metrics.studies else None
+        reason = display_text(study) or next(
             (line.refusal_gap.reason for line in lines if line.refusal_gap.reason),
             "no judge has verdicts",
         )
@@ -379,11 +398,12 @@ def _position_finding(lines: Sequence[JudgeLine], level: float) -> Finding:
     return _measured("position", title, anchor, best.label, fair, sentence, _others(defined, clear))
 
 
-def _style_finding(lines: Sequence[JudgeLine], metrics: Mapping[str, Any], level: float) -> Finding:
+def _style_finding(lines: Sequence[JudgeLine], metrics: SnapshotMetrics, level: float) -> Finding:
     title, anchor = "Style and length", "style"
     best, defined, clear = _pick(lines, lambda line: line.style)
     if best is None:
-        reason = display_text(dig(metrics, "studies", "style", "reason")) or next(
+        study = metrics.studies.style.reason if metrics.studies else None
+        reason = display_text(study) or next(
             (line.style.reason for line in lines if line.style.reason), "no judge has verdicts"
         )
         return _not_measured("style", title, anchor, reason)
@@ -410,7 +430,17 @@ class Pooled:
     n: int
 
 
-def _pooled_agreement(results: Sequence[Mapping[str, Any] | None]) -> Pooled:
+@dataclass(frozen=True)
+class FoldedSlices:
+    """The "other" row of a slice table: the slices under the minimum, pooled."""
+
+    slices: int
+    items: int
+    ceiling: dict[str, Pooled]  # S1, S2
+    judges: dict[str, dict[str, Pooled]]  # judge -> S1, S2, kappa_S1
+
+
+def _pooled_agreement(results: Sequence[Result | None]) -> Pooled:
     """Agreement over the union of slices: sum of agreements / sum of comparisons.
 
     A slice's stored agreement is agreements / comparisons (``details.pairs``); each item is
@@ -420,13 +450,13 @@ def _pooled_agreement(results: Sequence[Mapping[str, Any] | None]) -> Pooled:
     agreements = comparisons = 0.0
     n = 0
     for result in results:
-        if not result:
+        if result is None:
             continue
-        n += int(result.get("n") or 0)
-        pairs = dig(result, "details", "pairs")
-        if result.get("value") is None or not pairs:
+        n += int(result.n or 0)
+        pairs = result.details.get("pairs")
+        if result.value is None or not pairs:
             continue
-        agreements += float(result["value"]) * float(pairs)
+        agreements += float(result.value) * float(pairs)
         comparisons += float(pairs)
     return Pooled(agreements / comparisons if comparisons else None, n)
 
@@ -434,59 +464,78 @@ def _pooled_agreement(results: Sequence[Mapping[str, Any] | None]) -> Pooled:
 HEADLINE = (("S1", "percent_agreement"), ("S2", "percent_agreement"), ("S1", "cohen_kappa"))
 
 
-def judge_headline(figures: Mapping[str, Any], judge: str) -> tuple[list[Any], Any]:
+def judge_headline(figures: Figures, judge: str) -> tuple[list[Result | None], int | None]:
     """A judge's six headline figures in the order of the report's columns (agreement S1, S2
     and Cohen's kappa S1 against the human votes, then the same against the majority) and
     the number of items behind them."""
-    path = ("judges", judge)
-    cells = [
-        dig(figures, policy, *path, against, metric)
-        for against in ("vs_humans", "vs_majority")
-        for policy, metric in HEADLINE
-    ]
-    return cells, dig(figures, "S1", *path, "vs_humans", "percent_agreement", "n")
+    cells: list[Result | None] = []
+    for against in ("vs_humans", "vs_majority"):
+        for policy, metric in HEADLINE:
+            found = figures.policy(policy).judges.get(judge)
+            cells.append(getattr(getattr(found, against), metric) if found else None)
+    first = figures.S1.judges.get(judge)
+    agreement = first.vs_humans.percent_agreement if first else None
+    return cells, agreement.n if agreement else None
 
 
-def slice_figures(row: Mapping[str, Any], judges: Sequence[str]) -> list[Any]:
+def slice_figures(row: SliceRow, judges: Sequence[str]) -> list[Result | None]:
     """A slice row's figures in the order of the report's columns: the people's ceiling S1
-    and S2, then per judge S1, S2 and kappa S1 (a stored row or the folded "other" row)."""
-    figures = [dig(row, "ceiling", "S1"), dig(row, "ceiling", "S2")]
+    and S2, then per judge S1, S2 and kappa S1."""
+    figures = [row.ceiling.S1, row.ceiling.S2]
     for judge in judges:
-        figures += [dig(row, "judges", judge, key) for key in ("S1", "S2", "kappa_S1")]
+        found = row.judges.get(judge)
+        figures += [found.S1, found.S2, found.kappa_S1] if found else [None, None, None]
+    return figures
+
+
+def folded_figures(other: FoldedSlices, judges: Sequence[str]) -> list[Pooled]:
+    """The "other" row's figures in the order of :func:`slice_figures`."""
+    figures = [other.ceiling["S1"], other.ceiling["S2"]]
+    for judge in judges:
+        figures += [other.judges[judge][key] for key in ("S1", "S2", "kappa_S1")]
     return figures
 
 
 def slices_folded(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[SliceRow],
     judges: Sequence[str],
     *,
     min_items: int = MIN_SLICE_ITEMS,
-) -> tuple[list[Mapping[str, Any]], dict[str, Any] | None]:
+) -> tuple[list[SliceRow], FoldedSlices | None]:
     """The slices kept (at least ``min_items`` items) and one "other" row for the rest.
 
     The other row: ``slices``, ``items`` (exact sums), ``ceiling`` and each judge's ``S1``
     and ``S2`` pooled agreement (:func:`_pooled_agreement`), each judge's ``kappa_S1`` as n
     only (a kappa needs the pooled table's marginals, which a slice does not store).
     """
-    kept = [row for row in rows if int(row.get("items") or 0) >= min_items]
-    small = [row for row in rows if int(row.get("items") or 0) < min_items]
+    kept = [row for row in rows if row.items >= min_items]
+    small = [row for row in rows if row.items < min_items]
     if not small:
         return kept, None
-    other: dict[str, Any] = {
-        "slices": len(small),
-        "items": sum(int(row.get("items") or 0) for row in small),
-        "ceiling": {
-            policy: _pooled_agreement([dig(row, "ceiling", policy) for row in small])
-            for policy in ("S1", "S2")
+
+    def of(row: SliceRow, judge: str, key: str) -> Result | None:
+        found = row.judges.get(judge)
+        result: Result | None = getattr(found, key) if found else None
+        return result
+
+    def kappa_n(judge: str) -> Pooled:
+        return Pooled(
+            None, sum(r.n for row in small if (r := of(row, judge, "kappa_S1")) is not None)
+        )
+
+    return kept, FoldedSlices(
+        slices=len(small),
+        items=sum(row.items for row in small),
+        ceiling={
+            "S1": _pooled_agreement([row.ceiling.S1 for row in small]),
+            "S2": _pooled_agreement([row.ceiling.S2 for row in small]),
         },
-        "judges": {},
-    }
-    for judge in judges:
-        other["judges"][judge] = {
-            "S1": _pooled_agreement([dig(row, "judges", judge, "S1") for row in small]),
-            "S2": _pooled_agreement([dig(row, "judges", judge, "S2") for row in small]),
-            "kappa_S1": Pooled(
-                None, sum(int(dig(row, "judges", judge, "kappa_S1", "n") or 0) for row in small)
-            ),
-        }
-    return kept, other
+        judges={
+            judge: {
+                "S1": _pooled_agreement([of(row, judge, "S1") for row in small]),
+                "S2": _pooled_agreement([of(row, judge, "S2") for row in small]),
+                "kappa_S1": kappa_n(judge),
+            }
+            for judge in judges
+        },
+    )

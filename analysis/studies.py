@@ -35,8 +35,8 @@ from analysis.metrics import (
     wilson_interval,
 )
 from analysis.metrics.criteria import SOS_CRITERIA, STYLE_CRITERIA
-from analysis.metrics.outcomes import Estimate, Result, Undefined, json_number, result_json
-from analysis.metrics.outcomes import dig as _get
+from analysis.metrics.outcomes import Estimate, Undefined, json_number, result_json
+from analysis.metrics.outcomes import Result as Figure
 from analysis.metrics.ppi import Moments, ppi_row
 from analysis.metrics.refusal import CLASS_TERMS, JUDGE, indicator_gap
 from analysis.metrics.self_family import (
@@ -47,6 +47,7 @@ from analysis.metrics.self_family import (
 )
 from analysis.metrics.style import FEATURES, MARKDOWN_FEATURES
 from analysis.metrics.threads import one_blas_thread
+from analysis.snapshot import Result, SnapshotMetrics
 
 HUMAN: Final = "human"
 HALF_WIDTH: Final = 0.05  # "about N more labels for +/- 5 points"
@@ -548,7 +549,7 @@ def sequential_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
         points = list(range(step - 1, sequence.n, step))
         if points[-1] != sequence.n - 1:
             points.append(sequence.n - 1)
-        current: Result = sequence.current()
+        current: Figure = sequence.current()
         out["judges"][judge] = {
             "current": result_json(current),
             "fixed_n": result_json(_fixed_n(values, level)),
@@ -567,7 +568,7 @@ def sequential_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
     return out
 
 
-def _fixed_n(values: np.ndarray, level: float) -> Result:
+def _fixed_n(values: np.ndarray, level: float) -> Figure:
     """The usual Wilson interval at this n, for comparison (valid only if n was fixed)."""
     n = len(values)
     if n == 0:
@@ -598,67 +599,68 @@ GATE_METRICS: Final = {
 }
 
 
-def gate_figures(metrics: Mapping[str, Any], rater: str) -> dict[str, Any]:
-    """The figures of one judge (``j:<id>``) in a snapshot, named as gate rules name them.
+def gate_figures(metrics: SnapshotMetrics, rater: str) -> dict[str, Any]:
+    """The figures of one judge (``j:<id>``) in a snapshot, named as gate rules name them
+    (JSON, as :func:`analysis.metrics.gate.evaluate_gate` reads them).
 
     Slice names are ``<dimension>=<value>`` (``stratum=low_margin``); PPI slices are the
     model names and response classes.
     """
-    figures = metrics.get("figures", {})
+    figures = metrics.figures
     out: dict[str, Any] = {}
 
-    def with_slices(name: str, overall: Any, key: str) -> None:
-        entry: dict[str, Any] = {"all": overall or {"value": None, "reason": "not computed"}}
-        for dimension, data in (metrics.get("slices") or {}).items():
-            for row in data.get("rows", []):
-                figure = _get(row, "judges", rater, key)
+    def with_slices(name: str, overall: Result | None, key: str) -> None:
+        entry: dict[str, Any] = {
+            "all": overall.as_json() if overall else {"value": None, "reason": "not computed"}
+        }
+        for dimension, data in metrics.slices.items():
+            for row in data.rows:
+                found = row.judges.get(rater)
+                figure: Result | None = getattr(found, key) if found else None
                 if figure is not None:
-                    entry[f"{dimension}={row.get('value')}"] = figure
+                    entry[f"{dimension}={row.value}"] = figure.as_json()
         out[name] = entry
 
-    judge = ("judges", rater)
-    with_slices(
-        "percent_agreement", _get(figures, "S1", *judge, "vs_humans", "percent_agreement"), "S1"
-    )
-    with_slices(
-        "percent_agreement_s2",
-        _get(figures, "S2", *judge, "vs_humans", "percent_agreement"),
-        "S2",
-    )
-    with_slices("cohen_kappa", _get(figures, "S1", *judge, "vs_humans", "cohen_kappa"), "kappa_S1")
-    simple = {
-        "agreement_majority": _get(figures, "S1", *judge, "vs_majority", "percent_agreement"),
-        "kappa_majority": _get(figures, "S1", *judge, "vs_majority", "cohen_kappa"),
-        "scott_pi": _get(figures, "S1", *judge, "vs_humans", "scott_pi"),
-        "gwet_ac": _get(figures, "S1", *judge, "vs_humans", "gwet_ac"),
-        "position_consistency": _get(metrics, "position", *judge, "consistency"),
+    s1, s2 = figures.S1.judges.get(rater), figures.S2.judges.get(rater)
+    with_slices("percent_agreement", s1.vs_humans.percent_agreement if s1 else None, "S1")
+    with_slices("percent_agreement_s2", s2.vs_humans.percent_agreement if s2 else None, "S2")
+    with_slices("cohen_kappa", s1.vs_humans.cohen_kappa if s1 else None, "kappa_S1")
+    position = metrics.position.judges.get(rater)
+    simple: dict[str, Result | None] = {
+        "agreement_majority": s1.vs_majority.percent_agreement if s1 else None,
+        "kappa_majority": s1.vs_majority.cohen_kappa if s1 else None,
+        "scott_pi": s1.vs_humans.scott_pi if s1 else None,
+        "gwet_ac": s1.vs_humans.gwet_ac if s1 else None,
+        "position_consistency": position.consistency if position else None,
     }
-    studies = metrics.get("studies") or {}
-    simple["agreement_cs"] = _get(studies, "sequential", *judge, "current")
-    gap = _get(studies, "refusal", "gaps", rater) or {}
-    for row in gap.get("rows", []):
-        simple[f"refusal_gap.{row['class']}"] = row.get("gap")
+    studies = metrics.studies
+    sequential = studies.sequential if studies else None
+    current = sequential.judges.get(rater) if sequential else None
+    simple["agreement_cs"] = current.current if current else None
+    gap = studies.refusal.gaps.get(rater) if studies else None
+    for gap_row in gap.rows if gap else []:
+        simple[f"refusal_gap.{gap_row.response_class}"] = gap_row.gap
+    fit = studies.style.sensitivity.get(rater) if studies else None
     simple["length_bias"] = next(
-        (
-            row.get("net")
-            for row in _get(studies, "style", "sensitivity", rater, "rows") or []
-            if row.get("feature") == "length"
-        ),
-        None,
+        (row.net for row in (fit.rows if fit else []) if row.feature == "length"), None
     )
     for name, figure in simple.items():
         if figure is not None:
-            out[name] = figure
-    for name, key in (("ppi.win_rate", "by_model"), ("ppi.class_win_rate", "by_class")):
-        rows = _get(studies, "ppi", key, rater, "rows")
-        if rows:
+            out[name] = figure.as_json()
+    ppi = studies.ppi if studies else None
+    for name, by_judge in (
+        ("ppi.win_rate", ppi.by_model if ppi else {}),
+        ("ppi.class_win_rate", ppi.by_class if ppi else {}),
+    ):
+        table = by_judge.get(rater)
+        if table is not None and table.rows:
             out[name] = {
-                str(row["group"]): {
-                    "value": row.get("ppi"),
-                    "ci": [row.get("ppi_low"), row.get("ppi_high")],
-                    "n": row.get("n_labelled"),
-                    "reason": row.get("note") or None,
+                row.group: {
+                    "value": row.ppi,
+                    "ci": [row.ppi_low, row.ppi_high],
+                    "n": row.n_labelled,
+                    "reason": row.note or None,
                 }
-                for row in rows
+                for row in table.rows
             }
     return out

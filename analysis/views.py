@@ -1,5 +1,5 @@
-"""Report pages for leads: the latest snapshot at once, a fragment that refreshes while an
-audit runs, and a button to recompute.
+"""Report pages for leads, the report model (`analysis.report_model`) as HTML: the latest
+snapshot at once, a fragment that refreshes while an audit runs, and a button to recompute.
 
 The page polls its own URL with htmx (``?since=<snapshot id>``); the answer is 204 (nothing
 to swap) until a newer snapshot exists or the "computing" state changes, then the
@@ -8,7 +8,8 @@ to swap) until a newer snapshot exists or the "computing" state changes, then th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
@@ -21,31 +22,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
-from analysis import gates, plots, report_summary, selectors, services
-from analysis.display import OUTCOMES, display_name
+from analysis import gates, selectors, services
 from analysis.forms import GateForm
 from analysis.metrics.gate import GateRuleError
-from analysis.metrics.outcomes import dig as _get
 from analysis.models import MetricSnapshot
-from analysis.plots import IntervalRow, ReferenceLine, Series
-from analysis.report_studies import refusal_csv, studies_model
+from analysis.report_model import report_build
+from analysis.report_studies import judges_shown, refusal_csv, studies_model
 from analysis.subject_views import subject_views
-from analysis.vote_table import SLICE_LABELS
 from annotation.models import Audit
 from annotation.selectors import audit_for_lead
 from config.roles import require_lead
 from corpus.models import Dataset
-
-OUTCOME_NAMES = OUTCOMES
-ABOUT = {
-    "percent_agreement": "agreement",
-    "cohen_kappa": "Cohen's \u03ba",
-    "cohen_kappa_linear": "Cohen's \u03ba (linear weights)",
-    "scott_pi": "Scott's \u03c0",
-    "gwet_ac": "Gwet's AC1",
-    "fleiss_kappa": "Fleiss' \u03ba",
-    "krippendorff_alpha": "Krippendorff's \u03b1",
-}
 
 
 class HtmxRequest(HttpRequest):
@@ -89,8 +76,9 @@ def _audit_precision(audit: Audit) -> dict[str, Any]:
     snapshot = selectors.snapshot_latest(audit=audit)
     if snapshot is None:
         return {}
-    judges = [{**j, "colour": ""} for j in (snapshot.metrics.get("raters") or {}).get("judges", [])]
-    model = studies_model(snapshot.metrics.get("studies"), judges)
+    typed = snapshot.typed
+    judges = [replace(j, colour="") for j in judges_shown(typed)]
+    model = studies_model(typed.studies, judges)
     out: dict[str, Any] = {
         "snapshot": snapshot,
         "sequential": model.get("sequential"),
@@ -145,9 +133,9 @@ def _refusal_csv(
     snapshot = selectors.snapshot_latest(audit=audit, dataset=dataset)
     if snapshot is None:
         return HttpResponse("No figures yet: open the report first.", status=404)
-    names = {j["id"]: j["label"] for j in _get(snapshot.metrics, "raters", "judges") or []}
+    names = {j.id: j.label for j in snapshot.typed.raters.judges}
     names["human"] = "human majority"
-    body = refusal_csv(snapshot.metrics.get("studies"), names)
+    body = refusal_csv(snapshot.typed.studies, names)
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{stem}-refusal-gap.csv"'
     return response
@@ -234,7 +222,7 @@ def _context(
     gate = _gate(audit, gate_form) if audit is not None else None
     report = None
     if snapshot is not None:
-        report = report_model(snapshot.metrics, history, gate=_gate_statuses(gate))
+        report = report_build(snapshot, history, gate=_gate_statuses(gate))
         report["contents"] = _contents(report, gate)
     return {
         "audit": audit,
@@ -311,528 +299,3 @@ def _gate(audit: Audit, form: GateForm | None) -> dict[str, Any]:
 
 
 # --- the report, from a snapshot's JSON ------------------------------------------------------
-
-
-def _cell(result: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A table cell: the full text, its value and interval parts, a sort key."""
-    value = (result or {}).get("value")
-    text = plots.result_text(result)
-    head, _, tail = text.partition(" [")
-    return {
-        "text": text,
-        "value": text if value is None else head,
-        "ci": f"[{tail}".replace(", ", ",\u00a0") if value is not None and tail else "",
-        "sort": "" if value is None else repr(float(value)),
-        "undefined": value is None,
-    }
-
-
-def report_model(
-    metrics: Mapping[str, Any],
-    history: Sequence[Mapping[str, Any]],
-    *,
-    gate: Mapping[str, str] | None = None,
-) -> dict:
-    """Everything the report template shows, computed from stored figures only; ``gate``
-    maps the gated judge's id in the snapshot to the gate's status."""
-    judges = [
-        {**j, "colour": plots.PALETTE[i % len(plots.PALETTE)]}
-        for i, j in enumerate(_get(metrics, "raters", "judges") or [])
-    ]
-    humans = {h["id"]: h["name"] for h in _get(metrics, "raters", "humans") or []}
-    figures = metrics.get("figures", {})
-    return {
-        "judges": judges,
-        "humans": humans,
-        "progress": metrics.get("progress", {}),
-        "settings": metrics.get("settings", {}),
-        "headline": _headline(figures, judges),
-        "charts": _agreement_charts(figures, judges),
-        "trend": _trend_charts(history, judges),
-        "confusion": _confusion(metrics.get("confusion", {}), judges),
-        "position": _position(metrics.get("position", {}), judges, humans),
-        "reliability": _reliability(figures),
-        "human_pairs": [
-            {
-                "label": f"{humans.get(p['a'], p['a'])} / {humans.get(p['b'], p['b'])}",
-                "agreement": _cell(p.get("percent_agreement")),
-                "kappa": _cell(p.get("cohen_kappa")),
-            }
-            for p in _get(figures, "S1", "human_pairs") or []
-        ],
-        "consensus": _consensus(metrics.get("consensus", {}), humans),
-        "ranking": _ranking(metrics.get("ranking", {}), judges),
-        "slices": _slices(metrics.get("slices", {}), judges),
-        "studies": studies_model(metrics.get("studies"), judges),
-        "summary": _summary(metrics, judges, gate),
-    }
-
-
-def _summary(
-    metrics: Mapping[str, Any],
-    judges: Sequence[Mapping[str, Any]],
-    gate: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    """The one-screen summary (analysis/report_summary.py) as table cells and sentences."""
-    found = report_summary.summary(metrics, gate=gate)
-    colours = {j["id"]: j["colour"] for j in judges}
-    return {
-        "judges": [
-            {
-                "label": line.label,
-                "colour": colours.get(line.id, plots.PALETTE[0]),
-                "gate": line.gate,
-                "agreement": _share_cell(line.agreement),
-                "kappa": _figure_cell(line.kappa, digits=3),
-                "refusal_gap": _points_cell(line.refusal_gap),
-                "fairness": _points_cell(line.fairness),
-                "style": _points_cell(line.style),
-                "style_feature": report_summary.FEATURE_WORDS.get(
-                    line.style_feature or "", line.style_feature or ""
-                ),
-            }
-            for line in found.judges
-        ],
-        "ceiling": {
-            "agreement": _share_cell(found.ceiling_agreement),
-            "kappa": _figure_cell(found.ceiling_kappa, digits=3),
-        },
-        "findings": found.findings,
-        "any_gate": bool(gate),
-        "level": round(100 * found.level),
-    }
-
-
-def _figure_cell(
-    figure: report_summary.Figure, *, digits: int, scale: float = 1.0, suffix: str = ""
-) -> dict[str, Any]:
-    if figure.value is None:
-        return {"value": "\u2014", "ci": "", "undefined": True, "reason": figure.reason}
-    ci = ""
-    if figure.low is not None and figure.high is not None:
-        ci = f"[{scale * figure.low:.{digits}f}, {scale * figure.high:.{digits}f}]"
-    return {
-        "value": f"{scale * figure.value:.{digits}f}{suffix}",
-        "ci": ci.replace(", ", ",\u00a0"),
-        "undefined": False,
-        "reason": "",
-        "excludes_zero": False,  # shown plain (a share or a kappa is not a difference)
-    }
-
-
-def _share_cell(figure: report_summary.Figure) -> dict[str, Any]:
-    return _figure_cell(figure, digits=1, scale=100.0, suffix="%")
-
-
-def _points_cell(figure: report_summary.Figure) -> dict[str, Any]:
-    if figure.value is None:
-        return _figure_cell(figure, digits=1)
-    ci = ""
-    if figure.low is not None and figure.high is not None:
-        ci = f"[{report_summary.pts(figure.low)},\u00a0{report_summary.pts(figure.high)}]"
-    return {
-        "value": report_summary.pts(figure.value),
-        "ci": ci,
-        "undefined": False,
-        "reason": "",
-        "excludes_zero": figure.excludes_zero,
-    }
-
-
-def _headline(figures: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> list[dict]:
-    rows = []
-    for judge in judges:
-        cells, n = report_summary.judge_headline(figures, judge["id"])
-        rows.append(
-            {
-                "label": judge["label"],
-                "colour": judge["colour"],
-                "kind": "judge",
-                "cells": [_cell(c) for c in cells],
-                "n": n,
-            }
-        )
-    rows.append(
-        {
-            "label": "human \u2013 human (ceiling)",
-            "kind": "ceiling",
-            "cells": [
-                _cell(_get(figures, "S1", "ceiling", "percent_agreement")),
-                _cell(_get(figures, "S2", "ceiling", "percent_agreement")),
-                _cell(_get(figures, "S1", "ceiling", "cohen_kappa")),
-                _dash(),
-                _dash(),
-                _dash(),
-            ],
-            "n": _get(figures, "S1", "ceiling", "percent_agreement", "n"),
-        }
-    )
-    answer = _get(figures, "S1", "baseline", "vs_humans", "details", "answer")
-    rows.append(
-        {
-            "label": f"always \u201c{answer}\u201d (baseline)" if answer else "constant answer",
-            "kind": "baseline",
-            "cells": [
-                _cell(_get(figures, "S1", "baseline", "vs_humans")),
-                _cell(_get(figures, "S2", "baseline", "vs_humans")),
-                _dash("0 by construction"),
-                _cell(_get(figures, "S1", "baseline", "vs_majority")),
-                _cell(_get(figures, "S2", "baseline", "vs_majority")),
-                _dash("0 by construction"),
-            ],
-            "n": _get(figures, "S1", "baseline", "vs_humans", "n"),
-        }
-    )
-    return rows
-
-
-def _dash(text: str = "\u2014") -> dict[str, Any]:
-    return {"text": text, "value": text, "ci": "", "sort": "", "undefined": True}
-
-
-def _agreement_charts(
-    figures: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    charts = []
-    specs = [
-        ("S1", "percent_agreement", "vs_humans", "Agreement with each human vote, S1 (ties kept)"),
-        (
-            "S2",
-            "percent_agreement",
-            "vs_humans",
-            "Agreement with each human vote, S2 (ties dropped)",
-        ),
-        ("S1", "cohen_kappa", "vs_humans", "Cohen's \u03ba with the human votes, S1"),
-        ("S1", "percent_agreement", "vs_majority", "Agreement with the human majority, S1"),
-    ]
-    for policy, metric, target, title in specs:
-        rows = [
-            IntervalRow.of(
-                j["label"], _get(figures, policy, "judges", j["id"], target, metric), j["colour"]
-            )
-            for j in judges
-        ]
-        references = []
-        if target == "vs_humans":
-            references.append(
-                ReferenceLine.of(
-                    "human \u2013 human ceiling", _get(figures, policy, "ceiling", metric)
-                )
-            )
-        if metric == "percent_agreement":
-            baseline = _get(figures, policy, "baseline", target)
-            answer = _get(baseline, "details", "answer")
-            references.append(
-                ReferenceLine(
-                    f"always \u201c{answer}\u201d" if answer else "constant answer",
-                    _get(baseline, "value"),
-                    colour=plots.PALETTE[3],
-                )
-            )
-            chance = 1 / 3 if policy == "S1" else 1 / 2
-            references.append(ReferenceLine("chance", chance, colour=plots.MUTED))
-        if not any(row.value is not None for row in rows):
-            continue  # a chart only where it has numbers: the table says why there are none
-        domain = (0.0, 1.0)
-        charts.append(
-            {
-                "title": title,
-                "svg": plots.interval_chart(
-                    rows, title=title, references=references, domain=domain
-                ),
-            }
-        )
-    return charts
-
-
-def _trend_charts(
-    history: Sequence[Mapping[str, Any]], judges: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    latest_per_count = {p["label_count"]: p for p in history}  # history is oldest first
-    history = sorted(latest_per_count.values(), key=lambda p: p["label_count"])
-    if len(history) < 2:
-        return []
-    names = {j["id"]: j["label"] for j in judges}
-    colours = {j["id"]: j["colour"] for j in judges}
-    ids = list(names)
-    for point in history:
-        for judge, label in (point.get("names") or {}).items():
-            if judge not in names:
-                names[judge] = label
-                colours[judge] = plots.PALETTE[len(colours) % len(plots.PALETTE)]
-                ids.append(judge)
-    charts = []
-    for key, title, y_label in (
-        ("S1", "Agreement with the human votes (S1) as labels accumulate", "agreement"),
-        ("kappa_S1", "Cohen's \u03ba with the human votes (S1) as labels accumulate", "\u03ba"),
-    ):
-        series = [
-            Series(
-                names[judge],
-                [(p["label_count"], _get(p, "judges", judge, key)) for p in history],
-                colours[judge],
-            )
-            for judge in ids
-        ]
-        series.append(
-            Series(
-                "human \u2013 human ceiling",
-                [(p["label_count"], _get(p, "ceiling", key)) for p in history],
-                plots.CEILING,
-                dashed=True,
-            )
-        )
-        series = [s for s in series if any(y is not None for _, y in s.points)]
-        if not series:
-            continue
-        charts.append(
-            {
-                "title": title,
-                "svg": plots.trend_chart(
-                    series, title=title, x_label="human votes", y_label=y_label
-                ),
-            }
-        )
-    return charts
-
-
-def _confusion(
-    confusion: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    out = []
-    for judge in judges:
-        table = _get(confusion, judge["id"], "vs_majority")
-        if not table or not table.get("total"):
-            continue
-        labels = [OUTCOME_NAMES.get(c, c) for c in table["categories"]]
-        out.append(
-            {
-                "label": judge["label"],
-                "svg": plots.heatmap(
-                    plots.Heatmap(
-                        title=f"{judge['label']} against the human majority",
-                        rows=table["rows"],
-                        row_labels=labels,
-                        column_labels=labels,
-                        row_title=judge["label"],
-                        column_title="human majority",
-                    )
-                ),
-                "total": table["total"],
-            }
-        )
-    return out
-
-
-def _position(
-    position: Mapping[str, Any],
-    judges: Sequence[Mapping[str, Any]],
-    humans: Mapping[str, str],
-) -> dict[str, Any]:
-    rows = []
-    chart_rows = []
-    for judge in judges:
-        data = _get(position, "judges", judge["id"]) or {}
-        rows.append(
-            {
-                "label": judge["label"],
-                "method": data.get("method"),
-                "consistency": _cell(data.get("consistency")),
-                "fairness": _cell(data.get("fairness")),
-                "n": data.get("n"),
-                "primacy": data.get("primacy"),
-                "recency": data.get("recency"),
-                **_orders(data.get("orders")),
-            }
-        )
-        chart_rows.append(IntervalRow.of(judge["label"], data.get("consistency"), judge["colour"]))
-    annotators = []
-    side_rows = []
-    for entry in position.get("annotators", []):
-        name = humans.get(entry["rater"], entry["rater"])
-        ci = entry.get("ci") or [None, None]
-        result = {"value": entry.get("rate"), "ci": ci, "n": entry.get("n")}
-        annotators.append({**entry, "name": name, "rate_text": plots.result_text(result)})
-        side_rows.append(IntervalRow.of(name, result))
-    consistency_chart = (
-        plots.interval_chart(
-            chart_rows, title="Position consistency: the verdict survives swapping the sides"
-        )
-        if any(r.value is not None for r in chart_rows)
-        else None
-    )
-    left_chart = (
-        plots.interval_chart(
-            side_rows,
-            title="Share of side choices that picked the left-hand response",
-            references=[ReferenceLine("no side preference", 0.5, colour=plots.MUTED)],
-        )
-        if side_rows
-        else None
-    )
-    return {
-        "judges": rows,
-        "any_judge": any(row["method"] for row in rows),
-        "any_orders": any(row.get("orders") for row in rows),
-        "annotators": annotators,
-        "consistency_chart": consistency_chart,
-        "left_chart": left_chart,
-    }
-
-
-def _orders(orders: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A judge run in both orders: agreement in both orders and in each (as the Auto-J and
-    JudgeBench leaderboards report it), and position consistency per slice, slices under
-    `report_summary.MIN_SLICE_ITEMS` pairs folded into one "other" row (consistent pairs over
-    pairs, exact from the stored counts)."""
-    if not orders:
-        return {}
-    agreement = orders.get("agreement") or {}
-    slices = []
-    for dimension, values in (orders.get("by_slice") or {}).items():
-        if dimension == "all" or not values:
-            continue
-        big = {v: r for v, r in values.items() if r.get("n", 0) >= report_summary.MIN_SLICE_ITEMS}
-        small = [r for v, r in values.items() if v not in big and r.get("n", 0)]
-        rows = [
-            {"value": display_name(v), "cell": _cell(r), "n": r.get("n")}
-            for v, r in sorted(big.items(), key=lambda kv: -int(kv[1].get("n", 0)))
-        ]
-        if not big:  # every slice small: one "other" row would repeat the overall figure
-            continue
-        if small:
-            n = sum(int(r["n"]) for r in small)
-            kept = sum(int((r.get("details") or {}).get("consistent", 0)) for r in small)
-            rows.append(
-                {
-                    "value": f"other (n = {n:,} pairs in {len(small)} slices)",
-                    "cell": _cell({"value": kept / n}),
-                    "n": n,
-                }
-            )
-        slices.append({"name": SLICE_LABELS.get(dimension, dimension), "rows": rows})
-    return {
-        "orders": {
-            "n": agreement.get("n"),
-            "both": _cell(agreement.get("both_orders")),
-            "original": _cell(agreement.get("original_order")),
-            "swapped": _cell(agreement.get("swapped_order")),
-            "slices": slices,
-        }
-    }
-
-
-def _reliability(figures: Mapping[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for metric in ("fleiss_kappa", "krippendorff_alpha", "gwet_ac", "scott_pi"):
-        rows.append(
-            {
-                "label": f"{ABOUT[metric]}, people",
-                "S1": _cell(_get(figures, "S1", "ceiling", metric)),
-                "S2": _cell(_get(figures, "S2", "ceiling", metric)),
-            }
-        )
-    for metric in ("fleiss_kappa", "krippendorff_alpha"):
-        rows.append(
-            {
-                "label": f"{ABOUT[metric]}, people and judges",
-                "S1": _cell(_get(figures, "S1", "all_raters", metric)),
-                "S2": _cell(_get(figures, "S2", "all_raters", metric)),
-            }
-        )
-    return rows
-
-
-def _consensus(consensus: Mapping[str, Any], humans: Mapping[str, str]) -> dict[str, Any]:
-    majority = consensus.get("majority") or {}
-    model = consensus.get("dawid_skene") or {}
-    accuracy = [
-        {"name": humans.get(rater, rater), "value": plots.number_text(value)}
-        for rater, value in (model.get("accuracy") or {}).items()
-    ]
-    return {
-        "majority": majority,
-        "decided_by": sorted((majority.get("decided_by") or {}).items()),
-        "labels": sorted((majority.get("labels") or {}).items()),
-        "accuracy": accuracy,
-        "ds_reason": model.get("reason"),
-        "ds_agrees": plots.number_text(model.get("agrees_with_majority")),
-    }
-
-
-def _ranking(ranking: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    if "reason" in ranking or not ranking:
-        return {"reason": ranking.get("reason", "not computed")}
-    people = ranking.get("humans") or {}
-    models = [
-        {
-            **row,
-            "text": plots.result_text({"value": row["strength"], "ci": row["ci"]}, digits=2),
-        }
-        for row in people.get("models", [])
-    ]
-    rows = []
-    for judge in judges:
-        data = _get(ranking, "judges", judge["id"]) or {}
-        order = [m["model"] for m in _get(data, "ranking", "models") or []]
-        rows.append(
-            {
-                "label": judge["label"],
-                "tau": _cell(data.get("kendall_tau")),
-                "rho": _cell(data.get("spearman_rho")),
-                "separability": _cell(data.get("separability")),
-                "order": order,
-                "reason": _get(data, "ranking", "reason"),
-            }
-        )
-    return {"models": models, "people_reason": people.get("reason"), "judges": rows}
-
-
-def _slices(
-    slices: Mapping[str, Any],
-    judges: Sequence[Mapping[str, Any]],
-    min_items: int = report_summary.MIN_SLICE_ITEMS,
-) -> list[dict]:
-    """Each slice dimension's table; slices under ``min_items`` items folded into one
-    "other" row (:func:`analysis.report_summary.slices_folded`)."""
-    out = []
-    judge_ids = [j["id"] for j in judges]
-    for dimension, data in slices.items():
-        kept, other = report_summary.slices_folded(
-            data.get("rows", []), judge_ids, min_items=min_items
-        )
-        rows = []
-        for row in kept:
-            cells = [_cell(f) for f in report_summary.slice_figures(row, judge_ids)]
-            rows.append(
-                {
-                    "value": display_name(row.get("value")),
-                    "items": row.get("items"),
-                    "prompts": row.get("prompts"),
-                    "cells": cells,
-                }
-            )
-        folded = None
-        if other is not None:
-            cells = [_pooled_cell(f) for f in report_summary.slice_figures(other, judge_ids)]
-            folded = {"slices": other["slices"], "items": other["items"], "cells": cells}
-        out.append(
-            {
-                "dimension": dimension,
-                "label": data.get("label", dimension),
-                "rows": rows,
-                "other": folded,
-                "min_items": min_items,
-                "omitted": data.get("omitted", 0),
-            }
-        )
-    return out
-
-
-def _pooled_cell(pooled: report_summary.Pooled) -> dict[str, Any]:
-    """A cell of the folded "other" row: a pooled value without an interval, else n only."""
-    if pooled.value is None:
-        text = f"n = {pooled.n:,}" if pooled.n else "\u2014"
-        return {"text": text, "value": text, "ci": "", "sort": "", "undefined": True}
-    value = plots.number_text(pooled.value)
-    return {"text": value, "value": value, "ci": "pooled", "sort": "", "undefined": False}

@@ -60,6 +60,8 @@ from annotation.serializers import (
     SetAsideInput,
     SkipInput,
     UndoInput,
+    assignment_output,
+    label_output,
 )
 from config.api import (
     BAD_QUERY,
@@ -362,7 +364,7 @@ def audit_next(request: Request, pk: int) -> Response:
     assignment = queue.queue_next(audit=audit, annotator=request.user)
     if assignment is None:
         return Response(status=status.HTTP_204_NO_CONTENT)
-    return Response(AssignmentOutput(assignment).data)
+    return Response(assignment_output(assignment))
 
 
 @extend_schema(
@@ -402,11 +404,11 @@ def assignment_label(request: Request, pk: int) -> Response:
         return _error(exc.message, exc.field, code=status.HTTP_409_CONFLICT)
     result.label.assignment = assignment
     code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-    body = LabelOutput(result.label).data
+    body = label_output(result.label)
     if with_next:
         body = {
             "label": body,
-            "next": AssignmentOutput(following).data if following is not None else None,
+            "next": assignment_output(following) if following is not None else None,
         }
     return Response(body, status=code)
 
@@ -438,7 +440,7 @@ def audit_undo(request: Request, pk: int) -> Response:
         )
     except queue.QueueError as exc:
         return _error(exc.message, exc.field, code=status.HTTP_409_CONFLICT)
-    return Response(AssignmentOutput(assignment).data)
+    return Response(assignment_output(assignment))
 
 
 def _judge_param(request: Request, audit: Audit) -> Judge | None:
@@ -730,7 +732,7 @@ def label_revise(request: Request, pk: int) -> Response:
         return _error(exc.message, exc.field, code=status.HTTP_409_CONFLICT)
     revised = Label.objects.select_related("assignment").get(pk=result.label.pk)
     code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-    return Response(LabelOutput(revised).data, status=code)
+    return Response(label_output(revised), status=code)
 
 
 urlpatterns = [

@@ -343,6 +343,33 @@ def measure_snapshot(which: str, dataset_pairs: int = DATASET_PAIRS) -> None:
         f"peak {_peak_mb():,.0f} MB; load average {load:.1f} on {os.cpu_count()} cores",
         flush=True,
     )
+    _measure_typed_read(snapshot.pk)
+
+
+def _measure_typed_read(pk: int) -> None:
+    """How long reading a stored snapshot as its typed model takes (what every report page,
+    command and API call does once per snapshot); skipped by code without the typed model."""
+    import json
+
+    from analysis.models import MetricSnapshot
+
+    try:
+        from analysis.snapshot import counts_parse, metrics_parse
+    except ImportError:
+        return
+    stored = MetricSnapshot.objects.get(pk=pk)
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        metrics_parse(stored.metrics)
+        counts_parse(stored.counts)
+        times.append(time.perf_counter() - started)
+    size = len(json.dumps(stored.metrics))
+    print(
+        f"  read as the typed snapshot (analysis.snapshot, {size / 1024:,.0f} kB of JSON): "
+        f"{1000 * min(times):.1f} ms best of 20 (median {1000 * statistics.median(times):.1f} ms)",
+        flush=True,
+    )
 
 
 def measure_latency(mode: str, labels: int) -> None:

@@ -213,6 +213,50 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+def _cpu_by_role(web: list[int], celery: list[int], database: str) -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack on this machine: the web workers, the
+    Celery worker, PostgreSQL's processes (its background processes and the backends of the
+    bench's database, not other databases' backends) and Redis's, and the driver processes this
+    bench has waited for (RUSAGE_CHILDREN)."""
+    import resource
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    roles = {
+        "web": _cpu_seconds(web),
+        "celery": _cpu_seconds(celery),
+        "postgres": 0.0,
+        "redis": 0.0,
+    }
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm, _, rest = (entry / "stat").read_text().partition(") ")
+        except OSError:
+            continue
+        name = comm.partition("(")[2]
+        role = "postgres" if name == "postgres" else "redis" if name.startswith("redis") else ""
+        if role == "postgres":
+            try:
+                title = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            backend = "(" in title or "[local]" in title or "autovacuum worker" in title
+            if backend and f" {database} " not in title + " ":
+                continue  # another database's session
+        if role:
+            fields = rest.split()
+            # utime, stime, and the times of children it has waited for (backends that ended)
+            roles[role] += sum(int(f) for f in fields[11:15]) / ticks
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    roles["driver"] = usage.ru_utime + usage.ru_stime
+    # the whole machine: every process, the kernel included (/proc/stat: user nice system idle
+    # iowait irq softirq steal), so what the roles above leave out is visible
+    times = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    roles["machine busy"] = (sum(times) - times[3] - times[4]) / ticks
+    return roles
+
+
 def _modules(pid: int) -> str:
     """Which heavy libraries a process has mapped (their shared objects)."""
     try:
@@ -471,6 +515,19 @@ def _latency_lines(prefix: str, latencies: list[float], floor: str = "") -> None
 
 def _cpu_line(prefix: str, result: dict[str, Any]) -> None:
     labels = len(result["acked"])
+    if "roles" in result:
+        roles = dict(result["roles"])
+        busy = roles.pop("machine busy")
+        parts = ", ".join(
+            f"{role} {seconds * 1000 / max(1, labels):.1f}" for role, seconds in roles.items()
+        )
+        _line(
+            f"{prefix} CPU per label on the machine",
+            busy * 1000 / max(1, labels),
+            "ms",
+            f"of which {parts} ms; the cores were busy "
+            f"{busy / result['elapsed'] / (os.cpu_count() or 1):.0%} of the phase",
+        )
     _line(
         f"{prefix} web workers' CPU per label",
         result["web_cpu"] * 1000 / max(1, labels),
@@ -483,8 +540,9 @@ def _cpu_line(prefix: str, result: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--pairs", type=int, default=20_000)
     parser.add_argument("--offered", type=float, default=20.0, help="open loop: labels/s")
     parser.add_argument("--think", type=float, default=10.0, help="open loop: mean think, s")
@@ -516,7 +574,8 @@ def main() -> None:
     )
     _line(
         "servers",
-        f"gunicorn {args.workers} {args.worker_class} workers, 1 Celery worker (prefork 1), "
+        f"gunicorn {args.workers} {args.worker_class} workers ({args.threads} threads each), "
+        "1 Celery worker (prefork 1), "
         + (
             "cache: Redis (CACHE_URL)"
             if args.shared_cache
@@ -549,7 +608,8 @@ def main() -> None:
     redis.Redis.from_url(redis_url).flushdb()
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", str(args.workers),
-         "--worker-class", args.worker_class, "--bind", f"127.0.0.1:{port}",
+         "--worker-class", args.worker_class, "--threads", str(args.threads),
+         "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
@@ -611,12 +671,17 @@ def main() -> None:
         )
 
         checks: dict[str, dict[str, int]] = {}
+        database = setup["url"].rsplit("/", 1)[1]
 
         def phase(name: str, spec: dict[str, Any]) -> dict[str, Any]:
             run_before, waiting_before = _snapshots_run(worker_log), _waiting(redis_url)
+            celery_pids = [celery.pid, *_children(celery.pid)]
             cpu_before = _cpu_seconds(_children(gunicorn.pid))
+            roles_before = _cpu_by_role(_children(gunicorn.pid), celery_pids, database)
             result = drive({"base": base, **spec}, workdir / f"driver-{name}.log")
             result["web_cpu"] = _cpu_seconds(_children(gunicorn.pid)) - cpu_before
+            roles_after = _cpu_by_role(_children(gunicorn.pid), celery_pids, database)
+            result["roles"] = {k: roles_after[k] - roles_before[k] for k in roles_after}
             waiting = _drain(redis_url)
             time.sleep(1)
             queued = _snapshots_run(worker_log) - run_before + waiting - waiting_before

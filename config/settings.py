@@ -255,13 +255,16 @@ CACHES = {
     )
 }
 # Report snapshots: wait this long after a label before recomputing (a burst becomes one
-# recompute), and draw this many bootstrap resamples.
+# recompute), leave at least this long between the end of a subject's snapshot and the start
+# of its next (a busy audit costs one snapshot per interval, not one after another), and draw
+# this many bootstrap resamples.
 TRIBUNAL_SNAPSHOT_DELAY = env_float("TRIBUNAL_SNAPSHOT_DELAY", 0.2, minimum=0)
+TRIBUNAL_SNAPSHOT_INTERVAL = env_float("TRIBUNAL_SNAPSHOT_INTERVAL", 5.0, minimum=0)
 TRIBUNAL_SNAPSHOT_BOOT = env_int("TRIBUNAL_SNAPSHOT_BOOT", 1000, minimum=0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "config.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

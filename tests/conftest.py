@@ -70,6 +70,9 @@ def _tasks_recorded(request: pytest.FixtureRequest, settings: Any, monkeypatch: 
     # Snapshots computed in tests draw fewer resamples (tests of the figures themselves pass
     # their own n_boot).
     settings.TRIBUNAL_SNAPSHOT_BOOT = 50
+    # A test that asks for two snapshots of a subject gets both at once (tests of the interval
+    # set their own).
+    settings.TRIBUNAL_SNAPSHOT_INTERVAL = 0
     # Personas are created in nearly every test; the default hasher costs 0.5 s each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()  # pending flags and throttle counts of earlier tests

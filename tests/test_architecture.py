@@ -31,6 +31,7 @@ PLUMBING = {
     "config.env",
     "config.lazy",
     "config.leases",
+    "config.model_rows",
     "config.roles",
     "config.settings",
     "config.tasks",
@@ -229,6 +230,7 @@ PURE = (
     "analysis.figures",
     "analysis.vote_table",
     "analysis.studies",
+    "analysis.snapshot",  # the snapshot's shape: pydantic only
     "judges.core",
 )
 

@@ -199,12 +199,3 @@ def result_json(result: Result) -> dict[str, Any]:
         "level": json_number(result.level),
         "details": details,
     }
-
-
-def dig(data: Any, *path: str) -> Any:
-    """``data[path[0]][path[1]]...`` through nested JSON, or None where a key is missing."""
-    for key in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(key)
-    return data

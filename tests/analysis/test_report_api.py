@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import json
 from collections.abc import Callable
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from analysis import services
@@ -103,3 +107,47 @@ def test_it_refuses_everyone_but_leads(
 
 def test_it_asks_anonymous_callers_to_authenticate(client: Client, data: AuditData) -> None:
     assert client.get(f"/api/audits/{data.audit.pk}/report/").status_code in (401, 403)
+
+
+def test_it_serves_the_report_model_that_the_page_and_the_markdown_show(
+    lead_client: Client, data: AuditData
+) -> None:
+    snapshot = services.snapshot_compute(audit=data.audit, n_boot=50)
+    rater = snapshot.metrics["raters"]["judges"][0]
+    stored = snapshot.metrics["figures"]["S1"]["judges"][rater["id"]]["vs_humans"]
+    agreement = stored["percent_agreement"]
+    low, high = agreement["ci"]
+    expected = f"{agreement['value']:.3f} [{low:.3f}, {high:.3f}]"
+
+    response = lead_client.get(f"/api/audits/{data.audit.pk}/report/model/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["snapshot"] == snapshot.pk and body["pending"] is False
+    report = body["report"]
+    row = next(r for r in report["headline"] if r["label"] == rater["label"])
+    assert row["cells"][0]["text"] == expected and row["n"] == agreement["n"]
+    assert report["head"]["counts"]["items"] == len(data.rows)
+    assert "<svg" not in json.dumps(report)  # the charts stay on the page
+    # The same model in Markdown and on the page: the same row, the same sentences.
+    out = StringIO()
+    call_command("report", "--audit", str(data.audit.pk), "--format", "md", stdout=out)
+    assert f"| {rater['label']} | {expected} |" in out.getvalue()
+    page = lead_client.get(f"/reports/audit/{data.audit.pk}/").content.decode()
+    sentences = [f["sentence"] for f in report["summary"]["findings"]]
+    assert sentences and all(html.escape(s) in page for s in sentences)
+
+
+def test_it_serves_a_datasets_report_model_and_leaves_others_out(
+    lead_client: Client, annotator_client: Client, data: AuditData
+) -> None:
+    dataset = data.audit.dataset
+    services.snapshot_compute(dataset=dataset, n_boot=0)
+
+    body = lead_client.get(f"/api/datasets/{dataset.name}/report/model/").json()
+
+    assert body["subject"]["kind"] == "dataset" and body["report"]["head"]["subject"]["kind"] == (
+        "dataset"
+    )
+    refused = annotator_client.get(f"/api/datasets/{dataset.name}/report/model/")
+    assert refused.status_code == 403

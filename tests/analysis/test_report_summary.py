@@ -16,25 +16,40 @@ from typing import Any
 import numpy as np
 import pytest
 
+from analysis import report_summary
 from analysis.display import display_name, display_text
 from analysis.metrics.outcomes import result_json
 from analysis.metrics.position import position_report
-from analysis.report_summary import (
-    MIN_SLICE_ITEMS,
-    Figure,
-    slices_folded,
-    summary,
-)
+from analysis.report_summary import MIN_SLICE_ITEMS, Figure
+from analysis.snapshot import Result, SliceRow, metrics_parse
 
 BASELINE = Path(__file__).resolve().parents[2] / "bench" / "figures_baseline"
 
 
 def stored(name: str) -> dict[str, Any]:
-    """A stored snapshot's metrics, with the judge ids the baseline strips put back."""
+    """A stored snapshot's metrics, with the rater ids the baseline strips put back."""
     metrics = json.loads((BASELINE / f"{name}.json").read_text())["metrics"]
     for judge in metrics["raters"]["judges"]:
         judge["id"] = f"j:{judge['judge_id']}"
+    for human in metrics["raters"]["humans"]:
+        human.setdefault("id", f"h:{human['name']}")
     return metrics
+
+
+def summary(metrics: dict[str, Any], **kwargs: Any) -> Any:
+    """The summary of stored JSON, read as the typed snapshot first."""
+    return report_summary.summary(metrics_parse(metrics), **kwargs)
+
+
+def slices_folded(rows: list[dict[str, Any]], judges: list[str], **kwargs: Any) -> Any:
+    kept, other = report_summary.slices_folded(
+        [SliceRow.model_validate(r) for r in rows], judges, **kwargs
+    )
+    return [row.as_json() for row in kept], other
+
+
+def figure(result: dict[str, Any] | None) -> Figure:
+    return Figure.of(None if result is None else Result.model_validate(result))
 
 
 def finding(result: Any, kind: str) -> Any:
@@ -162,10 +177,10 @@ def test_it_says_not_measured_when_the_study_is_missing() -> None:
 
 
 def test_a_figure_spanning_zero_is_not_clear() -> None:
-    assert Figure.of({"value": 0.1, "ci": [-0.01, 0.2]}).excludes_zero is False
-    assert Figure.of({"value": -0.1, "ci": [-0.2, -0.01]}).excludes_zero is True
-    assert Figure.of({"value": 0.1}).excludes_zero is False  # no interval, no claim
-    assert Figure.of(None).reason == "not computed"
+    assert figure({"value": 0.1, "ci": [-0.01, 0.2]}).excludes_zero is False
+    assert figure({"value": -0.1, "ci": [-0.2, -0.01]}).excludes_zero is True
+    assert figure({"value": 0.1}).excludes_zero is False  # no interval, no claim
+    assert figure(None).reason == "not computed"
 
 
 # --- folded slices --------------------------------------------------------------------------
@@ -182,17 +197,17 @@ def test_pooling_every_slice_gives_the_overall_agreement() -> None:
     kept, other = slices_folded(rows, judges, min_items=10**6)
 
     assert kept == [] and other is not None
-    assert other["items"] == 999 and other["slices"] == len(rows)
+    assert other.items == 999 and other.slices == len(rows)
     for policy in ("S1", "S2"):
         overall = metrics["figures"][policy]
-        assert other["ceiling"][policy].value == pytest.approx(
+        assert other.ceiling[policy].value == pytest.approx(
             overall["ceiling"]["percent_agreement"]["value"], abs=2e-6
         )
         for judge in judges:
-            assert other["judges"][judge][policy].value == pytest.approx(
+            assert other.judges[judge][policy].value == pytest.approx(
                 overall["judges"][judge]["vs_humans"]["percent_agreement"]["value"], abs=2e-6
             )
-        assert other["judges"][judges[0]]["kappa_S1"].value is None  # n only: not poolable
+        assert other.judges[judges[0]]["kappa_S1"].value is None  # n only: not poolable
 
 
 def test_it_folds_slices_under_the_minimum_into_one_row() -> None:
@@ -206,15 +221,15 @@ def test_it_folds_slices_under_the_minimum_into_one_row() -> None:
     assert MIN_SLICE_ITEMS == 10
     assert all(r["items"] >= MIN_SLICE_ITEMS for r in kept)
     assert len(kept) + len(small) == len(rows)
-    assert other is not None and other["slices"] == len(small)
-    assert other["items"] == sum(r["items"] for r in small)
+    assert other is not None and other.slices == len(small)
+    assert other.items == sum(r["items"] for r in small)
     measured = [r["judges"]["j:1"]["S1"] for r in small]
     measured = [result for result in measured if result["value"] is not None]
     assert len(measured) > 1
     comparisons = sum(result["details"]["pairs"] for result in measured)
     agreements = sum(result["value"] * result["details"]["pairs"] for result in measured)
-    assert other["judges"]["j:1"]["S1"].value == pytest.approx(agreements / comparisons)
-    assert other["judges"]["j:1"]["kappa_S1"].n == sum(
+    assert other.judges["j:1"]["S1"].value == pytest.approx(agreements / comparisons)
+    assert other.judges["j:1"]["kappa_S1"].n == sum(
         r["judges"]["j:1"]["kappa_S1"]["n"] for r in small
     )
 

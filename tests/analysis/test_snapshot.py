@@ -40,7 +40,7 @@ from analysis.tasks import snapshot_refresh_task
 from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label
 from config.celery import app as celery_app
 from config.roles import ensure_groups
-from config.tasks import Job
+from config.tasks import Job, coalesce_pending
 from judges.models import Judge, ParseStatus, Verdict
 from tests.factories import (
     DatasetFactory,
@@ -580,6 +580,68 @@ def test_it_runs_the_task_idempotently(data: AuditData, settings: Any) -> None:
 
     assert first == MetricSnapshot.objects.get().pk
     assert again is None and gone is None
+
+
+def test_a_busy_subject_gets_one_snapshot_per_interval_and_its_labels_wait_on_one_run(
+    data: AuditData,
+    settings: Any,
+    tasks_sent: list[Job],
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    """TRIBUNAL_SNAPSHOT_INTERVAL: a run that comes less than the interval after the subject's
+    last snapshot ended computes nothing, sends itself again for when the interval is over, and
+    keeps the pending flag up, so the labels of the wait still send no task of their own."""
+    settings.TRIBUNAL_SNAPSHOT_BOOT = 0
+    settings.TRIBUNAL_SNAPSHOT_INTERVAL = 5
+    first = services.snapshot_refresh(kind="audit", pk=data.audit.pk)
+    assert first is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.snapshot_request(audit=data.audit)  # a label right after: sends a run
+    assert [job.countdown for job in tasks_sent] == [services.snapshot_delay()]
+    key = services.coalesce_key("audit", data.audit.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):  # a worker is in no transaction
+        assert services.snapshot_refresh(kind="audit", pk=data.audit.pk) is None  # too soon
+    assert MetricSnapshot.objects.filter(audit=data.audit).count() == 1
+    again = tasks_sent[-1]
+    assert (again.name, again.kwargs) == (
+        "analysis.snapshot_refresh",
+        {"kind": "audit", "pk": data.audit.pk, "force": False},
+    )
+    assert again.coalesce is None  # the flag is the first run's, still up
+    assert again.countdown is not None and 4.0 < again.countdown <= 5.0
+    assert coalesce_pending(key)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.snapshot_request(audit=data.audit)  # labels during the wait: no new task
+    assert len(tasks_sent) == 2
+
+    # The interval is over: the run releases the flag and computes.
+    MetricSnapshot.objects.filter(pk=first.pk).update(
+        created_at=timezone.now() - timedelta(seconds=6)
+    )
+    second = services.snapshot_refresh(**again.kwargs)  # the run sent for later
+    assert second is None  # nothing changed since the first: the watermark says so
+    assert not coalesce_pending(key)
+    Label.objects.filter(item__audit=data.audit).first().delete()  # something changes
+    assert services.snapshot_refresh(kind="audit", pk=data.audit.pk) is not None
+
+
+def test_the_interval_never_holds_back_a_forced_run_or_inline_tasks(
+    data: AuditData, settings: Any, tasks_sent: list[Job]
+) -> None:
+    settings.TRIBUNAL_SNAPSHOT_BOOT = 0
+    settings.TRIBUNAL_SNAPSHOT_INTERVAL = 5
+    assert services.snapshot_refresh(kind="audit", pk=data.audit.pk) is not None
+    # the report's Recompute button
+    assert services.snapshot_refresh(kind="audit", pk=data.audit.pk, force=True) is not None
+    settings.TRIBUNAL_TASKS_INLINE = True  # a countdown is ignored inline: no waiting there
+    assert services.snapshot_interval() == 0
+    assert services.snapshot_refresh(kind="audit", pk=data.audit.pk, force=True) is not None
+    assert tasks_sent == []
+    settings.TRIBUNAL_TASKS_INLINE = False
+    settings.TRIBUNAL_SNAPSHOT_INTERVAL = 3600  # never longer than the pending flag lives
+    assert services.snapshot_interval() == 30
 
 
 def _plain_majority(labels: tuple[str | None, ...]) -> str | None:

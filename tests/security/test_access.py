@@ -96,6 +96,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "api-classification-run-detail", "api-audit-gate", "api-audit-gate-check",
         "api-audit-report", "api-audit-report-history", "api-audit-report-recompute",
         "api-dataset-report", "api-dataset-report-history", "api-dataset-report-recompute",
+        "api-audit-report-model", "api-dataset-report-model",
         "api-audit-grow", "api-audit-overlap", "api-audit-options", "api-audit-capacity",
         "api-audit-quality", "api-audit-gold", "api-audit-set-aside",
         "api-audit-compare", "api-dataset-compare",

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis import plots, selectors, services
 from analysis.management.subject import add_subject_arguments, subject_from_options
+from analysis.snapshot import SelfFamilyStudy
 
 
 class Command(BaseCommand):
@@ -31,45 +32,47 @@ class Command(BaseCommand):
             self.stderr.write("computing a new snapshot…")
             snapshot = services.snapshot_compute(audit=audit, dataset=dataset)
         assert snapshot is not None
-        study = (snapshot.metrics.get("studies") or {}).get("self_family")
+        studies = snapshot.typed.studies
+        study = studies.self_family if studies is not None else None
         if study is None:
             raise CommandError("this snapshot has no self-family figures")
         if options["format"] == "json":
-            self.stdout.write(json.dumps(study, indent=2, ensure_ascii=False))
+            self.stdout.write(json.dumps(study.as_json(), indent=2, ensure_ascii=False))
             return
         self.stdout.write(markdown(study))
 
 
-def markdown(study: dict[str, Any]) -> str:
-    names = study.get("raters") or {}
-    families = study.get("judge_families") or {}
+def markdown(study: SelfFamilyStudy) -> str:
+    names = study.raters
     lines = [
         "# Self-family preference",
         "",
         "Judge families: "
-        + ", ".join(f"{names.get(j, j)} → {f or '(none)'}" for j, f in families.items()),
+        + ", ".join(
+            f"{names.get(j, j)} → {f or '(none)'}" for j, f in study.judge_families.items()
+        ),
     ]
-    if study.get("unknown_models"):
-        lines.append("Models without a family (left out): " + ", ".join(study["unknown_models"]))
-    if study.get("reason"):
-        lines += ["", f"Undefined: {study['reason']}"]
+    if study.unknown_models:
+        lines.append("Models without a family (left out): " + ", ".join(study.unknown_models))
+    if study.reason:
+        lines += ["", f"Undefined: {study.reason}"]
     lines += [
         "",
         "| family | judge | own | pairs | judge win | people win | judge - people [95% CI] |",
         "|---|---|---|---:|---:|---:|---:|",
     ]
-    for row in study.get("rows") or []:
+    for row in study.rows:
         lines.append(
             "| "
             + " | ".join(
                 [
-                    row["family"],
-                    names.get(row["judge"], row["judge"]),
-                    "yes" if row["own"] else "",
-                    str(row["pairs"]),
-                    plots.result_text(row["judge_win"]),
-                    plots.result_text(row["human_win"]),
-                    plots.result_text(row["difference"]),
+                    row.family,
+                    names.get(row.judge, row.judge),
+                    "yes" if row.own else "",
+                    str(row.pairs),
+                    plots.result_text(row.judge_win),
+                    plots.result_text(row.human_win),
+                    plots.result_text(row.difference),
                 ]
             )
             + " |"
@@ -81,13 +84,13 @@ def markdown(study: dict[str, Any]) -> str:
         "| judge | family | pairs | people | judge | interaction [95% CI] |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    for judge, model in (study.get("lpm") or {}).items():
-        if model.get("interaction") is None:
-            lines.append(f"| {names.get(judge, judge)} | — | | | | {model.get('reason')} |")
+    for judge, model in study.lpm.items():
+        if model.interaction is None:
+            lines.append(f"| {names.get(judge, judge)} | — | | | | {model.reason} |")
             continue
         lines.append(
-            f"| {names.get(judge, judge)} | {model['family']} | {model['pairs']} | "
-            f"{plots.result_text(model['human'])} | {plots.result_text(model['judge'])} | "
-            f"{plots.result_text(model['interaction'])} |"
+            f"| {names.get(judge, judge)} | {model.family} | {model.pairs} | "
+            f"{plots.result_text(model.human)} | {plots.result_text(model.judge)} | "
+            f"{plots.result_text(model.interaction)} |"
         )
     return "\n".join(lines) + "\n"
