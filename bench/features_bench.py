@@ -27,8 +27,10 @@ machine the wall-clock rate falls with other work, the CPU time much less.
 
 A second line per data set gives what the refusal classifier adds on top of the embedding:
 its lexical cues and head alone, in CPU-ms per response, for the shipped head and (with
-`--compare-head FILE`, e.g. the first heads' `git show 4cf34e6:judges/refusal/head.json`)
-another head over the same embeddings. The floor is the goal of 100 responses/s on 2 cores.
+`--compare-head FILE`) another head over the same embeddings: one trained on texts cut as
+today's embedder cuts them (the first heads of 4cf34e6 and every head before the 96-token cut
+were trained at 256 tokens, and are refused). The floor is the goal of 100 responses/s on 2
+cores.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ Pure functions over lists of texts (no Django). What each feature counts:
 - markdown counts (`headers`, `list_items`, `bold`): `judges.core.markdown`, whose rules the
   analysis counts texts with too (METHODS.md section 5).
 - `prompt_similarity`: cosine of the all-MiniLM-L6-v2 embeddings of prompt and response (both
-  cut to 256 tokens), as in METHODS.md section 4; None when there is no prompt.
+  cut to their first 94 tokens, `embedder.MAX_LENGTH`), as in METHODS.md section 4; None when
+  there is no prompt.
 - `style_difference(f_a, f_b) = (f_a - f_b) / (f_a + f_b + 1)` (METHODS.md section 5).
 
 `analyse_responses` classifies and featurises a batch in one pass: each response is tokenised
@@ -30,7 +31,6 @@ from judges.core import markdown
 from judges.core.markdown import MarkdownCounts
 from judges.refusal.embedder import (
     DEFAULT_BATCH_SIZE,
-    MAX_LENGTH,
     MODEL_NAME,
     MiniLMEmbedder,
     TokenCounter,
@@ -215,7 +215,7 @@ def extractor_fingerprint(embedder: MiniLMEmbedder | None = None) -> str:
         "embedding_model": MODEL_NAME,
         "embedding_weights_sha256": identity.weights_sha256,
         "tokenizer_sha256": identity.tokenizer_sha256,
-        "max_length": MAX_LENGTH,
+        "max_length": identity.max_length,
         "pooling": identity.pooling,
         **({"precision": identity.precision} if identity.precision != "float32" else {}),
         "markdown_rules": MARKDOWN_RULES_VERSION,

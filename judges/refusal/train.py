@@ -26,7 +26,8 @@ are read in file order, the folds are seeded and lbfgs has no randomness, so the
 give the same weights up to the floating-point rounding of the BLAS in use (`--check` compares
 predictions, not bytes, for that reason).
 
-Options: --cache PATH keeps embeddings between runs (keyed by text sha256 and model weights).
+Options: --cache PATH keeps embeddings between runs (keyed by text sha256, model weights and
+the cut, MAX_LENGTH).
 """
 
 from __future__ import annotations
@@ -86,17 +87,28 @@ UNCERTAIN_BELOW: Final = 0.6
 
 
 class EmbeddingCache:
-    """Embeddings of texts on disk (npz), valid only for one set of model weights."""
+    """Embeddings of texts on disk (npz), valid only for one set of model weights and one cut
+    (a cache written without the cut, before it was recorded, is ignored)."""
 
-    def __init__(self, path: Path | None, weights_sha256: str) -> None:
+    def __init__(self, path: Path | None, weights_sha256: str, max_length: int) -> None:
         self.path = path
         self.weights_sha256 = weights_sha256
+        self.max_length = max_length
         self.vectors: dict[str, np.ndarray] = {}
         if path is not None and path.exists():
             with np.load(path, allow_pickle=False) as stored:
-                if str(stored["weights_sha256"]) == weights_sha256:
+                if (
+                    str(stored["weights_sha256"]) == weights_sha256
+                    and "max_length" in stored.files
+                    and int(stored["max_length"]) == max_length
+                ):
                     keys = stored["keys"].tolist()
                     self.vectors = dict(zip(keys, stored["vectors"], strict=True))
+
+    @classmethod
+    def of(cls, path: Path | None, embedder: MiniLMEmbedder) -> EmbeddingCache:
+        identity = embedder.identity
+        return cls(path, identity.weights_sha256, identity.max_length)
 
     @staticmethod
     def key(text: str) -> str:
@@ -123,6 +135,7 @@ class EmbeddingCache:
         np.savez(
             self.path,
             weights_sha256=np.array(self.weights_sha256),
+            max_length=np.array(self.max_length),
             keys=np.array(keys),
             vectors=np.stack([self.vectors[k] for k in keys]),
         )
@@ -470,7 +483,7 @@ def embed_examples(
     examples: Sequence[Example], embedder: MiniLMEmbedder, cache: Path | None = None
 ) -> np.ndarray:
     texts = [e.text for e in examples]
-    return EmbeddingCache(cache, embedder.identity.weights_sha256).embed(texts, embedder)
+    return EmbeddingCache.of(cache, embedder).embed(texts, embedder)
 
 
 def train_head(

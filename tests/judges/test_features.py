@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,7 @@ def test_it_counts_tokens_like_the_minilm_tokenizer_without_truncating() -> None
     reference = AutoTokenizer.from_pretrained(str(default_model_dir()), local_files_only=True)
     expected = [len(reference(t, add_special_tokens=False)["input_ids"]) for t in texts]
     assert token_counts(texts) == expected
-    assert expected[2] == 700  # past the 256-token cut of the embeddings
+    assert expected[2] == 700  # past the cut of the embeddings (MAX_LENGTH)
 
 
 def test_it_computes_the_style_difference_of_methods_section_5() -> None:
@@ -156,6 +157,11 @@ def test_it_fingerprints_the_feature_extractor(monkeypatch: pytest.MonkeyPatch) 
     fingerprint = extractor_fingerprint()
     assert len(fingerprint) == 64 and set(fingerprint) <= set("0123456789abcdef")
     assert extractor_fingerprint(get_embedder(Path(default_model_dir()))) == fingerprint
+    # Cutting the texts elsewhere (prompt_similarity) makes a new extractor.
+    embedder = get_embedder()
+    monkeypatch.setattr(embedder, "identity", replace(embedder.identity, max_length=256))
+    assert extractor_fingerprint(embedder) != fingerprint
+    monkeypatch.undo()
     # Changing how markdown is counted makes a new extractor.
     monkeypatch.setattr("judges.features.MARKDOWN_RULES_VERSION", 2)
     assert extractor_fingerprint() != fingerprint

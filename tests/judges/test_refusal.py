@@ -18,6 +18,7 @@ from judges.refusal import (
     load_default_classifier,
 )
 from judges.refusal.classifier import head_inputs
+from judges.refusal.embedder import MAX_LENGTH
 from judges.refusal.head import DEFAULT_HEAD_PATH, TwoStageHead, load_head
 from judges.refusal.labels import REFUSALS
 from judges.refusal.training_data import load_training_examples
@@ -147,6 +148,20 @@ def test_it_refuses_a_head_trained_on_other_embeddings(tmp_path: Path) -> None:
     other.write_text(json.dumps(document))
     with pytest.raises(ClassifierLoadError, match="trained on embedding weights 0000"):
         load_default_classifier(head_path=other)
+
+
+def test_it_refuses_a_head_trained_on_texts_cut_elsewhere(tmp_path: Path) -> None:
+    document = json.loads(DEFAULT_HEAD_PATH.read_text())
+    assert document["embedding"]["max_length"] == MAX_LENGTH
+    document["embedding"]["max_length"] = 256
+    other = tmp_path / "head.json"
+    other.write_text(json.dumps(document))
+    with pytest.raises(ClassifierLoadError, match="cut to 256 tokens, but the embedder cuts them"):
+        load_default_classifier(head_path=other)
+
+
+def test_its_fingerprint_names_the_cut(classifier: DefaultRefusalClassifier) -> None:
+    assert classifier.identity.hashed["embedding_max_length"] == MAX_LENGTH
 
 
 def test_it_refuses_a_malformed_head_file(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from judges.refusal import EmbeddingModelError, MiniLMEmbedder, get_embedder
 from judges.refusal.embedder import (
     MAX_LENGTH,
+    MODEL_MAX_LENGTH,
     MODEL_PACKAGE_VERSION,
     WEIGHTS_SHA256,
     default_model_dir,
@@ -21,7 +22,8 @@ TEXTS = [
     "Hello world",
     "",
     "Ünïcödé façade 東京 👍",
-    "long " * 600,  # beyond the 256-token cut
+    "long " * 600,  # beyond the model's 256 tokens
+    "word " * 200,  # beyond Tribunal's cut (96), within the model's 256
 ]
 
 
@@ -29,7 +31,8 @@ def test_it_embeds_exactly_like_sentence_transformers(float32: None) -> None:
     from sentence_transformers import SentenceTransformer
 
     reference = SentenceTransformer(str(default_model_dir()), device="cpu", local_files_only=True)
-    assert reference.max_seq_length == MAX_LENGTH
+    assert reference.max_seq_length == MODEL_MAX_LENGTH
+    reference.max_seq_length = MAX_LENGTH  # Tribunal cuts shorter than the model's own 256
     expected = reference.encode(TEXTS, convert_to_numpy=True)
     got = get_embedder().embed(TEXTS)
     assert got.shape == (len(TEXTS), 384)

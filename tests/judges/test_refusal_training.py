@@ -169,3 +169,22 @@ def test_the_fourth_round_of_written_rows_copies_no_llmbar_text() -> None:
     for example in written:
         shared = runs(example.text) & llmbar
         assert not shared, f"{example.source_id} shares {sorted(shared)[:3]} with LLMBar"
+
+
+def test_the_embedding_cache_keeps_vectors_only_for_the_same_weights_and_cut(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    from judges.refusal.train import EmbeddingCache
+
+    path = tmp_path / "cache.npz"
+    written = EmbeddingCache(path, "a" * 64, 128)
+    written.vectors[EmbeddingCache.key("text")] = np.ones(3, dtype=np.float32)
+    written.save()
+    assert list(EmbeddingCache(path, "a" * 64, 128).vectors) == [EmbeddingCache.key("text")]
+    assert EmbeddingCache(path, "a" * 64, 256).vectors == {}  # another cut
+    assert EmbeddingCache(path, "b" * 64, 128).vectors == {}  # other weights
+    # A cache from before the cut was recorded is ignored, whatever it holds.
+    np.savez(path, weights_sha256=np.array("a" * 64), keys=np.array(["k"]), vectors=np.ones((1, 3)))
+    assert EmbeddingCache(path, "a" * 64, 128).vectors == {}
