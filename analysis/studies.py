@@ -442,16 +442,22 @@ def _side_rows(pairs: pd.DataFrame, won_a: pd.Series, group_a: str, group_b: str
     """Two rows per pair, one per side: the side's group and 1 / 0 / 0.5 for that side.
 
     Both sides count even when they share a group (two normal responses, or a model against
-    itself): a group's win rate is over its responses, as in ``class_rates``."""
-    value = pairs["pair_id"].map(won_a)
-    side_a = pd.DataFrame(
-        {"pair_id": pairs["pair_id"], "side": "A", "group": pairs[group_a], "value": value}
+    itself): a group's win rate is over its responses, as in ``class_rates``. Sides without a
+    group (missing or empty) are left out."""
+    pair_ids = pairs["pair_id"].to_numpy()
+    value = pairs["pair_id"].map(won_a).to_numpy(dtype=float)
+    group = np.concatenate(
+        [pairs[group_a].to_numpy(dtype=object), pairs[group_b].to_numpy(dtype=object)]
     )
-    side_b = pd.DataFrame(
-        {"pair_id": pairs["pair_id"], "side": "B", "group": pairs[group_b], "value": 1.0 - value}
+    both = pd.DataFrame(
+        {
+            "pair_id": np.concatenate([pair_ids, pair_ids]),
+            "side": np.repeat(np.array(["A", "B"], dtype=object), len(pairs)),
+            "group": group,
+            "value": np.concatenate([value, 1.0 - value]),
+        }
     )
-    both = pd.concat([side_a, side_b], ignore_index=True)
-    return both[both["group"].notna() & both["group"].astype(bool)]
+    return both[[bool(pd.notna(g) and g) for g in group]]
 
 
 def ppi_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
@@ -497,18 +503,25 @@ def ppi_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
             )
             labelled["weight"] = 1.0 / labelled["pair_id"].map(design["inclusion_probability"])
             labelled["stratum"] = labelled["pair_id"].map(design["stratum"])
+            # Each group's rows (positions, in the table's order), found once for all groups.
+            positions = labelled.groupby("group", sort=False).indices
+            nowhere = np.zeros(0, dtype=np.int64)
+            human, judged, weight, stratum = (
+                labelled[column].to_numpy()
+                for column in ("value_human", "value_judge", "weight", "stratum")
+            )
             rows = []
             for group in groups.itertuples(index=False):
-                mine_labelled = labelled[labelled["group"] == group.group]
+                mine = positions.get(group.group, nowhere)
                 rows.append(
                     {
                         "group": group.group,
                         **ppi_row(
-                            mine_labelled["value_human"],
-                            mine_labelled["value_judge"],
+                            human[mine],
+                            judged[mine],
                             Moments.of_outcomes(group.wins, group.ties, group.losses),
-                            weights=mine_labelled["weight"],
-                            strata=mine_labelled["stratum"],
+                            weights=weight[mine],
+                            strata=stratum[mine],
                             level=level,
                             half_width=HALF_WIDTH,
                         ),

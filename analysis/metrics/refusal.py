@@ -523,15 +523,20 @@ def _regressors(
     frame: pd.DataFrame, length_scale: float | None, use_sim: bool, opponent: bool
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Intercept, class dummies, standardised len_diff and sim, in Pasch's order; with
-    ``opponent``, the other response's class dummies (``opp_EthRef`` ...) and ``sim_other``."""
-    design = pd.DataFrame({INTERCEPT: np.ones(len(frame))}, index=frame.index)
+    ``opponent``, the other response's class dummies (``opp_EthRef`` ...) and ``sim_other``.
+
+    Counts distinct responses on numpy codes of (pair, side) and builds the frame once: the
+    per-class pandas filtering this replaces was a tenth of the audit snapshot's CPU time."""
+    columns: dict[str, np.ndarray] = {INTERCEPT: np.ones(len(frame))}
     absent: dict[str, str] = {}
+    responses_of = _response_codes(frame)
+    classes = frame["response_class"].to_numpy(dtype=object)
     for response_class, term in CLASS_TERMS.items():
-        dummy = frame["response_class"].eq(response_class).astype(float)
-        if dummy.sum() == 0:
+        is_class = classes == response_class
+        if not is_class.any():
             absent[term] = f"no {response_class} responses among the rated pairs"
             continue
-        responses = len(frame.loc[dummy == 1.0, ["pair_id", "side"]].drop_duplicates())
+        responses = len(np.unique(responses_of[is_class]))
         if responses < MIN_CLASS_RESPONSES:
             # A dummy carried by a handful of responses is fitted almost exactly, and its
             # cluster-robust standard error collapses toward 0: a confident, meaningless gap.
@@ -540,27 +545,34 @@ def _regressors(
                 f"fewer than the {MIN_CLASS_RESPONSES} an interval needs"
             )
             continue
-        design[term] = dummy
+        columns[term] = is_class.astype(float)
     if length_scale is None:
         absent[LENGTH] = "len_diff has no spread"
     else:
-        design[LENGTH] = frame["len_diff"].astype(float) / length_scale
+        columns[LENGTH] = frame["len_diff"].to_numpy(dtype=float) / length_scale
     if use_sim:
-        design[SIM] = frame[SIM].astype(float)
+        columns[SIM] = frame[SIM].to_numpy(dtype=float)
     if opponent:
+        others = frame["other_class"].to_numpy(dtype=object)
         for response_class, term in CLASS_TERMS.items():
-            dummy = frame["other_class"].eq(response_class).astype(float)
-            opponents = len(frame.loc[dummy == 1.0, ["pair_id", "side"]].drop_duplicates())
+            is_class = others == response_class
+            opponents = len(np.unique(responses_of[is_class]))
             if opponents < MIN_CLASS_RESPONSES:
                 absent[f"opp_{term}"] = (
                     f"{opponents} {response_class} opponent(s) among the rated pairs, fewer "
                     f"than {MIN_CLASS_RESPONSES}"
                 )
                 continue
-            design[f"opp_{term}"] = dummy
+            columns[f"opp_{term}"] = is_class.astype(float)
         if use_sim:
-            design[SIM_OTHER] = frame[SIM_OTHER].astype(float)
-    return design, absent
+            columns[SIM_OTHER] = frame[SIM_OTHER].to_numpy(dtype=float)
+    return pd.DataFrame(columns, index=frame.index), absent
+
+
+def _response_codes(frame: pd.DataFrame) -> np.ndarray:
+    """One integer per distinct (pair_id, side) of ``frame``'s rows (sides are A or B)."""
+    pairs = pd.factorize(frame["pair_id"], use_na_sentinel=False)[0].astype(np.int64)
+    return 2 * pairs + frame["side"].eq(B).to_numpy(dtype=np.int64)
 
 
 def _usable(frame: pd.DataFrame, opponent: bool) -> tuple[pd.DataFrame, bool]:
