@@ -540,9 +540,9 @@ def _cpu_line(prefix: str, result: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--pairs", type=int, default=20_000)
     parser.add_argument("--offered", type=float, default=20.0, help="open loop: labels/s")
     parser.add_argument("--think", type=float, default=10.0, help="open loop: mean think, s")
