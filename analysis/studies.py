@@ -38,7 +38,7 @@ from analysis.metrics.criteria import SOS_CRITERIA, STYLE_CRITERIA
 from analysis.metrics.outcomes import Estimate, Undefined, json_number, result_json
 from analysis.metrics.outcomes import Result as Figure
 from analysis.metrics.ppi import Moments, ppi_row
-from analysis.metrics.refusal import CLASS_TERMS, JUDGE, indicator_gap
+from analysis.metrics.refusal import CLASS_TERMS, JUDGE, indicator_gap, length_scale_of
 from analysis.metrics.self_family import (
     SAME_FAMILY,
     families_of,
@@ -174,8 +174,9 @@ def refusal_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
         "lpm": {},
         "gaps": {},
     }
+    scale = length_scale_of(sides)  # what each model would compute from the same table
     for rater in raters:
-        model = refusal_lpm(sides, rater, level=level)
+        model = refusal_lpm(sides, rater, level=level, length_scale=scale)
         out["lpm"][rater] = (
             {"reason": model.reason}
             if not model.defined
@@ -186,8 +187,10 @@ def refusal_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
             who = "human majority" if HUMAN not in raters else "judge"
             out["gaps"][judge] = {"reason": f"no {who} verdicts on the classified pairs"}
             continue
-        main = moderation_gap(sides, human=HUMAN, judge=judge, level=level)
-        half = moderation_gap(sides, human=HUMAN, judge=judge, level=level, ties="half")
+        main = moderation_gap(sides, human=HUMAN, judge=judge, level=level, length_scale=scale)
+        half = moderation_gap(
+            sides, human=HUMAN, judge=judge, level=level, length_scale=scale, ties="half"
+        )
         rows = []
         for response_class, term in CLASS_TERMS.items():
             rows.append(
@@ -553,8 +556,10 @@ def sequential_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
         if paired.empty:
             out["judges"][judge] = {"reason": "no labelled item has this judge's verdict"}
             continue
+        # A dict, not verdicts[i]: a Series lookup per label cost more than the sequence.
+        verdict_of = dict(zip(verdicts.index, verdicts, strict=True))
         values = np.array(
-            [_same(v, verdicts[i]) for i, v in zip(paired["item"], paired["value"], strict=True)]
+            [_same(v, verdict_of[i]) for i, v in zip(paired["item"], paired["value"], strict=True)]
         )
         sequence = confidence_sequence(values, level=level)
         projection = labels_for_half_width(sequence, HALF_WIDTH)
