@@ -41,10 +41,9 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.metrics import bootstrap
-from analysis.metrics.outcomes import Estimate, Result, Undefined
+from analysis.metrics.outcomes import Estimate, Result, Undefined, normal_z
 from analysis.metrics.position import wilson_interval
 from analysis.metrics.votes import refuse_first, require_columns
 
@@ -170,7 +169,7 @@ def criteria_importance(
             n,
             dropped=dropped,
         )
-    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    z = normal_z(level)
     rows: dict[str, dict[str, Any]] = {c: {"criterion": c} for c in kept}
     r2: dict[str, Result] = {}
     for name, y in targets.items():

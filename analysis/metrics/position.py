@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.metrics import bootstrap
-from analysis.metrics.outcomes import BOTH_BAD, NO_ITEMS, TIE, A, B, Result
+from analysis.metrics.outcomes import BOTH_BAD, NO_ITEMS, TIE, A, B, Result, normal_z
 from analysis.metrics.votes import require_columns, show
 
 
@@ -151,7 +151,7 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
         raise ValueError(f"confidence level must be between 0 and 1, got {level}")
     if n <= 0:
         return None
-    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    z = normal_z(level)
     p = successes / n
     denominator = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator

@@ -42,9 +42,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from analysis.metrics.outcomes import Estimate, Result, Undefined
+from analysis.metrics.outcomes import Estimate, Result, Undefined, normal_z
 from analysis.metrics.votes import require_columns, show
 
 Lambda = float | Literal["tune"]
@@ -61,7 +60,7 @@ def _array(values: Any, name: str) -> np.ndarray:
 def _z(level: float) -> float:
     if not 0.0 < level < 1.0:
         raise ValueError(f"confidence level must be between 0 and 1, got {level}")
-    return float(stats.norm.ppf(0.5 + level / 2.0))
+    return normal_z(level)
 
 
 @dataclass(frozen=True)

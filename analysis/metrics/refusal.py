@@ -61,6 +61,7 @@ from analysis.metrics.outcomes import (
     Estimate,
     Result,
     Undefined,
+    normal_z,
     parse_outcome,
 )
 from analysis.metrics.position import wilson_interval
@@ -248,7 +249,7 @@ def class_rates(sides: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
     ``wl_high`` (NaN when wins or losses is 0: the ratio or its log interval does not exist).
     """
     frame = _checked_sides(sides)
-    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    z = normal_z(level)
     grouped = frame.groupby(["rater", "response_class"], sort=True)["won"]
     rows = []
     for (rater, response_class), won in grouped:

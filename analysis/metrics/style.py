@@ -36,9 +36,9 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
-from analysis.metrics.outcomes import BOTH_BAD, TIE, A, B, Estimate, Result, Undefined
+from analysis.metrics.outcomes import BOTH_BAD, TIE, A, B, Estimate, Result, Undefined, normal_z
 from analysis.metrics.refusal import (
     INTERCEPT,
     JUDGE,
@@ -417,7 +417,7 @@ def length_controlled_win_rates(
     penalty[lead : lead + m - 1] = ridge
     fit = fit_logistic(x, y, ridge=penalty)
     theta = np.concatenate([[0.0], fit.params[lead : lead + m - 1]])
-    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    z = normal_z(level)
     out = []
     for k, model in enumerate(models):
         involved = (code_a == k) | (code_b == k)
