@@ -441,14 +441,16 @@ def self_family_study(
 _WON_A: Final = {"A": 1.0, "B": 0.0, "tie": 0.5, "both_bad": 0.5}
 
 
-def _side_rows(pairs: pd.DataFrame, won_a: pd.Series, group_a: str, group_b: str) -> pd.DataFrame:
-    """Two rows per pair, one per side: the side's group and 1 / 0 / 0.5 for that side.
+def _side_rows(
+    pairs: pd.DataFrame, won_a: Mapping[str, pd.Series], group_a: str, group_b: str
+) -> pd.DataFrame:
+    """Two rows per pair, one per side: the side's group and, per rater in ``won_a``, 1 / 0 /
+    0.5 for that side (column ``value_<rater>``).
 
     Both sides count even when they share a group (two normal responses, or a model against
     itself): a group's win rate is over its responses, as in ``class_rates``. Sides without a
     group (missing or empty) are left out."""
     pair_ids = pairs["pair_id"].to_numpy()
-    value = pairs["pair_id"].map(won_a).to_numpy(dtype=float)
     group = np.concatenate(
         [pairs[group_a].to_numpy(dtype=object), pairs[group_b].to_numpy(dtype=object)]
     )
@@ -457,10 +459,12 @@ def _side_rows(pairs: pd.DataFrame, won_a: pd.Series, group_a: str, group_b: str
             "pair_id": np.concatenate([pair_ids, pair_ids]),
             "side": np.repeat(np.array(["A", "B"], dtype=object), len(pairs)),
             "group": group,
-            "value": np.concatenate([value, 1.0 - value]),
         }
     )
-    return both[[bool(pd.notna(g) and g) for g in group]]
+    for rater, won in won_a.items():
+        value = pairs["pair_id"].map(won).to_numpy(dtype=float)
+        both[f"value_{rater}"] = np.concatenate([value, 1.0 - value])
+    return both[[bool(pd.notna(g) and g) for g in group]].reset_index(drop=True)
 
 
 def ppi_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
@@ -499,10 +503,9 @@ def ppi_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
                 reason = "no model names" if by == "model" else NOT_CLASSIFIED
                 out[key][judge] = {"reason": f"this judge has no verdicts here, or {reason}"}
                 continue
-            labelled = _side_rows(labelled_pairs, human_won, group_a, group_b).merge(
-                _side_rows(labelled_pairs, judge_won, group_a, group_b).drop(columns="group"),
-                on=["pair_id", "side"],
-                suffixes=("_human", "_judge"),
+            # Both raters' values side by side (details hold a pair once: one row per side).
+            labelled = _side_rows(
+                labelled_pairs, {"human": human_won, "judge": judge_won}, group_a, group_b
             )
             labelled["weight"] = 1.0 / labelled["pair_id"].map(design["inclusion_probability"])
             labelled["stratum"] = labelled["pair_id"].map(design["stratum"])
