@@ -115,11 +115,13 @@ def _won_a(verdicts: pd.DataFrame, raters: Sequence[Hashable]) -> pd.DataFrame:
     """pair_id, rater, won_a (1 / 0 / 0.5) for the named raters; errors name the row."""
     votes = require_columns(verdicts, ["pair_id", "rater", "verdict"], "verdicts")
     votes = votes[votes["rater"].isin(list(raters)) & votes["verdict"].notna()]
-    spelled = votes["verdict"].astype(str).str.strip().str.lower()
     mapping = {"a": 1.0, "model_a": 1.0, "b": 0.0, "model_b": 0.0}
     mapping.update({k: 0.5 for k in (TIE, "tie (inconsistent)", BOTH_BAD, "bothbad")})
     mapping["tie (bothbad)"] = 0.5
-    won = spelled.map(mapping)
+    # Each distinct spelling read once (a handful), not every row's string.
+    codes, spellings = pd.factorize(votes["verdict"])
+    of_spelling = np.array([mapping.get(str(v).strip().lower(), np.nan) for v in spellings])
+    won = pd.Series(of_spelling[codes] if len(codes) else [], index=votes.index, dtype=float)
     if won.isna().any():
         place = won.index[won.isna().to_numpy()][0]
         raise ValueError(
