@@ -181,6 +181,11 @@ Result = Estimate | Undefined
 
 def json_number(value: Any) -> Any:
     """A JSON-safe scalar: finite floats rounded to 6 decimals, NaN/inf as None."""
+    kind = type(value)
+    if kind is float:  # the common case first: a snapshot converts some 10,000 numbers
+        return round(value, 6) if math.isfinite(value) else None
+    if kind is str:
+        return value
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer):
