@@ -457,7 +457,9 @@ def _side_rows(pairs: pd.DataFrame, won_a: pd.Series, group_a: str, group_b: str
             "value": np.concatenate([value, 1.0 - value]),
         }
     )
-    return both[[bool(pd.notna(g) and g) for g in group]]
+    # a boolean array, not a list: an empty list would select no columns instead of no rows
+    keep = np.array([bool(pd.notna(g) and g) for g in group], dtype=bool)
+    return both[keep]
 
 
 def ppi_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:

@@ -555,3 +555,16 @@ def test_it_keeps_a_judge_name_from_running_as_a_spreadsheet_formula(
     table = pd.read_csv(StringIO(response.content.decode()))
     names = set(table.loc[table["table"] == "gap", "rater_name"])
     assert names == {'\'=HYPERLINK("http://x","y") v1'}
+
+
+def test_the_sides_of_no_labelled_pairs_are_an_empty_table_with_its_columns() -> None:
+    """PPI's per-side rows when no labelled pair has a group: no rows, the same columns (an
+    empty selection once dropped the columns instead, and the audit's snapshot failed)."""
+    from analysis.studies import _side_rows
+
+    pairs = pd.DataFrame({"pair_id": [1, 2], "model_a": [None, ""], "model_b": [None, None]})
+    out = _side_rows(pairs, pd.Series({1: 1.0, 2: 0.5}), "model_a", "model_b")
+    assert list(out.columns) == ["pair_id", "side", "group", "value"]
+    assert out.empty
+    none = _side_rows(pairs.iloc[:0], pd.Series(dtype=float), "model_a", "model_b")
+    assert list(none.columns) == ["pair_id", "side", "group", "value"] and none.empty
