@@ -464,7 +464,9 @@ def _side_rows(
     for rater, won in won_a.items():
         value = pairs["pair_id"].map(won).to_numpy(dtype=float)
         both[f"value_{rater}"] = np.concatenate([value, 1.0 - value])
-    return both[[bool(pd.notna(g) and g) for g in group]].reset_index(drop=True)
+    # a boolean array, not a list: an empty list would select no columns instead of no rows
+    keep = np.array([bool(pd.notna(g) and g) for g in group], dtype=bool)
+    return both[keep].reset_index(drop=True)
 
 
 def ppi_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:

@@ -555,3 +555,34 @@ def test_it_keeps_a_judge_name_from_running_as_a_spreadsheet_formula(
     table = pd.read_csv(StringIO(response.content.decode()))
     names = set(table.loc[table["table"] == "gap", "rater_name"])
     assert names == {'\'=HYPERLINK("http://x","y") v1'}
+
+
+def test_the_sides_of_no_labelled_pairs_are_an_empty_table_with_its_columns() -> None:
+    """PPI's per-side rows when no labelled pair has a group: no rows, the same columns (an
+    empty selection once dropped the columns instead, and the audit's snapshot failed)."""
+    from analysis.studies import _side_rows
+
+    pairs = pd.DataFrame({"pair_id": [1, 2], "model_a": [None, ""], "model_b": [None, None]})
+    won = {"human": pd.Series({1: 1.0, 2: 0.5}), "judge": pd.Series({1: 0.0, 2: 0.5})}
+    columns = ["pair_id", "side", "group", "value_human", "value_judge"]
+    out = _side_rows(pairs, won, "model_a", "model_b")
+    assert list(out.columns) == columns
+    assert out.empty
+    nothing = {"human": pd.Series(dtype=float), "judge": pd.Series(dtype=float)}
+    none = _side_rows(pairs.iloc[:0], nothing, "model_a", "model_b")
+    assert list(none.columns) == columns and none.empty
+
+
+def test_the_sides_carry_each_raters_value_for_that_side() -> None:
+    """PPI's per-side rows: a side's value is 1 / 0 / 0.5 for that side under each rater (A's
+    value, 1 minus it for B), sides without a group left out, A sides before B sides."""
+    from analysis.studies import _side_rows
+
+    pairs = pd.DataFrame({"pair_id": [1, 2], "model_a": ["x", None], "model_b": ["y", "z"]})
+    won = {"human": pd.Series({1: 1.0, 2: 0.5}), "judge": pd.Series({2: 0.0, 1: 0.5})}
+    out = _side_rows(pairs, won, "model_a", "model_b")
+    assert out.to_dict(orient="records") == [
+        {"pair_id": 1, "side": "A", "group": "x", "value_human": 1.0, "value_judge": 0.5},
+        {"pair_id": 1, "side": "B", "group": "y", "value_human": 0.0, "value_judge": 0.5},
+        {"pair_id": 2, "side": "B", "group": "z", "value_human": 0.5, "value_judge": 1.0},
+    ]
