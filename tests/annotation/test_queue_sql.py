@@ -15,9 +15,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation import queue, services
-from annotation.models import Assignment, Audit, AuditItem
+from annotation.models import Audit, AuditItem
 from tests.annotation.test_audit_build import make_audit
-from tests.factories import UserFactory
+from tests.factories import AssignmentFactory, UserFactory
 
 Ids = list[int]
 
@@ -50,14 +50,7 @@ def busy_audit(lead: User) -> tuple[Audit, list[Any]]:
 
     def hold(item: AuditItem, who: Any, *, status: str = "held", expired: bool = False) -> None:
         served = now - timedelta(hours=2) if expired else now
-        Assignment.objects.create(
-            item=item,
-            annotator=who,
-            a_on_left=True,
-            status=status,
-            served_at=served,
-            expires_at=served + timedelta(minutes=10),
-        )
+        AssignmentFactory(item=item, annotator=who, status=status, served_at=served)
 
     for item, count in zip(items, [3, 2, 2, 1, 1, 1, 0, 0, 2, 1, 0, 0], strict=True):
         AuditItem.objects.filter(pk=item.pk).update(label_count=count)
