@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -14,8 +13,8 @@ from django.test import Client
 from annotation import queue
 from annotation.markdown import render_markdown
 from annotation.models import Assignment, Audit, AuditItem, Label
+from tests.annotation.blind import OTHER_RATIONALE, add_secrets, assert_blind
 from tests.annotation.test_audit_build import make_audit
-from tests.factories import JudgeFactory, VerdictFactory
 
 HX = {"HX-Request": "true"}
 
@@ -69,39 +68,20 @@ def test_it_keeps_model_names_verdicts_and_other_labels_out_of_the_workspace(
     lead: User, annotator: User, other_annotator: User, annotator_client: Client
 ) -> None:
     audit = make_audit(lead=lead, annotators=[annotator, other_annotator], n_items=1, k=2)
+    add_secrets(audit, outcome="B", margin=1.75)
     pair = audit.items.get().pair
-    pair.response_a.model_name = "secret-model-alpha"
-    pair.response_a.save()
-    pair.response_b.model_name = "secret-model-beta"
-    pair.response_b.save()
-    judge: Any = JudgeFactory(name="judge-zeta", model_id="judge-model-omega")
-    VerdictFactory(judge=judge, pair=pair, outcome="B", raw_ab="VERDICT-RAW-OUTPUT", margin=1.75)
-    audit.judges.add(judge)
     theirs = queue.queue_next(audit=audit, annotator=other_annotator)
     assert theirs
     queue.label_submit(
-        assignment=theirs, choice="left", submission_key=uuid.uuid4(), rationale="OTHER-RATIONALE"
+        assignment=theirs, choice="left", submission_key=uuid.uuid4(), rationale=OTHER_RATIONALE
     )
-    secrets = [
-        "secret-model-alpha",
-        "secret-model-beta",
-        "judge-zeta",
-        "judge-model-omega",
-        "VERDICT-RAW-OUTPUT",
-        "OTHER-RATIONALE",
-        other_annotator.username,
-        "1.75",
-        "A is better",
-        "B is better",
-    ]
 
     page = annotator_client.get(f"/audits/{audit.pk}/label/").content.decode()
     fragment = annotator_client.get(f"/audits/{audit.pk}/label/", headers=HX).content.decode()
     api = json.dumps(annotator_client.post(f"/api/audits/{audit.pk}/next/").json())
     assert pair.response_a.text in page and pair.response_a.text in api
     for text in (page, fragment, api):
-        for secret in secrets:
-            assert secret not in text, secret
+        assert_blind(text, other_annotator, "1.75", "A is better", "B is better")
 
 
 def test_it_renders_markdown_with_code_blocks_and_no_executable_html(
