@@ -87,33 +87,57 @@ def test_it_ends_the_job_failed_when_the_database_refuses_its_result(
 # --- item 6: decompressed size and row size ----------------------------------------------------
 
 
-def test_it_refuses_a_file_that_inflates_past_the_limit(
-    db: None, tmp_path: Path, settings: Any
-) -> None:
-    settings.TRIBUNAL_IMPORT_MAX_FILE_MB = 1
-    path = tmp_path / "big.jsonl.gz"
+def _gzip_rows(path: Path) -> None:
     with gzip.open(path, "wt") as handle:
         for i in range(20_000):  # about 1.5 MiB of rows, 40 KB compressed
             handle.write(jsonl_row(f"k-{i}") + "\n")
-    [error] = refused(path)
-    line, problem = error.removeprefix("big.jsonl.gz:").split(":", 1)
-    assert 10_000 < int(line) < 20_000  # where the limit was passed, not the end of the file
-    assert problem == (
-        " file: more than 1 MiB once decompressed (the limit set by "
-        "TRIBUNAL_IMPORT_MAX_FILE_MB); split the file"
-    )
 
 
-def test_it_refuses_a_csv_record_over_many_lines_longer_than_the_row_limit(
-    db: None, tmp_path: Path, settings: Any
-) -> None:
-    settings.TRIBUNAL_IMPORT_MAX_ROW_MB = 1
-    path = tmp_path / "long.csv"
+def _long_csv_record(path: Path) -> None:
     quoted = '"' + ("a line of a long answer\n" * 60_000) + '"'  # 1.4 MiB over 60,000 lines
     path.write_text(HEADER + "c-1,h,a,b\n" + f"c-2,h,{quoted},b\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "limit", "lines", "problem"),
+    [
+        pytest.param(
+            "big.jsonl.gz",
+            _gzip_rows,
+            "TRIBUNAL_IMPORT_MAX_FILE_MB",
+            (10_000, 20_000),
+            " file: more than 1 MiB once decompressed (the limit set by "
+            "TRIBUNAL_IMPORT_MAX_FILE_MB); split the file",
+            id="a-file-that-inflates-past-the-limit",
+        ),
+        pytest.param(
+            "long.csv",
+            _long_csv_record,
+            "TRIBUNAL_IMPORT_MAX_ROW_MB",
+            (3, 60_003),  # inside the record, which spans lines 3 to 60,003
+            " row: longer than 1 MiB (the limit set by TRIBUNAL_IMPORT_MAX_ROW_MB)",
+            id="a-csv-record-over-many-lines-longer-than-the-row-limit",
+        ),
+    ],
+)
+def test_it_refuses_a_file_at_the_line_where_it_passes_the_limit(
+    db: None,
+    tmp_path: Path,
+    settings: Any,
+    name: str,
+    write: Callable[[Path], None],
+    limit: str,
+    lines: tuple[int, int],
+    problem: str,
+) -> None:
+    setattr(settings, limit, 1)
+    path = tmp_path / name
+    write(path)
     [error] = refused(path)
-    assert error.startswith("long.csv:")
-    assert error.endswith(": row: longer than 1 MiB (the limit set by TRIBUNAL_IMPORT_MAX_ROW_MB)")
+    line, said = error.removeprefix(f"{name}:").split(":", 1)
+    first, last = lines
+    assert first < int(line) < last  # where the limit was passed, not the end of the file
+    assert said == problem
 
 
 BOMB_READER = textwrap.dedent(
