@@ -89,6 +89,19 @@ def make_judge(db: None) -> Callable[..., Judge]:
 
 
 @pytest.fixture
+def picky_server(chat_server: ChatServer) -> ChatServer:
+    """The local server answering as `picky_judge`."""
+    chat_server.responder = picky_judge
+    return chat_server
+
+
+@pytest.fixture
+def judge(picky_server: ChatServer, make_judge: Callable[..., Judge]) -> Judge:
+    """A judge version on the picky server, in make_judge's default config."""
+    return make_judge(picky_server)
+
+
+@pytest.fixture
 def float32(monkeypatch: pytest.MonkeyPatch) -> None:
     """Embed in float32, the precision that equals sentence-transformers to 1e-5 (the default,
     pinned here against a TRIBUNAL_EMBEDDING_PRECISION in the environment)."""

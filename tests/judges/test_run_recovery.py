@@ -26,17 +26,10 @@ from judges.classification import (
 )
 from judges.models import ClassificationRun, Judge, JudgeRun, ResponseClassification, Verdict
 from tests.judges.chat_server import ChatServer
-from tests.judges.conftest import picky_judge
 from tests.judges.test_classification_runs import make_xstest_dataset
 
 MakeJudge = Callable[..., Judge]
 LONG_AGO = timedelta(hours=1)
-
-
-@pytest.fixture
-def judge(chat_server: ChatServer, make_judge: MakeJudge) -> Judge:
-    chat_server.responder = picky_judge
-    return make_judge(chat_server)
 
 
 def orphaned(run: JudgeRun | ClassificationRun, *, attempts: int = 1) -> None:
