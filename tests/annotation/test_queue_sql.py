@@ -66,12 +66,20 @@ def busy_audit(lead: User) -> tuple[Audit, list[Any]]:
     return audit, people
 
 
-@pytest.mark.parametrize("policy", Audit.QueuePolicy.values)
-def test_it_picks_the_same_items_with_sql_and_the_orm(
-    busy_audit: tuple[Audit, list[Any]], policy: str
-) -> None:
+@pytest.fixture(params=Audit.QueuePolicy.values)
+def busy_under_policy(
+    request: pytest.FixtureRequest, busy_audit: tuple[Audit, list[Any]]
+) -> tuple[Audit, list[Any], str]:
+    """The busy audit under each queue policy in turn."""
     audit, people = busy_audit
-    services.audit_options_set(audit=audit, queue_policy=policy)
+    services.audit_options_set(audit=audit, queue_policy=request.param)
+    return audit, people, request.param
+
+
+def test_it_picks_the_same_items_with_sql_and_the_orm(
+    busy_under_policy: tuple[Audit, list[Any], str],
+) -> None:
+    audit, people, policy = busy_under_policy
     now = timezone.now()
     for person in people:
         assert sql_pick(audit, person, now) == orm_pick(audit, person, now)
@@ -102,12 +110,10 @@ def test_it_picks_nothing_for_someone_set_aside_either_way(
     assert sql_pick(audit, people[0], now) == orm_pick(audit, people[0], now) != []
 
 
-@pytest.mark.parametrize("policy", Audit.QueuePolicy.values)
 def test_it_serves_the_same_item_with_queue_next_and_its_orm_reference(
-    busy_audit: tuple[Audit, list[Any]], policy: str
+    busy_under_policy: tuple[Audit, list[Any], str],
 ) -> None:
-    audit, people = busy_audit
-    services.audit_options_set(audit=audit, queue_policy=policy)
+    audit, people, _ = busy_under_policy
     for person in people:
         now = timezone.now()
         with transaction.atomic():
