@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -34,14 +34,20 @@ def people(db: None) -> list[Any]:
     return [UserFactory(username=f"p{i}") for i in range(3)]
 
 
+@pytest.fixture
+def people_audit(lead: User, people: list[Any]) -> Callable[..., Audit]:
+    """``people_audit(n_items=..., k=..., ...)``: an audit of the three people, led by lead."""
+    return lambda **design: make_audit(lead=lead, annotators=people, **design)
+
+
 # --- Complete first, spread first -------------------------------------------------------------
 
 
 def test_it_completes_items_before_starting_fresh_ones_by_default(
-    lead: User, people: list[Any]
+    people: list[Any], people_audit: Callable[..., Audit]
 ) -> None:
     a, b, _ = people
-    audit = make_audit(lead=lead, annotators=people, n_items=5, k=2)
+    audit = people_audit(n_items=5, k=2)
     assert audit.queue_policy == Audit.QueuePolicy.COMPLETE_FIRST
     first = serve_and_label(audit, a)  # position 0 now has one label
     second = serve_and_label(audit, b)
@@ -76,10 +82,10 @@ def test_it_serves_the_item_with_most_labels_first_when_k_is_three(lead: User) -
 
 
 def test_it_starts_a_fresh_item_while_the_partial_one_is_held(
-    lead: User, people: list[Any]
+    people: list[Any], people_audit: Callable[..., Audit]
 ) -> None:
     a, b, c = people
-    audit = make_audit(lead=lead, annotators=people, n_items=3, k=2)
+    audit = people_audit(n_items=3, k=2)
     started = serve_and_label(audit, a)
     held = queue.queue_next(audit=audit, annotator=b)
     assert held is not None and held.item_id == started.pk
@@ -104,9 +110,11 @@ def test_it_completes_every_started_item_when_labels_run_out(lead: User) -> None
     assert run(Audit.QueuePolicy.SPREAD_FIRST) == {1: 12, 0: 8}
 
 
-def test_it_changes_the_policy_of_a_running_audit(lead: User, people: list[Any]) -> None:
+def test_it_changes_the_policy_of_a_running_audit(
+    people: list[Any], people_audit: Callable[..., Audit]
+) -> None:
     a, b, _ = people
-    audit = make_audit(lead=lead, annotators=people, n_items=4, k=2)
+    audit = people_audit(n_items=4, k=2)
     serve_and_label(audit, a)
     services.audit_options_set(audit=audit, queue_policy=Audit.QueuePolicy.SPREAD_FIRST)
     assert Audit.objects.get(pk=audit.pk).queue_policy == "spread_first"
@@ -114,8 +122,8 @@ def test_it_changes_the_policy_of_a_running_audit(lead: User, people: list[Any])
     assert nxt is not None and AuditItem.objects.get(pk=nxt.item_id).label_count == 0
 
 
-def test_it_refuses_an_unknown_policy(lead: User, people: list[Any]) -> None:
-    audit = make_audit(lead=lead, annotators=people, n_items=2, k=2)
+def test_it_refuses_an_unknown_policy(people_audit: Callable[..., Audit]) -> None:
+    audit = people_audit(n_items=2, k=2)
     with pytest.raises(Exception, match="queue_policy"):
         services.audit_options_set(audit=audit, queue_policy="random")
     assert Audit.objects.get(pk=audit.pk).queue_policy == "complete_first"
@@ -264,10 +272,10 @@ def test_it_removes_a_gold_item_only_before_anyone_answered_it(
 
 
 def test_it_sets_labels_aside_and_serves_their_items_to_others_again(
-    lead: User, people: list[Any]
+    lead: User, people: list[Any], people_audit: Callable[..., Audit]
 ) -> None:
     a, b, c = people
-    audit = make_audit(lead=lead, annotators=people, n_items=2, k=2)
+    audit = people_audit(n_items=2, k=2)
     item = serve_and_label(audit, a)
     assert serve_and_label(audit, b).pk == item.pk
     assert AuditItem.objects.get(pk=item.pk).label_count == 2
@@ -286,10 +294,10 @@ def test_it_sets_labels_aside_and_serves_their_items_to_others_again(
 
 
 def test_it_refuses_a_submit_from_someone_set_aside_while_holding(
-    lead: User, people: list[Any]
+    lead: User, people: list[Any], people_audit: Callable[..., Audit]
 ) -> None:
     a, _, _ = people
-    audit = make_audit(lead=lead, annotators=people, n_items=2, k=2)
+    audit = people_audit(n_items=2, k=2)
     held = queue.queue_next(audit=audit, annotator=a)
     assert held is not None
     services.annotator_set_aside(audit=audit, annotator=a, by=lead)
@@ -347,9 +355,9 @@ def test_it_lets_only_leads_set_labels_aside(
     assert lead_client.post(url, {"action": "set_aside"}).status_code == 404
 
 
-def test_it_keeps_gold_pairs_out_of_the_strata_table(lead: User, people: list[Any]) -> None:
+def test_it_keeps_gold_pairs_out_of_the_strata_table(people_audit: Callable[..., Audit]) -> None:
     """A gold pair is outside the sample: the audit's strata stay as they were."""
-    audit = make_audit(lead=lead, annotators=people, n_items=2, pairs=4, k=1)
+    audit = people_audit(n_items=2, pairs=4, k=1)
     spare = PairFactory(prompt__dataset=audit.dataset, source_key="zz-gold")
     services.gold_add(audit=audit, lines=services.parse_gold_lines("zz-gold, B"))
     rows = {row["stratum"]: row["selected"] for row in selectors.strata_summary(audit)}
