@@ -214,14 +214,21 @@ def test_it_serves_one_gold_item_to_several_annotators_at_once_beyond_k(
     assert AuditItem.objects.get(pk=mine.item_id).label_count == 2  # gold is outside k
 
 
-def test_it_keeps_gold_items_out_of_the_figures_and_the_progress(
-    gold_audit: Audit, annotator: User, draws: list[int]
-) -> None:
+@pytest.fixture
+def gold_answered(gold_audit: Audit, annotator: User, draws: list[int]) -> Assignment:
+    """The annotator served a gold item (gold at 50 %, the draw says gold) and answered it."""
     services.audit_options_set(audit=gold_audit, gold_percent=50)
     draws.extend([0])
     gold = queue.queue_next(audit=gold_audit, annotator=annotator)
     assert gold is not None and gold.item.stratum == "gold"
     submit(gold)
+    return gold
+
+
+@pytest.mark.usefixtures("gold_answered")
+def test_it_keeps_gold_items_out_of_the_figures_and_the_progress(
+    gold_audit: Audit, annotator: User
+) -> None:
     progress = selectors.audit_progress(gold_audit, annotator)
     assert (progress.items, progress.labels_done, progress.labels_needed) == (4, 0, 4)
     assert not selectors.labels_counted(gold_audit).exists()
@@ -252,15 +259,11 @@ def test_it_explains_bad_gold_lines_by_line_number(gold_audit: Audit) -> None:
 
 
 def test_it_removes_a_gold_item_only_before_anyone_answered_it(
-    gold_audit: Audit, annotator: User, draws: list[int]
+    gold_audit: Audit, gold_answered: Assignment
 ) -> None:
     from django.core.exceptions import ValidationError
 
-    services.audit_options_set(audit=gold_audit, gold_percent=50)
-    draws.extend([0])
-    answered = queue.queue_next(audit=gold_audit, annotator=annotator)
-    assert answered is not None
-    submit(answered)
+    answered = gold_answered
     with pytest.raises(ValidationError, match="has answers"):
         services.gold_remove(audit=gold_audit, item_id=answered.item_id)
     other = gold_audit.items.gold().exclude(pk=answered.item_id).get()
