@@ -12,7 +12,6 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -24,10 +23,15 @@ from judges.models import Judge, JudgeRun, Verdict
 from judges.tasks import judge_run
 from tests.factories import DatasetFactory, UserFactory
 from tests.judges.chat_server import ChatServer, RecordedRequest, Reply, verdict_logprobs
-from tests.judges.conftest import make_pairs, shown
+from tests.judges.conftest import assert_blocked_by, make_pairs, shown
 
 MakeJudge = Callable[..., Judge]
 StartRun = Callable[[Judge], JudgeRun]
+
+
+def outcomes(verdict: Verdict) -> tuple[str | None, str | None, str | None, bool | None]:
+    """A verdict's outcome in each order, combined, and whether the orders agreed."""
+    return (verdict.outcome_ab, verdict.outcome_ba, verdict.outcome, verdict.consistent)
 
 
 def verdicts_by_question(judge: Judge) -> dict[str, Verdict]:
@@ -65,24 +69,14 @@ def test_it_stores_both_orders_and_combines_them_mt_bench_style(
     verdicts = verdicts_by_question(judge)
     assert len(verdicts) == 4
     right = verdicts["What is 2+2?"]
-    assert (right.outcome_ab, right.outcome_ba, right.outcome, right.consistent) == (
-        "A",
-        "A",
-        "A",
-        True,
-    )
+    assert outcomes(right) == ("A", "A", "A", True)
     assert (right.status_ab, right.status_ba) == ("ok", "ok")
     assert "[[A]]" in right.raw_ab and "[[B]]" in right.raw_ba  # BA saw the pair's A second
     lima = verdicts["Capital of Peru?"]
-    assert (lima.outcome_ab, lima.outcome_ba, lima.outcome, lima.consistent) == (
-        "B",
-        "B",
-        "B",
-        True,
-    )
+    assert outcomes(lima) == ("B", "B", "B", True)
     # The judge takes whatever is shown first: inconsistent, so a tie (MT-Bench's rule).
     hi = verdicts["Say hi"]
-    assert (hi.outcome_ab, hi.outcome_ba, hi.outcome, hi.consistent) == ("A", "B", "tie", False)
+    assert outcomes(hi) == ("A", "B", "tie", False)
     # No verdict token: both orders stored as failed parses with the raw text, no outcome.
     tides = verdicts["Explain tides"]
     assert (tides.status_ab, tides.status_ba) == ("failed", "failed")
@@ -358,8 +352,7 @@ def test_it_refuses_a_second_run_while_one_is_pending(
 ) -> None:
     first = services.judge_run_create(judge=judge, dataset=dataset)
 
-    with pytest.raises(ValidationError, match=f"already running on this data \\(run {first.pk}\\)"):
-        services.judge_run_create(judge=judge, dataset=dataset)
+    assert_blocked_by(first)
 
 
 def test_a_stuck_run_asked_to_stop_no_longer_blocks_a_new_one(
