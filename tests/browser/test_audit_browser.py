@@ -27,14 +27,8 @@ from annotation.models import (
 )
 from annotation.signals import audit_labels_changed
 from corpus.models import Dataset, Pair
-from tests.browser.helpers import (
-    add_pair,
-    current_assignment,
-    log_in,
-    member,
-    press_key,
-    screenshot_dir,
-)
+from tests.browser.demo import add_pair
+from tests.browser.helpers import current_assignment, log_in, member, press_key, screenshot_dir
 
 pytestmark = pytest.mark.browser
 

@@ -14,15 +14,8 @@ from annotation import services
 from annotation.models import Audit, Label, ResponseClassLabel
 from corpus.models import Dataset
 from judges.models import ResponseClassification
-from tests.browser.helpers import (
-    PROMPTS,
-    add_pair,
-    current_assignment,
-    log_in,
-    member,
-    press_key,
-    screenshot_dir,
-)
+from tests.browser.demo import PROMPTS, add_pair
+from tests.browser.helpers import current_assignment, log_in, member, press_key, screenshot_dir
 
 pytestmark = pytest.mark.browser
 

@@ -15,16 +15,8 @@ from django.contrib.auth.models import User
 from annotation import queue, services
 from annotation.models import Adjudication, Assignment, Audit, Label
 from corpus.models import Dataset
-from tests.browser.helpers import (
-    MODELS,
-    PROMPTS,
-    add_pair,
-    current_assignment,
-    log_in,
-    member,
-    press_key,
-    screenshot_dir,
-)
+from tests.browser.demo import MODELS, PROMPTS, add_pair
+from tests.browser.helpers import current_assignment, log_in, member, press_key, screenshot_dir
 from tests.factories import JudgeFactory, VerdictFactory
 
 pytestmark = pytest.mark.browser
