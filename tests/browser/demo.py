@@ -3,9 +3,8 @@ stores them."""
 
 from __future__ import annotations
 
-from corpus.models import Dataset, Pair, Prompt
-from corpus.models import Response as ModelResponse
-from tests.factories import sha
+from corpus.models import Dataset, Pair
+from tests.factories import PairFactory, PromptFactory, ResponseFactory
 
 PROMPTS = [
     (
@@ -57,18 +56,9 @@ def add_pair(
     models: tuple[str, str] = MODELS,
 ) -> Pair:
     """Two models' answers to a new question, hashed as an import hashes them."""
-    prompt = Prompt.objects.create(dataset=dataset, text=question, content_hash=sha(question))
+    prompt = PromptFactory(dataset=dataset, text=question)
     a, b = (
-        ModelResponse.objects.create(
-            prompt=prompt, model_name=model, text=text, content_hash=sha(text)
-        )
+        ResponseFactory(prompt=prompt, model_name=model, text=text)
         for model, text in zip(models, answers, strict=True)
     )
-    return Pair.objects.create(
-        dataset=dataset,
-        source_key=source_key,
-        prompt=prompt,
-        response_a=a,
-        response_b=b,
-        content_hash=sha(source_key),
-    )
+    return PairFactory(source_key=source_key, prompt=prompt, response_a=a, response_b=b)
