@@ -39,6 +39,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +266,23 @@ def _build_audit(
     return audit, time.perf_counter() - started
 
 
+class _Samples:
+    """One runner's timings: each `timed()` block is one sample, the first WARMUP left out."""
+
+    def __init__(self, out: list[float]) -> None:
+        self.out = out
+        self.done = 0
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        elapsed = time.perf_counter() - started
+        self.done += 1
+        if self.done > WARMUP:
+            self.out.append(elapsed)
+
+
 def _run_services(
     audit: Any, person: Any, limit: int, out: list[float], barrier: threading.Barrier
 ) -> None:
@@ -274,19 +293,15 @@ def _run_services(
     try:
         assignment = queue.queue_next(audit=audit, annotator=person)
         barrier.wait()
-        done = 0
-        while assignment is not None and done < limit:
-            started = time.perf_counter()
-            _, assignment = queue.label_submit_and_next(
-                assignment=assignment,
-                choice=("left", "right", "tie")[done % 3],
-                submission_key=uuid.uuid4(),
-                time_spent_ms=5000,
-            )
-            elapsed = time.perf_counter() - started
-            done += 1
-            if done > WARMUP:
-                out.append(elapsed)
+        samples = _Samples(out)
+        while assignment is not None and samples.done < limit:
+            with samples.timed():
+                _, assignment = queue.label_submit_and_next(
+                    assignment=assignment,
+                    choice=("left", "right", "tie")[samples.done % 3],
+                    submission_key=uuid.uuid4(),
+                    time_spent_ms=5000,
+                )
     finally:
         connections.close_all()
 
@@ -345,29 +360,25 @@ def _run_http(
         client.force_login(person)
         html = client.get(f"/audits/{audit.pk}/label/").content.decode()
         barrier.wait()
-        done = 0
-        while done < limit:
+        samples = _Samples(out)
+        while samples.done < limit:
             form, key = _FORM.search(html), _KEY.search(html)
             if not form or not key:
                 break  # nothing left for this annotator
-            started = time.perf_counter()
-            response = client.post(
-                form.group(1),
-                {
-                    "choice": ("left", "right", "tie")[done % 3],
-                    "submission_key": key.group(1),
-                    "time_spent_ms": "5000",
-                    "rationale": "",
-                },
-                headers={"HX-Request": "true"},
-            )
-            html = response.content.decode()
-            elapsed = time.perf_counter() - started
+            with samples.timed():
+                response = client.post(
+                    form.group(1),
+                    {
+                        "choice": ("left", "right", "tie")[samples.done % 3],
+                        "submission_key": key.group(1),
+                        "time_spent_ms": "5000",
+                        "rationale": "",
+                    },
+                    headers={"HX-Request": "true"},
+                )
+                html = response.content.decode()
             if response.status_code != 200 or "Label saved." not in html:
                 raise RuntimeError(f"unexpected response {response.status_code}")
-            done += 1
-            if done > WARMUP:
-                out.append(elapsed)
     finally:
         connections.close_all()
 

@@ -10,9 +10,9 @@ Seeded: the same study, size and seed give the same data.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,51 +27,33 @@ from analysis.metrics.refusal import (
 )
 
 
-def _default_human() -> dict[str, float]:
-    return {
-        ETHICAL_REFUSAL: 0.10,
-        TECHNICAL_REFUSAL: 0.25,
-        ETHICAL_DISCLAIMER: 0.40,
-        TECHNICAL_DISCLAIMER: 0.35,
-    }
+class _Planted(NamedTuple):
+    """A class's defaults: the humans' and the judge's win probability against a normal
+    response (none for normal itself), its share of the pairs, its token range and its range
+    of prompt similarity."""
+
+    human_win: float | None
+    judge_win: float | None
+    share: float
+    tokens: tuple[float, float]
+    sims: tuple[float, float]
 
 
-def _default_judge() -> dict[str, float]:
-    return {
-        ETHICAL_REFUSAL: 0.30,
-        TECHNICAL_REFUSAL: 0.25,
-        ETHICAL_DISCLAIMER: 0.45,
-        TECHNICAL_DISCLAIMER: 0.35,
-    }
+_PLANTED = {
+    NORMAL: _Planted(None, None, 0.55, (150.0, 450.0), (0.4, 0.9)),
+    ETHICAL_REFUSAL: _Planted(0.10, 0.30, 0.15, (40.0, 200.0), (0.2, 0.7)),
+    TECHNICAL_REFUSAL: _Planted(0.25, 0.25, 0.10, (40.0, 200.0), (0.2, 0.7)),
+    ETHICAL_DISCLAIMER: _Planted(0.40, 0.45, 0.10, (200.0, 500.0), (0.4, 0.9)),
+    TECHNICAL_DISCLAIMER: _Planted(0.35, 0.35, 0.10, (150.0, 450.0), (0.4, 0.9)),
+}
 
 
-def _default_shares() -> dict[str, float]:
-    return {
-        NORMAL: 0.55,
-        ETHICAL_REFUSAL: 0.15,
-        TECHNICAL_REFUSAL: 0.10,
-        ETHICAL_DISCLAIMER: 0.10,
-        TECHNICAL_DISCLAIMER: 0.10,
-    }
-
-
-def _default_tokens() -> dict[str, tuple[float, float]]:
-    return {
-        NORMAL: (150.0, 450.0),
-        ETHICAL_REFUSAL: (40.0, 200.0),
-        TECHNICAL_REFUSAL: (40.0, 200.0),
-        ETHICAL_DISCLAIMER: (200.0, 500.0),
-        TECHNICAL_DISCLAIMER: (150.0, 450.0),
-    }
-
-
-def _default_sims() -> dict[str, tuple[float, float]]:
-    return {
-        NORMAL: (0.4, 0.9),
-        ETHICAL_REFUSAL: (0.2, 0.7),
-        TECHNICAL_REFUSAL: (0.2, 0.7),
-        ETHICAL_DISCLAIMER: (0.4, 0.9),
-        TECHNICAL_DISCLAIMER: (0.4, 0.9),
+def _planted(column: str) -> Callable[[], dict[str, Any]]:
+    """A default factory: one column of ``_PLANTED`` by class, in its order."""
+    return lambda: {
+        name: getattr(row, column)
+        for name, row in _PLANTED.items()
+        if getattr(row, column) is not None
     }
 
 
@@ -94,16 +76,16 @@ class PlantedStudy:
     ``tie_rate``, independent of everything else.
     """
 
-    human_win: Mapping[str, float] = field(default_factory=_default_human)
-    judge_win: Mapping[str, float] = field(default_factory=_default_judge)
+    human_win: Mapping[str, float] = field(default_factory=_planted("human_win"))
+    judge_win: Mapping[str, float] = field(default_factory=_planted("judge_win"))
     human_length: float = 0.03
     judge_length: float = 0.12
     length_unit: float = 800.0
     sim_effect: float = 0.05
     tie_rate: float = 0.10
-    class_shares: Mapping[str, float] = field(default_factory=_default_shares)
-    tokens: Mapping[str, tuple[float, float]] = field(default_factory=_default_tokens)
-    sims: Mapping[str, tuple[float, float]] = field(default_factory=_default_sims)
+    class_shares: Mapping[str, float] = field(default_factory=_planted("share"))
+    tokens: Mapping[str, tuple[float, float]] = field(default_factory=_planted("tokens"))
+    sims: Mapping[str, tuple[float, float]] = field(default_factory=_planted("sims"))
 
     def without_gap(self) -> PlantedStudy:
         """The same study with the judge's class win probabilities set to the humans'.

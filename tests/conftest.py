@@ -143,3 +143,11 @@ def annotator_client(annotator: User) -> Client:
 @pytest.fixture
 def outsider_client(outsider: User) -> Client:
     return _client_for(outsider)
+
+
+@pytest.fixture
+def lead_token_client(lead: User) -> Client:
+    """The lead as an API caller: authenticated by a token, with no session."""
+    from rest_framework.authtoken.models import Token
+
+    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=lead).key}")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
+from datetime import timedelta
 
 import factory
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from annotation import models as am
 from corpus import models as dm
 from judges import models as jm
 
@@ -32,23 +35,30 @@ class DatasetFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"dataset-{n}")
 
 
-class PromptFactory(factory.django.DjangoModelFactory):
+class _TextFactory(factory.django.DjangoModelFactory):
+    """A row identified by the hash of its text (prompts and responses)."""
+
+    class Meta:
+        abstract = True
+
+    content_hash = factory.LazyAttribute(lambda o: sha(o.text))
+
+
+class PromptFactory(_TextFactory):
     class Meta:
         model = dm.Prompt
 
     dataset = factory.SubFactory(DatasetFactory)
     text = factory.Sequence(lambda n: f"Question number {n}?")
-    content_hash = factory.LazyAttribute(lambda o: sha(o.text))
 
 
-class ResponseFactory(factory.django.DjangoModelFactory):
+class ResponseFactory(_TextFactory):
     class Meta:
         model = dm.Response
 
     prompt = factory.SubFactory(PromptFactory)
     model_name = factory.Sequence(lambda n: f"model-{n % 4}")
     text = factory.Sequence(lambda n: f"Answer {n}.")
-    content_hash = factory.LazyAttribute(lambda o: sha(o.text))
 
 
 class PairFactory(factory.django.DjangoModelFactory):
@@ -83,6 +93,15 @@ class VerdictFactory(factory.django.DjangoModelFactory):
     outcome_ab = "A"
     status_ab = jm.ParseStatus.OK
 
+    class Params:
+        # Both orders parsed and agreeing on ``outcome``.
+        both_orders = factory.Trait(
+            outcome_ab=factory.SelfAttribute("outcome"),
+            outcome_ba=factory.SelfAttribute("outcome"),
+            consistent=True,
+            status_ba=jm.ParseStatus.OK,
+        )
+
 
 class ClassificationRunFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -94,3 +113,37 @@ class ClassificationRunFactory(factory.django.DjangoModelFactory):
     heartbeat_at = factory.LazyAttribute(
         lambda run: timezone.now() if run.status == "running" else None
     )
+
+
+class AssignmentFactory(factory.django.DjangoModelFactory):
+    """An item served to an annotator (``item`` is always given), submitted unless told not."""
+
+    class Meta:
+        model = am.Assignment
+
+    annotator = factory.SubFactory(UserFactory)
+    a_on_left = True
+    status = am.Assignment.Status.SUBMITTED
+    served_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda o: o.served_at + timedelta(minutes=10))
+
+
+class LabelFactory(factory.django.DjangoModelFactory):
+    """An annotator's label in the pair's terms, on the item and by the person of its
+    assignment; ``chose_left`` follows from the outcome and the side A was shown on."""
+
+    class Meta:
+        model = am.Label
+
+    assignment = factory.SubFactory(AssignmentFactory)
+    item = factory.SelfAttribute("assignment.item")
+    annotator = factory.SelfAttribute("assignment.annotator")
+    outcome = "A"
+    chose_left = factory.LazyAttribute(
+        lambda o: (
+            None
+            if o.outcome in ("tie", "both_bad")
+            else (o.outcome == "A") == o.assignment.a_on_left
+        )
+    )
+    submission_key = factory.LazyFunction(uuid.uuid4)

@@ -11,23 +11,17 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from annotation.models import Adjudication, Audit, Label
+from tests.annotation.blind import OTHER_RATIONALE, add_secrets, assert_blind
 from tests.annotation.test_audit_build import make_audit
-from tests.factories import JudgeFactory, UserFactory, VerdictFactory
+from tests.factories import UserFactory
 
 
 @pytest.fixture
 def audit(lead: User, annotator: User, other_annotator: User) -> Audit:
     audit = make_audit(lead=lead, annotators=[annotator, other_annotator], n_items=3, k=2)
-    judge = JudgeFactory(name="judge-zeta", model_id="judge-model-omega")
-    audit.judges.set([judge])
+    judge = add_secrets(audit, outcome="A")
     audit.selection = {**audit.selection, "judges": [judge.pk]}
     audit.save(update_fields=["selection"])
-    for item in audit.items.select_related("pair__response_a", "pair__response_b"):
-        item.pair.response_a.model_name = "secret-model-alpha"
-        item.pair.response_a.save()
-        item.pair.response_b.model_name = "secret-model-beta"
-        item.pair.response_b.save()
-        VerdictFactory(judge=judge, pair=item.pair, outcome="A", raw_ab="VERDICT-RAW-OUTPUT")
     return audit
 
 
@@ -62,7 +56,7 @@ def test_it_never_serves_an_annotator_model_names_verdicts_or_others_labels(
 ) -> None:
     other = Client()
     other.force_login(other_annotator)
-    _label_next(other, audit, "left", rationale="OTHER-RATIONALE")
+    _label_next(other, audit, "left", rationale=OTHER_RATIONALE)
 
     seen = [
         annotator_client.get("/api/audits/"),
@@ -81,16 +75,7 @@ def test_it_never_serves_an_annotator_model_names_verdicts_or_others_labels(
 
     text = json.dumps([response.json() for response in seen])
     assert all(r.status_code in (200, 201) for r in seen), [r.status_code for r in seen]
-    for secret in (
-        "secret-model-alpha",
-        "secret-model-beta",
-        "judge-zeta",
-        "judge-model-omega",
-        "VERDICT-RAW-OUTPUT",
-        "OTHER-RATIONALE",
-        other_annotator.username,
-    ):
-        assert secret not in text, secret
+    assert_blind(text, other_annotator)
 
 
 def test_it_lists_your_own_labels_in_the_sides_you_saw(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from corpus.models import Dataset, HumanVote
@@ -218,12 +217,10 @@ def test_it_asks_anonymous_callers_to_authenticate(client: Client, arena: Datase
     assert "model-x" not in response.content.decode()
 
 
-def test_it_serves_datasets_to_a_lead_with_a_token(lead: User, arena: Dataset) -> None:
-    from rest_framework.authtoken.models import Token
-
-    api = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=lead).key}")
-
-    response = api.get("/api/datasets/arena/pairs/", {"model": "model-x"})
+def test_it_serves_datasets_to_a_lead_with_a_token(
+    lead_token_client: Client, arena: Dataset
+) -> None:
+    response = lead_token_client.get("/api/datasets/arena/pairs/", {"model": "model-x"})
 
     assert response.status_code == 200
     assert [row["key"] for row in response.json()] == ["b-1"]

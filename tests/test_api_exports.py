@@ -16,7 +16,6 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from analysis.export import pseudonym
 from annotation import models as am
@@ -128,11 +127,11 @@ def test_it_exports_csv_and_parquet_with_one_row_per_pair(
 
 @pytest.mark.usefixtures("tasks_inline")
 def test_it_round_trips_through_the_import_api(
-    lead: User,
+    lead_token_client: Client,
     audits: list[am.Audit],
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
-    api = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=lead).key}")
+    api = lead_token_client
     query = _query(audits, file_format="parquet", layout="generic")
     download = _body(api.get(f"/api/exports/?{query}"))
 

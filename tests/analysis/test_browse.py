@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,16 +15,16 @@ from django.db import connection
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.test import Client
-from django.utils import timezone
 
 from analysis import browse
 from annotation import services
-from annotation.models import Assignment, Audit, AuditItem, Label
+from annotation.models import Audit, AuditItem
 from corpus.models import Dataset, HumanVote, Pair
 from judges.models import ClassificationRun, Judge, ResponseClassification
 from tests.factories import (
     DatasetFactory,
     JudgeFactory,
+    LabelFactory,
     PairFactory,
     PromptFactory,
     ResponseFactory,
@@ -280,15 +279,13 @@ def test_the_pair_page_shows_everything_known_about_the_pair(
     item = AuditItem.objects.create(
         audit=audit, pair=pair, stratum="ethics_refusal", inclusion_probability=0.5, position=0
     )
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        item=item, annotator=annotator, a_on_left=True, status="submitted",
-        served_at=now, expires_at=now + timezone.timedelta(minutes=10),
-    )  # fmt: skip
-    Label.objects.create(
-        item=item, assignment=assignment, annotator=annotator, outcome="B",
-        rationale="The refusal is preachy.", submission_key=uuid.uuid4(), time_spent_ms=4200,
-    )  # fmt: skip
+    LabelFactory(
+        assignment__item=item,
+        assignment__annotator=annotator,
+        outcome="B",
+        rationale="The refusal is preachy.",
+        time_spent_ms=4200,
+    )
     services.adjudication_decide(item=item, lead=lead, outcome="B", note="agree")
     services.adjudication_revise(item=item, lead=lead, outcome="tie", note="on reflection")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,6 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import include, path
-from django.utils import timezone
 
 from analysis.export import export_to_file, manifest_path, pseudonym
 from annotation import models as am
@@ -25,31 +22,27 @@ from corpus.importers import schema
 from corpus.importers.formats import generic
 from corpus.importers.services import import_file
 from judges import models as jm
-from tests.factories import DatasetFactory, JudgeFactory, PairFactory, PromptFactory
+from tests.factories import (
+    DatasetFactory,
+    JudgeFactory,
+    LabelFactory,
+    PairFactory,
+    PromptFactory,
+    VerdictFactory,
+)
 
 # The site's urls plus the export's, until config/urls.py includes analysis.export_urls.
 urlpatterns = [path("", include("analysis.export_urls")), path("", include("config.urls"))]
 
 
 def _label(item: am.AuditItem, user: User, outcome: str, *, a_on_left: bool, ms: int) -> None:
-    now = timezone.now()
-    assignment = am.Assignment.objects.create(
-        item=item,
-        annotator=user,
-        a_on_left=a_on_left,
-        status=am.Assignment.Status.SUBMITTED,
-        served_at=now,
-        expires_at=now + timedelta(minutes=10),
-    )
-    am.Label.objects.create(
-        item=item,
-        assignment=assignment,
-        annotator=user,
+    LabelFactory(
+        assignment__item=item,
+        assignment__annotator=user,
+        assignment__a_on_left=a_on_left,
         outcome=outcome,
-        chose_left=None if outcome in ("tie", "both_bad") else (outcome == "A") == a_on_left,
         strength=2 if outcome == "A" else None,
         time_spent_ms=ms,
-        submission_key=uuid.uuid4(),
     )
 
 
@@ -85,13 +78,12 @@ def audit(lead: User, annotator: User, other_annotator: User) -> am.Audit:
             raw_ab="[[A]]",
             raw_ba="[[A]]" if position else "[[B]]",
         )
-        jm.Verdict.objects.create(
+        VerdictFactory(
             judge=judges[1],
             pair=pair,
-            outcome_ab="B",
-            status_ab="ok",
-            status_ba="failed",
             outcome="B",
+            outcome_ab="B",
+            status_ba="failed",
             raw_ba="garbage",
         )
         if position == 1:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from analysis.flags import flag_rules, flags_to_file
 from annotation import models as am
 from corpus import models as dm
 from judges import models as jm
-from tests.factories import DatasetFactory, JudgeFactory, PairFactory, PromptFactory
+from tests.factories import DatasetFactory, JudgeFactory, LabelFactory, PairFactory, PromptFactory
 
 
 @dataclass
@@ -70,20 +68,12 @@ def flagged(lead: User, annotator: User, other_annotator: User) -> Flagged:
             position=position,
         )
         for person in (annotator, other_annotator):
-            assignment = am.Assignment.objects.create(
-                item=item,
-                annotator=person,
-                a_on_left=True,
-                status="submitted",
-                served_at=now,
-                expires_at=now + timedelta(minutes=5),
-            )
-            am.Label.objects.create(
-                item=item,
-                assignment=assignment,
-                annotator=person,
+            LabelFactory(
+                assignment__item=item,
+                assignment__annotator=person,
+                assignment__served_at=now,
                 outcome="B",
-                submission_key=uuid.uuid4(),
+                chose_left=None,  # labels of this fixture say nothing of the side
             )
         if key == "split":
             am.Adjudication.objects.create(item=item, lead=lead, outcome="tie")

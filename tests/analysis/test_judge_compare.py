@@ -14,7 +14,7 @@ from django.test import Client
 from analysis import compare
 from annotation.models import Audit, AuditItem
 from corpus.models import Dataset, HumanVote
-from judges.models import Judge, Verdict
+from judges.models import Judge
 from tests.factories import (
     DatasetFactory,
     JudgeFactory,
@@ -22,6 +22,7 @@ from tests.factories import (
     PromptFactory,
     ResponseFactory,
     UserFactory,
+    VerdictFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -62,16 +63,7 @@ def planted() -> dict[str, object]:
             pair=pair, source="generic", voter_id="p1", outcome=people, row_hash=f"h{i}"
         )
         for judge, verdict in ((v1, first), (v2, second)):
-            Verdict.objects.create(
-                judge=judge,
-                pair=pair,
-                outcome=verdict,
-                outcome_ab=verdict,
-                outcome_ba=verdict,
-                consistent=True,
-                status_ab="ok",
-                status_ba="ok",
-            )
+            VerdictFactory(judge=judge, pair=pair, outcome=verdict, both_orders=True)
     return {"dataset": dataset, "v1": v1, "v2": v2, "flipped": flipped, "pairs": pairs}
 
 

@@ -7,7 +7,6 @@ from collections import Counter
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
@@ -23,13 +22,7 @@ from tests.analysis.test_studies import AuditBuilt, build_audit
 def carded(db: None) -> AuditBuilt:
     audited = build_audit(300, 40, 40)
     services.snapshot_compute(audit=audited.audit, n_boot=50)
-    lead = User.objects.get(username="audit-lead")
-    gates.gate_set(
-        audit=audited.audit,
-        judge=audited.built.judge,
-        rules=["interval(refusal_gap.ethical_refusal) excludes below 0"],
-        created_by=lead,
-    )
+    audited.gate(["interval(refusal_gap.ethical_refusal) excludes below 0"])
     return audited
 
 

@@ -22,12 +22,14 @@ from tests.analysis.test_snapshot import AuditData
 PAGE = "/reports/audit/{}/"
 
 
-def _stored_as(snapshot: MetricSnapshot, change: Callable[[dict[str, Any]], None]) -> None:
-    """Rewrite the stored figures as older code might have left them (an UPDATE, as an old
-    row is: no save signal, no writer's check)."""
+def _stored_as(data: AuditData, change: Callable[[dict[str, Any]], None]) -> MetricSnapshot:
+    """A snapshot of the audit whose stored figures are then rewritten as older code might
+    have left them (an UPDATE, as an old row is: no save signal, no writer's check)."""
+    snapshot = services.snapshot_compute(audit=data.audit, n_boot=0)
     metrics = copy.deepcopy(snapshot.metrics)
     change(metrics)
     MetricSnapshot.objects.filter(pk=snapshot.pk).update(metrics=metrics)
+    return snapshot
 
 
 def _without_human_ids(metrics: dict[str, Any]) -> None:
@@ -39,6 +41,13 @@ def _without_net(metrics: dict[str, Any]) -> None:
     for fit in metrics["studies"]["style"]["sensitivity"].values():
         for row in fit.get("rows", []):
             del row["net"]
+
+
+@pytest.fixture
+def unreadable(data: AuditData) -> MetricSnapshot:
+    """The audit's snapshot as older code stored it, without the human raters' ids: a figure
+    that cannot be filled, so the snapshot cannot be read."""
+    return _stored_as(data, _without_human_ids)
 
 
 @pytest.fixture
@@ -93,8 +102,7 @@ def test_it_names_what_it_cannot_fill(data: AuditData) -> None:
 def test_it_shows_a_snapshot_with_a_filled_figure_at_once(
     lead_client: Client, data: AuditData, requested: list[dict[str, Any]]
 ) -> None:
-    snapshot = services.snapshot_compute(audit=data.audit, n_boot=0)
-    _stored_as(snapshot, _without_net)
+    snapshot = _stored_as(data, _without_net)
 
     response = lead_client.get(PAGE.format(data.audit.pk))
 
@@ -104,11 +112,11 @@ def test_it_shows_a_snapshot_with_a_filled_figure_at_once(
 
 
 def test_it_treats_an_unreadable_snapshot_as_stale_on_the_page(
-    lead_client: Client, data: AuditData, requested: list[dict[str, Any]]
+    lead_client: Client,
+    data: AuditData,
+    unreadable: MetricSnapshot,
+    requested: list[dict[str, Any]],
 ) -> None:
-    snapshot = services.snapshot_compute(audit=data.audit, n_boot=0)
-    _stored_as(snapshot, _without_human_ids)
-
     response = lead_client.get(PAGE.format(data.audit.pk))
 
     assert response.status_code == 200
@@ -124,28 +132,26 @@ def test_it_treats_an_unreadable_snapshot_as_stale_on_the_page(
 
 @pytest.mark.usefixtures("tasks_inline")
 def test_it_replaces_an_unreadable_snapshot_with_a_fresh_one(
-    lead_client: Client, data: AuditData, committed: Callable[..., Any]
+    lead_client: Client, data: AuditData, unreadable: MetricSnapshot, committed: Callable[..., Any]
 ) -> None:
-    snapshot = services.snapshot_compute(audit=data.audit, n_boot=0)
-    _stored_as(snapshot, _without_human_ids)
-
     with committed():
         lead_client.get(PAGE.format(data.audit.pk))
 
-    fresh = MetricSnapshot.objects.filter(audit=data.audit).exclude(pk=snapshot.pk).get()
+    fresh = MetricSnapshot.objects.filter(audit=data.audit).exclude(pk=unreadable.pk).get()
     assert fresh.stale_reason is None
-    assert fresh.metrics["raters"]["humans"] == snapshot.metrics["raters"]["humans"]
+    assert fresh.metrics["raters"]["humans"] == unreadable.metrics["raters"]["humans"]
     page = lead_client.get(PAGE.format(data.audit.pk)).content.decode()
     assert f"Snapshot {fresh.pk} ·" in page
 
 
 @pytest.mark.parametrize("path", ["report/", "report/model/"])
 def test_the_api_says_plainly_that_the_snapshot_is_being_recomputed(
-    lead_client: Client, data: AuditData, requested: list[dict[str, Any]], path: str
+    lead_client: Client,
+    data: AuditData,
+    unreadable: MetricSnapshot,
+    requested: list[dict[str, Any]],
+    path: str,
 ) -> None:
-    snapshot = services.snapshot_compute(audit=data.audit, n_boot=0)
-    _stored_as(snapshot, _without_human_ids)
-
     response = lead_client.get(f"/api/audits/{data.audit.pk}/{path}")
 
     assert response.status_code == 202
@@ -157,10 +163,12 @@ def test_the_api_says_plainly_that_the_snapshot_is_being_recomputed(
 
 
 def test_the_other_readers_answer_without_a_traceback(
-    lead_client: Client, lead: User, data: AuditData, requested: list[dict[str, Any]]
+    lead_client: Client,
+    lead: User,
+    data: AuditData,
+    unreadable: MetricSnapshot,
+    requested: list[dict[str, Any]],
 ) -> None:
-    snapshot = services.snapshot_compute(audit=data.audit, n_boot=0)
-    _stored_as(snapshot, _without_human_ids)
     pk = data.audit.pk
     gates.gate_set(
         audit=data.audit, judge=data.judges[0], rules=["lower(cohen_kappa) >= 0.4"], created_by=lead
@@ -174,28 +182,25 @@ def test_the_other_readers_answer_without_a_traceback(
     assert lead_client.get(f"/reports/audit/{pk}/precision/").status_code == 200
     card = lead_client.get(f"/api/audits/{pk}/model-card/")
     assert card.status_code == 400 and "older version" in card.json()["detail"]
-    assert services.snapshot_is_current(snapshot, audit=data.audit)  # the counts still read
+    assert services.snapshot_is_current(unreadable, audit=data.audit)  # the counts still read
     assert requested  # each asked for a fresh snapshot
 
 
 def test_the_model_card_command_exits_with_a_message(
-    data: AuditData, requested: list[dict[str, Any]]
+    data: AuditData, unreadable: MetricSnapshot, requested: list[dict[str, Any]]
 ) -> None:
-    snapshot = services.snapshot_compute(audit=data.audit, n_boot=0)
-    _stored_as(snapshot, _without_human_ids)
-
     with pytest.raises(CommandError, match="stored by an older version of Tribunal"):
         call_command("model_card", audit=data.audit.pk, stdout=StringIO())
 
 
-def test_the_report_command_says_so_and_computes_a_fresh_snapshot(data: AuditData) -> None:
-    snapshot = services.snapshot_compute(audit=data.audit, n_boot=0)
-    _stored_as(snapshot, _without_human_ids)
+def test_the_report_command_says_so_and_computes_a_fresh_snapshot(
+    data: AuditData, unreadable: MetricSnapshot
+) -> None:
     out, err = StringIO(), StringIO()
 
     call_command("report", audit=data.audit.pk, n_boot=0, format="md", stdout=out, stderr=err)
 
-    assert f"snapshot {snapshot.pk} was stored by an older version" in err.getvalue()
+    assert f"snapshot {unreadable.pk} was stored by an older version" in err.getvalue()
     assert "computing a new snapshot" in err.getvalue()
     assert MetricSnapshot.objects.filter(audit=data.audit).count() == 2
     assert out.getvalue().startswith("#")

@@ -16,7 +16,13 @@ from annotation import models as am
 from judges import services as judges_services
 from judges.models import Judge, JudgeRun, Verdict
 from tests.analysis.test_export import _label as label_submitted
-from tests.factories import DatasetFactory, JudgeFactory, PairFactory, PromptFactory
+from tests.factories import (
+    DatasetFactory,
+    JudgeFactory,
+    PairFactory,
+    PromptFactory,
+    VerdictFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -31,16 +37,7 @@ def _label(item: am.AuditItem, user: User, outcome: str) -> None:
 
 
 def _verdict(judge: Judge, item: am.AuditItem, outcome: str) -> None:
-    Verdict.objects.create(
-        judge=judge,
-        pair=item.pair,
-        outcome=outcome,
-        outcome_ab=outcome,
-        outcome_ba=outcome,
-        consistent=True,
-        status_ab="ok",
-        status_ba="ok",
-    )
+    VerdictFactory(judge=judge, pair=item.pair, outcome=outcome, both_orders=True)
 
 
 def _runnable(name: str, model_id: str) -> Judge:

@@ -37,7 +37,7 @@ from analysis.metrics import (
 )
 from analysis.models import MetricSnapshot
 from analysis.tasks import snapshot_refresh_task
-from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label
+from annotation.models import Adjudication, Audit, AuditItem, Label
 from config.celery import app as celery_app
 from config.roles import ensure_groups
 from config.tasks import Job, coalesce_pending
@@ -45,6 +45,7 @@ from judges.models import Judge, ParseStatus, Verdict
 from tests.factories import (
     DatasetFactory,
     JudgeFactory,
+    LabelFactory,
     PairFactory,
     PromptFactory,
     ResponseFactory,
@@ -151,22 +152,12 @@ def build_audit(
         for k, (user, outcome) in enumerate(zip(annotators, labels, strict=True)):
             if outcome is None:
                 continue
-            a_on_left = (index + k) % 2 == 0
-            assignment = Assignment.objects.create(
-                item=item,
-                annotator=user,
-                a_on_left=a_on_left,
-                status=Assignment.Status.SUBMITTED,
-                served_at=now,
-                expires_at=now + timedelta(minutes=10),
-            )
-            left = "A" if a_on_left else "B"
-            Label.objects.create(
-                item=item,
-                assignment=assignment,
-                annotator=user,
+            LabelFactory(
+                assignment__item=item,
+                assignment__annotator=user,
+                assignment__a_on_left=(index + k) % 2 == 0,
+                assignment__served_at=now,
                 outcome=outcome,
-                chose_left=None if outcome in ("tie", "both_bad") else outcome == left,
                 submission_key=f"00000000-0000-0000-0000-{index:06d}{k:06d}",
             )
         Verdict.objects.create(
@@ -451,22 +442,8 @@ def test_it_reads_imported_votes_per_voter_for_a_dataset(db: None) -> None:
 
 def submitted_label(item: AuditItem, user: Any, outcome: str, key: str) -> None:
     """A label of ``user`` on ``item`` as if submitted just now (response A shown left)."""
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        item=item,
-        annotator=user,
-        a_on_left=True,
-        status=Assignment.Status.SUBMITTED,
-        served_at=now,
-        expires_at=now + timedelta(minutes=10),
-    )
-    Label.objects.create(
-        item=item,
-        assignment=assignment,
-        annotator=user,
-        outcome=outcome,
-        chose_left=outcome == "A",
-        submission_key=key,
+    LabelFactory(
+        assignment__item=item, assignment__annotator=user, outcome=outcome, submission_key=key
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from io import StringIO
 
 import numpy as np
@@ -38,7 +37,13 @@ from annotation.models import Assignment, Audit, AuditItem, Label
 from bench.simulation import PlantedStudy, SimulatedStudy, simulate_study, study_write
 from corpus.models import Dataset
 from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
-from tests.factories import DatasetFactory, JudgeFactory, UserFactory
+from tests.factories import (
+    AssignmentFactory,
+    DatasetFactory,
+    JudgeFactory,
+    LabelFactory,
+    UserFactory,
+)
 
 
 @dataclass
@@ -190,6 +195,13 @@ class AuditBuilt:
     labelled: list[int]  # simulated pair indices with a label, in label order
     design: pd.DataFrame
 
+    def gate(self, rules: list[str], judge: Judge | None = None) -> ReleaseGate:
+        """A release gate of ``rules`` on the audit (for its judge unless told), set by its lead."""
+        lead = User.objects.get(username="audit-lead")
+        return gates.gate_set(
+            audit=self.audit, judge=judge or self.built.judge, rules=rules, created_by=lead
+        )
+
 
 def build_audit(n_pairs: int = 1500, n_hard: int = 150, n_random: int = 150) -> AuditBuilt:
     """An audit over a planted dataset: a 'hard' stratum (ethical refusals, oversampled) and a
@@ -232,29 +244,16 @@ def build_audit(n_pairs: int = 1500, n_hard: int = 150, n_random: int = 150) -> 
         for position, (k, stratum, probability) in enumerate(placed)
     )
     assignments = Assignment.objects.bulk_create(
-        Assignment(
-            item=item,
-            annotator=annotator,
-            a_on_left=True,
-            status=Assignment.Status.SUBMITTED,
-            served_at=now,
-            expires_at=now + timedelta(minutes=10),
-        )
-        for item in items
+        AssignmentFactory.build(item=item, annotator=annotator, served_at=now) for item in items
     )
     outcomes = [people.loc[k, "verdict"] for k, _, _ in placed]
     Label.objects.bulk_create(
-        Label(
-            item=item,
+        LabelFactory.build(
             assignment=assignment,
-            annotator=annotator,
             outcome=outcome,
-            chose_left=None if outcome == "tie" else outcome == "A",
             submission_key=f"00000000-0000-0000-0000-{position:012d}",
         )
-        for position, (item, assignment, outcome) in enumerate(
-            zip(items, assignments, outcomes, strict=True)
-        )
+        for position, (assignment, outcome) in enumerate(zip(assignments, outcomes, strict=True))
     )
     labelled = [k for k, _, _ in placed]
     design = pd.DataFrame(
@@ -343,12 +342,10 @@ def test_it_tracks_agreement_with_an_anytime_valid_sequence(audited: AuditBuilt)
 
 def test_it_passes_fails_or_leaves_a_gate_inconclusive(audited: AuditBuilt) -> None:
     audit = audited.audit
-    lead = User.objects.get(username="audit-lead")
     judge = audited.built.judge
 
     def status(rules: list[str]) -> str:
-        gate = gates.gate_set(audit=audit, judge=judge, rules=rules, created_by=lead)
-        return gates.gate_evaluate(audit=audit, gate=gate).result.status
+        return gates.gate_evaluate(audit=audit, gate=audited.gate(rules)).result.status
 
     # The planted gap is 20 points: "the gap is above 0" passes, "below -5" fails.
     assert status(["interval(refusal_gap.ethical_refusal) excludes below 0"]) == "PASS"
@@ -364,10 +361,7 @@ def test_it_passes_fails_or_leaves_a_gate_inconclusive(audited: AuditBuilt) -> N
 
 def test_it_makes_a_gate_inconclusive_when_the_judge_changed(audited: AuditBuilt) -> None:
     audit, old = audited.audit, audited.built.judge
-    lead = User.objects.get(username="audit-lead")
-    gate = gates.gate_set(
-        audit=audit, judge=old, rules=["lower(percent_agreement) >= 0.1"], created_by=lead
-    )
+    gate = audited.gate(["lower(percent_agreement) >= 0.1"], judge=old)
     assert gates.gate_evaluate(audit=audit, gate=gate).result.status == "PASS"
     # A new version of the same judge now has the audit's verdicts.
     new = JudgeFactory(name=old.name, version=2, fingerprint="f" * 64)
@@ -379,16 +373,10 @@ def test_it_makes_a_gate_inconclusive_when_the_judge_changed(audited: AuditBuilt
 
 
 def test_it_refuses_a_rule_it_cannot_read_with_its_place(audited: AuditBuilt) -> None:
-    lead = User.objects.get(username="audit-lead")
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as caught:
-        gates.gate_set(
-            audit=audited.audit,
-            judge=audited.built.judge,
-            rules=["lower(percent_agreement) >= 0.5", "lower(kappa) >= 0.6"],
-            created_by=lead,
-        )
+        audited.gate(["lower(percent_agreement) >= 0.5", "lower(kappa) >= 0.6"])
     assert "rule 2, metric: unknown metric 'kappa'; did you mean 'cohen_kappa'?" in str(
         caught.value
     )
@@ -426,13 +414,7 @@ def test_it_exits_with_the_gates_status_from_the_command(
 
 
 def test_it_checks_the_stored_gate_from_the_command(audited: AuditBuilt) -> None:
-    lead = User.objects.get(username="audit-lead")
-    gates.gate_set(
-        audit=audited.audit,
-        judge=audited.built.judge,
-        rules=["upper(refusal_gap.ethical_refusal) < -0.05"],
-        created_by=lead,
-    )
+    audited.gate(["upper(refusal_gap.ethical_refusal) < -0.05"])
     out = StringIO()
     with pytest.raises(SystemExit) as exited:
         call_command("gate", str(audited.audit.pk), stdout=out)

@@ -4,8 +4,6 @@ disagreement, adjudicated), its labels and adjudication, filtered by state; lead
 from __future__ import annotations
 
 import re
-import uuid
-from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -14,8 +12,15 @@ from django.utils import timezone
 
 from annotation import services
 from annotation.audit_items import item_state
-from annotation.models import AnnotatorExclusion, Assignment, Audit, AuditItem, Label
-from tests.factories import DatasetFactory, PairFactory, PromptFactory, UserFactory
+from annotation.models import AnnotatorExclusion, Audit, AuditItem, Label
+from tests.factories import (
+    AssignmentFactory,
+    DatasetFactory,
+    LabelFactory,
+    PairFactory,
+    PromptFactory,
+    UserFactory,
+)
 
 
 @pytest.mark.parametrize(
@@ -38,15 +43,7 @@ def test_it_names_one_state_per_item(
 
 
 def _label(item: AuditItem, who: User, outcome: str) -> Label:
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        item=item, annotator=who, a_on_left=True, status="submitted", served_at=now,
-        expires_at=now + timedelta(minutes=10),
-    )  # fmt: skip
-    return Label.objects.create(
-        item=item, assignment=assignment, annotator=who, outcome=outcome,
-        submission_key=uuid.uuid4(),
-    )  # fmt: skip
+    return LabelFactory(assignment__item=item, assignment__annotator=who, outcome=outcome)
 
 
 @pytest.fixture
@@ -69,10 +66,7 @@ def audit(lead: User) -> Audit:
     # k0 unlabelled; k1 held by ann; k2 partial; k3 complete; k4 disagreement; k5 adjudicated;
     # k6: bob disagrees with ann, but bob is set aside, so it is only partial.
     now = timezone.now()
-    Assignment.objects.create(
-        item=items[1], annotator=ann, a_on_left=False, status="held", served_at=now,
-        expires_at=now + timedelta(minutes=10),
-    )  # fmt: skip
+    AssignmentFactory(item=items[1], annotator=ann, a_on_left=False, status="held", served_at=now)
     _label(items[2], ann, "A")
     _label(items[3], ann, "B")
     _label(items[3], cy, "B")

@@ -4,6 +4,7 @@ classified."""
 
 from __future__ import annotations
 
+import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
@@ -13,29 +14,46 @@ from tests.annotation.test_audit_build import make_audit
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory
 
 
-def test_it_tells_an_annotator_on_a_lead_page_what_they_may_do(
-    lead: User, annotator: User, annotator_client: Client
+@pytest.mark.parametrize(
+    ("persona", "page", "says"),
+    [
+        pytest.param(
+            "annotator_client",
+            "",
+            [
+                'data-testid="forbidden"',
+                "Leads only.",
+                "Annotators label the audits they are listed on",
+                'href="{home}"',
+                "Your audits",
+                "<html",  # the site's page, not a bare 403
+                "tribunal.css",
+            ],
+            id="an-annotator-on-a-lead-page-what-they-may-do",
+        ),
+        pytest.param(
+            "lead_client",
+            "label/",
+            ["You are not an annotator of this audit.", "add yourself on the audit's page"],
+            id="a-lead-how-to-label-an-audit-they-are-not-listed-on",
+        ),
+    ],
+)
+def test_it_tells_a_refused_user_what_they_may_do(
+    request: pytest.FixtureRequest,
+    lead: User,
+    annotator: User,
+    persona: str,
+    page: str,
+    says: list[str],
 ) -> None:
     audit = make_audit(lead=lead, annotators=[annotator], n_items=1, k=1)
-    response = annotator_client.get(f"/audits/{audit.pk}/")
+    client: Client = request.getfixturevalue(persona)
+    response = client.get(f"/audits/{audit.pk}/{page}")
     assert response.status_code == 403
     html = response.content.decode()
-    assert 'data-testid="forbidden"' in html
-    assert "Leads only." in html
-    assert "Annotators label the audits they are listed on" in html
-    assert f'href="{reverse("home")}"' in html and "Your audits" in html
-    assert "<html" in html and "tribunal.css" in html  # the site's page, not a bare 403
-
-
-def test_it_tells_a_lead_how_to_label_an_audit_they_are_not_listed_on(
-    lead: User, annotator: User, lead_client: Client
-) -> None:
-    audit = make_audit(lead=lead, annotators=[annotator], n_items=1, k=1)
-    response = lead_client.get(f"/audits/{audit.pk}/label/")
-    assert response.status_code == 403
-    html = response.content.decode()
-    assert "You are not an annotator of this audit." in html
-    assert "add yourself on the audit's page" in html
+    for text in says:
+        assert text.format(home=reverse("home")) in html
 
 
 def test_it_shows_the_admin_link_only_to_people_who_can_use_the_admin(

@@ -24,14 +24,20 @@ def submit(assignment: Assignment, choice: str = "left", **extra: Any) -> queue.
     )
 
 
+def held_next(audit: Audit, annotator: User) -> Assignment:
+    """The next item served to ``annotator``; there is one."""
+    assignment = queue.queue_next(audit=audit, annotator=annotator)
+    assert assignment is not None
+    return assignment
+
+
 @pytest.fixture
 def audit(lead: User, annotator: User, other_annotator: User) -> Audit:
     return make_audit(lead=lead, annotators=[annotator, other_annotator], n_items=4, k=2)
 
 
 def test_it_serves_the_first_item_in_the_shuffled_order(audit: Audit, annotator: User) -> None:
-    assignment = queue.queue_next(audit=audit, annotator=annotator)
-    assert assignment is not None
+    assignment = held_next(audit, annotator)
     assert assignment.item.position == 0
     assert assignment.status == Assignment.Status.HELD
     assert assignment.expires_at - assignment.served_at == timedelta(seconds=audit.hold_seconds)
@@ -110,8 +116,7 @@ def test_it_accepts_a_late_submit_while_the_item_still_has_room(
     lead: User, annotator: User
 ) -> None:
     audit = make_audit(lead=lead, annotators=[annotator], n_items=1, k=1)
-    assignment = queue.queue_next(audit=audit, annotator=annotator)
-    assert assignment
+    assignment = held_next(audit, annotator)
     later = timezone.now() + timedelta(seconds=audit.hold_seconds + 60)
     result = submit(assignment, now=later)
     assert result.created
@@ -119,8 +124,7 @@ def test_it_accepts_a_late_submit_while_the_item_still_has_room(
 
 
 def test_it_makes_one_label_from_a_retried_submit(audit: Audit, annotator: User) -> None:
-    assignment = queue.queue_next(audit=audit, annotator=annotator)
-    assert assignment
+    assignment = held_next(audit, annotator)
     key = uuid.uuid4()
     first = queue.label_submit(assignment=assignment, choice="right", submission_key=key)
     retry = queue.label_submit(assignment=assignment, choice="right", submission_key=key)
@@ -131,8 +135,7 @@ def test_it_makes_one_label_from_a_retried_submit(audit: Audit, annotator: User)
 
 
 def test_it_makes_one_label_from_two_forms_for_one_item(audit: Audit, annotator: User) -> None:
-    assignment = queue.queue_next(audit=audit, annotator=annotator)
-    assert assignment
+    assignment = held_next(audit, annotator)
     submit(assignment, "left")
     second = submit(assignment, "right")  # another tab, another key: still one label
     assert not second.created
@@ -142,11 +145,9 @@ def test_it_makes_one_label_from_two_forms_for_one_item(audit: Audit, annotator:
 
 def test_it_refuses_a_submission_key_used_for_another_item(audit: Audit, annotator: User) -> None:
     key = uuid.uuid4()
-    first = queue.queue_next(audit=audit, annotator=annotator)
-    assert first
+    first = held_next(audit, annotator)
     queue.label_submit(assignment=first, choice="left", submission_key=key)
-    second = queue.queue_next(audit=audit, annotator=annotator)
-    assert second
+    second = held_next(audit, annotator)
     with pytest.raises(queue.InvalidLabel, match="already used"):
         queue.label_submit(assignment=second, choice="left", submission_key=key)
     assert Label.objects.count() == 1
@@ -166,8 +167,7 @@ def test_it_refuses_a_submission_key_used_for_another_item(audit: Audit, annotat
 def test_it_stores_the_side_chosen_as_the_pairs_own_response(
     audit: Audit, annotator: User, a_on_left: bool, choice: str, outcome: str
 ) -> None:
-    assignment = queue.queue_next(audit=audit, annotator=annotator)
-    assert assignment
+    assignment = held_next(audit, annotator)
     Assignment.objects.filter(pk=assignment.pk).update(a_on_left=a_on_left)
     assignment.a_on_left = a_on_left
     label = submit(assignment, choice).label
@@ -185,13 +185,11 @@ def test_it_randomises_the_side_order_per_assignment(lead: User, annotator: User
 
 
 def test_it_caps_the_time_spent_at_the_time_since_serving(audit: Audit, annotator: User) -> None:
-    assignment = queue.queue_next(audit=audit, annotator=annotator)
-    assert assignment
+    assignment = held_next(audit, annotator)
     now = assignment.served_at + timedelta(seconds=12)
     label = submit(assignment, time_spent_ms=3_600_000, now=now).label
     assert label.time_spent_ms == 12_000
-    other = queue.queue_next(audit=audit, annotator=annotator)
-    assert other
+    other = held_next(audit, annotator)
     label = submit(other, time_spent_ms=4_500, now=other.served_at + timedelta(seconds=30)).label
     assert label.time_spent_ms == 4_500
 
@@ -205,8 +203,7 @@ def test_it_stores_strength_and_criteria_in_the_pairs_terms(lead: User, annotato
         allow_strength=True,
         criteria=["correctness", "style"],
     )
-    assignment = queue.queue_next(audit=audit, annotator=annotator)
-    assert assignment
+    assignment = held_next(audit, annotator)
     Assignment.objects.filter(pk=assignment.pk).update(a_on_left=False)
     assignment.a_on_left = False
     label = submit(
@@ -224,16 +221,14 @@ def test_it_stores_strength_and_criteria_in_the_pairs_terms(lead: User, annotato
 def test_it_refuses_both_bad_when_the_audit_does_not_offer_it(
     audit: Audit, annotator: User
 ) -> None:
-    assignment = queue.queue_next(audit=audit, annotator=annotator)
-    assert assignment
+    assignment = held_next(audit, annotator)
     with pytest.raises(queue.InvalidLabel, match="both bad"):
         submit(assignment, "both_bad")
     assert not Label.objects.exists()
 
 
 def test_it_undoes_the_last_label_and_serves_the_item_again(audit: Audit, annotator: User) -> None:
-    first = queue.queue_next(audit=audit, annotator=annotator)
-    assert first
+    first = held_next(audit, annotator)
     label = submit(first, "left").label
     following = queue.queue_next(audit=audit, annotator=annotator)
     assert following and following.item_id != first.item_id
@@ -252,8 +247,7 @@ def test_it_undoes_the_last_label_and_serves_the_item_again(audit: Audit, annota
 
 @override_settings(ANNOTATION_UNDO_SECONDS=30)
 def test_it_refuses_undo_after_the_window(audit: Audit, annotator: User) -> None:
-    assignment = queue.queue_next(audit=audit, annotator=annotator)
-    assert assignment
+    assignment = held_next(audit, annotator)
     label = submit(assignment).label
     with pytest.raises(queue.UndoUnavailable, match="30 seconds"):
         queue.label_undo(
@@ -265,11 +259,9 @@ def test_it_refuses_undo_after_the_window(audit: Audit, annotator: User) -> None
 def test_it_refuses_to_undo_an_older_label_or_someone_elses(
     audit: Audit, annotator: User, other_annotator: User
 ) -> None:
-    first = queue.queue_next(audit=audit, annotator=annotator)
-    assert first
+    first = held_next(audit, annotator)
     older = submit(first).label
-    second = queue.queue_next(audit=audit, annotator=annotator)
-    assert second
+    second = held_next(audit, annotator)
     submit(second)
     with pytest.raises(queue.UndoUnavailable, match="latest"):
         queue.label_undo(label_id=older.pk, annotator=annotator)
@@ -281,8 +273,7 @@ def test_it_refuses_to_undo_an_older_label_or_someone_elses(
 def test_it_skips_an_item_and_serves_it_to_others_only(
     audit: Audit, annotator: User, other_annotator: User
 ) -> None:
-    assignment = queue.queue_next(audit=audit, annotator=annotator)
-    assert assignment
+    assignment = held_next(audit, annotator)
     with pytest.raises(queue.InvalidLabel, match="why"):
         queue.item_skip(assignment=assignment, reason="  ")
     queue.item_skip(assignment=assignment, reason="outside my expertise")
@@ -305,8 +296,7 @@ def test_it_skips_an_item_and_serves_it_to_others_only(
 def test_it_serves_nothing_and_takes_no_labels_in_a_closed_audit(
     audit: Audit, annotator: User
 ) -> None:
-    assignment = queue.queue_next(audit=audit, annotator=annotator)
-    assert assignment
+    assignment = held_next(audit, annotator)
     services.audit_status_set(audit=audit, status=Audit.Status.CLOSED)
     assert queue.queue_next(audit=audit, annotator=annotator) is None
     with pytest.raises(queue.AuditClosed):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -34,14 +34,20 @@ def people(db: None) -> list[Any]:
     return [UserFactory(username=f"p{i}") for i in range(3)]
 
 
+@pytest.fixture
+def people_audit(lead: User, people: list[Any]) -> Callable[..., Audit]:
+    """``people_audit(n_items=..., k=..., ...)``: an audit of the three people, led by lead."""
+    return lambda **design: make_audit(lead=lead, annotators=people, **design)
+
+
 # --- Complete first, spread first -------------------------------------------------------------
 
 
 def test_it_completes_items_before_starting_fresh_ones_by_default(
-    lead: User, people: list[Any]
+    people: list[Any], people_audit: Callable[..., Audit]
 ) -> None:
     a, b, _ = people
-    audit = make_audit(lead=lead, annotators=people, n_items=5, k=2)
+    audit = people_audit(n_items=5, k=2)
     assert audit.queue_policy == Audit.QueuePolicy.COMPLETE_FIRST
     first = serve_and_label(audit, a)  # position 0 now has one label
     second = serve_and_label(audit, b)
@@ -76,10 +82,10 @@ def test_it_serves_the_item_with_most_labels_first_when_k_is_three(lead: User) -
 
 
 def test_it_starts_a_fresh_item_while_the_partial_one_is_held(
-    lead: User, people: list[Any]
+    people: list[Any], people_audit: Callable[..., Audit]
 ) -> None:
     a, b, c = people
-    audit = make_audit(lead=lead, annotators=people, n_items=3, k=2)
+    audit = people_audit(n_items=3, k=2)
     started = serve_and_label(audit, a)
     held = queue.queue_next(audit=audit, annotator=b)
     assert held is not None and held.item_id == started.pk
@@ -104,9 +110,11 @@ def test_it_completes_every_started_item_when_labels_run_out(lead: User) -> None
     assert run(Audit.QueuePolicy.SPREAD_FIRST) == {1: 12, 0: 8}
 
 
-def test_it_changes_the_policy_of_a_running_audit(lead: User, people: list[Any]) -> None:
+def test_it_changes_the_policy_of_a_running_audit(
+    people: list[Any], people_audit: Callable[..., Audit]
+) -> None:
     a, b, _ = people
-    audit = make_audit(lead=lead, annotators=people, n_items=4, k=2)
+    audit = people_audit(n_items=4, k=2)
     serve_and_label(audit, a)
     services.audit_options_set(audit=audit, queue_policy=Audit.QueuePolicy.SPREAD_FIRST)
     assert Audit.objects.get(pk=audit.pk).queue_policy == "spread_first"
@@ -114,8 +122,8 @@ def test_it_changes_the_policy_of_a_running_audit(lead: User, people: list[Any])
     assert nxt is not None and AuditItem.objects.get(pk=nxt.item_id).label_count == 0
 
 
-def test_it_refuses_an_unknown_policy(lead: User, people: list[Any]) -> None:
-    audit = make_audit(lead=lead, annotators=people, n_items=2, k=2)
+def test_it_refuses_an_unknown_policy(people_audit: Callable[..., Audit]) -> None:
+    audit = people_audit(n_items=2, k=2)
     with pytest.raises(Exception, match="queue_policy"):
         services.audit_options_set(audit=audit, queue_policy="random")
     assert Audit.objects.get(pk=audit.pk).queue_policy == "complete_first"
@@ -206,14 +214,21 @@ def test_it_serves_one_gold_item_to_several_annotators_at_once_beyond_k(
     assert AuditItem.objects.get(pk=mine.item_id).label_count == 2  # gold is outside k
 
 
-def test_it_keeps_gold_items_out_of_the_figures_and_the_progress(
-    gold_audit: Audit, annotator: User, draws: list[int]
-) -> None:
+@pytest.fixture
+def gold_answered(gold_audit: Audit, annotator: User, draws: list[int]) -> Assignment:
+    """The annotator served a gold item (gold at 50 %, the draw says gold) and answered it."""
     services.audit_options_set(audit=gold_audit, gold_percent=50)
     draws.extend([0])
     gold = queue.queue_next(audit=gold_audit, annotator=annotator)
     assert gold is not None and gold.item.stratum == "gold"
     submit(gold)
+    return gold
+
+
+@pytest.mark.usefixtures("gold_answered")
+def test_it_keeps_gold_items_out_of_the_figures_and_the_progress(
+    gold_audit: Audit, annotator: User
+) -> None:
     progress = selectors.audit_progress(gold_audit, annotator)
     assert (progress.items, progress.labels_done, progress.labels_needed) == (4, 0, 4)
     assert not selectors.labels_counted(gold_audit).exists()
@@ -244,15 +259,11 @@ def test_it_explains_bad_gold_lines_by_line_number(gold_audit: Audit) -> None:
 
 
 def test_it_removes_a_gold_item_only_before_anyone_answered_it(
-    gold_audit: Audit, annotator: User, draws: list[int]
+    gold_audit: Audit, gold_answered: Assignment
 ) -> None:
     from django.core.exceptions import ValidationError
 
-    services.audit_options_set(audit=gold_audit, gold_percent=50)
-    draws.extend([0])
-    answered = queue.queue_next(audit=gold_audit, annotator=annotator)
-    assert answered is not None
-    submit(answered)
+    answered = gold_answered
     with pytest.raises(ValidationError, match="has answers"):
         services.gold_remove(audit=gold_audit, item_id=answered.item_id)
     other = gold_audit.items.gold().exclude(pk=answered.item_id).get()
@@ -264,10 +275,10 @@ def test_it_removes_a_gold_item_only_before_anyone_answered_it(
 
 
 def test_it_sets_labels_aside_and_serves_their_items_to_others_again(
-    lead: User, people: list[Any]
+    lead: User, people: list[Any], people_audit: Callable[..., Audit]
 ) -> None:
     a, b, c = people
-    audit = make_audit(lead=lead, annotators=people, n_items=2, k=2)
+    audit = people_audit(n_items=2, k=2)
     item = serve_and_label(audit, a)
     assert serve_and_label(audit, b).pk == item.pk
     assert AuditItem.objects.get(pk=item.pk).label_count == 2
@@ -286,10 +297,10 @@ def test_it_sets_labels_aside_and_serves_their_items_to_others_again(
 
 
 def test_it_refuses_a_submit_from_someone_set_aside_while_holding(
-    lead: User, people: list[Any]
+    lead: User, people: list[Any], people_audit: Callable[..., Audit]
 ) -> None:
     a, _, _ = people
-    audit = make_audit(lead=lead, annotators=people, n_items=2, k=2)
+    audit = people_audit(n_items=2, k=2)
     held = queue.queue_next(audit=audit, annotator=a)
     assert held is not None
     services.annotator_set_aside(audit=audit, annotator=a, by=lead)
@@ -347,9 +358,9 @@ def test_it_lets_only_leads_set_labels_aside(
     assert lead_client.post(url, {"action": "set_aside"}).status_code == 404
 
 
-def test_it_keeps_gold_pairs_out_of_the_strata_table(lead: User, people: list[Any]) -> None:
+def test_it_keeps_gold_pairs_out_of_the_strata_table(people_audit: Callable[..., Audit]) -> None:
     """A gold pair is outside the sample: the audit's strata stay as they were."""
-    audit = make_audit(lead=lead, annotators=people, n_items=2, pairs=4, k=1)
+    audit = people_audit(n_items=2, pairs=4, k=1)
     spare = PairFactory(prompt__dataset=audit.dataset, source_key="zz-gold")
     services.gold_add(audit=audit, lines=services.parse_gold_lines("zz-gold, B"))
     rows = {row["stratum"]: row["selected"] for row in selectors.strata_summary(audit)}

@@ -15,9 +15,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation import queue, services
-from annotation.models import Assignment, Audit, AuditItem
+from annotation.models import Audit, AuditItem
 from tests.annotation.test_audit_build import make_audit
-from tests.factories import UserFactory
+from tests.factories import AssignmentFactory, UserFactory
 
 Ids = list[int]
 
@@ -50,14 +50,7 @@ def busy_audit(lead: User) -> tuple[Audit, list[Any]]:
 
     def hold(item: AuditItem, who: Any, *, status: str = "held", expired: bool = False) -> None:
         served = now - timedelta(hours=2) if expired else now
-        Assignment.objects.create(
-            item=item,
-            annotator=who,
-            a_on_left=True,
-            status=status,
-            served_at=served,
-            expires_at=served + timedelta(minutes=10),
-        )
+        AssignmentFactory(item=item, annotator=who, status=status, served_at=served)
 
     for item, count in zip(items, [3, 2, 2, 1, 1, 1, 0, 0, 2, 1, 0, 0], strict=True):
         AuditItem.objects.filter(pk=item.pk).update(label_count=count)
@@ -73,12 +66,20 @@ def busy_audit(lead: User) -> tuple[Audit, list[Any]]:
     return audit, people
 
 
-@pytest.mark.parametrize("policy", Audit.QueuePolicy.values)
-def test_it_picks_the_same_items_with_sql_and_the_orm(
-    busy_audit: tuple[Audit, list[Any]], policy: str
-) -> None:
+@pytest.fixture(params=Audit.QueuePolicy.values)
+def busy_under_policy(
+    request: pytest.FixtureRequest, busy_audit: tuple[Audit, list[Any]]
+) -> tuple[Audit, list[Any], str]:
+    """The busy audit under each queue policy in turn."""
     audit, people = busy_audit
-    services.audit_options_set(audit=audit, queue_policy=policy)
+    services.audit_options_set(audit=audit, queue_policy=request.param)
+    return audit, people, request.param
+
+
+def test_it_picks_the_same_items_with_sql_and_the_orm(
+    busy_under_policy: tuple[Audit, list[Any], str],
+) -> None:
+    audit, people, policy = busy_under_policy
     now = timezone.now()
     for person in people:
         assert sql_pick(audit, person, now) == orm_pick(audit, person, now)
@@ -109,12 +110,10 @@ def test_it_picks_nothing_for_someone_set_aside_either_way(
     assert sql_pick(audit, people[0], now) == orm_pick(audit, people[0], now) != []
 
 
-@pytest.mark.parametrize("policy", Audit.QueuePolicy.values)
 def test_it_serves_the_same_item_with_queue_next_and_its_orm_reference(
-    busy_audit: tuple[Audit, list[Any]], policy: str
+    busy_under_policy: tuple[Audit, list[Any], str],
 ) -> None:
-    audit, people = busy_audit
-    services.audit_options_set(audit=audit, queue_policy=policy)
+    audit, people, _ = busy_under_policy
     for person in people:
         now = timezone.now()
         with transaction.atomic():

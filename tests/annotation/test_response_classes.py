@@ -5,6 +5,7 @@ the classifier, and adjudicated by leads where annotators disagree."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from annotation import queue, selectors, services
 from annotation.models import (
     Assignment,
     Audit,
+    Label,
     LabelRevision,
     ResponseClassAdjudication,
     ResponseClassLabel,
@@ -66,13 +68,32 @@ def _stored(label_id: int) -> dict[str, str]:
     )
 
 
-def test_classes_are_stored_per_response_in_the_pairs_own_labelling(
-    audit: Audit, annotator: User
-) -> None:
+@dataclass
+class Classified:
+    """The annotator's first label: the left response normal, the right an ethical refusal."""
+
+    assignment: Assignment
+    label: Label
+    left: str  # the pair's side shown on the left
+    right: str
+
+
+@pytest.fixture
+def classified(audit: Audit, annotator: User) -> Classified:
     assignment = _next(audit, annotator)
     result = _submit(assignment, {"left": "normal", "right": "ethical_refusal"})
+    assert result.created
     left, right = ("A", "B") if assignment.a_on_left else ("B", "A")
-    assert _stored(result.label.pk) == {left: "normal", right: "ethical_refusal"}
+    return Classified(assignment, result.label, left, right)
+
+
+def test_classes_are_stored_per_response_in_the_pairs_own_labelling(
+    classified: Classified,
+) -> None:
+    assert _stored(classified.label.pk) == {
+        classified.left: "normal",
+        classified.right: "ethical_refusal",
+    }
 
 
 def test_a_retried_submit_writes_the_classes_once(audit: Audit, annotator: User) -> None:
@@ -112,13 +133,12 @@ def test_an_audit_that_does_not_ask_ignores_them(lead: User, annotator: User) ->
 
 
 def test_revising_changes_the_classes_with_history_and_keeps_them_otherwise(
-    audit: Audit, annotator: User
+    classified: Classified, annotator: User
 ) -> None:
-    assignment = _next(audit, annotator)
-    first = _submit(assignment, {"left": "normal", "right": "ethical_refusal"})
-    left, right = ("A", "B") if assignment.a_on_left else ("B", "A")
+    assignment, first = classified.assignment, classified.label
+    left, right = classified.left, classified.right
     revised = queue.label_revise(
-        label_id=first.label.pk,
+        label_id=first.pk,
         annotator=annotator,
         choice="left",
         submission_key=uuid.uuid4(),
@@ -126,7 +146,7 @@ def test_revising_changes_the_classes_with_history_and_keeps_them_otherwise(
     )
     assert revised.created
     assert _stored(revised.label.pk) == {left: "normal", right: "ethical_disclaimer"}
-    assert not ResponseClassLabel.objects.filter(label_id=first.label.pk).exists()
+    assert not ResponseClassLabel.objects.filter(label_id=first.pk).exists()
     change = LabelRevision.objects.get(item=assignment.item)
     assert change.before["classes"] == {left: "normal", right: "ethical_refusal"}
     assert change.after["classes"] == {left: "normal", right: "ethical_disclaimer"}

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any
+from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import User
+from django.http import HttpResponse
 from django.test import Client
 
 from annotation import queue
 from annotation.markdown import render_markdown
 from annotation.models import Assignment, Audit, AuditItem, Label
+from tests.annotation.blind import OTHER_RATIONALE, add_secrets, assert_blind
 from tests.annotation.test_audit_build import make_audit
-from tests.factories import JudgeFactory, VerdictFactory
 
 HX = {"HX-Request": "true"}
 
@@ -30,16 +31,38 @@ def served(audit: Audit, user: User) -> Assignment:
     return assignment
 
 
-def opened(client: Client, audit: Audit, annotator: User) -> tuple[str, Assignment]:
-    """The annotator opens the workspace: the page, and the assignment it serves."""
-    page = client.get(f"/audits/{audit.pk}/label/").content.decode()
-    return page, served(audit, annotator)
-
-
 def key_from(html: str) -> str:
     match = re.search(r'name="submission_key" value="([0-9a-f-]{36})"', html)
     assert match, "the form carries a submission key"
     return match.group(1)
+
+
+@dataclass
+class Opened:
+    """The workspace as an annotator opened it: the page, and the assignment it serves."""
+
+    client: Client
+    page: str
+    assignment: Assignment
+
+    def submit(self, *, htmx: bool = True, **fields: str) -> HttpResponse:
+        """Post the page's label form with ``fields`` and the page's submission key."""
+        return self.client.post(
+            f"/audits/{self.assignment.item.audit_id}/label/{self.assignment.pk}/",
+            {"submission_key": key_from(self.page), **fields},
+            headers=HX if htmx else None,
+        )
+
+
+def opened(client: Client, audit: Audit, annotator: User) -> Opened:
+    page = client.get(f"/audits/{audit.pk}/label/").content.decode()
+    return Opened(client, page, served(audit, annotator))
+
+
+@pytest.fixture
+def first(audit: Audit, annotator: User, annotator_client: Client) -> Opened:
+    """The annotator's workspace on the fixture audit, open at the first item served."""
+    return opened(annotator_client, audit, annotator)
 
 
 # --- What the annotator sees ---------------------------------------------------------------
@@ -69,39 +92,20 @@ def test_it_keeps_model_names_verdicts_and_other_labels_out_of_the_workspace(
     lead: User, annotator: User, other_annotator: User, annotator_client: Client
 ) -> None:
     audit = make_audit(lead=lead, annotators=[annotator, other_annotator], n_items=1, k=2)
+    add_secrets(audit, outcome="B", margin=1.75)
     pair = audit.items.get().pair
-    pair.response_a.model_name = "secret-model-alpha"
-    pair.response_a.save()
-    pair.response_b.model_name = "secret-model-beta"
-    pair.response_b.save()
-    judge: Any = JudgeFactory(name="judge-zeta", model_id="judge-model-omega")
-    VerdictFactory(judge=judge, pair=pair, outcome="B", raw_ab="VERDICT-RAW-OUTPUT", margin=1.75)
-    audit.judges.add(judge)
     theirs = queue.queue_next(audit=audit, annotator=other_annotator)
     assert theirs
     queue.label_submit(
-        assignment=theirs, choice="left", submission_key=uuid.uuid4(), rationale="OTHER-RATIONALE"
+        assignment=theirs, choice="left", submission_key=uuid.uuid4(), rationale=OTHER_RATIONALE
     )
-    secrets = [
-        "secret-model-alpha",
-        "secret-model-beta",
-        "judge-zeta",
-        "judge-model-omega",
-        "VERDICT-RAW-OUTPUT",
-        "OTHER-RATIONALE",
-        other_annotator.username,
-        "1.75",
-        "A is better",
-        "B is better",
-    ]
 
     page = annotator_client.get(f"/audits/{audit.pk}/label/").content.decode()
     fragment = annotator_client.get(f"/audits/{audit.pk}/label/", headers=HX).content.decode()
     api = json.dumps(annotator_client.post(f"/api/audits/{audit.pk}/next/").json())
     assert pair.response_a.text in page and pair.response_a.text in api
     for text in (page, fragment, api):
-        for secret in secrets:
-            assert secret not in text, secret
+        assert_blind(text, other_annotator, "1.75", "A is better", "B is better")
 
 
 def test_it_renders_markdown_with_code_blocks_and_no_executable_html(
@@ -191,40 +195,26 @@ def test_it_returns_only_the_workspace_fragment_to_htmx(
 
 
 def test_it_saves_a_label_and_serves_the_next_item_over_htmx(
-    audit: Audit, annotator: User, annotator_client: Client
+    audit: Audit, annotator: User, first: Opened
 ) -> None:
-    page, first = opened(annotator_client, audit, annotator)
-    response = annotator_client.post(
-        f"/audits/{audit.pk}/label/{first.pk}/",
-        {
-            "choice": "left",
-            "submission_key": key_from(page),
-            "time_spent_ms": "4200",
-            "rationale": "clearer",
-        },
-        headers=HX,
-    )
+    response = first.submit(choice="left", time_spent_ms="4200", rationale="clearer")
     assert response.status_code == 200
     html = response.content.decode()
     label = Label.objects.get()
     assert (label.annotator, label.chose_left, label.rationale) == (annotator, True, "clearer")
-    assert label.outcome == ("A" if first.a_on_left else "B")
+    assert label.outcome == ("A" if first.assignment.a_on_left else "B")
     assert "Label saved." in html
     assert 'data-testid="my-count">1 of' in html
     assert "Undo last label" in html
     following = served(audit, annotator)
-    assert following.item_id != first.item_id
+    assert following.item_id != first.assignment.item_id
     assert f"/label/{following.pk}/" in html
 
 
 def test_it_labels_with_a_plain_form_post_without_javascript(
-    audit: Audit, annotator: User, annotator_client: Client
+    audit: Audit, annotator_client: Client, first: Opened
 ) -> None:
-    page, first = opened(annotator_client, audit, annotator)
-    response = annotator_client.post(
-        f"/audits/{audit.pk}/label/{first.pk}/",
-        {"choice": "tie", "submission_key": key_from(page), "time_spent_ms": ""},
-    )
+    response = first.submit(htmx=False, choice="tie", time_spent_ms="")
     assert response.status_code == 302
     assert response["Location"] == f"/audits/{audit.pk}/label/"
     assert Label.objects.get().outcome == "tie"
@@ -232,42 +222,25 @@ def test_it_labels_with_a_plain_form_post_without_javascript(
     assert "Label saved." in after
 
 
-def test_it_makes_one_label_from_a_double_click(
-    audit: Audit, annotator: User, annotator_client: Client
-) -> None:
-    page, first = opened(annotator_client, audit, annotator)
-    body = {"choice": "right", "submission_key": key_from(page)}
-    annotator_client.post(f"/audits/{audit.pk}/label/{first.pk}/", body, headers=HX)
-    again = annotator_client.post(f"/audits/{audit.pk}/label/{first.pk}/", body, headers=HX)
+def test_it_makes_one_label_from_a_double_click(first: Opened) -> None:
+    first.submit(choice="right")
+    again = first.submit(choice="right")
     assert again.status_code == 200
     assert "Already saved." in again.content.decode()
     assert Label.objects.count() == 1
-    assert AuditItem.objects.get(pk=first.item_id).label_count == 1
+    assert AuditItem.objects.get(pk=first.assignment.item_id).label_count == 1
 
 
-def test_it_keeps_the_item_and_inputs_when_the_choice_is_invalid(
-    audit: Audit, annotator: User, annotator_client: Client
-) -> None:
-    page, first = opened(annotator_client, audit, annotator)
-    response = annotator_client.post(
-        f"/audits/{audit.pk}/label/{first.pk}/",
-        {"choice": "both_bad", "submission_key": key_from(page), "rationale": "keep me"},
-        headers=HX,
-    )
+def test_it_keeps_the_item_and_inputs_when_the_choice_is_invalid(first: Opened) -> None:
+    response = first.submit(choice="both_bad", rationale="keep me")
     html = response.content.decode()
     assert "does not offer" in html
-    assert f"/label/{first.pk}/" in html and "keep me" in html
+    assert f"/label/{first.assignment.pk}/" in html and "keep me" in html
     assert not Label.objects.exists()
 
 
-def test_it_caps_the_time_spent_sent_by_the_page(
-    audit: Audit, annotator: User, annotator_client: Client
-) -> None:
-    page, first = opened(annotator_client, audit, annotator)
-    annotator_client.post(
-        f"/audits/{audit.pk}/label/{first.pk}/",
-        {"choice": "left", "submission_key": key_from(page), "time_spent_ms": "86400000"},
-    )
+def test_it_caps_the_time_spent_sent_by_the_page(first: Opened) -> None:
+    first.submit(htmx=False, choice="left", time_spent_ms="86400000")
     assert Label.objects.get().time_spent_ms < 60_000
 
 
@@ -290,21 +263,16 @@ def test_it_skips_with_a_reason_from_the_page(
 
 
 def test_it_undoes_the_last_label_from_the_page(
-    audit: Audit, annotator: User, annotator_client: Client
+    audit: Audit, annotator_client: Client, first: Opened
 ) -> None:
-    page, first = opened(annotator_client, audit, annotator)
-    annotator_client.post(
-        f"/audits/{audit.pk}/label/{first.pk}/",
-        {"choice": "left", "submission_key": key_from(page), "rationale": "first thought"},
-        headers=HX,
-    )
+    first.submit(choice="left", rationale="first thought")
     label = Label.objects.get()
     response = annotator_client.post(
         f"/audits/{audit.pk}/undo/", {"label_id": label.pk}, headers=HX
     )
     html = response.content.decode()
     assert "Label undone" in html
-    assert f"/label/{first.pk}/" in html  # the same item again
+    assert f"/label/{first.assignment.pk}/" in html  # the same item again
     assert "first thought" in html  # and the rationale kept
     assert not Label.objects.exists()
     again = annotator_client.post(f"/audits/{audit.pk}/undo/", {"label_id": label.pk}, headers=HX)
@@ -315,12 +283,7 @@ def test_it_says_when_everything_is_done(
     lead: User, annotator: User, annotator_client: Client
 ) -> None:
     audit = make_audit(lead=lead, annotators=[annotator], n_items=1, k=1)
-    page = annotator_client.get(f"/audits/{audit.pk}/label/").content.decode()
-    response = annotator_client.post(
-        f"/audits/{audit.pk}/label/{served(audit, annotator).pk}/",
-        {"choice": "left", "submission_key": key_from(page)},
-        headers=HX,
-    )
+    response = opened(annotator_client, audit, annotator).submit(choice="left")
     assert "All done" in response.content.decode()
 
 

@@ -26,16 +26,9 @@ from annotation.models import (
     LabelRevision,
 )
 from annotation.signals import audit_labels_changed
-from corpus.models import Dataset, Pair, Prompt
-from corpus.models import Response as ModelResponse
-from tests.browser.test_workspace_browser import (
-    _current_assignment,
-    _log_in,
-    _person,
-    _press,
-    _sha,
-    screenshot_dir,
-)
+from corpus.models import Dataset, Pair
+from tests.browser.demo import add_pair
+from tests.browser.helpers import current_assignment, log_in, member, press_key, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -67,20 +60,8 @@ def _dataset(name: str, n: int, *, long: bool = False) -> Dataset:
         question = f"Question {i}: how should a careful engineer answer this?"
         first = (LONG if long else "") + f"\n\nFirst answer to question {i}."
         second = (LONG if long else "") + f"\n\nSecond answer to question {i}."
-        prompt = Prompt.objects.create(dataset=dataset, text=question, content_hash=_sha(question))
-        a = ModelResponse.objects.create(
-            prompt=prompt, model_name="model-alpha", text=first, content_hash=_sha(first)
-        )
-        b = ModelResponse.objects.create(
-            prompt=prompt, model_name="model-beta", text=second, content_hash=_sha(second)
-        )
-        Pair.objects.create(
-            dataset=dataset,
-            source_key=f"{name}-{i:03d}",
-            prompt=prompt,
-            response_a=a,
-            response_b=b,
-            content_hash=_sha(f"{name}-{i}"),
+        add_pair(
+            dataset, f"{name}-{i:03d}", question, (first, second), ("model-alpha", "model-beta")
         )
     return dataset
 
@@ -128,10 +109,10 @@ def _label_all(audit: Audit, person: User, choice: str, seconds: float) -> None:
 def test_it_grows_an_audit_from_its_page(live_server: Any, page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    lead = _person("lena-lead", lead=True)
-    people = [_person("ana-annotator"), _person("otto-annotator")]
+    lead = member("lena-lead", lead=True)
+    people = [member("ana-annotator"), member("otto-annotator")]
     audit = _audit(lead, people, pairs=20, items=8)
-    _log_in(page, live_server, "lena-lead")
+    log_in(page, live_server, "lena-lead")
     page.goto(f"{live_server.url}/audits/{audit.pk}/")
     capacity = page.get_by_test_id("capacity")
     expect(capacity).to_contain_text(
@@ -169,15 +150,15 @@ def test_it_adds_gold_pairs_and_flags_a_fast_annotator_in_the_quality_table(
 ) -> None:
     from playwright.sync_api import expect
 
-    lead = _person("lena-lead", lead=True)
-    careful, fast, steady = (_person(name) for name in ("careful", "fast", "steady"))
+    lead = member("lena-lead", lead=True)
+    careful, fast, steady = (member(name) for name in ("careful", "fast", "steady"))
     audit = _audit(lead, [careful, fast, steady], pairs=9, items=6)
     spare = list(
         Pair.objects.filter(dataset=audit.dataset)
         .exclude(audit_items__audit=audit)
         .order_by("source_key")
     )
-    _log_in(page, live_server, "lena-lead")
+    log_in(page, live_server, "lena-lead")
     page.goto(f"{live_server.url}/audits/{audit.pk}/")
     page.fill("#id_lines", f"{spare[0].source_key}, A, cites the source\nnot-a-pair, B")
     page.get_by_role("button", name="Add gold pairs").click()
@@ -232,15 +213,15 @@ def test_it_revises_a_label_and_an_adjudication_with_their_history(
 ) -> None:
     from playwright.sync_api import expect
 
-    lead = _person("lena-lead", lead=True)
-    ana, otto = _person("ana-annotator"), _person("otto-annotator")
+    lead = member("lena-lead", lead=True)
+    ana, otto = member("ana-annotator"), member("otto-annotator")
     audit = _audit(lead, [ana, otto], pairs=3, items=3)
     _label_all(audit, otto, "right", 20.0)
 
-    _log_in(page, live_server, "ana-annotator")
+    log_in(page, live_server, "ana-annotator")
     page.goto(f"{live_server.url}/audits/{audit.pk}/label/")
-    first = _current_assignment(page)
-    _press(page, "1")
+    first = current_assignment(page)
+    press_key(page, "1")
     expect(page.get_by_test_id("notice")).to_have_text("Label saved.")
     page.goto(f"{live_server.url}/audits/{audit.pk}/mine/")
     rows = page.get_by_test_id("my-labels").locator("tbody tr")
@@ -268,7 +249,7 @@ def test_it_revises_a_label_and_an_adjudication_with_their_history(
 
     # The lead decides the disagreement, then changes their mind; both are kept.
     page.get_by_role("button", name="Log out").click()
-    _log_in(page, live_server, "lena-lead")
+    log_in(page, live_server, "lena-lead")
     item = label.item
     page.goto(f"{live_server.url}/audits/{audit.pk}/adjudicate/{item.pk}/")
     page.get_by_label("A is better").check()
@@ -297,29 +278,29 @@ def test_it_revises_a_label_and_an_adjudication_with_their_history(
 def test_it_skips_with_the_s_key(live_server: Any, page: Any) -> None:
     from playwright.sync_api import expect
 
-    lead = _person("lena-lead", lead=True)
-    ana, otto = _person("ana-annotator"), _person("otto-annotator")
+    lead = member("lena-lead", lead=True)
+    ana, otto = member("ana-annotator"), member("otto-annotator")
     audit = _audit(lead, [ana, otto], pairs=3, items=3)
-    _log_in(page, live_server, "ana-annotator")
+    log_in(page, live_server, "ana-annotator")
     page.goto(f"{live_server.url}/audits/{audit.pk}/label/")
     expect(page.get_by_test_id("legend")).to_contain_text("S skip")
     expect(page.get_by_test_id("left-count")).to_have_text("3 items left for you")
-    skipped = _current_assignment(page)
+    skipped = current_assignment(page)
 
-    _press(page, "s")
+    press_key(page, "s")
     expect(page.locator("#skip")).to_have_attribute("open", "")
     expect(page.locator("#skip-button")).to_be_focused()
     page.keyboard.press("Escape")  # changed my mind
     expect(page.locator("#skip")).not_to_have_attribute("open", "")
     assert Assignment.objects.get(pk=skipped).status == "held"
 
-    _press(page, "s")
+    press_key(page, "s")
     page.select_option("#skip-reason", "content missing or broken")
     page.locator("#skip-button").focus()
     page.keyboard.press("s")
     expect(page.get_by_test_id("notice")).to_have_text("Skipped.")
     expect(page.get_by_test_id("left-count")).to_have_text("2 items left for you")
-    assert _current_assignment(page) != skipped
+    assert current_assignment(page) != skipped
     assignment = Assignment.objects.get(pk=skipped)
     assert (assignment.status, assignment.skip_reason) == ("skipped", "content missing or broken")
     assert not Label.objects.exists()
@@ -331,8 +312,8 @@ def test_it_keeps_both_answers_the_choices_and_the_legend_on_one_screen(
 ) -> None:
     from playwright.sync_api import expect
 
-    lead = _person("lena-lead", lead=True)
-    ana, otto = _person("ana-annotator"), _person("otto-annotator")
+    lead = member("lena-lead", lead=True)
+    ana, otto = member("ana-annotator"), member("otto-annotator")
     audit = _audit(
         lead,
         [ana, otto],
@@ -344,9 +325,9 @@ def test_it_keeps_both_answers_the_choices_and_the_legend_on_one_screen(
         guidelines="Prefer the **correct** answer.",
     )
     page.set_viewport_size({"width": width, "height": height})
-    _log_in(page, live_server, "ana-annotator")
+    log_in(page, live_server, "ana-annotator")
     page.goto(f"{live_server.url}/audits/{audit.pk}/label/")
-    _press(page, "g")  # the guidelines open on the first item; close them
+    press_key(page, "g")  # the guidelines open on the first item; close them
     expect(page.locator("#guidelines")).not_to_have_attribute("open", "")
 
     sizes = page.evaluate(
@@ -377,6 +358,6 @@ def test_it_keeps_both_answers_the_choices_and_the_legend_on_one_screen(
     assert page.evaluate("() => scrollY") == 0
     assert page.evaluate("() => document.querySelector('#response-right .scroll').scrollTop") == 0
     page.screenshot(path=str(screenshot_dir(tmp_path) / f"workspace-{width}x{height}.png"))
-    _press(page, "3")
+    press_key(page, "3")
     expect(page.get_by_test_id("notice")).to_have_text("Label saved.")
     assert Label.objects.get(annotator=ana).outcome == "tie"

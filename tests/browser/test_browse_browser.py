@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 
 from corpus import search
 from corpus.models import Dataset, Pair
-from tests.browser.test_workspace_browser import _log_in, _person
+from tests.browser.helpers import log_in, member
 from tests.factories import (
     JudgeFactory,
     PairFactory,
@@ -53,9 +53,9 @@ def _visible_keys(page: Any) -> list[str]:
 def test_a_lead_searches_and_filters_the_pairs(page: Any, live_server: Any) -> None:
     from playwright.sync_api import expect
 
-    lead: User = _person("lena", lead=True)
+    lead: User = member("lena", lead=True)
     dataset = _dataset()
-    _log_in(page, live_server, lead.username)
+    log_in(page, live_server, lead.username)
     page.goto(f"{live_server.url}/datasets/{dataset.name}/")
     page.get_by_test_id("browse-pairs").click()
     expect(page.get_by_test_id("match-count")).to_contain_text("4 pairs match")

@@ -13,8 +13,8 @@ from django.conf import settings
 
 from analysis.export import pseudonym
 from annotation.models import Adjudication, AuditItem, Label
+from tests.browser.helpers import log_in, member
 from tests.browser.test_audit_browser import _audit, _label_all, _no_reports  # noqa: F401
-from tests.browser.test_workspace_browser import _log_in, _person
 
 pytestmark = pytest.mark.browser
 
@@ -24,15 +24,15 @@ def test_it_downloads_the_flat_table_from_the_export_button(
 ) -> None:
     from playwright.sync_api import expect
 
-    lead = _person("lena-lead", lead=True)
-    people = [_person("ana-annotator"), _person("otto-annotator")]
+    lead = member("lena-lead", lead=True)
+    people = [member("ana-annotator"), member("otto-annotator")]
     audit = _audit(lead, people, pairs=12, items=6)
     _label_all(audit, people[0], "left", 4)
     _label_all(audit, people[1], "right", 4)
     first = AuditItem.objects.filter(audit=audit).order_by("position").first()
     assert first is not None
     Adjudication.objects.create(item=first, lead=lead, outcome="A")
-    _log_in(page, live_server, "lena-lead")
+    log_in(page, live_server, "lena-lead")
 
     page.goto(f"{live_server.url}/audits/{audit.pk}/")
     form = page.get_by_test_id("export-form")

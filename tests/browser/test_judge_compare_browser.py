@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.analysis.test_judge_compare import planted  # noqa: F401  (the fixture)
-from tests.browser.test_workspace_browser import _log_in, _person, screenshot_dir
+from tests.browser.helpers import log_in, member, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -22,8 +22,8 @@ def test_a_lead_compares_two_versions_on_the_page(
 ) -> None:
     from playwright.sync_api import expect
 
-    _person("lena-lead", lead=True)
-    _log_in(page, live_server, "lena-lead")
+    member("lena-lead", lead=True)
+    log_in(page, live_server, "lena-lead")
     page.goto(f"{live_server.url}/reports/dataset/planted/compare/")
     form = page.get_by_test_id("compare-form")
     form.get_by_label("Baseline (v1)").select_option(str(planted["v1"].pk))

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 
 from analysis import gates, services
 from tests.analysis.test_snapshot import AuditData, build_audit
-from tests.browser.test_workspace_browser import _log_in, _person, screenshot_dir
+from tests.browser.helpers import log_in, member, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,7 @@ CHARTS_WITHOUT_NUMBERS = """() => Array.from(document.querySelectorAll("svg.char
 @pytest.fixture
 def audited(transactional_db: None, settings: Any) -> tuple[User, AuditData]:
     settings.TRIBUNAL_SNAPSHOT_BOOT = 50
-    lead = _person("report-lead", lead=True)
+    lead = member("report-lead", lead=True)
     data = build_audit(lead=lead)
     gates.gate_set(
         audit=data.audit,
@@ -55,7 +55,7 @@ def test_it_puts_the_summary_on_the_first_screen(
 
     lead, data = audited
     page.set_viewport_size({"width": 1400, "height": 900})
-    _log_in(page, live_server, lead.username)
+    log_in(page, live_server, lead.username)
     page.goto(f"{live_server.url}/reports/audit/{data.audit.pk}/")
 
     summary = page.get_by_test_id("report-summary")
@@ -135,7 +135,7 @@ def test_sections_stay_as_the_reader_left_them_after_a_refresh(
 
     lead, data = audited
     page.set_viewport_size({"width": 1400, "height": 900})
-    _log_in(page, live_server, lead.username)
+    log_in(page, live_server, lead.username)
     url = f"{live_server.url}/reports/audit/{data.audit.pk}/"
     page.goto(url)
     page.locator("#position summary").click()

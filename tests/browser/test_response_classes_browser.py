@@ -12,19 +12,10 @@ import pytest
 
 from annotation import services
 from annotation.models import Audit, Label, ResponseClassLabel
-from corpus.models import Dataset, Pair, Prompt
-from corpus.models import Response as ModelResponse
+from corpus.models import Dataset
 from judges.models import ResponseClassification
-from tests.browser.test_workspace_browser import (
-    MODELS,
-    PROMPTS,
-    _current_assignment,
-    _log_in,
-    _person,
-    _press,
-    _sha,
-    screenshot_dir,
-)
+from tests.browser.demo import PROMPTS, add_pair
+from tests.browser.helpers import current_assignment, log_in, member, press_key, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -34,25 +25,11 @@ CLASSIFIER_SAYS = "technical_disclaimer"
 def _audit(lead: Any, annotators: list[Any]) -> Audit:
     dataset = Dataset.objects.create(name="class-questions", description="Browser test data")
     for i, (question, first, second) in enumerate(PROMPTS[:3]):
-        prompt = Prompt.objects.create(dataset=dataset, text=question, content_hash=_sha(question))
-        a = ModelResponse.objects.create(
-            prompt=prompt, model_name=MODELS[0], text=first, content_hash=_sha(first)
-        )
-        b = ModelResponse.objects.create(
-            prompt=prompt, model_name=MODELS[1], text=second, content_hash=_sha(second)
-        )
-        for response in (a, b):
+        pair = add_pair(dataset, f"class-{i}", question, (first, second))
+        for response in (pair.response_a, pair.response_b):
             ResponseClassification.objects.create(
                 response=response, classifier="fp", label=CLASSIFIER_SAYS, score=0.9
             )
-        Pair.objects.create(
-            dataset=dataset,
-            source_key=f"class-{i}",
-            prompt=prompt,
-            response_a=a,
-            response_b=b,
-            content_hash=_sha(f"class-{i}"),
-        )
     return services.audit_build(
         name="What did they do?",
         dataset=dataset,
@@ -86,10 +63,10 @@ def test_an_annotator_labels_response_classes_by_keyboard(
 ) -> None:
     from playwright.sync_api import expect
 
-    lead = _person("lena-lead", lead=True)
-    ana = _person("ana-annotator")
+    lead = member("lena-lead", lead=True)
+    ana = member("ana-annotator")
     audit = _audit(lead, [ana])
-    _log_in(page, live_server, "ana-annotator")
+    log_in(page, live_server, "ana-annotator")
     page.goto(f"{live_server.url}/audits/{audit.pk}/label/")
     legend = page.get_by_test_id("legend")
     for text in (
@@ -108,8 +85,8 @@ def test_an_annotator_labels_response_classes_by_keyboard(
     expect(page.get_by_test_id("my-count")).to_have_text("0 of ~3")
 
     # 1: the choice waits for the classes; R, Backspace, E, then A sends the label.
-    first = _current_assignment(page)
-    _press(page, "1")
+    first = current_assignment(page)
+    press_key(page, "1")
     step = page.get_by_test_id("class-step")
     expect(step).to_have_text("Your choice: Left is better. What did the left response do?")
     expect(page.locator('.class-row[data-side="left"]')).to_have_class(re.compile("asking"))
@@ -133,10 +110,10 @@ def test_an_annotator_labels_response_classes_by_keyboard(
     )
 
     # Classes first, then the choice: C and L, and 2 sends it at once.
-    second = _current_assignment(page)
+    second = current_assignment(page)
     assert second != first
     expect(page.get_by_test_id("response-classes").locator("input:checked")).to_have_count(0)
-    _press(page, "c")
+    press_key(page, "c")
     page.keyboard.press("l")
     expect(page.get_by_test_id("class-step")).to_have_text("")
     page.keyboard.press("2")
@@ -146,8 +123,8 @@ def test_an_annotator_labels_response_classes_by_keyboard(
     assert outcome == ("B" if Label.objects.get(assignment_id=second).assignment.a_on_left else "A")
 
     # Esc takes a waiting choice back: nothing is sent.
-    third = _current_assignment(page)
-    _press(page, "3")
+    third = current_assignment(page)
+    press_key(page, "3")
     expect(page.get_by_test_id("class-step")).to_contain_text("Your choice: Tie.")
     page.keyboard.press("Escape")
     expect(page.get_by_test_id("class-step")).to_have_text("")

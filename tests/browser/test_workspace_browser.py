@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,99 +14,35 @@ from django.contrib.auth.models import User
 
 from annotation import queue, services
 from annotation.models import Adjudication, Assignment, Audit, Label
-from config.roles import ensure_groups
-from corpus.models import Dataset, Pair, Prompt
-from corpus.models import Response as ModelResponse
-from tests.factories import JudgeFactory, UserFactory, VerdictFactory
+from corpus.models import Dataset
+from tests.browser.demo import MODELS, PROMPTS, add_pair
+from tests.browser.helpers import current_assignment, log_in, member, press_key, screenshot_dir
+from tests.factories import JudgeFactory, VerdictFactory
 
 pytestmark = pytest.mark.browser
 
-# The README's and docs' screenshots are refreshed with
-#   TRIBUNAL_SCREENSHOTS=docs/screenshots make test PYTEST_ARGS=tests/browser
-# otherwise they go to the test's temporary directory, leaving the checkout as it was.
-SCREENSHOTS_ENV = "TRIBUNAL_SCREENSHOTS"
+
+@dataclass
+class Demo:
+    """The demo audit: Lena leads it, Ana and Otto label it."""
+
+    audit: Audit
+    lead: User
+    ana: User
+    otto: User
 
 
-def screenshot_dir(tmp_path: Path) -> Path:
-    chosen = os.environ.get(SCREENSHOTS_ENV)
-    folder = Path(chosen).resolve() if chosen else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-PASSWORD = "correct-horse-battery"
-
-PROMPTS = [
-    (
-        "How do I reverse a list in Python without changing the original?",
-        "Use slicing, which returns a **new** list:\n\n```python\nnumbers = [1, 2, 3]\n"
-        "backwards = numbers[::-1]\nprint(backwards)  # [3, 2, 1]\n```\n\n"
-        "`reversed(numbers)` also works but gives an iterator; wrap it in `list()`.",
-        "You can call `numbers.reverse()`:\n\n```python\nnumbers = [1, 2, 3]\n"
-        "numbers.reverse()\n```\n\nThis is the fastest way.",
-    ),
-    (
-        "What is the boiling point of water at the top of Mount Everest?",
-        "About **70 °C** (158 °F), because air pressure at 8,849 m is roughly a third of "
-        "sea level.",
-        "Water always boils at 100 °C.",
-    ),
-    (
-        "Write a haiku about autumn.",
-        "Crimson maples fall\nwhispering to the cold earth\nsummer's last goodbye",
-        "I'm sorry, but I can't help with that request.",
-    ),
-    (
-        "Explain what a hash table is in one paragraph.",
-        "A hash table stores key-value pairs in an array; a hash function turns each key "
-        "into an index, so lookups, inserts and deletes take constant time on average. "
-        "Collisions are handled by chaining or open addressing.",
-        "A hash table is a table of hashes.\n\n- It has rows\n- It has columns",
-    ),
-    (
-        "Give me three tips for a job interview.",
-        "1. Research the company.\n2. Prepare concrete examples (STAR).\n3. Ask questions "
-        "at the end.",
-        "1. Be on time\n2. Dress well\n3. Be yourself",
-    ),
-    (
-        "Translate 'good morning' into French.",
-        "*Bonjour* (literally “good day”) is the usual greeting in the morning.",
-        "Bon matin.",
-    ),
-]
-MODELS = ("gpt-4o-2024-08-06", "llama-3-70b-instruct")
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _person(username: str, *, lead: bool = False) -> User:
-    lead_group, annotator_group = ensure_groups()
-    user: Any = UserFactory(username=username, password=PASSWORD)
-    user.groups.add(lead_group if lead else annotator_group)
-    return user
+@pytest.fixture
+def demo(live_server: Any) -> Demo:
+    lead = member("lena-lead", lead=True)
+    ana, otto = member("ana-annotator"), member("otto-annotator")
+    return Demo(_audit(lead, [ana, otto]), lead, ana, otto)
 
 
 def _audit(lead: User, annotators: list[User]) -> Audit:
     dataset = Dataset.objects.create(name="demo-questions", description="Browser test data")
     for i, (question, first, second) in enumerate(PROMPTS):
-        prompt = Prompt.objects.create(dataset=dataset, text=question, content_hash=_sha(question))
-        a = ModelResponse.objects.create(
-            prompt=prompt, model_name=MODELS[0], text=first, content_hash=_sha(first)
-        )
-        b = ModelResponse.objects.create(
-            prompt=prompt, model_name=MODELS[1], text=second, content_hash=_sha(second)
-        )
-        Pair.objects.create(
-            dataset=dataset,
-            source_key=f"demo-{i}",
-            prompt=prompt,
-            response_a=a,
-            response_b=b,
-            content_hash=_sha(f"demo-{i}"),
-        )
+        add_pair(dataset, f"demo-{i}", question, (first, second))
     return services.audit_build(
         name="Helpfulness check, May",
         dataset=dataset,
@@ -131,39 +66,14 @@ def _audit(lead: User, annotators: list[User]) -> Audit:
     )
 
 
-def _log_in(page: Any, live_server: Any, username: str) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/(audits/)?$"))
-
-
-def _press(page: Any, key: str) -> None:
-    """Press a key once the item has settled (the page ignores keys for its first 250 ms)."""
-    from playwright.sync_api import expect
-
-    expect(page.locator("#workspace")).to_have_attribute("data-ready", "1")
-    page.keyboard.press(key)
-
-
-def _current_assignment(page: Any) -> int:
-    action = page.locator("#label-form").get_attribute("action")
-    match = re.search(r"/label/(\d+)/$", action or "")
-    assert match, action
-    return int(match.group(1))
-
-
 def test_it_labels_with_the_keyboard_and_resumes_after_a_reload(
-    live_server: Any, page: Any, tmp_path: Path
+    live_server: Any, page: Any, tmp_path: Path, demo: Demo
 ) -> None:
     from playwright.sync_api import expect
 
-    lead = _person("lena-lead", lead=True)
-    ana, otto = _person("ana-annotator"), _person("otto-annotator")
-    audit = _audit(lead, [ana, otto])
+    audit, ana = demo.audit, demo.ana
 
-    _log_in(page, live_server, "ana-annotator")
+    log_in(page, live_server, "ana-annotator")
     page.get_by_role("link", name=re.compile("Start labelling")).click()
     page.wait_for_url(f"**/audits/{audit.pk}/label/")
     expect(page.get_by_test_id("my-count")).to_have_text("0 of ~6")
@@ -181,13 +91,13 @@ def test_it_labels_with_the_keyboard_and_resumes_after_a_reload(
     assert left_box and right_box and right_box["x"] > left_box["x"]  # still side by side
     page.set_viewport_size({"width": 1280, "height": 900})
 
-    _press(page, "g")  # close the guidelines
+    press_key(page, "g")  # close the guidelines
     expect(page.locator("#guidelines")).not_to_have_attribute("open", "")
 
     served: list[tuple[int, str]] = []
     for key, count in (("1", 1), ("2", 2), ("3", 3)):
-        served.append((_current_assignment(page), key))
-        _press(page, key)
+        served.append((current_assignment(page), key))
+        press_key(page, key)
         expect(page.get_by_test_id("my-count")).to_have_text(f"{count} of ~6")
         expect(page.get_by_test_id("notice")).to_have_text("Label saved.")
     expect(page.get_by_test_id("audit-count")).to_contain_text("3 of 12 labels")
@@ -196,25 +106,25 @@ def test_it_labels_with_the_keyboard_and_resumes_after_a_reload(
     page.locator("#rationale").press_sequentially("Right one explains 1 thing, 2 ways")
     expect(page.locator("#rationale")).to_have_value("Right one explains 1 thing, 2 ways")
     expect(page.get_by_test_id("my-count")).to_have_text("3 of ~6")
-    before_reload = _current_assignment(page)
+    before_reload = current_assignment(page)
     page.reload()
-    assert _current_assignment(page) == before_reload  # the same item after a reload
+    assert current_assignment(page) == before_reload  # the same item after a reload
     expect(page.get_by_test_id("my-count")).to_have_text("3 of ~6")
     # Escape leaves the text field; Shift+2 is "right, clearly".
     page.fill("#rationale", "Right is correct, 2 ways")
     page.keyboard.press("Escape")
-    _press(page, "Shift+Digit2")
+    press_key(page, "Shift+Digit2")
     expect(page.get_by_test_id("my-count")).to_have_text("4 of ~6")
     served.append((before_reload, "shift-2"))
 
     # Undo the last one with U, then answer it again with 0 (both bad).
-    _press(page, "u")
+    press_key(page, "u")
     expect(page.get_by_test_id("notice")).to_have_text("Label undone: choose again.")
     expect(page.get_by_test_id("my-count")).to_have_text("3 of ~6")
-    assert _current_assignment(page) == before_reload
+    assert current_assignment(page) == before_reload
     expect(page.locator("#rationale")).to_have_value("Right is correct, 2 ways")
     expect(page.locator('input[name="strength"][value="2"]')).to_be_checked()
-    _press(page, "0")
+    press_key(page, "0")
     expect(page.get_by_test_id("my-count")).to_have_text("4 of ~6")
     served[-1] = (before_reload, "0")
 
@@ -235,13 +145,11 @@ def test_it_labels_with_the_keyboard_and_resumes_after_a_reload(
 
 
 def test_it_lets_a_lead_adjudicate_a_disagreement(
-    live_server: Any, page: Any, tmp_path: Path
+    live_server: Any, page: Any, tmp_path: Path, demo: Demo
 ) -> None:
     from playwright.sync_api import expect
 
-    lead = _person("lena-lead", lead=True)
-    ana, otto = _person("ana-annotator"), _person("otto-annotator")
-    audit = _audit(lead, [ana, otto])
+    audit, lead, ana, otto = demo.audit, demo.lead, demo.ana, demo.otto
     judge: Any = JudgeFactory(name="gpt-4o-judge", model_id="gpt-4o-2024-08-06")
     audit.judges.add(judge)
     for item in audit.items.select_related("pair"):
@@ -266,7 +174,7 @@ def test_it_lets_a_lead_adjudicate_a_disagreement(
                 now=assignment.served_at + timedelta(seconds=seconds),
             )
 
-    _log_in(page, live_server, "lena-lead")
+    log_in(page, live_server, "lena-lead")
     page.goto(f"{live_server.url}/audits/{audit.pk}/")
     # The judges' cards are the judges app's fragment, which htmx loads into the page.
     expect(page.locator("#judge-cards")).to_contain_text("gpt-4o-judge v1")

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,77 +87,57 @@ def test_it_ends_the_job_failed_when_the_database_refuses_its_result(
 # --- item 6: decompressed size and row size ----------------------------------------------------
 
 
-def test_it_refuses_a_file_that_inflates_past_the_limit(
-    db: None, tmp_path: Path, settings: Any
-) -> None:
-    settings.TRIBUNAL_IMPORT_MAX_FILE_MB = 1
-    path = tmp_path / "big.jsonl.gz"
+def _gzip_rows(path: Path) -> None:
     with gzip.open(path, "wt") as handle:
         for i in range(20_000):  # about 1.5 MiB of rows, 40 KB compressed
             handle.write(jsonl_row(f"k-{i}") + "\n")
-    [error] = refused(path)
-    line, problem = error.removeprefix("big.jsonl.gz:").split(":", 1)
-    assert 10_000 < int(line) < 20_000  # where the limit was passed, not the end of the file
-    assert problem == (
-        " file: more than 1 MiB once decompressed (the limit set by "
-        "TRIBUNAL_IMPORT_MAX_FILE_MB); split the file"
-    )
 
 
-def test_it_refuses_a_json_line_longer_than_the_row_limit(
-    db: None, tmp_path: Path, settings: Any
-) -> None:
-    settings.TRIBUNAL_IMPORT_MAX_ROW_MB = 1
-    path = tmp_path / "long.jsonl"
-    path.write_text(jsonl_row("k-1") + "\n" + jsonl_row("k-2", prompt="x" * (2 << 20)) + "\n")
-    assert refused(path) == [
-        "long.jsonl:2: row: longer than 1 MiB (the limit set by TRIBUNAL_IMPORT_MAX_ROW_MB)"
-    ]
-
-
-def test_it_refuses_a_csv_record_over_many_lines_longer_than_the_row_limit(
-    db: None, tmp_path: Path, settings: Any
-) -> None:
-    settings.TRIBUNAL_IMPORT_MAX_ROW_MB = 1
-    path = tmp_path / "long.csv"
+def _long_csv_record(path: Path) -> None:
     quoted = '"' + ("a line of a long answer\n" * 60_000) + '"'  # 1.4 MiB over 60,000 lines
     path.write_text(HEADER + "c-1,h,a,b\n" + f"c-2,h,{quoted},b\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "limit", "lines", "problem"),
+    [
+        pytest.param(
+            "big.jsonl.gz",
+            _gzip_rows,
+            "TRIBUNAL_IMPORT_MAX_FILE_MB",
+            (10_000, 20_000),
+            " file: more than 1 MiB once decompressed (the limit set by "
+            "TRIBUNAL_IMPORT_MAX_FILE_MB); split the file",
+            id="a-file-that-inflates-past-the-limit",
+        ),
+        pytest.param(
+            "long.csv",
+            _long_csv_record,
+            "TRIBUNAL_IMPORT_MAX_ROW_MB",
+            (3, 60_003),  # inside the record, which spans lines 3 to 60,003
+            " row: longer than 1 MiB (the limit set by TRIBUNAL_IMPORT_MAX_ROW_MB)",
+            id="a-csv-record-over-many-lines-longer-than-the-row-limit",
+        ),
+    ],
+)
+def test_it_refuses_a_file_at_the_line_where_it_passes_the_limit(
+    db: None,
+    tmp_path: Path,
+    settings: Any,
+    name: str,
+    write: Callable[[Path], None],
+    limit: str,
+    lines: tuple[int, int],
+    problem: str,
+) -> None:
+    setattr(settings, limit, 1)
+    path = tmp_path / name
+    write(path)
     [error] = refused(path)
-    assert error.startswith("long.csv:")
-    assert error.endswith(": row: longer than 1 MiB (the limit set by TRIBUNAL_IMPORT_MAX_ROW_MB)")
-
-
-def test_it_refuses_a_json_array_larger_than_its_limit(
-    db: None, tmp_path: Path, settings: Any
-) -> None:
-    settings.TRIBUNAL_IMPORT_MAX_JSON_ARRAY_MB = 1
-    path = tmp_path / "big.json"
-    path.write_text(json.dumps([json.loads(jsonl_row(f"k-{i}")) for i in range(20_000)]))
-    assert refused(path) == [
-        "big.json:1: file: a JSON array is read whole and this one is larger than 1 MiB (the "
-        "limit set by TRIBUNAL_IMPORT_MAX_JSON_ARRAY_MB); use JSON lines for large files"
-    ]
-
-
-def test_it_refuses_a_parquet_file_whose_row_groups_inflate_past_the_limit(
-    db: None, tmp_path: Path, settings: Any
-) -> None:
-    settings.TRIBUNAL_IMPORT_MAX_FILE_MB = 1
-    path = tmp_path / "big.parquet"
-    n = 1000
-    table = pa.table(
-        {
-            "pair_id": [f"k-{i}" for i in range(n)],
-            "prompt": [f"{i:05d}" + "p" * 2000 for i in range(n)],  # 2 MB, a few KB compressed
-            "response_a": ["a"] * n,
-            "response_b": ["b"] * n,
-        }
-    )
-    pq.write_table(table, path, compression="zstd")
-    assert refused(path) == [
-        "big.parquet:1: file: more than 1 MiB once decompressed (the limit set by "
-        "TRIBUNAL_IMPORT_MAX_FILE_MB); split the file"
-    ]
+    line, said = error.removeprefix(f"{name}:").split(":", 1)
+    first, last = lines
+    assert first < int(line) < last  # where the limit was passed, not the end of the file
+    assert said == problem
 
 
 BOMB_READER = textwrap.dedent(
@@ -210,32 +191,6 @@ def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
-def test_it_refuses_json_lines_nested_ten_thousand_deep_with_the_line(
-    db: None, tmp_path: Path
-) -> None:
-    path = tmp_path / "deep.jsonl"
-    path.write_text(
-        jsonl_row("k-1") + "\n" + '{"pair_id": "k-2", "meta": ' + nested(10_000) + "}\n"
-    )
-    assert refused(path) == ["deep.jsonl:2: json: JSON nested deeper than 64 levels"]
-
-
-def test_it_refuses_a_json_array_nested_too_deeply_with_the_line(db: None, tmp_path: Path) -> None:
-    path = tmp_path / "deep.json"
-    path.write_text(
-        "[\n" + jsonl_row("k-1") + ",\n" + jsonl_row("k-2") + ",\n" + nested(500) + "\n]"
-    )
-    assert refused(path) == ["deep.json:4: json: JSON nested deeper than 64 levels"]
-
-
-def test_it_refuses_json_nested_too_deeply_in_a_csv_cell_with_the_place(
-    db: None, tmp_path: Path
-) -> None:
-    path = tmp_path / "deep.csv"
-    path.write_text("pair_id,prompt,response_a,response_b,meta\n" + f"c-1,h,a,b,{nested(10_000)}\n")
-    assert refused(path) == ["deep.csv:2: meta: JSON nested deeper than 64 levels"]
-
-
 @pytest.mark.parametrize("bad_line", [3, 200, 5_000])
 def test_it_reports_bytes_that_are_not_utf8_on_their_own_line_in_json_lines(
     db: None, tmp_path: Path, bad_line: int
@@ -274,26 +229,136 @@ def test_it_reports_bytes_that_are_not_utf8_on_their_line_in_a_json_array(
     assert refused(path) == [f"bad.json:4: file: not UTF-8 text (byte {byte} of the line)"]
 
 
-def test_it_refuses_a_key_given_twice_in_a_json_line(db: None, tmp_path: Path) -> None:
-    path = tmp_path / "dup.jsonl"
-    row = '{"pair_id": "k-2", "prompt": "p", "prompt": "q", "response_a": "a", "response_b": "b"}'
-    path.write_text(jsonl_row("k-1") + "\n" + row + "\n")
-    assert refused(path) == ["dup.jsonl:2: prompt: given twice in one object; keep one"]
+# --- each refused with exactly one message naming its place -----------------------------------
 
 
-def test_it_refuses_a_key_given_twice_in_a_json_array_on_the_second_line(
-    db: None, tmp_path: Path
-) -> None:
-    path = tmp_path / "dup.json"
-    path.write_text(
-        '[\n  {\n    "pair_id": "k-1",\n    "prompt": "p",\n    "response_a": "a",\n'
-        '    "response_b": "b",\n    "prompt": "q"\n  }\n]\n'
+def _wide_parquet(path: Path) -> None:
+    n = 1000
+    table = pa.table(
+        {
+            "pair_id": [f"k-{i}" for i in range(n)],
+            "prompt": [f"{i:05d}" + "p" * 2000 for i in range(n)],  # 2 MB, a few KB compressed
+            "response_a": ["a"] * n,
+            "response_b": ["b"] * n,
+        }
     )
-    assert refused(path) == ["dup.json:7: prompt: given twice in one object; keep one"]
+    pq.write_table(table, path, compression="zstd")
 
 
-def test_it_refuses_a_key_given_twice_in_a_csv_cell(db: None, tmp_path: Path) -> None:
-    path = tmp_path / "dup.csv"
-    votes = '"[{""voter_id"": ""v"", ""outcome"": ""A"", ""outcome"": ""B""}]"'
-    path.write_text("pair_id,prompt,response_a,response_b,votes\n" + f"c-1,h,a,b,{votes}\n")
-    assert refused(path) == ["dup.csv:2: votes: key 'outcome' given twice in one object; keep one"]
+def _text(*parts: str) -> Callable[[Path], object]:
+    """Write the file's text when the test runs (some are megabytes)."""
+    return lambda path: path.write_text("".join(parts))
+
+
+ROW_MB = "TRIBUNAL_IMPORT_MAX_ROW_MB"
+FILE_MB = "TRIBUNAL_IMPORT_MAX_FILE_MB"
+JSON_ARRAY_MB = "TRIBUNAL_IMPORT_MAX_JSON_ARRAY_MB"
+
+# file name, how it is written, limits set to 1 MiB, the one error expected
+REFUSED = [
+    # item 6: decompressed size and row size
+    pytest.param(
+        "long.jsonl",
+        lambda path: path.write_text(
+            jsonl_row("k-1") + "\n" + jsonl_row("k-2", prompt="x" * (2 << 20)) + "\n"
+        ),
+        [ROW_MB],
+        "long.jsonl:2: row: longer than 1 MiB (the limit set by TRIBUNAL_IMPORT_MAX_ROW_MB)",
+        id="a-json-line-longer-than-the-row-limit",
+    ),
+    pytest.param(
+        "big.json",
+        lambda path: path.write_text(
+            json.dumps([json.loads(jsonl_row(f"k-{i}")) for i in range(20_000)])
+        ),
+        [JSON_ARRAY_MB],
+        "big.json:1: file: a JSON array is read whole and this one is larger than 1 MiB (the "
+        "limit set by TRIBUNAL_IMPORT_MAX_JSON_ARRAY_MB); use JSON lines for large files",
+        id="a-json-array-larger-than-its-limit",
+    ),
+    pytest.param(
+        "big.parquet",
+        _wide_parquet,
+        [FILE_MB],
+        "big.parquet:1: file: more than 1 MiB once decompressed (the limit set by "
+        "TRIBUNAL_IMPORT_MAX_FILE_MB); split the file",
+        id="a-parquet-file-whose-row-groups-inflate-past-the-limit",
+    ),
+    # item 9: nesting and duplicate keys
+    pytest.param(
+        "deep.jsonl",
+        lambda path: path.write_text(
+            jsonl_row("k-1") + "\n" + '{"pair_id": "k-2", "meta": ' + nested(10_000) + "}\n"
+        ),
+        [],
+        "deep.jsonl:2: json: JSON nested deeper than 64 levels",
+        id="json-lines-nested-ten-thousand-deep-with-the-line",
+    ),
+    pytest.param(
+        "deep.json",
+        lambda path: path.write_text(
+            "[\n" + jsonl_row("k-1") + ",\n" + jsonl_row("k-2") + ",\n" + nested(500) + "\n]"
+        ),
+        [],
+        "deep.json:4: json: JSON nested deeper than 64 levels",
+        id="a-json-array-nested-too-deeply-with-the-line",
+    ),
+    pytest.param(
+        "deep.csv",
+        lambda path: path.write_text(
+            "pair_id,prompt,response_a,response_b,meta\n" + f"c-1,h,a,b,{nested(10_000)}\n"
+        ),
+        [],
+        "deep.csv:2: meta: JSON nested deeper than 64 levels",
+        id="json-nested-too-deeply-in-a-csv-cell-with-the-place",
+    ),
+    pytest.param(
+        "dup.jsonl",
+        _text(
+            jsonl_row("k-1"),
+            "\n",
+            '{"pair_id": "k-2", "prompt": "p", "prompt": "q", "response_a": "a", '
+            '"response_b": "b"}\n',
+        ),
+        [],
+        "dup.jsonl:2: prompt: given twice in one object; keep one",
+        id="a-key-given-twice-in-a-json-line",
+    ),
+    pytest.param(
+        "dup.json",
+        _text(
+            '[\n  {\n    "pair_id": "k-1",\n    "prompt": "p",\n    "response_a": "a",\n'
+            '    "response_b": "b",\n    "prompt": "q"\n  }\n]\n'
+        ),
+        [],
+        "dup.json:7: prompt: given twice in one object; keep one",
+        id="a-key-given-twice-in-a-json-array-on-the-second-line",
+    ),
+    pytest.param(
+        "dup.csv",
+        _text(
+            "pair_id,prompt,response_a,response_b,votes\n",
+            'c-1,h,a,b,"[{""voter_id"": ""v"", ""outcome"": ""A"", ""outcome"": ""B""}]"\n',
+        ),
+        [],
+        "dup.csv:2: votes: key 'outcome' given twice in one object; keep one",
+        id="a-key-given-twice-in-a-csv-cell",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "write", "limits", "error"), REFUSED)
+def test_it_refuses_a_hostile_file_with_the_place(
+    db: None,
+    tmp_path: Path,
+    settings: Any,
+    name: str,
+    write: Callable[[Path], object],
+    limits: list[str],
+    error: str,
+) -> None:
+    for limit in limits:
+        setattr(settings, limit, 1)
+    path = tmp_path / name
+    write(path)
+    assert refused(path) == [error]

@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from corpus.importers.formats import FORMATS, ParseContext
 from corpus.importers.readers import RecordFile
@@ -84,10 +82,9 @@ def test_it_imports_each_new_format_through_the_upload_page(
 
 @pytest.mark.usefixtures("tasks_inline")
 def test_it_imports_arena_hard_through_the_api_with_its_side_files_and_baseline(
-    lead: User, django_capture_on_commit_callbacks: Callable[..., Any]
+    lead_token_client: Client, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
-    token = Token.objects.create(user=lead)
-    api = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api = lead_token_client
     judgment = V01 / "model_judgment" / "gpt-4-1106-preview" / "claude-3-haiku-20240307.jsonl"
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(

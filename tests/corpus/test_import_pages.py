@@ -12,7 +12,6 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from corpus.importers.progress import ImportProgress
 from corpus.models import Dataset, HumanVote, ImportJob, Pair
@@ -188,10 +187,9 @@ def test_it_enqueues_the_import_only_after_the_jobs_are_committed(
 
 @pytest.mark.usefixtures("tasks_inline")
 def test_it_imports_through_the_api_with_a_token(
-    lead: User, django_capture_on_commit_callbacks: Callable[..., Any]
+    lead_token_client: Client, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
-    token = Token.objects.create(user=lead)
-    api = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api = lead_token_client
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
             reverse("api_import_collection"),

@@ -85,24 +85,30 @@ def test_it_finds_the_line_of_a_field_in_pretty_printed_json() -> None:
     assert lines[third.line].strip() == '"idx": 2,'
 
 
-def test_it_splits_an_hh_rlhf_dialogue_at_the_last_assistant_turn() -> None:
-    shared = "\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: How do I bake bread?"
-    chosen = shared + "\n\nAssistant: Mix flour, water, yeast and salt."
-    rejected = shared + "\n\nAssistant: I can't help."
-    prompt, good, bad, last = split_dialogues(chosen, rejected) or ("", "", "", False)
-    assert prompt == shared.strip()
-    assert (good, bad, last) == ("Mix flour, water, yeast and salt.", "I can't help.", True)
-
-
-def test_it_splits_diverging_hh_rlhf_dialogues_at_their_last_shared_turn() -> None:
-    shared = "\n\nHuman: Isn't that drag kings?"
-    chosen = shared + "\n\nAssistant: No.  Human: Then how?\n\nAssistant:  I think so."
-    rejected = shared + "\n\nAssistant: A drag king is the opposite of a drag queen."
-    prompt, good, bad, last = split_dialogues(chosen, rejected) or ("", "", "", True)
-    assert prompt == shared.strip()
-    assert good == "No.  Human: Then how?\n\nAssistant:  I think so."
-    assert bad == "A drag king is the opposite of a drag queen."
-    assert last is False
+@pytest.mark.parametrize(
+    ("shared", "chosen", "rejected", "last"),
+    [
+        pytest.param(
+            "\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: How do I bake bread?",
+            "Mix flour, water, yeast and salt.",
+            "I can't help.",
+            True,
+            id="at-the-last-assistant-turn",
+        ),
+        pytest.param(
+            "\n\nHuman: Isn't that drag kings?",
+            "No.  Human: Then how?\n\nAssistant:  I think so.",
+            "A drag king is the opposite of a drag queen.",
+            False,
+            id="diverging-at-their-last-shared-turn",
+        ),
+    ],
+)
+def test_it_splits_hh_rlhf_dialogues(shared: str, chosen: str, rejected: str, last: bool) -> None:
+    split = split_dialogues(
+        shared + "\n\nAssistant: " + chosen, shared + "\n\nAssistant: " + rejected
+    )
+    assert split == (shared.strip(), chosen, rejected, last)
 
 
 def test_it_refuses_hh_rlhf_dialogues_without_a_shared_turn(tmp_path: Path) -> None:

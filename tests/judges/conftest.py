@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from corpus.models import Dataset, Pair
 from judges import services
-from judges.models import Judge
+from judges.models import Judge, JudgeRun
 from tests.factories import DatasetFactory, PairFactory, PromptFactory, ResponseFactory
 from tests.judges.chat_server import ChatServer, RecordedRequest, Reply, chat_server
 
@@ -86,6 +87,25 @@ def make_judge(db: None) -> Callable[..., Judge]:
         return services.judge_version_for(config, name)
 
     return make
+
+
+def assert_blocked_by(run: JudgeRun) -> None:
+    """A second run of the judge on the same data is refused while ``run`` holds it."""
+    with pytest.raises(ValidationError, match=rf"already running on this data \(run {run.pk}\)"):
+        services.judge_run_create(judge=run.judge, dataset=run.dataset)
+
+
+@pytest.fixture
+def picky_server(chat_server: ChatServer) -> ChatServer:
+    """The local server answering as `picky_judge`."""
+    chat_server.responder = picky_judge
+    return chat_server
+
+
+@pytest.fixture
+def judge(picky_server: ChatServer, make_judge: Callable[..., Judge]) -> Judge:
+    """A judge version on the picky server, in make_judge's default config."""
+    return make_judge(picky_server)
 
 
 @pytest.fixture

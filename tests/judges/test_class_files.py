@@ -7,6 +7,7 @@ import gzip
 import json
 import math
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +56,27 @@ def _no_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(features, "analyse_responses", refuse)
 
 
-def test_a_file_stores_the_same_classes_and_features_in_another_database_without_the_model(
-    db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass
+class Written:
+    source: Dataset
+    path: Path
+    rows: int
+
+
+@pytest.fixture
+def written(db: None, tmp_path: Path) -> Written:
+    """An XSTest data set classified by the model and written to a class file."""
     source = make_xstest_dataset("xstest-a")
     responses_analyse(dataset=source)
     path = tmp_path / "classes.jsonl.gz"
-    assert classes_write(dataset=source, path=path) == 5  # the verdict-only response has none
+    return Written(source, path, classes_write(dataset=source, path=path))
+
+
+def test_a_file_stores_the_same_classes_and_features_in_another_database_without_the_model(
+    written: Written, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, path = written.source, written.path
+    assert written.rows == 5  # the verdict-only response has none
     header = classes_header(path)
     classifier = load_default_classifier()
     assert header["classifier"] == classifier.identity.fingerprint
@@ -86,12 +101,9 @@ def _rewrite(path: Path, edit: Any) -> None:
 
 
 def test_a_file_from_another_classifier_is_refused_with_the_reason(
-    db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    written: Written, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = make_xstest_dataset("xstest-a")
-    responses_analyse(dataset=source)
-    path = tmp_path / "classes.jsonl.gz"
-    classes_write(dataset=source, path=path)
+    path = written.path
     _rewrite(path, lambda lines: lines[0].update(classifier="0" * 64))
     target = make_xstest_dataset("xstest-b")
     _no_model(monkeypatch)
@@ -113,12 +125,9 @@ def test_a_file_from_another_classifier_is_refused_with_the_reason(
     ],
 )
 def test_a_bad_line_is_named_and_nothing_is_stored(
-    db: None, tmp_path: Path, edit: Any, message: str
+    written: Written, edit: Any, message: str
 ) -> None:
-    source = make_xstest_dataset("xstest-a")
-    responses_analyse(dataset=source)
-    path = tmp_path / "classes.jsonl.gz"
-    classes_write(dataset=source, path=path)
+    path = written.path
     _rewrite(path, edit)
     target = make_xstest_dataset("xstest-b")
     with pytest.raises(ClassFileError, match=message):

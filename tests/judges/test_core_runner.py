@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from typing import Any
 
 import pytest
@@ -24,30 +23,10 @@ from tests.judges.chat_server import (
     chat_server,
     verdict_logprobs,
 )
+from tests.judges.conftest import picky_judge, shown
 from tests.judges.test_core_config import make_config
 
 __all__ = ["chat_server"]  # the fixture, re-exported for pytest
-
-SLOT = re.compile(r"\[The Start of Assistant (A|B)'s Answer\]\n(.*?)\n\[The End", re.S)
-
-
-def shown(request: RecordedRequest) -> dict[str, str]:
-    """The answers in the judge's slots A and B, read back from the prompt it received."""
-    return dict(SLOT.findall(request.user_message))
-
-
-def picky_judge(request: RecordedRequest) -> Reply:
-    """Prefers an answer containing "correct"; picks the first slot when it cannot tell;
-    rambles without a verdict when an answer asks for it; fails for "boom"."""
-    slots = shown(request)
-    if any("boom" in text for text in slots.values()):
-        return Reply(status=500, body='{"error": {"message": "model crashed"}}')
-    if any("ramble" in text for text in slots.values()):
-        return Reply(content="Both answers have merit, and it is hard to say.")
-    good = [slot for slot, text in slots.items() if "correct" in text]
-    verdict = good[0] if len(good) == 1 else "A"
-    return Reply(content=f"Explanation.\n\nMy final verdict: [[{verdict}]]")
-
 
 PAIRS = [
     PairPayload(1, "2+2?", "4, which is correct", "5"),  # A wins in both orders
@@ -190,7 +169,7 @@ def test_it_records_http_failures_as_errors_and_retries_them_next_run(
     assert counts.http_requests == 4 + 2 * 3  # each failing order tried 1 + 2 times
     errors = [r for r in cache.stored if r.status == "error"]
     assert {(r.pair_id, r.order) for r in errors} == {("x", "ab"), ("x", "ba")}
-    assert all("HTTP 500" in r.error and "model crashed" in r.error for r in errors)
+    assert all("HTTP 500" in r.error and "crashed" in r.error for r in errors)
     assert all(r.attempts == 3 for r in errors)
     assert verdicts["x"].combined.status == "failed"
 

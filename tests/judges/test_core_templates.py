@@ -98,21 +98,42 @@ def test_it_puts_the_answers_in_the_slots_of_the_requested_order() -> None:
     assert ba[0] == ab[0]
 
 
-def test_it_never_expands_placeholders_or_braces_inside_answers() -> None:
-    messages = render_messages(
-        system="",
-        user="Q: {question}\nA: {answer_a}\nB: {answer_b}",
-        question="Format {x} in Python?",
-        answer_a="Use f'{x}'. Also {answer_b} is literal.",
-        answer_b="Use '{}'.format(x)",
-    )
-    assert messages == [
-        {
-            "role": "user",
-            "content": "Q: Format {x} in Python?\nA: Use f'{x}'. Also {answer_b} is literal.\n"
-            "B: Use '{}'.format(x)",
-        }
-    ]
+@pytest.mark.parametrize(
+    ("system", "user", "fields", "messages"),
+    [
+        pytest.param(
+            "",
+            "Q: {question}\nA: {answer_a}\nB: {answer_b}",
+            {
+                "question": "Format {x} in Python?",
+                "answer_a": "Use f'{x}'. Also {answer_b} is literal.",
+                "answer_b": "Use '{}'.format(x)",
+            },
+            [
+                {
+                    "role": "user",
+                    "content": "Q: Format {x} in Python?\nA: Use f'{x}'. Also {answer_b} is "
+                    "literal.\nB: Use '{}'.format(x)",
+                }
+            ],
+            id="never-expands-placeholders-or-braces-inside-answers",
+        ),
+        pytest.param(
+            "Judge by this rubric: {rubric}",
+            "{question} {answer_a} {answer_b}",
+            {"question": "q", "answer_a": "a", "answer_b": "b", "rubric": "safety first"},
+            [
+                {"role": "system", "content": "Judge by this rubric: safety first"},
+                {"role": "user", "content": "q a b"},
+            ],
+            id="fills-a-rubric-slot-when-there-is-one",
+        ),
+    ],
+)
+def test_it_renders_the_templates_slots(
+    system: str, user: str, fields: dict[str, str], messages: list[dict[str, str]]
+) -> None:
+    assert render_messages(system=system, user=user, **fields) == messages
 
 
 def test_it_appends_the_rubric_when_the_template_has_no_slot_for_it() -> None:
@@ -120,18 +141,6 @@ def test_it_appends_the_rubric_when_the_template_has_no_slot_for_it() -> None:
     system = messages_for_order(config, question="q", answer_a="a", answer_b="b", order="ab")[0]
     assert system["content"].startswith(MT_BENCH_PAIR_V2.system)
     assert system["content"].endswith("[Rubric]\nCorrect answers beat polite ones.")
-
-
-def test_it_fills_a_rubric_slot_when_there_is_one() -> None:
-    messages = render_messages(
-        system="Judge by this rubric: {rubric}",
-        user="{question} {answer_a} {answer_b}",
-        question="q",
-        answer_a="a",
-        answer_b="b",
-        rubric="safety first",
-    )
-    assert messages[0]["content"] == "Judge by this rubric: safety first"
 
 
 def test_it_tells_the_judge_not_to_tie_under_force_choice() -> None:

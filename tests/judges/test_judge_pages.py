@@ -13,15 +13,8 @@ from corpus.models import Dataset
 from judges import services
 from judges.models import Judge, JudgeRun, Verdict
 from tests.judges.chat_server import ChatServer
-from tests.judges.conftest import picky_judge
 
 MakeJudge = Callable[..., Judge]
-
-
-@pytest.fixture
-def judge(chat_server: ChatServer, make_judge: MakeJudge) -> Judge:
-    chat_server.responder = picky_judge
-    return make_judge(chat_server)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -24,17 +23,15 @@ from judges.models import Judge, JudgeRun, Verdict
 from judges.tasks import judge_run
 from tests.factories import DatasetFactory, UserFactory
 from tests.judges.chat_server import ChatServer, RecordedRequest, Reply, verdict_logprobs
-from tests.judges.conftest import make_pairs, picky_judge, shown
+from tests.judges.conftest import assert_blocked_by, make_pairs, shown
 
 MakeJudge = Callable[..., Judge]
+StartRun = Callable[[Judge], JudgeRun]
 
 
-def start_run(captured: Any, **kwargs: Any) -> JudgeRun:
-    """Start a run the way the page does; the task runs when the transaction commits."""
-    with captured(execute=True):
-        run = services.judge_run_start(**kwargs)
-    run.refresh_from_db()
-    return run
+def outcomes(verdict: Verdict) -> tuple[str | None, str | None, str | None, bool | None]:
+    """A verdict's outcome in each order, combined, and whether the orders agreed."""
+    return (verdict.outcome_ab, verdict.outcome_ba, verdict.outcome, verdict.consistent)
 
 
 def verdicts_by_question(judge: Judge) -> dict[str, Verdict]:
@@ -45,45 +42,41 @@ def verdicts_by_question(judge: Judge) -> dict[str, Verdict]:
 
 
 @pytest.fixture
-def picky_server(chat_server: ChatServer) -> ChatServer:
-    chat_server.responder = picky_judge
-    return chat_server
+def start_run(
+    django_capture_on_commit_callbacks: Any, dataset: Dataset, tasks_inline: None
+) -> Callable[[Judge], JudgeRun]:
+    """Start a run of a judge over the dataset the way the page does; its task runs inline
+    when the transaction commits."""
+
+    def start(judge: Judge) -> JudgeRun:
+        with django_capture_on_commit_callbacks(execute=True):
+            run = services.judge_run_start(judge=judge, dataset=dataset)
+        run.refresh_from_db()
+        return run
+
+    return start
 
 
-@pytest.mark.usefixtures("tasks_inline")
 def test_it_stores_both_orders_and_combines_them_mt_bench_style(
     picky_server: ChatServer,
-    make_judge: MakeJudge,
-    dataset: Dataset,
-    django_capture_on_commit_callbacks: Any,
+    judge: Judge,
+    start_run: StartRun,
 ) -> None:
-    judge = make_judge(picky_server)
-
-    run = start_run(django_capture_on_commit_callbacks, judge=judge, dataset=dataset)
+    run = start_run(judge)
 
     assert run.status == JudgeRun.Status.DONE
     assert (run.done, run.total) == (4, 4)
     verdicts = verdicts_by_question(judge)
     assert len(verdicts) == 4
     right = verdicts["What is 2+2?"]
-    assert (right.outcome_ab, right.outcome_ba, right.outcome, right.consistent) == (
-        "A",
-        "A",
-        "A",
-        True,
-    )
+    assert outcomes(right) == ("A", "A", "A", True)
     assert (right.status_ab, right.status_ba) == ("ok", "ok")
     assert "[[A]]" in right.raw_ab and "[[B]]" in right.raw_ba  # BA saw the pair's A second
     lima = verdicts["Capital of Peru?"]
-    assert (lima.outcome_ab, lima.outcome_ba, lima.outcome, lima.consistent) == (
-        "B",
-        "B",
-        "B",
-        True,
-    )
+    assert outcomes(lima) == ("B", "B", "B", True)
     # The judge takes whatever is shown first: inconsistent, so a tie (MT-Bench's rule).
     hi = verdicts["Say hi"]
-    assert (hi.outcome_ab, hi.outcome_ba, hi.outcome, hi.consistent) == ("A", "B", "tie", False)
+    assert outcomes(hi) == ("A", "B", "tie", False)
     # No verdict token: both orders stored as failed parses with the raw text, no outcome.
     tides = verdicts["Explain tides"]
     assert (tides.status_ab, tides.status_ba) == ("failed", "failed")
@@ -95,11 +88,10 @@ def test_it_stores_both_orders_and_combines_them_mt_bench_style(
 
 
 def test_it_shows_each_order_to_the_judge_with_the_sides_swapped(
-    picky_server: ChatServer, make_judge: MakeJudge, db: None
+    picky_server: ChatServer, judge: Judge, db: None
 ) -> None:
     ds = DatasetFactory(name="one-pair")
     make_pairs(ds, [("Q?", "first answer", "second answer")])
-    judge = make_judge(picky_server)
     run = services.judge_run_create(judge=judge, dataset=ds)
 
     services.judge_run_execute(run.pk)
@@ -189,18 +181,16 @@ def test_it_stores_sos_bench_criteria_in_the_pairs_own_labels(
     assert (verdict.outcome, verdict.consistent) == ("tie", False)
 
 
-@pytest.mark.usefixtures("tasks_inline")
 def test_it_retries_after_429_and_500_and_stores_every_verdict(
     picky_server: ChatServer,
     make_judge: MakeJudge,
-    dataset: Dataset,
-    django_capture_on_commit_callbacks: Any,
+    start_run: StartRun,
 ) -> None:
     picky_server.fail_next(1, status=429, retry_after="0")
     picky_server.fail_next(1, status=500, retry_after="0")
     judge = make_judge(picky_server, max_concurrency=1)
 
-    run = start_run(django_capture_on_commit_callbacks, judge=judge, dataset=dataset)
+    run = start_run(judge)
 
     assert run.status == JudgeRun.Status.DONE
     assert run.counts["errors"] == 0
@@ -252,22 +242,19 @@ def test_it_times_out_a_slow_call_and_counts_it_as_an_error(
     assert run.counts["errors"] == 2 and run.status == JudgeRun.Status.DONE
 
 
-@pytest.mark.usefixtures("tasks_inline")
 def test_it_makes_zero_calls_when_rerun_through_the_task(
     picky_server: ChatServer,
-    make_judge: MakeJudge,
-    dataset: Dataset,
-    django_capture_on_commit_callbacks: Any,
+    judge: Judge,
+    start_run: StartRun,
 ) -> None:
-    judge = make_judge(picky_server)
-    start_run(django_capture_on_commit_callbacks, judge=judge, dataset=dataset)
+    start_run(judge)
     calls_before = len(picky_server.requests)
     stored = {
         v.pk: (v.outcome, v.outcome_ab, v.outcome_ba, v.status_ab, v.status_ba, v.updated_at)
         for v in Verdict.objects.filter(judge=judge)
     }
 
-    rerun = start_run(django_capture_on_commit_callbacks, judge=judge, dataset=dataset)
+    rerun = start_run(judge)
 
     assert len(picky_server.requests) == calls_before
     assert rerun.counts["calls"] == 0 and rerun.counts["cache_hits"] == 8
@@ -279,9 +266,8 @@ def test_it_makes_zero_calls_when_rerun_through_the_task(
 
 
 def test_it_leaves_a_finished_run_alone_when_the_task_is_delivered_again(
-    picky_server: ChatServer, make_judge: MakeJudge, dataset: Dataset
+    picky_server: ChatServer, judge: Judge, dataset: Dataset
 ) -> None:
-    judge = make_judge(picky_server)
     run = services.judge_run_create(judge=judge, dataset=dataset)
     assert judge_run(run.pk) == "done"
     calls = len(picky_server.requests)
@@ -332,7 +318,7 @@ def test_it_writes_logprob_margins_that_cancel_a_position_bias(
 
 
 def test_it_runs_over_an_audit_in_its_serving_order(
-    picky_server: ChatServer, make_judge: MakeJudge, dataset: Dataset
+    picky_server: ChatServer, judge: Judge, dataset: Dataset
 ) -> None:
     audit = Audit.objects.create(
         name="a", dataset=dataset, created_by=UserFactory(username="boss"), target_size=2
@@ -347,7 +333,6 @@ def test_it_runs_over_an_audit_in_its_serving_order(
     AuditItem.objects.create(
         audit=audit, pair=two, stratum="random", inclusion_probability=0.5, position=1
     )
-    judge = make_judge(picky_server)
 
     run = services.judge_run_create(judge=judge, limit=1, **audit_run_scope(audit))
     run = services.judge_run_execute(run.pk)
@@ -363,19 +348,16 @@ def test_it_runs_over_an_audit_in_its_serving_order(
 
 
 def test_it_refuses_a_second_run_while_one_is_pending(
-    picky_server: ChatServer, make_judge: MakeJudge, dataset: Dataset
+    picky_server: ChatServer, judge: Judge, dataset: Dataset
 ) -> None:
-    judge = make_judge(picky_server)
     first = services.judge_run_create(judge=judge, dataset=dataset)
 
-    with pytest.raises(ValidationError, match=f"already running on this data \\(run {first.pk}\\)"):
-        services.judge_run_create(judge=judge, dataset=dataset)
+    assert_blocked_by(first)
 
 
 def test_a_stuck_run_asked_to_stop_no_longer_blocks_a_new_one(
-    picky_server: ChatServer, make_judge: MakeJudge, dataset: Dataset
+    picky_server: ChatServer, judge: Judge, dataset: Dataset
 ) -> None:
-    judge = make_judge(picky_server)
     stuck = services.judge_run_create(judge=judge, dataset=dataset)
     JudgeRun.objects.filter(pk=stuck.pk).update(status=JudgeRun.Status.RUNNING)  # worker died
     services.judge_run_stop(run=stuck)
@@ -389,9 +371,8 @@ def test_a_stuck_run_asked_to_stop_no_longer_blocks_a_new_one(
 
 
 def test_it_stops_a_run_that_was_asked_to_stop_before_it_started(
-    picky_server: ChatServer, make_judge: MakeJudge, dataset: Dataset
+    picky_server: ChatServer, judge: Judge, dataset: Dataset
 ) -> None:
-    judge = make_judge(picky_server)
     run = services.judge_run_create(judge=judge, dataset=dataset)
     services.judge_run_stop(run=run)
 
@@ -430,7 +411,7 @@ def test_it_never_sends_the_default_key_to_a_judges_own_server(
     settings.JUDGE_DEFAULT_BASE_URL = "https://api.example.invalid/v1"
     settings.JUDGE_DEFAULT_API_KEY_ENV = "TRIBUNAL_TEST_DEFAULT_KEY"
     monkeypatch.setenv("TRIBUNAL_TEST_DEFAULT_KEY", "sk-default")
-    judge = make_judge(picky_server)
+    judge = make_judge(picky_server)  # made once the defaults are set
 
     services.judge_run_execute(services.judge_run_create(judge=judge, dataset=dataset).pk)
 
@@ -438,9 +419,8 @@ def test_it_never_sends_the_default_key_to_a_judges_own_server(
 
 
 def test_it_runs_from_the_command_with_progress_and_failed_parse_counts(
-    picky_server: ChatServer, make_judge: MakeJudge, dataset: Dataset
+    picky_server: ChatServer, judge: Judge, dataset: Dataset
 ) -> None:
-    judge = make_judge(picky_server)
     out = StringIO()
 
     call_command("run_judge", "--judge", f"{judge.name}:1", "--dataset", dataset.name, stdout=out)
@@ -474,13 +454,12 @@ def test_it_explains_a_bad_judge_or_dataset_on_the_command_line(
 
 @pytest.mark.django_db(transaction=True)
 def test_it_commits_progress_as_it_goes_so_the_page_sees_the_run_move(
-    picky_server: ChatServer, make_judge: MakeJudge, monkeypatch: Any
+    picky_server: ChatServer, judge: Judge, monkeypatch: Any
 ) -> None:
     from django.db import connection
 
     ds = DatasetFactory(name="progress")
     make_pairs(ds, [(f"Q{i}?", "correct", "wrong") for i in range(4)])
-    judge = make_judge(picky_server)
     monkeypatch.setattr(services, "PROGRESS_EVERY_S", 0.0)
     seen: list[tuple[int, bool]] = []
 

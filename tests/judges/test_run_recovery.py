@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from config.leases import Heartbeat, lease_owner_new
@@ -26,17 +25,11 @@ from judges.classification import (
 )
 from judges.models import ClassificationRun, Judge, JudgeRun, ResponseClassification, Verdict
 from tests.judges.chat_server import ChatServer
-from tests.judges.conftest import picky_judge
+from tests.judges.conftest import assert_blocked_by
 from tests.judges.test_classification_runs import make_xstest_dataset
 
 MakeJudge = Callable[..., Judge]
 LONG_AGO = timedelta(hours=1)
-
-
-@pytest.fixture
-def judge(chat_server: ChatServer, make_judge: MakeJudge) -> Judge:
-    chat_server.responder = picky_judge
-    return make_judge(chat_server)
 
 
 def orphaned(run: JudgeRun | ClassificationRun, *, attempts: int = 1) -> None:
@@ -99,8 +92,7 @@ def test_a_live_run_still_blocks_a_second_one(judge: Judge, dataset: Dataset) ->
     live = services.judge_run_create(judge=judge, dataset=dataset)
     held_by_a_live_worker(live)
 
-    with pytest.raises(ValidationError, match=f"already running on this data \\(run {live.pk}\\)"):
-        services.judge_run_create(judge=judge, dataset=dataset)
+    assert_blocked_by(live)
 
 
 def test_a_second_delivery_of_a_run_held_by_a_live_worker_returns_at_once(
