@@ -48,7 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Model, OuterRef, QuerySet
@@ -754,17 +754,24 @@ def _classes_known(label: Label, rows: list[ResponseClassLabel]) -> None:
     label._prefetched_objects_cache = {"response_classes": known}  # type: ignore[attr-defined]
 
 
+class AnswerFields(TypedDict, total=False):
+    """What label_submit and label_submit_and_next take besides the side chosen and the
+    submission key (defaults in `_Answer.clean`)."""
+
+    strength: int | None
+    criteria: Mapping[str, str] | None
+    rationale: str
+    time_spent_ms: int | None
+    classes: Mapping[str, str] | None
+
+
 def label_submit(
     *,
     assignment: Assignment,
     choice: str,
     submission_key: uuid.UUID | str,
-    strength: int | None = None,
-    criteria: Mapping[str, str] | None = None,
-    rationale: str = "",
-    time_spent_ms: int | None = None,
-    classes: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    **answer_fields: Unpack[AnswerFields],
 ) -> LabelResult:
     """Record the annotator's answer to an assignment. Idempotent.
 
@@ -779,14 +786,7 @@ def label_submit(
     item was served. Locks: the item row (FOR UPDATE), then its assignment (module docstring).
     """
     answer = _Answer.clean(
-        assignment,
-        choice=choice,
-        submission_key=submission_key,
-        strength=strength,
-        criteria=criteria,
-        rationale=rationale,
-        time_spent_ms=time_spent_ms,
-        classes=classes,
+        assignment, choice=choice, submission_key=submission_key, **answer_fields
     )
     try:
         with transaction.atomic():
@@ -822,10 +822,10 @@ class _Answer:
         *,
         choice: str,
         submission_key: uuid.UUID | str,
-        strength: int | None,
-        criteria: Mapping[str, str] | None,
-        rationale: str,
-        time_spent_ms: int | None,
+        strength: int | None = None,
+        criteria: Mapping[str, str] | None = None,
+        rationale: str = "",
+        time_spent_ms: int | None = None,
         classes: Mapping[str, str] | None = None,
     ) -> _Answer:
         try:
@@ -931,26 +931,15 @@ def label_submit_and_next(
     assignment: Assignment,
     choice: str,
     submission_key: uuid.UUID | str,
-    strength: int | None = None,
-    criteria: Mapping[str, str] | None = None,
-    rationale: str = "",
-    time_spent_ms: int | None = None,
-    classes: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    **answer_fields: Unpack[AnswerFields],
 ) -> tuple[LabelResult, Assignment | None]:
     """label_submit, then queue_next for the same annotator, in one transaction: the label and
     the next hold commit together, one durable commit per answer instead of two, and no
     savepoints in between. Raises as label_submit does (nothing written), or returns both.
     """
     answer = _Answer.clean(
-        assignment,
-        choice=choice,
-        submission_key=submission_key,
-        strength=strength,
-        criteria=criteria,
-        rationale=rationale,
-        time_spent_ms=time_spent_ms,
-        classes=classes,
+        assignment, choice=choice, submission_key=submission_key, **answer_fields
     )
     now = now or timezone.now()
     try:
