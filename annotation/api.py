@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -85,6 +85,30 @@ def _error(message: str, field: str | None = None, code: int = 400) -> Response:
     return Response(body, status=code)
 
 
+class _NotFound(APIException):
+    """What the body names does not exist: a 400 with the body `_error` answers,
+    `{"detail": message, "field": field}`."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__({"detail": message, "field": field})
+
+
+def _dataset_named(name: str) -> Dataset:
+    dataset = Dataset.objects.filter(name=name).first()
+    if dataset is None:
+        raise _NotFound(f"no dataset named {name!r}", "dataset")
+    return dataset
+
+
+def _judge_with_id(pk: int) -> Judge:
+    judge = Judge.objects.filter(pk=pk).first()
+    if judge is None:
+        raise _NotFound(f"no judge with id {pk}", "judge")
+    return judge
+
+
 def _audit_output(audit: Audit, user: Any) -> dict[str, Any]:
     context = {"progress": lambda a: selectors.audit_progress(a, user), "lead": is_lead(user)}
     return dict(AuditOutput(audit, context=context).data)
@@ -132,9 +156,7 @@ def audits(request: Request) -> Response:
         )
     require_lead(request.user)
     data = validated_body(AuditCreateInput, request)
-    dataset = Dataset.objects.filter(name=data["dataset"]).first()
-    if dataset is None:
-        return _error(f"no dataset named {data['dataset']!r}", "dataset")
+    dataset = _dataset_named(data["dataset"])
     judges = list(Judge.objects.filter(pk__in=data["judges"]))
     missing = sorted(set(data["judges"]) - {judge.pk for judge in judges})
     if missing:
@@ -194,9 +216,7 @@ def availability(request: Request) -> Response:
     data_in = AvailabilityInput(data=query)
     data_in.is_valid(raise_exception=True)
     data = data_in.validated_data
-    dataset = Dataset.objects.filter(name=data["dataset"]).first()
-    if dataset is None:
-        return _error(f"no dataset named {data['dataset']!r}", "dataset")
+    dataset = _dataset_named(data["dataset"])
     counts = selectors.stratum_availability(
         dataset=dataset,
         judges=list(Judge.objects.filter(pk__in=data["judges"])),
@@ -276,9 +296,7 @@ audit_options = _audit_change(
 def audit_judge_runs(request: Request, pk: int) -> Response:
     audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
     data = validated_body(AuditJudgeRunInput, request)
-    judge = Judge.objects.filter(pk=data["judge"]).first()
-    if judge is None:
-        return _error(f"no judge with id {data['judge']}", "judge")
+    judge = _judge_with_id(data["judge"])
     try:
         run = judges_services.judge_run_start(
             judge=judge,
@@ -307,9 +325,7 @@ def audit_judge_runs(request: Request, pk: int) -> Response:
 def audit_rejudge(request: Request, pk: int) -> Response:
     audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
     data = validated_body(AuditRejudgeInput, request)
-    judge = Judge.objects.filter(pk=data["judge"]).first()
-    if judge is None:
-        return _error(f"no judge with id {data['judge']}", "judge")
+    judge = _judge_with_id(data["judge"])
     try:
         rejudge = services.audit_rejudge(audit=audit, judge=judge, created_by=request.user)
     except DjangoValidationError as exc:

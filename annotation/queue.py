@@ -796,6 +796,16 @@ def label_submit(
         raise _key_reused() from None
 
 
+def _submission_key(value: uuid.UUID | str) -> uuid.UUID:
+    """The key minted when the form was rendered (an answer's idempotency key)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise InvalidLabel(
+            "The form is missing its submission key; reload the page.", field="submission_key"
+        ) from exc
+
+
 def _key_reused() -> InvalidLabel:
     # Only a submission key already used for *another* assignment gets here: a second submit
     # for the same assignment is answered under the item lock, before any insert.
@@ -828,13 +838,7 @@ class _Answer:
         time_spent_ms: int | None = None,
         classes: Mapping[str, str] | None = None,
     ) -> _Answer:
-        try:
-            key = uuid.UUID(str(submission_key))
-        except ValueError as exc:
-            raise InvalidLabel(
-                "The form is missing its submission key; reload the page.",
-                field="submission_key",
-            ) from exc
+        key = _submission_key(submission_key)
         outcome, chose_left, strength, stored, text = _clean_input(
             assignment.item.audit,
             choice=choice,
@@ -1080,12 +1084,7 @@ def label_revise(
     not move. Locks: the item row, then its label (module docstring).
     """
     now = now or timezone.now()
-    try:
-        key = uuid.UUID(str(submission_key))
-    except ValueError as exc:
-        raise InvalidLabel(
-            "The form is missing its submission key; reload the page.", field="submission_key"
-        ) from exc
+    key = _submission_key(submission_key)
     with transaction.atomic():
         label = (
             Label.objects.filter(pk=label_id, annotator=annotator)
