@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -64,13 +64,12 @@ from annotation.serializers import (
     label_output,
 )
 from config.api import (
-    BAD_QUERY,
-    PAGE_HEADERS,
     IsLead,
-    PageInput,
     django_errors,
+    list_schema,
     paginated,
     query_params,
+    validated_body,
 )
 from config.roles import is_lead, require_lead
 from corpus.models import Dataset
@@ -84,6 +83,30 @@ def _error(message: str, field: str | None = None, code: int = 400) -> Response:
     if field:
         body["field"] = field
     return Response(body, status=code)
+
+
+class _NotFound(APIException):
+    """What the body names does not exist: a 400 with the body `_error` answers,
+    `{"detail": message, "field": field}`."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__({"detail": message, "field": field})
+
+
+def _dataset_named(name: str) -> Dataset:
+    dataset = Dataset.objects.filter(name=name).first()
+    if dataset is None:
+        raise _NotFound(f"no dataset named {name!r}", "dataset")
+    return dataset
+
+
+def _judge_with_id(pk: int) -> Judge:
+    judge = Judge.objects.filter(pk=pk).first()
+    if judge is None:
+        raise _NotFound(f"no judge with id {pk}", "judge")
+    return judge
 
 
 def _audit_output(audit: Audit, user: Any) -> dict[str, Any]:
@@ -103,11 +126,11 @@ def _users_named(names: list[str], field: str) -> list[Any]:
 # --- Audits -----------------------------------------------------------------------------------
 
 
-@extend_schema(
+@list_schema(
+    AuditOutput,
+    "Audits visible to you (leads: all; annotators: theirs)",
+    AuditFilterInput,
     methods=["GET"],
-    parameters=[AuditFilterInput, PageInput, *PAGE_HEADERS],
-    responses={200: AuditOutput(many=True), 400: BAD_QUERY},
-    summary="Audits visible to you (leads: all; annotators: theirs)",
 )
 @extend_schema(
     methods=["POST"],
@@ -132,12 +155,8 @@ def audits(request: Request) -> Response:
             request, visible, lambda page: [_audit_output(a, request.user) for a in page]
         )
     require_lead(request.user)
-    data_in = AuditCreateInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
-    data = data_in.validated_data
-    dataset = Dataset.objects.filter(name=data["dataset"]).first()
-    if dataset is None:
-        return _error(f"no dataset named {data['dataset']!r}", "dataset")
+    data = validated_body(AuditCreateInput, request)
+    dataset = _dataset_named(data["dataset"])
     judges = list(Judge.objects.filter(pk__in=data["judges"]))
     missing = sorted(set(data["judges"]) - {judge.pk for judge in judges})
     if missing:
@@ -197,9 +216,7 @@ def availability(request: Request) -> Response:
     data_in = AvailabilityInput(data=query)
     data_in.is_valid(raise_exception=True)
     data = data_in.validated_data
-    dataset = Dataset.objects.filter(name=data["dataset"]).first()
-    if dataset is None:
-        return _error(f"no dataset named {data['dataset']!r}", "dataset")
+    dataset = _dataset_named(data["dataset"])
     counts = selectors.stratum_availability(
         dataset=dataset,
         judges=list(Judge.objects.filter(pk__in=data["judges"])),
@@ -216,56 +233,55 @@ def audit_detail(request: Request, pk: int) -> Response:
     return Response(_audit_output(audit, request.user))
 
 
-@extend_schema(
-    request=AuditStatusInput,
-    responses=AuditOutput,
-    summary="Open or close an audit (leads); a closed audit serves no items, takes no labels",
-)
-@api_view(["POST"])
-@permission_classes([IsLead])
-def audit_status(request: Request, pk: int) -> Response:
-    return _audit_change(
-        request,
-        pk,
-        AuditStatusInput,
-        lambda audit, data: services.audit_status_set(audit=audit, status=data["status"]),
-    )
-
-
-@extend_schema(
-    request=AuditAnnotatorsInput,
-    responses=AuditOutput,
-    summary="Replace who labels an audit (leads); labels already given stay",
-)
-@api_view(["POST"])
-@permission_classes([IsLead])
-def audit_annotators(request: Request, pk: int) -> Response:
-    return _audit_change(
-        request,
-        pk,
-        AuditAnnotatorsInput,
-        lambda audit, data: services.audit_annotators_set(
-            audit=audit, annotators=_users_named(data["annotators"], "annotators")
-        ),
-    )
-
-
 def _audit_change(
-    request: Request,
-    pk: int,
+    name: str,
     serializer: type[serializers.Serializer],
     change: Callable[[Audit, dict[str, Any]], Any],
-) -> Response:
-    """A lead's change to one audit: validate the body, call the service, answer with the
-    audit (or the service's errors, keyed by field, as a 400)."""
-    audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
-    data_in = serializer(data=request.data)
-    data_in.is_valid(raise_exception=True)
-    try:
-        change(audit, dict(data_in.validated_data))
-    except DjangoValidationError as exc:
-        return django_errors(exc)
-    return Response(_audit_output(audit, request.user))
+    summary: str,
+) -> Any:
+    """A lead's change to one audit, as the API view `name`: validate the body, call the
+    service, answer with the audit (or the service's errors, keyed by field, as a 400)."""
+
+    def view(request: Request, pk: int) -> Response:
+        audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
+        data = validated_body(serializer, request)
+        try:
+            change(audit, dict(data))
+        except DjangoValidationError as exc:
+            return django_errors(exc)
+        return Response(_audit_output(audit, request.user))
+
+    view.__name__ = view.__qualname__ = name  # DRF names the view (OPTIONS) after it
+    lead_view = api_view(["POST"])(permission_classes([IsLead])(view))
+    return extend_schema(request=serializer, responses=AuditOutput, summary=summary)(lead_view)
+
+
+audit_status = _audit_change(
+    "audit_status",
+    AuditStatusInput,
+    lambda audit, data: services.audit_status_set(audit=audit, status=data["status"]),
+    "Open or close an audit (leads); a closed audit serves no items, takes no labels",
+)
+audit_annotators = _audit_change(
+    "audit_annotators",
+    AuditAnnotatorsInput,
+    lambda audit, data: services.audit_annotators_set(
+        audit=audit, annotators=_users_named(data["annotators"], "annotators")
+    ),
+    "Replace who labels an audit (leads); labels already given stay",
+)
+audit_overlap = _audit_change(
+    "audit_overlap",
+    OverlapInput,
+    lambda audit, data: services.audit_overlap_set(audit=audit, overlap_k=data["overlap_k"]),
+    "Raise k, the labels each item gets (leads)",
+)
+audit_options = _audit_change(
+    "audit_options",
+    AuditOptionsInput,
+    lambda audit, data: services.audit_options_set(audit=audit, **data),
+    "Serving order, blind adjudication, gold rate, quality thresholds (leads)",
+)
 
 
 @extend_schema(
@@ -279,12 +295,8 @@ def _audit_change(
 @permission_classes([IsLead])
 def audit_judge_runs(request: Request, pk: int) -> Response:
     audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
-    data_in = AuditJudgeRunInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
-    data = data_in.validated_data
-    judge = Judge.objects.filter(pk=data["judge"]).first()
-    if judge is None:
-        return _error(f"no judge with id {data['judge']}", "judge")
+    data = validated_body(AuditJudgeRunInput, request)
+    judge = _judge_with_id(data["judge"])
     try:
         run = judges_services.judge_run_start(
             judge=judge,
@@ -312,11 +324,8 @@ def audit_judge_runs(request: Request, pk: int) -> Response:
 @permission_classes([IsLead])
 def audit_rejudge(request: Request, pk: int) -> Response:
     audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
-    data_in = AuditRejudgeInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
-    judge = Judge.objects.filter(pk=data_in.validated_data["judge"]).first()
-    if judge is None:
-        return _error(f"no judge with id {data_in.validated_data['judge']}", "judge")
+    data = validated_body(AuditRejudgeInput, request)
+    judge = _judge_with_id(data["judge"])
     try:
         rejudge = services.audit_rejudge(audit=audit, judge=judge, created_by=request.user)
     except DjangoValidationError as exc:
@@ -338,11 +347,7 @@ def audit_rejudge(request: Request, pk: int) -> Response:
     return Response(AuditRejudgeOutput(out).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(
-    parameters=[PageInput, *PAGE_HEADERS],
-    responses={200: LabelOutput(many=True), 400: BAD_QUERY},
-    summary="Your own labels in this audit, newest first, in the sides you saw",
-)
+@list_schema(LabelOutput, "Your own labels in this audit, newest first, in the sides you saw")
 @api_view(["GET"])
 def audit_my_labels(request: Request, pk: int) -> Response:
     audit = selectors.audit_for_annotator(request.user, pk)
@@ -377,9 +382,7 @@ def audit_next(request: Request, pk: int) -> Response:
 @api_view(["POST"])
 def assignment_label(request: Request, pk: int) -> Response:
     assignment = selectors.assignment_for_annotator(request.user, pk)
-    data_in = LabelInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
-    data = data_in.validated_data
+    data = validated_body(LabelInput, request)
     with_next = request.query_params.get("next") in ("1", "true")
     answer = {
         "assignment": assignment,
@@ -417,10 +420,9 @@ def assignment_label(request: Request, pk: int) -> Response:
 @api_view(["POST"])
 def assignment_skip(request: Request, pk: int) -> Response:
     assignment = selectors.assignment_for_annotator(request.user, pk)
-    data_in = SkipInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
+    data = validated_body(SkipInput, request)
     try:
-        queue.item_skip(assignment=assignment, reason=data_in.validated_data["reason"])
+        queue.item_skip(assignment=assignment, reason=data["reason"])
     except queue.QueueError as exc:
         return _error(exc.message, exc.field, code=status.HTTP_409_CONFLICT)
     return Response({"detail": "skipped"})
@@ -432,12 +434,9 @@ def assignment_skip(request: Request, pk: int) -> Response:
 @api_view(["POST"])
 def audit_undo(request: Request, pk: int) -> Response:
     selectors.audit_for_annotator(request.user, pk)
-    data_in = UndoInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
+    data = validated_body(UndoInput, request)
     try:
-        assignment = queue.label_undo(
-            label_id=data_in.validated_data["label_id"], annotator=request.user
-        )
+        assignment = queue.label_undo(label_id=data["label_id"], annotator=request.user)
     except queue.QueueError as exc:
         return _error(exc.message, exc.field, code=status.HTTP_409_CONFLICT)
     return Response(assignment_output(assignment))
@@ -508,9 +507,7 @@ def item_detail(request: Request, pk: int) -> Response:
 @permission_classes([IsLead])
 def item_adjudicate(request: Request, pk: int) -> Response:
     item = get_object_or_404(AuditItem.objects.sampled().select_related("audit"), pk=pk)
-    data_in = AdjudicationInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
-    data = data_in.validated_data
+    data = validated_body(AdjudicationInput, request)
     judge = None
     if data.get("judge") is not None:
         judge = item.audit.judges.filter(pk=data["judge"]).first()
@@ -569,10 +566,9 @@ def _classes_json(item: AuditItem) -> list[dict[str, Any]]:
 def item_classes(request: Request, pk: int) -> Response:
     item = get_object_or_404(AuditItem.objects.sampled().select_related("audit", "pair"), pk=pk)
     if request.method == "POST":
-        data_in = ClassAdjudicationInput(data=request.data)
-        data_in.is_valid(raise_exception=True)
+        data = validated_body(ClassAdjudicationInput, request)
         try:
-            for side, value in sorted(data_in.validated_data.items()):
+            for side, value in sorted(data.items()):
                 services.class_adjudicate(
                     item=item, side=side, response_class=value, lead=request.user
                 )
@@ -590,45 +586,12 @@ def item_classes(request: Request, pk: int) -> Response:
 @permission_classes([IsLead])
 def audit_grow(request: Request, pk: int) -> Response:
     audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
-    data_in = GrowInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
+    data = validated_body(GrowInput, request)
     try:
-        added = services.audit_grow(audit=audit, n=data_in.validated_data["n"], by=request.user)
+        added = services.audit_grow(audit=audit, n=data["n"], by=request.user)
     except DjangoValidationError as exc:
         return django_errors(exc)
     return Response({"added": added, "audit": _audit_output(audit, request.user)})
-
-
-@extend_schema(
-    request=OverlapInput,
-    responses=AuditOutput,
-    summary="Raise k, the labels each item gets (leads)",
-)
-@api_view(["POST"])
-@permission_classes([IsLead])
-def audit_overlap(request: Request, pk: int) -> Response:
-    return _audit_change(
-        request,
-        pk,
-        OverlapInput,
-        lambda audit, data: services.audit_overlap_set(audit=audit, overlap_k=data["overlap_k"]),
-    )
-
-
-@extend_schema(
-    request=AuditOptionsInput,
-    responses=AuditOutput,
-    summary="Serving order, blind adjudication, gold rate, quality thresholds (leads)",
-)
-@api_view(["POST"])
-@permission_classes([IsLead])
-def audit_options(request: Request, pk: int) -> Response:
-    return _audit_change(
-        request,
-        pk,
-        AuditOptionsInput,
-        lambda audit, data: services.audit_options_set(audit=audit, **data),
-    )
 
 
 @extend_schema(
@@ -668,12 +631,9 @@ def audit_quality(request: Request, pk: int) -> Response:
 @permission_classes([IsLead])
 def audit_gold(request: Request, pk: int) -> Response:
     audit = get_object_or_404(Audit.objects.select_related("dataset"), pk=pk)
-    data_in = GoldInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
+    data = validated_body(GoldInput, request)
     try:
-        items = services.gold_add(
-            audit=audit, lines=services.parse_gold_lines(data_in.validated_data["lines"])
-        )
+        items = services.gold_add(audit=audit, lines=services.parse_gold_lines(data["lines"]))
     except DjangoValidationError as exc:
         return django_errors(exc)
     return Response(
@@ -695,14 +655,13 @@ def audit_gold(request: Request, pk: int) -> Response:
 def audit_set_aside(request: Request, pk: int, username: str) -> Response:
     audit = get_object_or_404(Audit, pk=pk)
     person = _users_named([username], "annotator")[0]
-    data_in = SetAsideInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
-    if data_in.validated_data["set_aside"]:
+    data = validated_body(SetAsideInput, request)
+    if data["set_aside"]:
         services.annotator_set_aside(
             audit=audit,
             annotator=person,
             by=request.user,
-            reason=data_in.validated_data["reason"],
+            reason=data["reason"],
         )
     else:
         services.annotator_count_again(audit=audit, annotator=person)
@@ -720,12 +679,9 @@ def label_revise(request: Request, pk: int) -> Response:
         Label.objects.select_related("item__audit"), pk=pk, annotator=request.user
     )
     selectors.audit_for_annotator(request.user, label.item.audit_id)
-    data_in = LabelReviseInput(data=request.data)
-    data_in.is_valid(raise_exception=True)
+    data = validated_body(LabelReviseInput, request)
     try:
-        result = queue.label_revise(
-            label_id=label.pk, annotator=request.user, **data_in.validated_data
-        )
+        result = queue.label_revise(label_id=label.pk, annotator=request.user, **data)
     except queue.InvalidLabel as exc:
         return _error(exc.message, exc.field)
     except queue.QueueError as exc:

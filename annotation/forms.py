@@ -28,6 +28,29 @@ def annotator_candidates() -> QuerySet[Any]:
     )
 
 
+# Each stratum's quota field on the builder, in the order the page shows them.
+QUOTA_FIELDS = {
+    stratum: f"quota_{stratum}"
+    for stratum in (
+        sampling.ETHICS_REFUSAL,
+        sampling.TECHNICAL_REFUSAL,
+        sampling.UNCERTAIN_CLASS,
+        sampling.DRIFT,
+        sampling.LOW_MARGIN,
+        sampling.RANDOM,
+    )
+}
+
+
+def _quota(
+    label: str, *, initial: int | None = 0, required: bool = False, help_text: str = ""
+) -> forms.IntegerField:
+    """A stratum's quota: how many of its pairs to sample."""
+    return forms.IntegerField(
+        min_value=0, initial=initial, required=required, label=label, help_text=help_text
+    )
+
+
 class AuditBuildForm(forms.Form):
     name = forms.CharField(max_length=200)
     dataset = forms.ModelChoiceField(
@@ -67,28 +90,18 @@ class AuditBuildForm(forms.Form):
     overlap_k = forms.IntegerField(
         min_value=1, max_value=20, initial=2, label="Annotators per item (k)"
     )
-    quota_ethics_refusal = forms.IntegerField(min_value=0, initial=40, label="Ethics refusal")
-    quota_technical_refusal = forms.IntegerField(min_value=0, initial=20, label="Technical refusal")
-    quota_uncertain_class = forms.IntegerField(
-        min_value=0,
-        initial=0,
-        required=False,
-        label="Uncertain class",
-        help_text="Pairs with a response the refusal classifier is unsure of.",
+    quota_ethics_refusal = _quota("Ethics refusal", initial=40, required=True)
+    quota_technical_refusal = _quota("Technical refusal", initial=20, required=True)
+    quota_uncertain_class = _quota(
+        "Uncertain class", help_text="Pairs with a response the refusal classifier is unsure of."
     )
-    quota_drift = forms.IntegerField(
-        min_value=0,
-        initial=0,
-        required=False,
-        label="Verdict flipped (drift)",
+    quota_drift = _quota(
+        "Verdict flipped (drift)",
         help_text="Pairs whose verdict changed between the two judge versions chosen above.",
     )
-    quota_low_margin = forms.IntegerField(min_value=0, initial=80, label="Low margin")
-    quota_random = forms.IntegerField(
-        min_value=0,
-        required=False,
-        label="Random control",
-        help_text="Empty: whatever the size leaves.",
+    quota_low_margin = _quota("Low margin", initial=80, required=True)
+    quota_random = _quota(
+        "Random control", initial=None, help_text="Empty: whatever the size leaves."
     )
     seed = forms.IntegerField(min_value=0, max_value=2**62)
     annotators = forms.ModelMultipleChoiceField(
@@ -140,14 +153,11 @@ class AuditBuildForm(forms.Form):
         return cleaned
 
     def quotas(self) -> dict[str, int | None]:
+        """Pairs to sample per stratum; an empty random quota (None) is whatever size leaves."""
         data = self.cleaned_data
         return {
-            sampling.ETHICS_REFUSAL: data.get("quota_ethics_refusal") or 0,
-            sampling.TECHNICAL_REFUSAL: data.get("quota_technical_refusal") or 0,
-            sampling.UNCERTAIN_CLASS: data.get("quota_uncertain_class") or 0,
-            sampling.DRIFT: data.get("quota_drift") or 0,
-            sampling.LOW_MARGIN: data.get("quota_low_margin") or 0,
-            sampling.RANDOM: data.get("quota_random"),
+            stratum: data.get(field) if stratum == sampling.RANDOM else data.get(field) or 0
+            for stratum, field in QUOTA_FIELDS.items()
         }
 
     def drift_judges(self) -> list[Judge]:
@@ -161,15 +171,36 @@ class AuditBuildForm(forms.Form):
     FIELD_FOR = {
         "thresholds": "margin_threshold",
         "hold_seconds": "hold_minutes",
-        sampling.ETHICS_REFUSAL: "quota_ethics_refusal",
-        sampling.TECHNICAL_REFUSAL: "quota_technical_refusal",
-        sampling.UNCERTAIN_CLASS: "quota_uncertain_class",
-        sampling.DRIFT: "quota_drift",
         "drift_judges": "drift_after",
-        sampling.LOW_MARGIN: "quota_low_margin",
-        sampling.RANDOM: "quota_random",
+        **QUOTA_FIELDS,
         "quotas": None,
     }
+
+    # The page's fieldsets, in order (templates/annotation/audit_form.html).
+    FIELDSETS = {
+        "pools": (
+            "dataset",
+            "judges",
+            "margin_threshold",
+            "classifier",
+            "drift_before",
+            "drift_after",
+        ),
+        "size": ("size", "overlap_k", *QUOTA_FIELDS.values(), "seed", "hold_minutes"),
+        "task": (
+            "annotators",
+            "allow_both_bad",
+            "allow_strength",
+            "criteria",
+            "guidelines",
+            "queue_policy",
+            "blind_adjudication",
+            "ask_response_classes",
+        ),
+    }
+
+    def fieldsets(self) -> dict[str, list[forms.BoundField]]:
+        return {name: [self[field] for field in names] for name, names in self.FIELDSETS.items()}
 
 
 def drift_pair(form: forms.Form) -> list[Judge]:

@@ -361,6 +361,18 @@ class Side(models.TextChoices):
     B = "B"
 
 
+def _side_class_constraints(owner: str, prefix: str) -> list[models.BaseConstraint]:
+    """A response class per side of `owner` (a label, an item): once per side, a valid side
+    and a valid class. The names are `<prefix>_once`, `_side_valid`, `_class_valid`."""
+    return [
+        models.UniqueConstraint(fields=[owner, "side"], name=f"{prefix}_once"),
+        models.CheckConstraint(condition=Q(side__in=["A", "B"]), name=f"{prefix}_side_valid"),
+        models.CheckConstraint(
+            condition=Q(response_class__in=ResponseClass.values), name=f"{prefix}_class_valid"
+        ),
+    ]
+
+
 class ResponseClassLabel(models.Model):
     """What one annotator said one response of the pair did, given with their label (audits
     with `ask_response_classes`). Belongs to the label: a revision replaces the label row and
@@ -372,16 +384,7 @@ class ResponseClassLabel(models.Model):
     response_class = models.CharField(max_length=32, choices=ResponseClass.choices)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["label", "side"], name="responseclasslabel_once"),
-            models.CheckConstraint(
-                condition=Q(side__in=["A", "B"]), name="responseclasslabel_side_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(response_class__in=ResponseClass.values),
-                name="responseclasslabel_class_valid",
-            ),
-        ]
+        constraints = _side_class_constraints("label", "responseclasslabel")
 
     def __str__(self) -> str:
         return f"label {self.label_id}, {self.side}: {self.response_class}"
@@ -403,16 +406,7 @@ class ResponseClassAdjudication(models.Model):
     history = models.JSONField(default=list, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["item", "side"], name="classadjudication_once"),
-            models.CheckConstraint(
-                condition=Q(side__in=["A", "B"]), name="classadjudication_side_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(response_class__in=ResponseClass.values),
-                name="classadjudication_class_valid",
-            ),
-        ]
+        constraints = _side_class_constraints("item", "classadjudication")
 
     def __str__(self) -> str:
         return f"{self.lead_id} → {self.response_class} on {self.item_id}{self.side}"

@@ -48,7 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Model, OuterRef, QuerySet
@@ -754,17 +754,24 @@ def _classes_known(label: Label, rows: list[ResponseClassLabel]) -> None:
     label._prefetched_objects_cache = {"response_classes": known}  # type: ignore[attr-defined]
 
 
+class AnswerFields(TypedDict, total=False):
+    """What label_submit and label_submit_and_next take besides the side chosen and the
+    submission key (defaults in `_Answer.clean`)."""
+
+    strength: int | None
+    criteria: Mapping[str, str] | None
+    rationale: str
+    time_spent_ms: int | None
+    classes: Mapping[str, str] | None
+
+
 def label_submit(
     *,
     assignment: Assignment,
     choice: str,
     submission_key: uuid.UUID | str,
-    strength: int | None = None,
-    criteria: Mapping[str, str] | None = None,
-    rationale: str = "",
-    time_spent_ms: int | None = None,
-    classes: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    **answer_fields: Unpack[AnswerFields],
 ) -> LabelResult:
     """Record the annotator's answer to an assignment. Idempotent.
 
@@ -779,14 +786,7 @@ def label_submit(
     item was served. Locks: the item row (FOR UPDATE), then its assignment (module docstring).
     """
     answer = _Answer.clean(
-        assignment,
-        choice=choice,
-        submission_key=submission_key,
-        strength=strength,
-        criteria=criteria,
-        rationale=rationale,
-        time_spent_ms=time_spent_ms,
-        classes=classes,
+        assignment, choice=choice, submission_key=submission_key, **answer_fields
     )
     try:
         with transaction.atomic():
@@ -794,6 +794,16 @@ def label_submit(
             return result
     except IntegrityError:
         raise _key_reused() from None
+
+
+def _submission_key(value: uuid.UUID | str) -> uuid.UUID:
+    """The key minted when the form was rendered (an answer's idempotency key)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise InvalidLabel(
+            "The form is missing its submission key; reload the page.", field="submission_key"
+        ) from exc
 
 
 def _key_reused() -> InvalidLabel:
@@ -822,19 +832,13 @@ class _Answer:
         *,
         choice: str,
         submission_key: uuid.UUID | str,
-        strength: int | None,
-        criteria: Mapping[str, str] | None,
-        rationale: str,
-        time_spent_ms: int | None,
+        strength: int | None = None,
+        criteria: Mapping[str, str] | None = None,
+        rationale: str = "",
+        time_spent_ms: int | None = None,
         classes: Mapping[str, str] | None = None,
     ) -> _Answer:
-        try:
-            key = uuid.UUID(str(submission_key))
-        except ValueError as exc:
-            raise InvalidLabel(
-                "The form is missing its submission key; reload the page.",
-                field="submission_key",
-            ) from exc
+        key = _submission_key(submission_key)
         outcome, chose_left, strength, stored, text = _clean_input(
             assignment.item.audit,
             choice=choice,
@@ -931,26 +935,15 @@ def label_submit_and_next(
     assignment: Assignment,
     choice: str,
     submission_key: uuid.UUID | str,
-    strength: int | None = None,
-    criteria: Mapping[str, str] | None = None,
-    rationale: str = "",
-    time_spent_ms: int | None = None,
-    classes: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    **answer_fields: Unpack[AnswerFields],
 ) -> tuple[LabelResult, Assignment | None]:
     """label_submit, then queue_next for the same annotator, in one transaction: the label and
     the next hold commit together, one durable commit per answer instead of two, and no
     savepoints in between. Raises as label_submit does (nothing written), or returns both.
     """
     answer = _Answer.clean(
-        assignment,
-        choice=choice,
-        submission_key=submission_key,
-        strength=strength,
-        criteria=criteria,
-        rationale=rationale,
-        time_spent_ms=time_spent_ms,
-        classes=classes,
+        assignment, choice=choice, submission_key=submission_key, **answer_fields
     )
     now = now or timezone.now()
     try:
@@ -1091,12 +1084,7 @@ def label_revise(
     not move. Locks: the item row, then its label (module docstring).
     """
     now = now or timezone.now()
-    try:
-        key = uuid.UUID(str(submission_key))
-    except ValueError as exc:
-        raise InvalidLabel(
-            "The form is missing its submission key; reload the page.", field="submission_key"
-        ) from exc
+    key = _submission_key(submission_key)
     with transaction.atomic():
         label = (
             Label.objects.filter(pk=label_id, annotator=annotator)

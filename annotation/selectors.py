@@ -454,15 +454,14 @@ def undo_seconds() -> int:
     return int(getattr(settings, "ANNOTATION_UNDO_SECONDS", 30))
 
 
+def counts_by(rows: QuerySet[Any], field: str) -> dict[Any, int]:
+    """How many of `rows` have each value of `field`, in one GROUP BY (a value no row has is
+    absent)."""
+    return dict(rows.order_by().values_list(field).annotate(n=Count("pk")).values_list(field, "n"))
+
+
 def strata_summary(audit: Audit) -> list[dict[str, Any]]:
-    selected = dict(
-        AuditItem.objects.sampled()
-        .filter(audit=audit)
-        .order_by()
-        .values_list("stratum")
-        .annotate(n=Count("pk"))
-        .values_list("stratum", "n")
-    )
+    selected = counts_by(AuditItem.objects.sampled().filter(audit=audit), "stratum")
     available = (audit.selection or {}).get("available", {})
     rows = []
     for name in sampling.ALL_STRATA:

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from annotation import sampling, selectors
@@ -595,14 +595,7 @@ def _recount(audit: Audit, annotator: Any) -> None:
         .select_for_update()
         .values_list("pk", flat=True)
     )
-    counted = dict(
-        Label.objects.counted()
-        .filter(item_id__in=touched)
-        .order_by()
-        .values("item_id")
-        .annotate(n=Count("pk"))
-        .values_list("item_id", "n")
-    )
+    counted = selectors.counts_by(Label.objects.counted().filter(item_id__in=touched), "item_id")
     for item_id in touched:
         AuditItem.objects.filter(pk=item_id).update(label_count=counted.get(item_id, 0))
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -120,6 +120,13 @@ def query_params(serializer_class: type[serializers.Serializer], request: Reques
     return params.validated_data
 
 
+def validated_body(serializer_class: type[serializers.Serializer], request: Request) -> Any:
+    """The request body a serializer declares, validated: 400 `{field: [problem]}`."""
+    data_in = serializer_class(data=request.data)
+    data_in.is_valid(raise_exception=True)
+    return data_in.validated_data
+
+
 PAGE_HEADERS = [
     OpenApiParameter(
         "X-Total-Count",
@@ -140,3 +147,20 @@ BAD_QUERY = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description="a query parameter is wrong; the parameter is the key: `{page: [problem]}`",
 )
+
+
+def list_schema(
+    output: type[serializers.Serializer],
+    summary: str,
+    filters: type[serializers.Serializer] | None = None,
+    **more: Any,
+) -> Any:
+    """The OpenAPI schema of a list served by `paginated`: its filters (query parameters),
+    the page parameters and headers, the rows, and the 400 of a bad query parameter. `more`
+    goes to `extend_schema` as it is (e.g. `methods=["GET"]` beside a POST)."""
+    return extend_schema(
+        parameters=[*([filters] if filters else []), PageInput, *PAGE_HEADERS],
+        responses={200: output(many=True), 400: BAD_QUERY},
+        summary=summary,
+        **more,
+    )
