@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -140,3 +140,20 @@ BAD_QUERY = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description="a query parameter is wrong; the parameter is the key: `{page: [problem]}`",
 )
+
+
+def list_schema(
+    output: type[serializers.Serializer],
+    summary: str,
+    *,
+    filters: type[serializers.Serializer] | None = None,
+    methods: list[str] | None = None,
+) -> Callable[[Any], Any]:
+    """The OpenAPI description of a paginated list (`paginated`): the `filters` query
+    parameters and the page's, the rows with their paging headers, a 400 for a bad query."""
+    return extend_schema(
+        methods=methods,
+        parameters=[*([filters] if filters else []), PageInput, *PAGE_HEADERS],
+        responses={200: output(many=True), 400: BAD_QUERY},
+        summary=summary,
+    )
