@@ -30,10 +30,10 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 _HOST = socket.gethostname()
 _SWEEPS: dict[str, Callable[[], object]] = {}
+
+# Why a job ended or was queued again when its worker died (messages add how often, what next).
+WORKER_LOST: Final = "its worker stopped (killed or restarted) while it ran"
 
 
 def lease_seconds() -> float:
@@ -88,6 +91,30 @@ def lease_expired(
     if now - heartbeat_at > timedelta(seconds=lease_seconds()):
         return True
     return bool(owner) and _owner_dead(owner)
+
+
+def lease_take(job: Any, *, running: str, also_save: Sequence[str] = ()) -> str | None:
+    """Start or resume a job under a new owner (returned), counting the attempt; call holding
+    its row lock.
+
+    None, with nothing saved, when this attempt is one too many (its workers died
+    `TRIBUNAL_JOB_MAX_ATTEMPTS` times): the caller ends the job. `job` is a run row with
+    `status`, `started_at`, `error`, `attempts` and the lease fields; `also_save` names fields
+    to save with them (`updated_at`, where the model has one)."""
+    job.attempts += 1
+    if job.attempts > max_attempts():
+        return None
+    job.status = running
+    job.started_at = job.started_at or timezone.now()
+    job.error = ""
+    job.lease_owner, job.heartbeat_at = lease_owner_new(), timezone.now()
+    job.save(
+        update_fields=[
+            *("status", "started_at", "error", "lease_owner", "heartbeat_at", "attempts"),
+            *also_save,
+        ]
+    )
+    return str(job.lease_owner)
 
 
 def stale_before(now: datetime | None = None) -> datetime:

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, URLResolver, path
-from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import BAD_QUERY, PAGE_HEADERS, IsLead, PageInput, paginated, query_params
+from config.api import IsLead, list_schema, paginated, query_params
 from corpus import selectors
 from corpus.models import Dataset
 from corpus.serializers import PairFilterInput, PairOutput
 
 
-@extend_schema(
-    parameters=[PairFilterInput, PageInput, *PAGE_HEADERS],
-    responses={200: PairOutput(many=True), 400: BAD_QUERY},
-    summary="A dataset's pairs with texts and model names, in import order (leads)",
+@list_schema(
+    PairOutput,
+    "A dataset's pairs with texts and model names, in import order (leads)",
+    filters=PairFilterInput,
 )
 @api_view(["GET"])
 @permission_classes([IsLead])

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from config.jobs import Job
+
 
 class Outcome(models.TextChoices):
     """A pairwise preference in the pair's own labelling (A = response_a)."""
@@ -42,7 +44,7 @@ class Dataset(models.Model):
         return self.name
 
 
-class ImportJob(models.Model):
+class ImportJob(Job):
     """One file imported into a dataset: its progress, outcome and counts."""
 
     class Status(models.TextChoices):
@@ -61,16 +63,6 @@ class ImportJob(models.Model):
     rows_done = models.PositiveIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)  # rows created per table, failed parses
     errors = models.JSONField(default=list, blank=True)  # ["file:line: field: problem", ...]
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # The worker running the job and its last sign of life (config.leases): a running job
-    # whose heartbeat is older than the lease lost its worker; `attempts` counts the starts.
-    lease_owner = models.CharField(max_length=100, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         db_table = "annotation_importjob"

@@ -21,10 +21,9 @@ from rest_framework.response import Response
 
 from config.api import (
     BAD_QUERY,
-    PAGE_HEADERS,
     IsLead,
-    PageInput,
     django_errors,
+    list_schema,
     paginated,
     query_params,
 )
@@ -68,10 +67,8 @@ def _judge_output(judge: Judge) -> dict[str, Any]:
 # --- Datasets with their verdicts --------------------------------------------------------------
 
 
-@extend_schema(
-    parameters=[PageInput, *PAGE_HEADERS],
-    responses={200: DatasetOutput(many=True), 400: BAD_QUERY},
-    summary="Datasets with their numbers of pairs, human votes and verdicts (leads)",
+@list_schema(
+    DatasetOutput, "Datasets with their numbers of pairs, human votes and verdicts (leads)"
 )
 @api_view(["GET"])
 @permission_classes([IsLead])
@@ -105,11 +102,11 @@ def dataset_detail(request: Request, name: str) -> Response:
 # --- Judges -------------------------------------------------------------------------------------
 
 
-@extend_schema(
+@list_schema(
+    JudgeOutput,
+    "Judge versions, by name and newest version first",
+    filters=JudgeFilterInput,
     methods=["GET"],
-    parameters=[JudgeFilterInput, PageInput, *PAGE_HEADERS],
-    responses={200: JudgeOutput(many=True), 400: BAD_QUERY},
-    summary="Judge versions, by name and newest version first",
 )
 @extend_schema(
     methods=["POST"],
@@ -155,11 +152,8 @@ def judge_detail(request: Request, pk: int) -> Response:
     return Response(_judge_output(get_object_or_404(Judge, pk=pk)))
 
 
-@extend_schema(
-    methods=["GET"],
-    parameters=[JudgeRunFilterInput, PageInput, *PAGE_HEADERS],
-    responses={200: JudgeRunOutput(many=True), 400: BAD_QUERY},
-    summary="This judge's runs, newest first",
+@list_schema(
+    JudgeRunOutput, "This judge's runs, newest first", filters=JudgeRunFilterInput, methods=["GET"]
 )
 @extend_schema(
     methods=["POST"],

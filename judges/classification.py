@@ -24,6 +24,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -35,7 +36,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from config.leases import Heartbeat, lease_expired, lease_owner_new, max_attempts
+from config.leases import WORKER_LOST, Heartbeat, lease_expired, lease_take, max_attempts
 from config.tasks import enqueue
 from corpus.models import Dataset, Response
 from judges.models import (
@@ -61,7 +62,6 @@ BATCH_SIZE: Final = 256
 # went away); starting a new run marks it failed instead of waiting for it. A running run is
 # judged by its lease (config.leases), which expires within a minute of its worker's death.
 STALE_AFTER: Final = timedelta(minutes=30)
-_LOST: Final = "its worker stopped (killed or restarted) while it ran"
 ACTIVE: Final = (ClassificationRun.Status.PENDING, ClassificationRun.Status.RUNNING)
 _NOT_A_MAP: Final = (
     "REFUSAL_LABEL_MAP must be a JSON object mapping each of the model's labels to one of "
@@ -289,18 +289,10 @@ def responses_analyse(
                 )
                 classes[c.label] += 1
             if not has_features:
-                f = result.features
+                # The extractor's dataclass has the model's feature fields, one for one.
+                features = asdict(result.features)
                 new_features.append(
-                    ResponseFeatures(
-                        response_id=pk,
-                        extractor=extractor,
-                        length_chars=f.length_chars,
-                        length_tokens=f.length_tokens,
-                        headers=f.headers,
-                        list_items=f.list_items,
-                        bold=f.bold,
-                        prompt_similarity=f.prompt_similarity,
-                    )
+                    ResponseFeatures(response_id=pk, extractor=extractor, **features)
                 )
         counts["classified"] += len(new_classes)
         counts["featurised"] += len(new_features)
@@ -351,7 +343,7 @@ def classification_run_create(
         for old in active:
             minutes = int(STALE_AFTER.total_seconds() // 60)
             reason = (
-                _LOST
+                WORKER_LOST
                 if old.status == ClassificationRun.Status.RUNNING
                 else (f"not started within {minutes} minutes")
             )
@@ -390,8 +382,8 @@ def classification_runs_recover() -> list[int]:
                 _run_end(
                     run,
                     ClassificationRun.Status.FAILED,
-                    f"{_LOST}, {run.attempts} times; the rows stored are kept: start it again "
-                    "to continue",
+                    f"{WORKER_LOST}, {run.attempts} times; the rows stored are kept: start it "
+                    "again to continue",
                 )
                 continue
             run.status, run.lease_owner, run.heartbeat_at = (
@@ -402,7 +394,7 @@ def classification_runs_recover() -> list[int]:
             run.save(update_fields=["status", "lease_owner", "heartbeat_at", "updated_at"])
             enqueue("judges.classification_run", run.pk)
             queued.append(run.pk)
-            log.warning("classification run %s: %s; queued again", pk, _LOST)
+            log.warning("classification run %s: %s; queued again", pk, WORKER_LOST)
     return queued
 
 
@@ -431,27 +423,18 @@ def classification_run_execute(
     rows already stored are not computed again). Any error (a bad model directory, a
     database error) marks the run failed with the reason; the batches written before it stay.
     """
-    owner = lease_owner_new()
     with transaction.atomic():
         run = ClassificationRun.objects.select_for_update().select_related("dataset").get(pk=run_id)
         if not run.active:
             return run
         if run.status == ClassificationRun.Status.RUNNING and not _run_lost(run, timezone.now()):
             return run  # a live worker runs it: this is a second delivery of the task
-        run.attempts += 1
-        if run.attempts > max_attempts():
-            _run_end(run, ClassificationRun.Status.FAILED, f"{_LOST}, {run.attempts - 1} times")
+        owner = lease_take(run, running=ClassificationRun.Status.RUNNING, also_save=["updated_at"])
+        if owner is None:
+            _run_end(
+                run, ClassificationRun.Status.FAILED, f"{WORKER_LOST}, {run.attempts - 1} times"
+            )
             return run
-        run.status = ClassificationRun.Status.RUNNING
-        run.started_at = run.started_at or timezone.now()
-        run.error = ""
-        run.lease_owner, run.heartbeat_at = owner, timezone.now()
-        run.save(
-            update_fields=[
-                *("status", "started_at", "error", "updated_at"),
-                *("lease_owner", "heartbeat_at", "attempts"),
-            ]
-        )
     with Heartbeat(ClassificationRun, run.pk, owner):
         try:
             responses_analyse(

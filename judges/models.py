@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from config.jobs import Job
 from corpus.models import Dataset, Outcome, Pair, Response
 
 
@@ -121,7 +122,7 @@ class Verdict(models.Model):
         return f"{self.judge} on {self.pair_id}: {self.outcome}"
 
 
-class JudgeRun(models.Model):
+class JudgeRun(Job):
     """A judge run over a dataset's pairs, or over a chosen set of them (`pair_ids`, with a
     `scope` that says which, e.g. "audit 3"), with its progress and failure counts.
 
@@ -146,17 +147,7 @@ class JudgeRun(models.Model):
     counts = models.JSONField(default=dict, blank=True)  # calls, cache hits, failed parses...
     error = models.TextField(blank=True)
     stop_requested = models.BooleanField(default=False)  # polled by the running task
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # The worker running the job and its last sign of life (config.leases): a running job
-    # whose heartbeat is older than the lease lost its worker; `attempts` counts the starts.
-    lease_owner = models.CharField(max_length=100, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -228,7 +219,7 @@ class ResponseFeatures(models.Model):
         return f"{self.response_id}: {self.length_chars} chars"
 
 
-class ClassificationRun(models.Model):
+class ClassificationRun(Job):
     """One pass of the refusal classifier and the text features over a dataset's responses.
 
     Only responses without a row for the classifier's (or the extractor's) fingerprint are
@@ -253,19 +244,9 @@ class ClassificationRun(models.Model):
     # {"classes": {class: n over the dataset}, "classified": new rows, "featurised": ...}
     counts = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     # Touched by every progress write.
     updated_at = models.DateTimeField(auto_now=True)
-    # The worker running the job and its last sign of life (config.leases): a running job
-    # whose heartbeat is older than the lease lost its worker; `attempts` counts the starts.
-    lease_owner = models.CharField(max_length=100, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

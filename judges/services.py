@@ -39,7 +39,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from config.leases import Heartbeat, lease_expired, lease_owner_new, max_attempts
+from config.leases import WORKER_LOST, Heartbeat, lease_expired, lease_take, max_attempts
 from config.tasks import enqueue
 from corpus.models import Dataset, Pair
 from judges import selectors
@@ -331,11 +331,8 @@ def judge_run_create(
             created_by=created_by,
         )
         for old in dead:  # its worker died: the new run resumes from the stored verdicts
-            _run_end(old, JudgeRun.Status.FAILED, f"{_LOST}; replaced by run {run.pk}")
+            _run_end(old, JudgeRun.Status.FAILED, f"{WORKER_LOST}; replaced by run {run.pk}")
         return run
-
-
-_LOST: Final = "its worker stopped (killed or restarted) while it ran"
 
 
 def _worker_lost(run: JudgeRun) -> bool:
@@ -387,7 +384,7 @@ def judge_run_stop(*, run: JudgeRun) -> JudgeRun:
         if run.status == JudgeRun.Status.PENDING:
             _run_end(run, JudgeRun.Status.STOPPED)
         elif _worker_lost(run):
-            _run_end(run, JudgeRun.Status.STOPPED, f"stopped; {_LOST}")
+            _run_end(run, JudgeRun.Status.STOPPED, f"stopped; {WORKER_LOST}")
     return run
 
 
@@ -406,12 +403,12 @@ def judge_runs_recover() -> list[int]:
             if run is None or not _worker_lost(run):
                 continue
             if run.stop_requested:
-                _run_end(run, JudgeRun.Status.STOPPED, f"stopped; {_LOST}")
+                _run_end(run, JudgeRun.Status.STOPPED, f"stopped; {WORKER_LOST}")
             elif run.attempts >= max_attempts():
                 _run_end(
                     run,
                     JudgeRun.Status.FAILED,
-                    f"{_LOST}, {run.attempts} times; the verdicts stored are kept: start the "
+                    f"{WORKER_LOST}, {run.attempts} times; the verdicts stored are kept: start the "
                     "run again to resume from them",
                 )
             else:
@@ -425,7 +422,7 @@ def judge_runs_recover() -> list[int]:
                 enqueue("judges.judge_run", run.pk)
                 queued.append(run.pk)
                 log.warning(
-                    "judge run %s: %s; queued again (start %s)", pk, _LOST, run.attempts + 1
+                    "judge run %s: %s; queued again (start %s)", pk, WORKER_LOST, run.attempts + 1
                 )
     return queued
 
@@ -487,7 +484,6 @@ def judge_run_execute(
     missing model directory) marks it failed with the reason; one call's failure is an
     ``error`` order, counted, and retried by the next run.
     """
-    owner = lease_owner_new()
     with transaction.atomic():
         run = JudgeRun.objects.select_for_update().select_related("judge").get(pk=run_id)
         if run.status in (JudgeRun.Status.DONE, JudgeRun.Status.STOPPED, JudgeRun.Status.FAILED):
@@ -497,24 +493,10 @@ def judge_run_execute(
         if run.stop_requested:
             _run_end(run, JudgeRun.Status.STOPPED)
             return run
-        run.attempts += 1
-        if run.attempts > max_attempts():
-            _run_end(run, JudgeRun.Status.FAILED, f"{_LOST}, {run.attempts - 1} times")
+        owner = lease_take(run, running=JudgeRun.Status.RUNNING)
+        if owner is None:
+            _run_end(run, JudgeRun.Status.FAILED, f"{WORKER_LOST}, {run.attempts - 1} times")
             return run
-        run.status = JudgeRun.Status.RUNNING
-        run.started_at = run.started_at or timezone.now()
-        run.error = ""
-        run.lease_owner, run.heartbeat_at = owner, timezone.now()
-        run.save(
-            update_fields=[
-                "status",
-                "started_at",
-                "error",
-                "lease_owner",
-                "heartbeat_at",
-                "attempts",
-            ]
-        )
     state = _RunState(run=run, judge=run.judge)
     with Heartbeat(JudgeRun, run.pk, owner) as heartbeat:
         state.lease_lost = heartbeat.lost

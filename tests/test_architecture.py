@@ -29,6 +29,7 @@ PLUMBING = {
     "config.api",
     "config.celery",
     "config.env",
+    "config.jobs",
     "config.lazy",
     "config.leases",
     "config.model_rows",

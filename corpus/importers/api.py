@@ -21,7 +21,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import BAD_QUERY, PAGE_HEADERS, IsLead, PageInput, paginated, query_params
+from config.api import IsLead, list_schema, paginated, query_params
 from corpus.importers.serializers import ImportCreateInput, ImportJobOutput
 from corpus.importers.services import ImportRequestError, import_jobs_create
 from corpus.models import ImportJob
@@ -40,11 +40,8 @@ class ImportFilterInput(serializers.Serializer):
     )
 
 
-@extend_schema(
-    methods=["GET"],
-    parameters=[ImportFilterInput, PageInput, *PAGE_HEADERS],
-    responses={200: ImportJobOutput(many=True), 400: BAD_QUERY},
-    summary="Imports, newest first (leads)",
+@list_schema(
+    ImportJobOutput, "Imports, newest first (leads)", filters=ImportFilterInput, methods=["GET"]
 )
 @extend_schema(
     methods=["POST"],

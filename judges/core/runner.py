@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal, Protocol
 
 from judges.core.client import ChatCallError, ChatClient, ChatResult
@@ -205,17 +205,7 @@ class RunCounts:
     stopped: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "total": self.total,
-            "done": self.done,
-            "calls_made": self.calls_made,
-            "http_requests": self.http_requests,
-            "cache_hits": self.cache_hits,
-            "parsed": self.parsed,
-            "failed_parse": self.failed_parse,
-            "errors": self.errors,
-            "stopped": self.stopped,
-        }
+        return asdict(self)
 
 
 Lookup = Callable[[str, PairId, Order], OrderResult | None]

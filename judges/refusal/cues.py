@@ -176,30 +176,20 @@ _HOWEVER_I_CAN = re.compile(
 _LIST_LINE = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+\S", re.MULTILINE)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 
+# Version 2 put `opening_apology` first and measured ethics words differently; the cues
+# between stayed, in their order (a head is trained on the columns in this order).
+_OPENING_AND_ANYWHERE: Final = (
+    "opening_refusal",
+    "opening_as_an_ai",
+    "opening_capability",
+    "opening_ethics",
+    "refusal_anywhere",
+    "capability_anywhere",
+)
+_CLOSING: Final = ("contrast_after_opening", "log_words")
 CUE_NAMES_BY_VERSION: Final[dict[int, tuple[str, ...]]] = {
-    1: (
-        "opening_refusal",
-        "opening_as_an_ai",
-        "opening_capability",
-        "opening_ethics",
-        "refusal_anywhere",
-        "capability_anywhere",
-        "ethics_per_100_words",
-        "contrast_after_opening",
-        "log_words",
-    ),
-    2: (
-        "opening_apology",
-        "opening_refusal",
-        "opening_as_an_ai",
-        "opening_capability",
-        "opening_ethics",
-        "refusal_anywhere",
-        "capability_anywhere",
-        "ethics_density",
-        "contrast_after_opening",
-        "log_words",
-    ),
+    1: (*_OPENING_AND_ANYWHERE, "ethics_per_100_words", *_CLOSING),
+    2: ("opening_apology", *_OPENING_AND_ANYWHERE, "ethics_density", *_CLOSING),
 }
 CUE_NAMES_BY_VERSION[3] = (
     *CUE_NAMES_BY_VERSION[2],

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from corpus.importers.fields import MISSING, Checker
-from corpus.importers.formats.base import ParseContext
+from corpus.importers.formats.base import ParseContext, per_item
 from corpus.importers.readers import describe
 from corpus.importers.records import (
     JudgeRef,
@@ -96,48 +96,47 @@ def _raw(data: dict[str, Any]) -> str:
 
 
 def parse(ctx: ParseContext) -> Iterator[Row | RowError]:
-    for entry in ctx.source.items(required=REQUIRED):
-        if isinstance(entry, RowError):
-            yield entry
-            continue
-        c = Checker(ctx.source.name, entry)
-        instruction = c.string("instruction")
-        output_1 = c.string("output_1")
-        output_2 = c.string("output_2")
-        baseline = c.string("generator_1", nonempty=True)
-        model = c.string("generator_2", nonempty=True)
-        annotator = c.string("annotator", nonempty=True)
-        category = c.string("dataset", "")
-        preference = read_preference(c)
-        if baseline is not None and baseline == model:
-            c.error("generator_2", f"the same model as generator_1 ({model!r})")
-        if (
-            c.errors
-            or instruction is None
-            or output_1 is None
-            or output_2 is None
-            or baseline is None
-            or model is None
-            or annotator is None
-        ):
-            yield from c.errors
-            continue
-        judge = JudgeRef(f"{annotator} · alpaca-eval", annotator, SOURCE)
-        verdict = VerdictRecord(judge=judge, raw_ab=_raw(c.data), field="preference")
-        if preference is None:
-            verdict.status_ab = "failed"
-        else:
-            verdict.status_ab = "ok"
-            verdict.outcome_ab = outcome_of(preference)
-            if annotator.startswith(WEIGHTED_PREFIX):
-                verdict.margin = verdict.margin_ab = 3.0 - 2.0 * preference
-        pair = PairContent(
-            prompt=instruction,
-            response_a=output_1,
-            response_b=output_2,
-            model_a=baseline,
-            model_b=model,
-            category=category or "",
-        )
-        key = pair_key(instruction, output_1, model)
-        yield Row(entry.line, key, "instruction", pair, verdicts=[verdict])
+    return per_item(ctx.source, _row, required=REQUIRED)
+
+
+def _row(c: Checker) -> Iterator[Row | RowError]:
+    instruction = c.string("instruction")
+    output_1 = c.string("output_1")
+    output_2 = c.string("output_2")
+    baseline = c.string("generator_1", nonempty=True)
+    model = c.string("generator_2", nonempty=True)
+    annotator = c.string("annotator", nonempty=True)
+    category = c.string("dataset", "")
+    preference = read_preference(c)
+    if baseline is not None and baseline == model:
+        c.error("generator_2", f"the same model as generator_1 ({model!r})")
+    if (
+        c.errors
+        or instruction is None
+        or output_1 is None
+        or output_2 is None
+        or baseline is None
+        or model is None
+        or annotator is None
+    ):
+        yield from c.errors
+        return
+    judge = JudgeRef(f"{annotator} · alpaca-eval", annotator, SOURCE)
+    verdict = VerdictRecord(judge=judge, raw_ab=_raw(c.data), field="preference")
+    if preference is None:
+        verdict.status_ab = "failed"
+    else:
+        verdict.status_ab = "ok"
+        verdict.outcome_ab = outcome_of(preference)
+        if annotator.startswith(WEIGHTED_PREFIX):
+            verdict.margin = verdict.margin_ab = 3.0 - 2.0 * preference
+    pair = PairContent(
+        prompt=instruction,
+        response_a=output_1,
+        response_b=output_2,
+        model_a=baseline,
+        model_b=model,
+        category=category or "",
+    )
+    key = pair_key(instruction, output_1, model)
+    yield Row(c.item.line, key, "instruction", pair, verdicts=[verdict])

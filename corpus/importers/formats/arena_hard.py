@@ -26,13 +26,13 @@ pair's labelling; the verdict's margin is their mean) and as the combined verdic
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from corpus.importers.fields import MISSING, Checker
-from corpus.importers.formats.base import ParseContext
-from corpus.importers.readers import RecordFile, describe
+from corpus.importers.formats.base import ParseContext, per_item, side_files_read
+from corpus.importers.readers import describe
 from corpus.importers.records import JudgeRef, PairContent, Row, RowError, VerdictRecord
 
 DEFAULT_BASELINE: Final = "gpt-4-0314"
@@ -71,34 +71,39 @@ def _question_id(c: Checker) -> str | None:
 
 def parse(ctx: ParseContext) -> Iterator[Row | RowError]:
     texts = Texts()
-    side_errors = _load(ctx.options.questions, lambda c: _read_question(c, texts))
-    side_errors += _load(ctx.options.answers, lambda c: _read_answer(c, texts))
+    side_errors = side_files_read(ctx.options.questions, lambda c: _read_question(c, texts))
+    side_errors += side_files_read(ctx.options.answers, lambda c: _read_answer(c, texts))
     if side_errors:
         yield from side_errors
         return
     default_baseline = ctx.options.baseline or DEFAULT_BASELINE
-    for entry in ctx.source.items(required=("model", "judge", "games")):
-        if isinstance(entry, RowError):
-            yield entry
-            continue
-        c = Checker(ctx.source.name, entry)
-        qid = _question_id(c)
-        model = c.string("model", nonempty=True)
-        judge = c.string("judge", nonempty=True)
-        baseline = c.string("baseline", default_baseline, nonempty=True)
-        if model is not None and model == baseline:
-            c.error("model", f"the same model as the baseline ({model!r})")
-        games = _games(c)
-        if c.errors or qid is None or model is None or judge is None or games is None:
-            yield from c.errors
-            continue
-        yield Row(
-            entry.line,
-            f"{qid}:{baseline}|{model}",
-            "question_id" if "question_id" in c.data else "uid",
-            _pair(ctx, texts, qid, baseline, model),
-            verdicts=[_verdict(JudgeRef(f"{judge} · arena-hard", judge, SOURCE), games)],
-        )
+    yield from per_item(
+        ctx.source,
+        lambda c: _row(ctx, c, texts, default_baseline),
+        required=("model", "judge", "games"),
+    )
+
+
+def _row(
+    ctx: ParseContext, c: Checker, texts: Texts, default_baseline: str
+) -> Iterator[Row | RowError]:
+    qid = _question_id(c)
+    model = c.string("model", nonempty=True)
+    judge = c.string("judge", nonempty=True)
+    baseline = c.string("baseline", default_baseline, nonempty=True)
+    if model is not None and model == baseline:
+        c.error("model", f"the same model as the baseline ({model!r})")
+    games = _games(c)
+    if c.errors or qid is None or model is None or judge is None or games is None:
+        yield from c.errors
+        return
+    yield Row(
+        c.item.line,
+        f"{qid}:{baseline}|{model}",
+        "question_id" if "question_id" in c.data else "uid",
+        _pair(ctx, texts, qid, baseline, model),
+        verdicts=[_verdict(JudgeRef(f"{judge} · arena-hard", judge, SOURCE), games)],
+    )
 
 
 def _games(c: Checker) -> list[Game] | None:
@@ -206,20 +211,6 @@ def _text_at(c: Checker, value: Any, path: list[str | int], where: str) -> str |
         c.error(where, f"expected a string, got {describe(value)}")
         return None
     return value
-
-
-def _load(files: list[RecordFile], read: Callable[[Checker], None]) -> list[RowError]:
-    """Read every row of side files with `read`; the rows' problems, if any."""
-    errors: list[RowError] = []
-    for source in files:
-        for entry in source.items():
-            if isinstance(entry, RowError):
-                errors.append(entry)
-                continue
-            c = Checker(source.name, entry)
-            read(c)
-            errors += c.errors
-    return errors
 
 
 def _read_question(c: Checker, texts: Texts) -> None:

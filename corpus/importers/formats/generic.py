@@ -12,12 +12,12 @@ export writes, so an export imports back as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from corpus.importers import schema
 from corpus.importers.fields import MISSING, Checker
-from corpus.importers.formats.base import ParseContext
+from corpus.importers.formats.base import ParseContext, per_item
 from corpus.importers.readers import describe
 from corpus.importers.records import (
     OUTCOMES,
@@ -34,24 +34,24 @@ from corpus.importers.records import (
 
 VOTE_KEYS = frozenset(schema.VOTE_KEYS)
 VERDICT_KEYS = frozenset(schema.VERDICT_KEYS)
+T = TypeVar("T")
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
 
 def parse(ctx: ParseContext) -> Iterator[Row | RowError]:
-    for entry in ctx.source.items(required=("pair_id",), allowed=schema.FIELDS):
-        if isinstance(entry, RowError):
-            yield entry
-            continue
-        c = Checker(ctx.source.name, entry)
-        key = c.key("pair_id")
-        pair = _pair(c, key)
-        votes = _votes(c)
-        verdicts = _verdicts(c)
-        if c.errors or key is None:
-            yield from c.errors
-            continue
-        yield Row(entry.line, key, "pair_id", pair, votes, verdicts)
+    return per_item(ctx.source, _row, required=("pair_id",), allowed=schema.FIELDS)
+
+
+def _row(c: Checker) -> Iterator[Row | RowError]:
+    key = c.key("pair_id")
+    pair = _pair(c, key)
+    votes = _votes(c)
+    verdicts = _verdicts(c)
+    if c.errors or key is None:
+        yield from c.errors
+        return
+    yield Row(c.item.line, key, "pair_id", pair, votes, verdicts)
 
 
 def _boolean(c: Checker, name: str, default: bool) -> bool:
@@ -112,19 +112,8 @@ def _votes(c: Checker) -> list[Vote]:
         if outcome and voter and source:
             votes.append(Vote(voter, source, outcome, strength, "human_vote"))
     else:
-        for name in schema.FLAT_VOTE_FIELDS[1:]:
-            if c.has(name):
-                c.error(name, "given without human_vote")
-    if c.has("votes"):
-        items = c.structure("votes", c.raw("votes"))
-        if items is not MISSING and not isinstance(items, list):
-            c.error("votes", f"expected a list of votes, got {describe(items)}")
-        elif isinstance(items, list):
-            for i, item in enumerate(items):
-                vote = _nested_vote(c, f"votes[{i}]", item)
-                if vote is not None:
-                    votes.append(vote)
-    return votes
+        _refuse_without(c, schema.FLAT_VOTE_FIELDS)
+    return votes + _nested_list(c, "votes", VOTE_KEYS, _nested_vote)
 
 
 def _unknown_keys(c: Checker, data: dict[str, Any], known: frozenset[str]) -> None:
@@ -133,12 +122,7 @@ def _unknown_keys(c: Checker, data: dict[str, Any], known: frozenset[str]) -> No
             c.error(name, "unknown field")
 
 
-def _nested_vote(parent: Checker, path: str, item: Any) -> Vote | None:
-    if not isinstance(item, dict):
-        parent.error(path, f"expected an object, got {describe(item)}")
-        return None
-    c = parent.nested(path, item)
-    _unknown_keys(c, item, VOTE_KEYS)
+def _nested_vote(c: Checker, path: str, item: dict[str, Any]) -> Vote | None:
     voter = c.string("voter_id", nonempty=True)
     outcome = _outcome(c, "outcome", c.raw("outcome")) if "outcome" in item else c.raw("outcome")
     strength = c.integer("strength", None, choices=(1, 2))
@@ -155,19 +139,44 @@ def _verdicts(c: Checker) -> list[VerdictRecord]:
         if verdict is not None:
             verdicts.append(verdict)
     else:
-        for name in schema.FLAT_VERDICT_FIELDS[1:]:
-            if c.has(name):
-                c.error(name, "given without judge")
-    if c.has("verdicts"):
-        items = c.structure("verdicts", c.raw("verdicts"))
-        if items is not MISSING and not isinstance(items, list):
-            c.error("verdicts", f"expected a list of verdicts, got {describe(items)}")
-        elif isinstance(items, list):
-            for i, item in enumerate(items):
-                verdict = _nested_verdict(c, f"verdicts[{i}]", item)
-                if verdict is not None:
-                    verdicts.append(verdict)
-    return verdicts
+        _refuse_without(c, schema.FLAT_VERDICT_FIELDS)
+    return verdicts + _nested_list(c, "verdicts", VERDICT_KEYS, _nested_verdict)
+
+
+def _refuse_without(c: Checker, flat_fields: tuple[str, ...]) -> None:
+    """The flat vote's (verdict's) other columns mean nothing without its first one."""
+    for name in flat_fields[1:]:
+        if c.has(name):
+            c.error(name, f"given without {flat_fields[0]}")
+
+
+def _nested_list(
+    c: Checker,
+    name: str,
+    keys: frozenset[str],
+    read: Callable[[Checker, str, dict[str, Any]], T | None],
+) -> list[T]:
+    """The objects listed in column `name` (in CSV, as JSON text): each checked for unknown
+    keys, then read by `read` with a checker of its own at its path (`votes[0]`)."""
+    if not c.has(name):
+        return []
+    items = c.structure(name, c.raw(name))
+    if items is not MISSING and not isinstance(items, list):
+        c.error(name, f"expected a list of {name}, got {describe(items)}")
+    if not isinstance(items, list):
+        return []
+    found: list[T] = []
+    for i, item in enumerate(items):
+        path = f"{name}[{i}]"
+        if not isinstance(item, dict):
+            c.error(path, f"expected an object, got {describe(item)}")
+            continue
+        nested = c.nested(path, item)
+        _unknown_keys(nested, item, keys)
+        value = read(nested, path, item)
+        if value is not None:
+            found.append(value)
+    return found
 
 
 def _judge(c: Checker, name: str, model_field: str, fingerprint_field: str) -> JudgeRef | None:
@@ -218,12 +227,7 @@ def _flat_verdict(c: Checker) -> VerdictRecord | None:
     )
 
 
-def _nested_verdict(parent: Checker, path: str, item: Any) -> VerdictRecord | None:
-    if not isinstance(item, dict):
-        parent.error(path, f"expected an object, got {describe(item)}")
-        return None
-    c = parent.nested(path, item)
-    _unknown_keys(c, item, VERDICT_KEYS)
+def _nested_verdict(c: Checker, path: str, item: dict[str, Any]) -> VerdictRecord | None:
     judge = _judge(c, "judge", "model_id", "fingerprint")
     outcome_ab, status_ab = _order(c, "outcome_ab", "status_ab", "not_run")
     outcome_ba, status_ba = _order(c, "outcome_ba", "status_ba", "not_run")

@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 
 from corpus.importers.fields import Checker
-from corpus.importers.formats.base import ParseContext
+from corpus.importers.formats.base import ParseContext, per_item
 from corpus.importers.records import PairContent, Row, RowError, Vote, sha256_text
 
 ASSISTANT = "\n\nAssistant:"
@@ -45,31 +45,30 @@ def split_dialogues(chosen: str, rejected: str) -> tuple[str, str, str, bool] | 
 
 
 def parse(ctx: ParseContext) -> Iterator[Row | RowError]:
-    for entry in ctx.source.items(required=("chosen", "rejected")):
-        if isinstance(entry, RowError):
-            yield entry
-            continue
-        c = Checker(ctx.source.name, entry)
-        chosen = c.string("chosen")
-        rejected = c.string("rejected")
-        if c.errors or chosen is None or rejected is None:
-            yield from c.errors
-            continue
-        split = split_dialogues(chosen, rejected)
-        if split is None:
-            c.error("chosen", "chosen and rejected share no dialogue up to an assistant turn")
-            yield from c.errors
-            continue
-        prompt, chosen_turn, rejected_turn, last = split
-        digest = sha256_text(chosen + "\x1f" + rejected)
-        chosen_is_a = int(digest[-1], 16) % 2 == 0
-        meta: dict[str, object] = {"file": ctx.source.stem, "line": entry.line}
-        if not last:
-            meta["split"] = "shared_turn"
-            ctx.stats["split_at_shared_turn"] += 1
-        if chosen_turn == rejected_turn:
-            ctx.stats["identical_responses"] += 1
-        a, b = (chosen_turn, rejected_turn) if chosen_is_a else (rejected_turn, chosen_turn)
-        pair = PairContent(prompt=prompt, response_a=a, response_b=b, meta=meta)
-        vote = Vote("hh-rlhf-crowdworker", "hh_rlhf", "A" if chosen_is_a else "B", None, "chosen")
-        yield Row(entry.line, f"hh:{digest[:16]}", "chosen", pair, votes=[vote])
+    return per_item(ctx.source, lambda c: _row(ctx, c), required=("chosen", "rejected"))
+
+
+def _row(ctx: ParseContext, c: Checker) -> Iterator[Row | RowError]:
+    chosen = c.string("chosen")
+    rejected = c.string("rejected")
+    if c.errors or chosen is None or rejected is None:
+        yield from c.errors
+        return
+    split = split_dialogues(chosen, rejected)
+    if split is None:
+        c.error("chosen", "chosen and rejected share no dialogue up to an assistant turn")
+        yield from c.errors
+        return
+    prompt, chosen_turn, rejected_turn, last = split
+    digest = sha256_text(chosen + "\x1f" + rejected)
+    chosen_is_a = int(digest[-1], 16) % 2 == 0
+    meta: dict[str, object] = {"file": ctx.source.stem, "line": c.item.line}
+    if not last:
+        meta["split"] = "shared_turn"
+        ctx.stats["split_at_shared_turn"] += 1
+    if chosen_turn == rejected_turn:
+        ctx.stats["identical_responses"] += 1
+    a, b = (chosen_turn, rejected_turn) if chosen_is_a else (rejected_turn, chosen_turn)
+    pair = PairContent(prompt=prompt, response_a=a, response_b=b, meta=meta)
+    vote = Vote("hh-rlhf-crowdworker", "hh_rlhf", "A" if chosen_is_a else "B", None, "chosen")
+    yield Row(c.item.line, f"hh:{digest[:16]}", "chosen", pair, votes=[vote])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corpus.importers.fields import MISSING, Checker
-from corpus.importers.formats.base import ParseContext
+from corpus.importers.formats.base import ParseContext, per_item, side_files_read
 from corpus.importers.readers import RecordFile, describe
 from corpus.importers.records import (
     JudgeRef,
@@ -57,11 +57,9 @@ def parse(ctx: ParseContext) -> Iterator[Row | RowError]:
     if side_errors:
         yield from side_errors
         return
-    for entry in ctx.source.items(required=("question_id", "judge", "turn")):
-        if isinstance(entry, RowError):
-            yield entry
-            continue
-        yield from _row(ctx, Checker(ctx.source.name, entry), texts)
+    yield from per_item(
+        ctx.source, lambda c: _row(ctx, c, texts), required=("question_id", "judge", "turn")
+    )
 
 
 def _row(ctx: ParseContext, c: Checker, texts: Texts) -> Iterator[Row | RowError]:
@@ -235,38 +233,27 @@ def _conversations(c: Checker, swapped: bool) -> tuple[list[str], list[str], lis
 
 
 def _load_questions(files: list[RecordFile], texts: Texts) -> list[RowError]:
-    errors: list[RowError] = []
-    for source in files:
-        for entry in source.items(required=("question_id", "turns")):
-            if isinstance(entry, RowError):
-                errors.append(entry)
-                continue
-            c = Checker(source.name, entry)
-            qid = c.integer("question_id")
-            turns = c.turns("turns", null_as_empty=False)
-            category = c.string("category", "")
-            if qid is not None and turns is not None and not c.errors:
-                texts.questions[qid] = (turns, category or "")
-            errors += c.errors
-    return errors
+    def read(c: Checker) -> None:
+        qid = c.integer("question_id")
+        turns = c.turns("turns", null_as_empty=False)
+        category = c.string("category", "")
+        if qid is not None and turns is not None and not c.errors:
+            texts.questions[qid] = (turns, category or "")
+
+    return side_files_read(files, read, required=("question_id", "turns"))
 
 
 def _load_answers(files: list[RecordFile], texts: Texts) -> list[RowError]:
     """Model answers; as in FastChat, a later answer to the same question replaces an earlier."""
-    errors: list[RowError] = []
-    for source in files:
-        for entry in source.items(required=("question_id", "model_id", "choices")):
-            if isinstance(entry, RowError):
-                errors.append(entry)
-                continue
-            c = Checker(source.name, entry)
-            qid = c.integer("question_id")
-            model = c.string("model_id", nonempty=True)
-            turns = _answer_turns(c, c.data.get("choices"))
-            if qid is not None and model is not None and turns is not None and not c.errors:
-                texts.answers[(qid, model)] = turns
-            errors += c.errors
-    return errors
+
+    def read(c: Checker) -> None:
+        qid = c.integer("question_id")
+        model = c.string("model_id", nonempty=True)
+        turns = _answer_turns(c, c.data.get("choices"))
+        if qid is not None and model is not None and turns is not None and not c.errors:
+            texts.answers[(qid, model)] = turns
+
+    return side_files_read(files, read, required=("question_id", "model_id", "choices"))
 
 
 def _answer_turns(c: Checker, choices: Any) -> list[str] | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from corpus.importers.fields import Checker
-from corpus.importers.formats.base import ParseContext
+from corpus.importers.formats.base import ParseContext, per_item
 from corpus.importers.readers import Item, RecordFile
 from corpus.importers.records import (
     JudgeRef,
@@ -78,25 +78,24 @@ def _judge_rows(
 ) -> Iterator[Row | RowError]:
     model_id = judge_model_id(ctx.source.stem, result_field)
     judge = JudgeRef(name=f"{model_id} · pandalm", model_id=model_id, source="pandalm")
-    for entry in entries:
-        if isinstance(entry, RowError):
-            yield entry
-            continue
-        c = Checker(ctx.source.name, entry)
-        key = c.key("idx")
-        value = c.raw(result_field)
-        if c.errors or key is None:
-            yield from c.errors
-            continue
-        outcome = parse_result(value)
-        verdict = VerdictRecord(
-            judge=judge,
-            outcome_ab=outcome,
-            status_ab="ok" if outcome is not None else "failed",
-            raw_ab=canonical_json(entry.data),
-            field=result_field,
-        )
-        yield Row(entry.line, key, "idx", None, verdicts=[verdict])
+    return per_item(ctx.source, lambda c: _judge_row(c, judge, result_field), entries=entries)
+
+
+def _judge_row(c: Checker, judge: JudgeRef, result_field: str) -> Iterator[Row | RowError]:
+    key = c.key("idx")
+    value = c.raw(result_field)
+    if c.errors or key is None:
+        yield from c.errors
+        return
+    outcome = parse_result(value)
+    verdict = VerdictRecord(
+        judge=judge,
+        outcome_ab=outcome,
+        status_ab="ok" if outcome is not None else "failed",
+        raw_ab=canonical_json(c.item.data),
+        field=result_field,
+    )
+    yield Row(c.item.line, key, "idx", None, verdicts=[verdict])
 
 
 def split_cmp_key(cmp_key: str, known: set[str]) -> tuple[str, str] | None:
@@ -133,37 +132,36 @@ def _testset_rows(ctx: ParseContext, entries: list[Item | RowError]) -> Iterator
             parts = str(entry.data.get("cmp_key", "")).split("_")
             if len(parts) == 2:
                 known.update(parts)
-    for entry in entries:
-        if isinstance(entry, RowError):
-            yield entry
-            continue
-        c = Checker(ctx.source.name, entry)
-        key = c.key("idx")
-        cmp_key = c.string("cmp_key", nonempty=True)
-        instruction = c.string("instruction")
-        extra = c.string("input", "")
-        response1 = _response_text(ctx, c, "response1")
-        response2 = _response_text(ctx, c, "response2")
-        app = c.string("motivation_app", "")
-        votes = [c.integer(name, choices=(0, 1, 2)) for name in ANNOTATORS]
-        models = split_cmp_key(cmp_key, known) if cmp_key else None
-        if cmp_key and models is None:
-            c.error("cmp_key", f"cannot tell the two model names apart in {cmp_key!r}")
-        if c.errors or key is None or models is None:
-            yield from c.errors
-            continue
-        assert instruction is not None and response1 is not None and response2 is not None
-        prompt = f"{instruction}\n\n{extra}" if extra and extra.strip() else instruction
-        pair = PairContent(
-            prompt=prompt,
-            response_a=response1,
-            response_b=response2,
-            model_a=models[0],
-            model_b=models[1],
-            category=app or "",
-        )
-        row = Row(entry.line, key, "idx", pair)
-        for name, vote in zip(ANNOTATORS, votes, strict=True):
-            assert vote is not None
-            row.votes.append(Vote(f"pandalm-{name}", "pandalm_annotator", _VOTE[vote], None, name))
-        yield row
+    yield from per_item(ctx.source, lambda c: _testset_row(ctx, c, known), entries=entries)
+
+
+def _testset_row(ctx: ParseContext, c: Checker, known: set[str]) -> Iterator[Row | RowError]:
+    key = c.key("idx")
+    cmp_key = c.string("cmp_key", nonempty=True)
+    instruction = c.string("instruction")
+    extra = c.string("input", "")
+    response1 = _response_text(ctx, c, "response1")
+    response2 = _response_text(ctx, c, "response2")
+    app = c.string("motivation_app", "")
+    votes = [c.integer(name, choices=(0, 1, 2)) for name in ANNOTATORS]
+    models = split_cmp_key(cmp_key, known) if cmp_key else None
+    if cmp_key and models is None:
+        c.error("cmp_key", f"cannot tell the two model names apart in {cmp_key!r}")
+    if c.errors or key is None or models is None:
+        yield from c.errors
+        return
+    assert instruction is not None and response1 is not None and response2 is not None
+    prompt = f"{instruction}\n\n{extra}" if extra and extra.strip() else instruction
+    pair = PairContent(
+        prompt=prompt,
+        response_a=response1,
+        response_b=response2,
+        model_a=models[0],
+        model_b=models[1],
+        category=app or "",
+    )
+    row = Row(c.item.line, key, "idx", pair)
+    for name, vote in zip(ANNOTATORS, votes, strict=True):
+        assert vote is not None
+        row.votes.append(Vote(f"pandalm-{name}", "pandalm_annotator", _VOTE[vote], None, name))
+    yield row

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from corpus.importers.fields import MISSING, Checker
-from corpus.importers.formats.base import ParseContext
+from corpus.importers.formats.base import ParseContext, per_item
 from corpus.importers.readers import describe
 from corpus.importers.records import (
     JudgeRef,
@@ -174,45 +174,44 @@ def _reward_verdicts(c: Checker, chosen_is_a: bool) -> list[VerdictRecord]:
 
 
 def parse(ctx: ParseContext) -> Iterator[Row | RowError]:
-    for entry in ctx.source.items(required=("chosen", "rejected")):
-        if isinstance(entry, RowError):
-            yield entry
-            continue
-        c = Checker(ctx.source.name, entry)
-        chosen = _side(c, "chosen")
-        rejected = _side(c, "rejected")
-        prompt = _side(c, "prompt") if c.has("prompt") else None
-        if c.errors or chosen is None or rejected is None:
+    return per_item(ctx.source, lambda c: _row(ctx, c), required=("chosen", "rejected"))
+
+
+def _row(ctx: ParseContext, c: Checker) -> Iterator[Row | RowError]:
+    chosen = _side(c, "chosen")
+    rejected = _side(c, "rejected")
+    prompt = _side(c, "prompt") if c.has("prompt") else None
+    if c.errors or chosen is None or rejected is None:
+        yield from c.errors
+        return
+    if isinstance(chosen, str) != isinstance(rejected, str):
+        c.error("rejected", "chosen and rejected must both be strings or both messages")
+        yield from c.errors
+        return
+    if prompt is None or isinstance(prompt, str) != isinstance(chosen, str):
+        if chosen == rejected:
+            c.error("rejected", "the same as chosen: no prompt to split off")
             yield from c.errors
-            continue
-        if isinstance(chosen, str) != isinstance(rejected, str):
-            c.error("rejected", "chosen and rejected must both be strings or both messages")
-            yield from c.errors
-            continue
-        if prompt is None or isinstance(prompt, str) != isinstance(chosen, str):
-            if chosen == rejected:
-                c.error("rejected", "the same as chosen: no prompt to split off")
-                yield from c.errors
-                continue
-            prompt, chosen, rejected = extract_prompt(chosen, rejected)
-            ctx.stats["implicit_prompts"] += 1
-        texts = render(prompt), render(chosen), render(rejected)
-        digest = sha256_text("\x1f".join(texts))
-        chosen_is_a = int(digest[-1], 16) % 2 == 0
-        verdicts = _reward_verdicts(c, chosen_is_a)
-        if c.errors:
-            yield from c.errors
-            continue
-        if texts[1] == texts[2]:
-            ctx.stats["identical_responses"] += 1
-        users = sum(m["role"] == "user" for m in prompt) if isinstance(prompt, list) else 1
-        a, b = (texts[1], texts[2]) if chosen_is_a else (texts[2], texts[1])
-        pair = PairContent(
-            prompt=texts[0],
-            response_a=a,
-            response_b=b,
-            turn=max(users, 1),
-            meta={"file": ctx.source.stem, "line": entry.line},
-        )
-        vote = Vote(VOTER, "generic", "A" if chosen_is_a else "B", None, "chosen")
-        yield Row(entry.line, f"pref:{digest[:16]}", "chosen", pair, [vote], verdicts)
+            return
+        prompt, chosen, rejected = extract_prompt(chosen, rejected)
+        ctx.stats["implicit_prompts"] += 1
+    texts = render(prompt), render(chosen), render(rejected)
+    digest = sha256_text("\x1f".join(texts))
+    chosen_is_a = int(digest[-1], 16) % 2 == 0
+    verdicts = _reward_verdicts(c, chosen_is_a)
+    if c.errors:
+        yield from c.errors
+        return
+    if texts[1] == texts[2]:
+        ctx.stats["identical_responses"] += 1
+    users = sum(m["role"] == "user" for m in prompt) if isinstance(prompt, list) else 1
+    a, b = (texts[1], texts[2]) if chosen_is_a else (texts[2], texts[1])
+    pair = PairContent(
+        prompt=texts[0],
+        response_a=a,
+        response_b=b,
+        turn=max(users, 1),
+        meta={"file": ctx.source.stem, "line": c.item.line},
+    )
+    vote = Vote(VOTER, "generic", "A" if chosen_is_a else "B", None, "chosen")
+    yield Row(c.item.line, f"pref:{digest[:16]}", "chosen", pair, [vote], verdicts)
