@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.metrics import bootstrap, engine
+from analysis.metrics import bootstrap, engine, position
 from analysis.metrics.outcomes import (
     BOTH_BAD,
     NO_ITEMS,
@@ -57,7 +57,6 @@ from analysis.metrics.outcomes import (
     Undefined,
     result_json,
 )
-from analysis.metrics.position import position_report
 from analysis.metrics.votes import show
 
 VERDICTS = (A, TIE, B)
@@ -500,21 +499,17 @@ def position_by_slice(
     """Position consistency overall (``"all"``) and per slice value: ``{slice: {value:
     result JSON}}`` with details ``consistent``, ``primacy``, ``recency``."""
     first = np.asarray(original, dtype=object)
-    second = np.asarray(swapped, dtype=object)
     labels = _clusters(clusters, len(first))
+    # Checked once; each slice's figure is position_report's consistency on its subset (its
+    # fairness, which a slice does not show, is not computed).
+    first, second = position.checked_orders(first, swapped)
+    resampling = bootstrap.Resampling(n_boot, level, seed)
 
     def one(mask: np.ndarray) -> dict[str, Any]:
-        report = position_report(
-            first[mask],
-            second[mask],
-            clusters=_subset(labels, mask),
-            n_boot=n_boot,
-            level=level,
-            seed=seed,
-        )
-        out = result_json(report.consistency)
+        counts = position.order_counts(first[mask], second[mask], _subset(labels, mask))
+        out = result_json(counts.measure(position.share_consistent, resampling))
         out["details"].update(
-            consistent=report.consistent, primacy=report.primacy, recency=report.recency
+            consistent=counts.consistent, primacy=counts.primacy, recency=counts.recency
         )
         return out
 
