@@ -115,35 +115,6 @@ def _people(people: Any, n: int) -> np.ndarray:
     return truth
 
 
-def _share(
-    contributions: np.ndarray,
-    column: int,
-    clusters: np.ndarray | None,
-    resampling: bootstrap.Resampling,
-    details: dict[str, float | int | str],
-) -> Result:
-    """The share ``contributions[:, column]`` of ``contributions[:, 0]`` (one row per pair:
-    1, then the counts), with its percentile bootstrap interval."""
-
-    def share(totals: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return totals[:, column] / totals[:, 0]
-
-    def why_undefined(totals: np.ndarray) -> str | None:
-        return NO_ITEMS if totals[0] == 0 else None
-
-    n = len(contributions)
-    return bootstrap.estimate(
-        contributions,
-        share,
-        why_undefined,
-        n=n,
-        clusters=clusters,
-        details=details,
-        **resampling._asdict(),
-    )
-
-
 # --- flips -----------------------------------------------------------------------------------
 
 
@@ -171,7 +142,7 @@ def flip_rate(
     flipped = (one[both] != two[both]).astype(float)
     contributions = np.column_stack([np.ones(len(flipped)), flipped])
     details: dict[str, float | int | str] = {"flips": int(flipped.sum()), "pairs": int(both.sum())}
-    return _share(
+    return bootstrap.share_estimate(
         contributions, 1, _subset(labels, both), bootstrap.Resampling(n_boot, level, seed), details
     )
 
@@ -362,7 +333,7 @@ def order_agreement(
     for column, name in ((1, "both_orders"), (2, "original_order"), (3, "swapped_order")):
         details: dict[str, float | int | str] = {"right": int(contributions[:, column].sum())}
         out[name] = result_json(
-            _share(
+            bootstrap.share_estimate(
                 contributions,
                 column,
                 _subset(labels, keep),
@@ -507,7 +478,7 @@ def position_by_slice(
 
     def one(mask: np.ndarray) -> dict[str, Any]:
         counts = position.order_counts(first[mask], second[mask], _subset(labels, mask))
-        out = result_json(counts.measure(position.share_consistent, resampling))
+        out = result_json(counts.consistency(resampling))
         out["details"].update(
             consistent=counts.consistent, primacy=counts.primacy, recency=counts.recency
         )

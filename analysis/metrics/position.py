@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.metrics import bootstrap
-from analysis.metrics.outcomes import BOTH_BAD, NO_ITEMS, TIE, A, B, Result, normal_z
+from analysis.metrics.outcomes import BOTH_BAD, TIE, A, B, Result, normal_z
 from analysis.metrics.votes import require_columns, show
 
 
@@ -90,8 +90,8 @@ def position_report(
     counts = order_counts(*checked_orders(original, swapped), clusters)
     resampling = bootstrap.Resampling(n_boot, level, seed)
     return PositionReport(
-        consistency=counts.measure(share_consistent, resampling),
-        fairness=counts.measure(_fairness, resampling),
+        consistency=counts.consistency(resampling),
+        fairness=counts.fairness(resampling),
         n=counts.n,
         consistent=counts.consistent,
         primacy=counts.primacy,
@@ -133,15 +133,13 @@ class OrderCounts:
     def recency(self) -> int:
         return int(self.contributions[:, 3].sum())
 
-    def measure(self, statistic: bootstrap.Statistic, resampling: bootstrap.Resampling) -> Result:
-        return bootstrap.estimate(
-            self.contributions,
-            statistic,
-            _why_undefined,
-            n=self.n,
-            clusters=self.labels,
-            **resampling._asdict(),
-        )
+    def consistency(self, resampling: bootstrap.Resampling) -> Result:
+        """The share of consistent pairs, with its percentile bootstrap interval."""
+        return bootstrap.share_estimate(self.contributions, 1, self.labels, resampling)
+
+    def fairness(self, resampling: bootstrap.Resampling) -> Result:
+        """(recency - primacy) / pairs, with its percentile bootstrap interval."""
+        return bootstrap.share_estimate(self.contributions, 3, self.labels, resampling, minus=2)
 
 
 def order_counts(first: np.ndarray, second: np.ndarray, clusters: Any = None) -> OrderCounts:
@@ -163,21 +161,6 @@ def order_counts(first: np.ndarray, second: np.ndarray, clusters: Any = None) ->
         float
     )
     return OrderCounts(contributions, labels)
-
-
-def _why_undefined(totals: np.ndarray) -> str | None:
-    return NO_ITEMS if totals[0] == 0 else None
-
-
-def share_consistent(totals: np.ndarray) -> np.ndarray:
-    """Position consistency of (pairs, consistent, primacy, recency) totals."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return totals[:, 1] / totals[:, 0]
-
-
-def _fairness(totals: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (totals[:, 3] - totals[:, 2]) / totals[:, 0]
 
 
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float] | None:
