@@ -517,11 +517,11 @@ def _outcome(frame: pd.DataFrame, ties: Ties) -> tuple[pd.DataFrame, np.ndarray]
     if ties not in ("drop", "half"):
         raise ValueError(f"ties must be 'drop' or 'half', got {ties!r}")
     if ties == "drop":
-        frame = _rows_where(frame, (frame["won"] != 0.5).to_numpy(dtype=bool))
+        frame = rows_where(frame, (frame["won"] != 0.5).to_numpy(dtype=bool))
     return frame, frame["won"].to_numpy(dtype=float)
 
 
-def _rows_where(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+def rows_where(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     """``frame[keep]`` for a boolean array: the same rows, index and order, by position
     (``take``, which a boolean ``frame[...]`` calls after checks that cost as much again;
     the refusal study selects rows some fifty times per snapshot)."""
@@ -609,7 +609,7 @@ def _usable(frame: pd.DataFrame, opponent: bool) -> tuple[pd.DataFrame, bool]:
     present = np.ones(len(frame), dtype=bool)
     for column in needed:
         present &= pd.to_numeric(frame[column], errors="coerce").notna().to_numpy(dtype=bool)
-    return _rows_where(frame, present), bool(use_sim)
+    return rows_where(frame, present), bool(use_sim)
 
 
 @dataclass(frozen=True)
@@ -640,14 +640,13 @@ def lpm_design(
     opponent_controls: bool = False,
 ) -> RegressionInputs:
     """The regression inputs of :func:`refusal_lpm` (same arguments)."""
-    design, y, rows, absent, scale = _one_rater_design(
+    return _one_rater_design(
         sides,
-        lambda frame: _rows_where(frame, frame["rater"].eq(rater).to_numpy(dtype=bool)),
+        lambda frame: rows_where(frame, frame["rater"].eq(rater).to_numpy(dtype=bool)),
         ties,
         length_scale,
         opponent_controls,
     )
-    return _inputs(design, y, rows, absent, scale, ties)
 
 
 def _one_rater_design(
@@ -656,15 +655,15 @@ def _one_rater_design(
     ties: Ties,
     length_scale: float | None,
     opponent: bool,
-) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, dict[str, str], float | None]:
-    """The regressors, outcome, rows, left-out terms and length scale of the rows ``select``
-    keeps; the scale (when not given) comes from every row of ``sides``."""
+) -> RegressionInputs:
+    """The LPM's regression inputs on the rows ``select`` keeps; the length scale (when not
+    given) comes from every row of ``sides``."""
     frame = _checked_sides(sides)
     scale = length_scale if length_scale is not None else length_scale_of(frame)
     rows, use_sim = _usable(select(frame), opponent)
     rows, y = _outcome(rows, ties)
     design, absent = _regressors(rows, scale, use_sim, opponent)
-    return design, y, rows, absent, scale
+    return _inputs(design, y, rows, absent, scale, ties)
 
 
 def _inputs(
@@ -805,44 +804,41 @@ def gap_design(
     length_scale: float | None = None,
     opponent_controls: bool = False,
 ) -> RegressionInputs:
-    """The regression inputs of :func:`moderation_gap` (same arguments)."""
-    base, y, rows, absent, scale = _one_rater_design(
+    """The regression inputs of :func:`moderation_gap` (same arguments): the LPM's on the
+    pairs both rated, stacked."""
+    both = _one_rater_design(
         sides,
-        lambda frame: _rated_by_both(frame, human, judge),
+        lambda frame: rated_by_both(frame, human, judge),
         ties,
         length_scale,
         opponent_controls,
     )
-    return _stacked(base, y, rows, absent, judge=judge, scale=scale, ties=ties)
+    return _stacked(both, judge=judge)
 
 
-def _rated_by_both(frame: pd.DataFrame, human: Hashable, judge: Hashable) -> pd.DataFrame:
-    """The rows of ``human`` and ``judge`` on the pairs both rated (errors name a missing one)."""
+def rated_by_both(
+    frame: pd.DataFrame, human: Hashable, judge: Hashable, what: str = "sides"
+) -> pd.DataFrame:
+    """The rows (``pair_id``, ``rater``...) of ``human`` and ``judge`` on the pairs both
+    rated, in order; errors name a rater without rows in the table called ``what``."""
     if human == judge:
         raise ValueError(f"human and judge must be different raters, both are {show(human)}")
     is_human = frame["rater"].eq(human).to_numpy(dtype=bool)
     is_judge = frame["rater"].eq(judge).to_numpy(dtype=bool)
     for name, rater, rows in (("human", human, is_human), ("judge", judge, is_judge)):
         if not rows.any():
-            raise ValueError(f"sides has no rows for the {name} rater {show(rater)}")
+            raise ValueError(f"{what} has no rows for the {name} rater {show(rater)}")
     pair_ids = frame["pair_id"]
     both = pd.Index(pair_ids[is_human].unique()).intersection(pair_ids[is_judge].unique())
-    return _rows_where(frame, (is_human | is_judge) & pair_ids.isin(both).to_numpy(dtype=bool))
+    return rows_where(frame, (is_human | is_judge) & pair_ids.isin(both).to_numpy(dtype=bool))
 
 
-def _stacked(
-    base: pd.DataFrame,
-    y: np.ndarray,
-    rows: pd.DataFrame,
-    absent: dict[str, str],
-    *,
-    judge: Hashable,
-    scale: float | None,
-    ties: Ties,
-) -> RegressionInputs:
-    """The stacked design: ``base`` (one rater's regressors, intercept first), ``judge`` (1 on
-    the judge's rows) and ``judge:<term>`` for every other term. Fully interacted, each
-    interaction is the judge's coefficient minus the human one on the same pairs."""
+def _stacked(inputs: RegressionInputs, *, judge: Hashable) -> RegressionInputs:
+    """The stacked design: the inputs' regressors (one rater's, intercept first) on both
+    raters' rows, ``judge`` (1 on the judge's rows) and ``judge:<term>`` for every other term.
+    Fully interacted, each interaction is the judge's coefficient minus the human one on the
+    same pairs."""
+    base, rows, absent = inputs.design, inputs.rows, dict(inputs.absent)
     is_judge = rows["rater"].eq(judge).astype(float).to_numpy()
     columns = {str(term): base[term].to_numpy() for term in base.columns}
     columns[JUDGE] = is_judge
@@ -853,7 +849,7 @@ def _stacked(
         absent[f"{JUDGE}:{term}"] = absent[term]
     # One frame from the columns: inserting them one by one cost more than the fit.
     design = pd.DataFrame(columns, index=base.index)
-    return _inputs(design, y, rows, absent, scale, ties)
+    return _inputs(design, inputs.y, rows, absent, inputs.length_scale, inputs.ties)
 
 
 def indicator_gap_design(
@@ -889,12 +885,12 @@ def indicator_gap_design(
             )
         frame[term] = values
     scale = length_scale if length_scale is not None else length_scale_of(frame)
-    frame = _rated_by_both(frame, human, judge)
+    frame = rated_by_both(frame, human, judge)
     rows = frame[pd.to_numeric(frame[LENGTH], errors="coerce").notna()]
     rows, y = _outcome(rows, ties)
     base = pd.DataFrame({INTERCEPT: np.ones(len(rows))}, index=rows.index)
     absent: dict[str, str] = {}
-    responses = rows.drop_duplicates(["pair_id", "side"])
+    responses = rows.take(_first_rows(rows, ["pair_id", "side"]))
     for term in indicators:
         ones = int(responses[term].sum())
         if min(ones, len(responses) - ones) < MIN_CLASS_RESPONSES:
@@ -908,7 +904,7 @@ def indicator_gap_design(
         absent[LENGTH] = "len_diff has no spread"
     else:
         base[LENGTH] = rows[LENGTH].astype(float) / scale
-    return _stacked(base, y, rows, absent, judge=judge, scale=scale, ties=ties)
+    return _stacked(_inputs(base, y, rows, absent, scale, ties), judge=judge)
 
 
 def indicator_gap(
