@@ -51,7 +51,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from analysis.metrics.outcomes import (
     BOTH_BAD,
@@ -353,7 +353,9 @@ class LinearModel:
         se = float(np.sqrt(max(vector @ self.cov @ vector, 0.0)))
         q = t_quantile(self.level, self.df)
         if se > 0:
-            p_value = float(2.0 * stats.t.sf(abs(value) / se, self.df))
+            # t's survival function, as stats.t.sf computes it (the same float), without
+            # the distribution machinery's ~0.1 ms a call (some eighty calls per snapshot).
+            p_value = float(2.0 * special.stdtr(self.df, -(abs(value) / se)))
         else:
             p_value = 0.0 if value != 0 else 1.0
         return Estimate(
