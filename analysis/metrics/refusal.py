@@ -674,7 +674,7 @@ def _inputs(
     rows: pd.DataFrame,
     absent: Mapping[str, str],
     scale: float | None,
-    ties: Ties,
+    ties: str,
 ) -> RegressionInputs:
     """Regression inputs clustered by pair (one pair's rows share a cluster)."""
     return RegressionInputs(design, y, rows["pair_id"].to_numpy(), rows, absent, scale, ties)
