@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from analysis.metrics.outcomes import Estimate, Result, Undefined
+from analysis.metrics.outcomes import NO_ITEMS, Estimate, Result, Undefined
 
 Seed = int | np.random.Generator | None
 Statistic = Callable[[np.ndarray], np.ndarray]
@@ -80,6 +80,8 @@ def resample_sums(
     rows = contributions if sparse.issparse(contributions) else np.asarray(contributions, float)
     if rows.ndim != 2:
         raise ValueError("contributions must be a 2-D array (one row per item)")
+    if clusters is not None:
+        clusters = _cluster_codes(clusters, rows.shape[0])  # once, for the key and the sums
     key = _cache_key(rows, clusters, counts, n_boot, seed)
     if key is not None:
         with _cache_lock:
@@ -107,9 +109,9 @@ def _cache_key(rows: Any, clusters: Any, counts: Any, n_boot: int, seed: Seed) -
             digest.update(np.ascontiguousarray(part).tobytes())
     else:
         digest.update(np.ascontiguousarray(rows).tobytes())
-    if clusters is not None:
+    if clusters is not None:  # the codes of _cluster_codes
         digest.update(b"clusters")
-        digest.update(np.asarray(pd.factorize(np.asarray(clusters))[0], np.int64).tobytes())
+        digest.update(np.asarray(clusters, np.int64).tobytes())
     if counts is not None:
         digest.update(b"counts")
         digest.update(np.asarray(counts, dtype=float).tobytes())
@@ -198,6 +200,40 @@ def estimate(
     return Estimate(value=value, n=n, ci=ci, level=level, details=extra)
 
 
+def share_estimate(
+    contributions: np.ndarray,
+    column: int,
+    clusters: np.ndarray | None,
+    resampling: Resampling,
+    details: Mapping[str, float | int | str] | None = None,
+    minus: int | None = None,
+) -> Result:
+    """The share ``contributions[:, column]`` of ``contributions[:, 0]`` (one row per unit:
+    1, then the counts), less the share of column ``minus`` if given (a difference of two
+    shares, such as position fairness), with its percentile bootstrap interval
+    (:func:`estimate`)."""
+
+    def share(totals: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if minus is None:
+                return totals[:, column] / totals[:, 0]
+            return (totals[:, column] - totals[:, minus]) / totals[:, 0]
+
+    def why_undefined(totals: np.ndarray) -> str | None:
+        return NO_ITEMS if totals[0] == 0 else None
+
+    n = len(contributions)
+    return estimate(
+        contributions,
+        share,
+        why_undefined,
+        n=n,
+        clusters=clusters,
+        details=details,
+        **resampling._asdict(),
+    )
+
+
 def group_resample_sums(
     rows: np.ndarray,
     groups: np.ndarray,
@@ -273,15 +309,22 @@ def _check_level(level: float) -> None:
         raise ValueError(f"confidence level must be between 0 and 1, got {level}")
 
 
-def _sum_by_cluster(rows: Any, clusters: Any) -> Any:
+def _cluster_codes(clusters: Any, n: int) -> np.ndarray:
+    """Each row's cluster as a code 0, 1, ... in order of first appearance."""
     labels = np.asarray(clusters)
-    if labels.shape != (rows.shape[0],):
+    if labels.shape != (n,):
         raise ValueError("clusters must have one label per contribution row")
-    codes, uniques = pd.factorize(labels)
+    codes = np.asarray(pd.factorize(labels)[0], dtype=np.int64)
     if (codes < 0).any():
         raise ValueError("every item needs a cluster label (found a missing one)")
+    return codes
+
+
+def _sum_by_cluster(rows: Any, codes: np.ndarray) -> Any:
+    """Rows summed per cluster (``codes`` from :func:`_cluster_codes`), clusters in order."""
+    n_clusters = int(codes.max()) + 1 if len(codes) else 0
     indicator = sparse.csr_matrix(
-        (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(len(uniques), len(codes))
+        (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_clusters, len(codes))
     )
     return indicator @ rows
 
@@ -301,11 +344,26 @@ def _distinct_rows(rows: Any) -> tuple[Any, np.ndarray]:
         ]
         inverse = np.asarray(pd.factorize(pd.Series(keys, dtype=object))[0], dtype=np.int64)
         return matrix[_first_positions(inverse)], inverse
-    # Combine per-column codes pairwise; each partial code stays below n, so no overflow.
-    inverse = np.zeros(n, dtype=np.int64)
-    for column in np.ascontiguousarray(rows.T):
-        codes, uniques = pd.factorize(column)
-        inverse = np.asarray(pd.factorize(inverse * len(uniques) + codes)[0], dtype=np.int64)
+    if np.isnan(rows).any():  # kept on the general path: factorize's codes for NaN
+        inverse = np.zeros(n, dtype=np.int64)
+        for column in np.ascontiguousarray(rows.T):
+            codes, uniques = pd.factorize(column)
+            inverse = np.asarray(pd.factorize(inverse * len(uniques) + codes)[0], dtype=np.int64)
+        return rows[_first_positions(inverse)], inverse
+    # One key per distinct row from per-column codes (np.unique: equal values share a code,
+    # as with factorize, without its per-call cost on these small columns); the key is
+    # compacted before it could overflow. Numbered in order of first appearance at the end,
+    # so the distinct rows come in the same order as before.
+    key = np.zeros(n, dtype=np.int64)
+    bound = 1
+    for column in rows.T:
+        uniques, codes = np.unique(column, return_inverse=True)
+        if bound * len(uniques) >= 2**62:
+            key = np.unique(key, return_inverse=True)[1].astype(np.int64)
+            bound = int(key.max()) + 1
+        key = key * len(uniques) + codes
+        bound *= len(uniques)
+    inverse = np.asarray(pd.factorize(key)[0], dtype=np.int64)
     return rows[_first_positions(inverse)], inverse
 
 

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.metrics import bootstrap, engine
+from analysis.metrics import bootstrap, engine, position
 from analysis.metrics.outcomes import (
     BOTH_BAD,
     NO_ITEMS,
@@ -57,7 +57,6 @@ from analysis.metrics.outcomes import (
     Undefined,
     result_json,
 )
-from analysis.metrics.position import position_report
 from analysis.metrics.votes import show
 
 VERDICTS = (A, TIE, B)
@@ -116,35 +115,6 @@ def _people(people: Any, n: int) -> np.ndarray:
     return truth
 
 
-def _share(
-    contributions: np.ndarray,
-    column: int,
-    clusters: np.ndarray | None,
-    resampling: bootstrap.Resampling,
-    details: dict[str, float | int | str],
-) -> Result:
-    """The share ``contributions[:, column]`` of ``contributions[:, 0]`` (one row per pair:
-    1, then the counts), with its percentile bootstrap interval."""
-
-    def share(totals: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return totals[:, column] / totals[:, 0]
-
-    def why_undefined(totals: np.ndarray) -> str | None:
-        return NO_ITEMS if totals[0] == 0 else None
-
-    n = len(contributions)
-    return bootstrap.estimate(
-        contributions,
-        share,
-        why_undefined,
-        n=n,
-        clusters=clusters,
-        details=details,
-        **resampling._asdict(),
-    )
-
-
 # --- flips -----------------------------------------------------------------------------------
 
 
@@ -172,7 +142,7 @@ def flip_rate(
     flipped = (one[both] != two[both]).astype(float)
     contributions = np.column_stack([np.ones(len(flipped)), flipped])
     details: dict[str, float | int | str] = {"flips": int(flipped.sum()), "pairs": int(both.sum())}
-    return _share(
+    return bootstrap.share_estimate(
         contributions, 1, _subset(labels, both), bootstrap.Resampling(n_boot, level, seed), details
     )
 
@@ -363,7 +333,7 @@ def order_agreement(
     for column, name in ((1, "both_orders"), (2, "original_order"), (3, "swapped_order")):
         details: dict[str, float | int | str] = {"right": int(contributions[:, column].sum())}
         out[name] = result_json(
-            _share(
+            bootstrap.share_estimate(
                 contributions,
                 column,
                 _subset(labels, keep),
@@ -500,21 +470,17 @@ def position_by_slice(
     """Position consistency overall (``"all"``) and per slice value: ``{slice: {value:
     result JSON}}`` with details ``consistent``, ``primacy``, ``recency``."""
     first = np.asarray(original, dtype=object)
-    second = np.asarray(swapped, dtype=object)
     labels = _clusters(clusters, len(first))
+    # Checked once; each slice's figure is position_report's consistency on its subset (its
+    # fairness, which a slice does not show, is not computed).
+    first, second = position.checked_orders(first, swapped)
+    resampling = bootstrap.Resampling(n_boot, level, seed)
 
     def one(mask: np.ndarray) -> dict[str, Any]:
-        report = position_report(
-            first[mask],
-            second[mask],
-            clusters=_subset(labels, mask),
-            n_boot=n_boot,
-            level=level,
-            seed=seed,
-        )
-        out = result_json(report.consistency)
+        counts = position.order_counts(first[mask], second[mask], _subset(labels, mask))
+        out = result_json(counts.consistency(resampling))
         out["details"].update(
-            consistent=report.consistent, primacy=report.primacy, recency=report.recency
+            consistent=counts.consistent, primacy=counts.primacy, recency=counts.recency
         )
         return out
 

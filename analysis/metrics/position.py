@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.metrics import bootstrap
-from analysis.metrics.outcomes import BOTH_BAD, NO_ITEMS, TIE, A, B, Result, normal_z
+from analysis.metrics.outcomes import BOTH_BAD, TIE, A, B, Result, normal_z
 from analysis.metrics.votes import require_columns, show
 
 
@@ -87,9 +87,64 @@ def position_report(
     responses; pairs missing either verdict (None/NaN) are skipped. ``clusters`` (one label
     per pair) makes the bootstrap resample clusters instead of pairs.
     """
+    counts = order_counts(*checked_orders(original, swapped), clusters)
+    resampling = bootstrap.Resampling(n_boot, level, seed)
+    return PositionReport(
+        consistency=counts.consistency(resampling),
+        fairness=counts.fairness(resampling),
+        n=counts.n,
+        consistent=counts.consistent,
+        primacy=counts.primacy,
+        recency=counts.recency,
+        other=counts.n - counts.consistent - counts.primacy - counts.recency,
+    )
+
+
+def checked_orders(original: Any, swapped: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Both orders' verdicts as object arrays (``both_bad`` read as a tie), of equal length;
+    errors name the first value that is not a verdict."""
     first, second = _verdicts(original, "original"), _verdicts(swapped, "swapped")
     if first.shape != second.shape:
         raise ValueError(f"original has {len(first)} verdicts but swapped has {len(second)}")
+    return first, second
+
+
+@dataclass(frozen=True)
+class OrderCounts:
+    """Per pair with both verdicts: 1, consistent, primacy, recency (the bootstrap's
+    contributions), with the pairs' cluster labels."""
+
+    contributions: np.ndarray
+    labels: np.ndarray | None
+
+    @property
+    def n(self) -> int:
+        return len(self.contributions)
+
+    @property
+    def consistent(self) -> int:
+        return int(self.contributions[:, 1].sum())
+
+    @property
+    def primacy(self) -> int:
+        return int(self.contributions[:, 2].sum())
+
+    @property
+    def recency(self) -> int:
+        return int(self.contributions[:, 3].sum())
+
+    def consistency(self, resampling: bootstrap.Resampling) -> Result:
+        """The share of consistent pairs, with its percentile bootstrap interval."""
+        return bootstrap.share_estimate(self.contributions, 1, self.labels, resampling)
+
+    def fairness(self, resampling: bootstrap.Resampling) -> Result:
+        """(recency - primacy) / pairs, with its percentile bootstrap interval."""
+        return bootstrap.share_estimate(self.contributions, 3, self.labels, resampling, minus=2)
+
+
+def order_counts(first: np.ndarray, second: np.ndarray, clusters: Any = None) -> OrderCounts:
+    """The counts of verdicts already checked by :func:`checked_orders` (or a subset of
+    them); pairs missing either verdict are skipped."""
     present = pd.notna(first) & pd.notna(second)
     if clusters is not None:
         labels = np.asarray(clusters)
@@ -105,40 +160,7 @@ def position_report(
     contributions = np.column_stack([np.ones(len(first)), consistent, primacy, recency]).astype(
         float
     )
-    n = len(first)
-
-    def why_undefined(totals: np.ndarray) -> str | None:
-        return NO_ITEMS if totals[0] == 0 else None
-
-    def share_consistent(totals: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return totals[:, 1] / totals[:, 0]
-
-    def fairness(totals: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (totals[:, 3] - totals[:, 2]) / totals[:, 0]
-
-    def measure(statistic: bootstrap.Statistic) -> Result:
-        return bootstrap.estimate(
-            contributions,
-            statistic,
-            why_undefined,
-            n=n,
-            clusters=labels,
-            n_boot=n_boot,
-            level=level,
-            seed=seed,
-        )
-
-    return PositionReport(
-        consistency=measure(share_consistent),
-        fairness=measure(fairness),
-        n=n,
-        consistent=int(consistent.sum()),
-        primacy=int(primacy.sum()),
-        recency=int(recency.sum()),
-        other=int(n - consistent.sum() - primacy.sum() - recency.sum()),
-    )
+    return OrderCounts(contributions, labels)
 
 
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float] | None:

@@ -238,13 +238,19 @@ def _rank_correlation(
     second: Ranking | pd.Series | Mapping[Hashable, float],
     test: Any,
 ) -> Result:
-    joined = pd.concat([_scores(first), _scores(second)], axis=1, join="inner").dropna()
-    n = len(joined)
+    one, two = _scores(first), _scores(second)
+    # The models in common in the first ranking's order (an inner join's), then both scores.
+    common = one.index.intersection(two.index)
+    x = one.reindex(common).to_numpy(dtype=float)
+    y = two.reindex(common).to_numpy(dtype=float)
+    scored = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[scored], y[scored]
+    n = len(x)
     if n < 2:
         return Undefined("fewer than 2 models in common", n=n)
-    if joined.iloc[:, 0].nunique() < 2 or joined.iloc[:, 1].nunique() < 2:
+    if len(np.unique(x)) < 2 or len(np.unique(y)) < 2:
         return Undefined("a ranking gives every model the same score", n=n)
-    outcome = test(joined.iloc[:, 0], joined.iloc[:, 1])
+    outcome = test(x, y)
     return Estimate(value=float(outcome.statistic), n=n, details={"p_value": float(outcome.pvalue)})
 
 

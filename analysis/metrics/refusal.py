@@ -51,7 +51,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from analysis.metrics.outcomes import (
     BOTH_BAD,
@@ -63,6 +63,7 @@ from analysis.metrics.outcomes import (
     Undefined,
     normal_z,
     parse_outcome,
+    t_quantile,
 )
 from analysis.metrics.position import wilson_interval
 from analysis.metrics.votes import require_columns, show
@@ -350,9 +351,11 @@ class LinearModel:
             vector[self.terms.index(term)] = weight
         value = float(vector @ self.params)
         se = float(np.sqrt(max(vector @ self.cov @ vector, 0.0)))
-        q = float(stats.t.ppf(0.5 + self.level / 2.0, self.df))
+        q = t_quantile(self.level, self.df)
         if se > 0:
-            p_value = float(2.0 * stats.t.sf(abs(value) / se, self.df))
+            # t's survival function, as stats.t.sf computes it (the same float), without
+            # the distribution machinery's ~0.1 ms a call (some eighty calls per snapshot).
+            p_value = float(2.0 * special.stdtr(self.df, -(abs(value) / se)))
         else:
             p_value = 0.0 if value != 0 else 1.0
         return Estimate(
@@ -505,7 +508,7 @@ def _independent_columns(matrix: np.ndarray, tolerance: float = 1e-9) -> list[in
 def length_scale_of(sides: pd.DataFrame) -> float | None:
     """Standard deviation of ``len_diff`` over distinct (pair, side) rows; None if degenerate."""
     frame = require_columns(sides, ["pair_id", "side", "len_diff"], "sides")
-    distinct = frame.drop_duplicates(["pair_id", "side"])["len_diff"].astype(float)
+    distinct = frame["len_diff"].take(_first_rows(frame, ["pair_id", "side"])).astype(float)
     if len(distinct) < 2:
         return None
     scale = float(distinct.std(ddof=1))
@@ -516,8 +519,26 @@ def _outcome(frame: pd.DataFrame, ties: Ties) -> tuple[pd.DataFrame, np.ndarray]
     if ties not in ("drop", "half"):
         raise ValueError(f"ties must be 'drop' or 'half', got {ties!r}")
     if ties == "drop":
-        frame = frame[frame["won"] != 0.5]
+        frame = rows_where(frame, (frame["won"] != 0.5).to_numpy(dtype=bool))
     return frame, frame["won"].to_numpy(dtype=float)
+
+
+def rows_where(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """``frame[keep]`` for a boolean array: the same rows, index and order, by position
+    (``take``, which a boolean ``frame[...]`` calls after checks that cost as much again;
+    the refusal study selects rows some fifty times per snapshot)."""
+    return frame.take(np.flatnonzero(keep))
+
+
+def _first_rows(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Positions of the first row of each distinct combination of ``columns``, in order (the
+    rows ``drop_duplicates(columns)`` keeps; missing values equal each other, as there)."""
+    key = np.zeros(len(frame), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=False)
+        # Each partial key stays below the number of rows: factorized again at every step.
+        key = pd.factorize(key * len(uniques) + codes)[0]
+    return np.sort(np.unique(key, return_index=True)[1])
 
 
 def _regressors(
@@ -587,8 +608,10 @@ def _usable(frame: pd.DataFrame, opponent: bool) -> tuple[pd.DataFrame, bool]:
     needed = ["len_diff"]
     if use_sim:
         needed += [SIM, SIM_OTHER] if opponent else [SIM]
-    present = frame[needed].apply(pd.to_numeric, errors="coerce").notna().all(axis=1)
-    return frame[present], bool(use_sim)
+    present = np.ones(len(frame), dtype=bool)
+    for column in needed:
+        present &= pd.to_numeric(frame[column], errors="coerce").notna().to_numpy(dtype=bool)
+    return rows_where(frame, present), bool(use_sim)
 
 
 @dataclass(frozen=True)
@@ -619,10 +642,13 @@ def lpm_design(
     opponent_controls: bool = False,
 ) -> RegressionInputs:
     """The regression inputs of :func:`refusal_lpm` (same arguments)."""
-    design, y, rows, absent, scale = _one_rater_design(
-        sides, lambda frame: frame[frame["rater"] == rater], ties, length_scale, opponent_controls
+    return _one_rater_design(
+        sides,
+        lambda frame: rows_where(frame, frame["rater"].eq(rater).to_numpy(dtype=bool)),
+        ties,
+        length_scale,
+        opponent_controls,
     )
-    return _inputs(design, y, rows, absent, scale, ties)
 
 
 def _one_rater_design(
@@ -631,15 +657,15 @@ def _one_rater_design(
     ties: Ties,
     length_scale: float | None,
     opponent: bool,
-) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, dict[str, str], float | None]:
-    """The regressors, outcome, rows, left-out terms and length scale of the rows ``select``
-    keeps; the scale (when not given) comes from every row of ``sides``."""
+) -> RegressionInputs:
+    """The LPM's regression inputs on the rows ``select`` keeps; the length scale (when not
+    given) comes from every row of ``sides``."""
     frame = _checked_sides(sides)
     scale = length_scale if length_scale is not None else length_scale_of(frame)
     rows, use_sim = _usable(select(frame), opponent)
     rows, y = _outcome(rows, ties)
     design, absent = _regressors(rows, scale, use_sim, opponent)
-    return design, y, rows, absent, scale
+    return _inputs(design, y, rows, absent, scale, ties)
 
 
 def _inputs(
@@ -648,7 +674,7 @@ def _inputs(
     rows: pd.DataFrame,
     absent: Mapping[str, str],
     scale: float | None,
-    ties: Ties,
+    ties: str,
 ) -> RegressionInputs:
     """Regression inputs clustered by pair (one pair's rows share a cluster)."""
     return RegressionInputs(design, y, rows["pair_id"].to_numpy(), rows, absent, scale, ties)
@@ -780,51 +806,52 @@ def gap_design(
     length_scale: float | None = None,
     opponent_controls: bool = False,
 ) -> RegressionInputs:
-    """The regression inputs of :func:`moderation_gap` (same arguments)."""
-    base, y, rows, absent, scale = _one_rater_design(
+    """The regression inputs of :func:`moderation_gap` (same arguments): the LPM's on the
+    pairs both rated, stacked."""
+    both = _one_rater_design(
         sides,
-        lambda frame: _rated_by_both(frame, human, judge),
+        lambda frame: rated_by_both(frame, human, judge),
         ties,
         length_scale,
         opponent_controls,
     )
-    return _stacked(base, y, rows, absent, judge=judge, scale=scale, ties=ties)
+    return _stacked(both, judge=judge)
 
 
-def _rated_by_both(frame: pd.DataFrame, human: Hashable, judge: Hashable) -> pd.DataFrame:
-    """The rows of ``human`` and ``judge`` on the pairs both rated (errors name a missing one)."""
+def rated_by_both(
+    frame: pd.DataFrame, human: Hashable, judge: Hashable, what: str = "sides"
+) -> pd.DataFrame:
+    """The rows (``pair_id``, ``rater``...) of ``human`` and ``judge`` on the pairs both
+    rated, in order; errors name a rater without rows in the table called ``what``."""
     if human == judge:
         raise ValueError(f"human and judge must be different raters, both are {show(human)}")
-    for name, rater in (("human", human), ("judge", judge)):
-        if not frame["rater"].eq(rater).any():
-            raise ValueError(f"sides has no rows for the {name} rater {show(rater)}")
-    by_human = pd.Index(frame.loc[frame["rater"] == human, "pair_id"].unique())
-    both = by_human.intersection(frame.loc[frame["rater"] == judge, "pair_id"].unique())
-    return frame[frame["rater"].isin([human, judge]) & frame["pair_id"].isin(both)]
+    is_human = frame["rater"].eq(human).to_numpy(dtype=bool)
+    is_judge = frame["rater"].eq(judge).to_numpy(dtype=bool)
+    for name, rater, rows in (("human", human, is_human), ("judge", judge, is_judge)):
+        if not rows.any():
+            raise ValueError(f"{what} has no rows for the {name} rater {show(rater)}")
+    pair_ids = frame["pair_id"]
+    both = pd.Index(pair_ids[is_human].unique()).intersection(pair_ids[is_judge].unique())
+    return rows_where(frame, (is_human | is_judge) & pair_ids.isin(both).to_numpy(dtype=bool))
 
 
-def _stacked(
-    base: pd.DataFrame,
-    y: np.ndarray,
-    rows: pd.DataFrame,
-    absent: dict[str, str],
-    *,
-    judge: Hashable,
-    scale: float | None,
-    ties: Ties,
-) -> RegressionInputs:
-    """The stacked design: ``base`` (one rater's regressors, intercept first), ``judge`` (1 on
-    the judge's rows) and ``judge:<term>`` for every other term. Fully interacted, each
-    interaction is the judge's coefficient minus the human one on the same pairs."""
+def _stacked(inputs: RegressionInputs, *, judge: Hashable) -> RegressionInputs:
+    """The stacked design: the inputs' regressors (one rater's, intercept first) on both
+    raters' rows, ``judge`` (1 on the judge's rows) and ``judge:<term>`` for every other term.
+    Fully interacted, each interaction is the judge's coefficient minus the human one on the
+    same pairs."""
+    base, rows, absent = inputs.design, inputs.rows, dict(inputs.absent)
     is_judge = rows["rater"].eq(judge).astype(float).to_numpy()
-    design = base.copy()
-    design[JUDGE] = is_judge
+    columns = {str(term): base[term].to_numpy() for term in base.columns}
+    columns[JUDGE] = is_judge
     for term in base.columns:
         if term != INTERCEPT:
-            design[f"{JUDGE}:{term}"] = base[term].to_numpy() * is_judge
+            columns[f"{JUDGE}:{term}"] = columns[str(term)] * is_judge
     for term in list(absent):
         absent[f"{JUDGE}:{term}"] = absent[term]
-    return _inputs(design, y, rows, absent, scale, ties)
+    # One frame from the columns: inserting them one by one cost more than the fit.
+    design = pd.DataFrame(columns, index=base.index)
+    return _inputs(design, inputs.y, rows, absent, inputs.length_scale, inputs.ties)
 
 
 def indicator_gap_design(
@@ -860,12 +887,12 @@ def indicator_gap_design(
             )
         frame[term] = values
     scale = length_scale if length_scale is not None else length_scale_of(frame)
-    frame = _rated_by_both(frame, human, judge)
+    frame = rated_by_both(frame, human, judge)
     rows = frame[pd.to_numeric(frame[LENGTH], errors="coerce").notna()]
     rows, y = _outcome(rows, ties)
     base = pd.DataFrame({INTERCEPT: np.ones(len(rows))}, index=rows.index)
     absent: dict[str, str] = {}
-    responses = rows.drop_duplicates(["pair_id", "side"])
+    responses = rows.take(_first_rows(rows, ["pair_id", "side"]))
     for term in indicators:
         ones = int(responses[term].sum())
         if min(ones, len(responses) - ones) < MIN_CLASS_RESPONSES:
@@ -879,7 +906,7 @@ def indicator_gap_design(
         absent[LENGTH] = "len_diff has no spread"
     else:
         base[LENGTH] = rows[LENGTH].astype(float) / scale
-    return _stacked(base, y, rows, absent, judge=judge, scale=scale, ties=ties)
+    return _stacked(_inputs(base, y, rows, absent, scale, ties), judge=judge)
 
 
 def indicator_gap(

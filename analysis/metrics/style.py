@@ -47,6 +47,8 @@ from analysis.metrics.refusal import (
     Ties,
     cluster_ols,
     points_row,
+    rated_by_both,
+    rows_where,
 )
 from analysis.metrics.votes import refuse_first, require_columns, show
 from judges.core.markdown import markdown_count
@@ -166,31 +168,27 @@ def style_design(
         twice = table.loc[table["pair_id"].duplicated(), "pair_id"].iloc[0]
         raise ValueError(f"pairs: pair_id {show(twice)} twice")
     won = _won_a(verdicts, [human, judge])
-    for name, rater in (("human", human), ("judge", judge)):
-        if not won["rater"].eq(rater).any():
-            raise ValueError(f"verdicts has no rows for the {name} rater {show(rater)}")
-    by_human = pd.Index(won.loc[won["rater"] == human, "pair_id"].unique())
-    both = by_human.intersection(won.loc[won["rater"] == judge, "pair_id"].unique())
-    rows = won[won["pair_id"].isin(both)].merge(table, on="pair_id", how="inner")
+    both = rated_by_both(won, human, judge, "verdicts")
+    rows = both.merge(table, on="pair_id", how="inner")
     if ties == "drop":
-        rows = rows[rows["won_a"] != 0.5]
+        rows = rows_where(rows, (rows["won_a"] != 0.5).to_numpy(dtype=bool))
     rows = rows.reset_index(drop=True)
     absent: dict[str, str] = {}
-    design = pd.DataFrame({INTERCEPT: np.ones(len(rows))})
+    columns: dict[str, np.ndarray] = {INTERCEPT: np.ones(len(rows))}
     used = []
     for feature in features:
         if feature not in rows.columns:
             absent[feature] = f"no {feature} data in the pair table"
             absent[f"{JUDGE}:{feature}"] = absent[feature]
             continue
-        design[feature] = rows[feature].to_numpy(dtype=float)
+        columns[feature] = rows[feature].to_numpy(dtype=float)
         used.append(feature)
     is_judge = rows["rater"].eq(judge).to_numpy(dtype=float)
-    design[JUDGE] = is_judge
+    columns[JUDGE] = is_judge
     for feature in used:
-        design[f"{JUDGE}:{feature}"] = design[feature].to_numpy() * is_judge
+        columns[f"{JUDGE}:{feature}"] = columns[feature] * is_judge
     return RegressionInputs(
-        design=design,
+        design=pd.DataFrame(columns),
         y=rows["won_a"].to_numpy(dtype=float),
         clusters=rows["pair_id"].to_numpy(),
         rows=rows,

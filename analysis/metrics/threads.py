@@ -7,18 +7,35 @@ on 2 cores the 300-item audit snapshot takes about half the CPU time with one th
 (bench/analysis_bench.py). :func:`one_blas_thread` limits BLAS to one thread while the
 decorated function runs (threadpoolctl, per process; the previous limit is restored after).
 The figures do not change (bench/figures_unchanged.py compares them with those before).
+
+The libraries are looked up once per process (``threadpool_limits`` looks them up on every
+call, a few milliseconds each time a snapshot enters a decorated function): by the time a
+decorated function first runs, this package has imported numpy and scipy, whose BLAS
+libraries are the ones the figures use.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+_controller: ThreadpoolController | None = None
+_controller_lock = threading.Lock()
+
+
+def _blas_libraries() -> ThreadpoolController:
+    global _controller
+    with _controller_lock:
+        if _controller is None:
+            _controller = ThreadpoolController()
+        return _controller
 
 
 def one_blas_thread(function: Callable[P, R]) -> Callable[P, R]:
@@ -26,7 +43,7 @@ def one_blas_thread(function: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(function)
     def limited(*args: P.args, **kwargs: P.kwargs) -> R:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_libraries().limit(limits=1, user_api="blas"):
             return function(*args, **kwargs)
 
     return limited
