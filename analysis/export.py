@@ -48,6 +48,7 @@ from django.utils import timezone
 from analysis import compare, selectors
 from analysis.export_flat import JUDGE_PARTS, FlatPlan
 from analysis.refusal_instrument import people_classes
+from analysis.snapshot import Result
 from annotation.models import Adjudication, Audit, AuditItem, Label
 from corpus.importers import schema
 from corpus.models import HumanVote, Outcome, Pair
@@ -886,10 +887,10 @@ def manifest_drift(audits: Sequence[Audit], *, n_boot: int = 1000) -> list[dict[
                 data = compare.judges_compare(
                     first=first, second=second, audit=audit, n_boot=n_boot
                 )
-                figures = data["figures"]
-                flip = figures["flip_rate"]
-                kappa = (figures.get("agreement") or {}).get("kinds", {}).get("cohen_kappa")
-                delta = kappa["delta"] if kappa else None
+                figures = data.figures
+                flip = figures.flip_rate
+                kappa = figures.agreement.kinds.get("cohen_kappa") if figures.agreement else None
+                delta = kappa.delta if kappa else None
                 out.append(
                     {
                         "audit": audit.pk,
@@ -899,16 +900,19 @@ def manifest_drift(audits: Sequence[Audit], *, n_boot: int = 1000) -> list[dict[
                             "version": second.version,
                             "fingerprint": second.fingerprint,
                         },
-                        "pairs_compared": data["pairs_compared"],
-                        "pairs_labelled": data["pairs_labelled"],
-                        "flip_rate": {"value": flip.get("value"), "ci": flip.get("ci")},
-                        "delta_cohen_kappa": {"value": delta.get("value"), "ci": delta.get("ci")}
-                        if delta
-                        else None,
-                        "level": figures["settings"]["level"],
+                        "pairs_compared": data.pairs_compared,
+                        "pairs_labelled": data.pairs_labelled,
+                        "flip_rate": _value_and_ci(flip),
+                        "delta_cohen_kappa": _value_and_ci(delta) if delta else None,
+                        "level": figures.settings.level,
                     }
                 )
     return out
+
+
+def _value_and_ci(result: Result) -> dict[str, Any]:
+    ci = result.ci
+    return {"value": result.value, "ci": list(ci) if ci is not None else None}
 
 
 def _check(fmt: str, layout: str) -> None:
