@@ -52,6 +52,7 @@ from analysis.snapshot import Result
 from annotation.models import Adjudication, Audit, AuditItem, Label
 from corpus.importers import schema
 from corpus.models import HumanVote, Outcome, Pair
+from judges.class_files import FEATURES  # a response's measured features, by name
 from judges.models import ResponseClassification, ResponseFeatures, Verdict
 
 ExportFormat = Literal["jsonl", "csv", "parquet"]
@@ -348,14 +349,6 @@ def _rows_for(
         )
     for label in _fetch(label_values):
         labels[label["item_id"]].append(label)
-    adjudications = {
-        row["item_id"]: row
-        for row in _fetch(
-            Adjudication.objects.filter(item_id__in=item_ids).values(
-                "item_id", "outcome", "reference_judge__fingerprint"
-            )
-        )
-    }
     imported: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for imported_vote in _fetch(
         HumanVote.objects.filter(pair_id__gte=lo, pair_id__lte=hi)
@@ -363,16 +356,22 @@ def _rows_for(
         .values("pair_id", "voter_id", "outcome", "strength", "source")
     ):
         imported[imported_vote["pair_id"]].append(imported_vote)
-    verdict_rows_all = Verdict.objects.filter(pair_id__gte=lo, pair_id__lte=hi).order_by(
-        "judge__name", "judge__version"
-    )
     chunk = _Chunk(
         pairs=pairs,
         items=items,
         labels=labels,
-        adjudications=adjudications,
+        adjudications={
+            row["item_id"]: row
+            for row in _fetch(
+                Adjudication.objects.filter(item_id__in=item_ids).values(
+                    "item_id", "outcome", "reference_judge__fingerprint"
+                )
+            )
+        },
         imported=imported,
-        verdicts=verdict_rows_all,
+        verdicts=Verdict.objects.filter(pair_id__gte=lo, pair_id__lte=hi).order_by(
+            "judge__name", "judge__version"
+        ),
         stats=stats,
         voters=Pseudonyms(secret),
         qualify=qualify,
@@ -519,16 +518,7 @@ def _generic_rows(chunk: _Chunk) -> Iterator[dict[str, Any]]:
     for row in _fetch(
         ResponseFeatures.objects.filter(response_id__in=response_ids)
         .order_by("extractor")
-        .values(
-            "response_id",
-            "extractor",
-            "length_chars",
-            "length_tokens",
-            "headers",
-            "list_items",
-            "bold",
-            "prompt_similarity",
-        )
+        .values("response_id", "extractor", *FEATURES)
     ):
         features[row.pop("response_id")].append(row)
 
