@@ -302,7 +302,7 @@ def _compare(request: Request, audit: Audit | None, dataset: Dataset | None) -> 
         )
     except ValueError as exc:
         raise ApiValidationError({"b": [str(exc)]}) from None
-    return Response(data)
+    return Response(data.as_json())
 
 
 _COMPARE_DOC = (

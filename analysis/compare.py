@@ -5,14 +5,16 @@
 the two judges' verdicts side by side per pair (combined and in each order), the people's
 verdict (their majority, the lead's adjudication where there is one) and the slice columns
 (category, response class, length bucket from both responses' lengths, and in audits the
-stratum), and hands that frame to :func:`analysis.metrics.drift.drift_figures`. The page,
-the REST API, ``manage.py judge_compare`` and drift gate rules all call it, so they show the
-same JSON. Nothing is stored: the comparison is computed on request.
+stratum), and hands that frame to :func:`analysis.metrics.drift.drift_figures`. It answers
+with a typed :class:`analysis.snapshot.Comparison`, which the page, the REST API (its
+``as_json()``), ``manage.py judge_compare``, the export manifest and drift gate rules read by
+attribute, so they show the same figures. Nothing is stored: the comparison is computed on
+request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ import pandas as pd
 
 from analysis import selectors
 from analysis.metrics import drift
+from analysis.snapshot import Comparison, comparison_parse
 from analysis.vote_table import MAJORITY, VoteTable
 from annotation.models import Audit
 from corpus.models import Dataset, Pair
@@ -139,25 +142,23 @@ def config_changes(first: Judge, second: Judge) -> dict[str, Any]:
     return {"fields": fields, "what": " and ".join(names), "only": len(names) == 1}
 
 
-def change_sentence(data: Mapping[str, Any]) -> str:
+def change_sentence(data: Comparison) -> str:
     """What changed between the two judges, in one sentence with the flip rate when a single
     kind of change is all that differs ("The reference answer changed 14.0% of verdicts ...");
     empty when a configuration was not recorded."""
-    changes = data.get("changes") or {}
-    if not changes.get("fields"):
+    changes = data.changes
+    if not changes.fields:
         return ""
-    flip = data["figures"]["flip_rate"]
-    fields = ", ".join(changes["fields"])
-    if not changes["only"] or flip.get("value") is None:
-        return (
-            f"What changed: {changes['what']} ({fields}); the flip rate is their effects together."
-        )
-    ci = flip.get("ci")
+    flip = data.figures.flip_rate
+    fields = ", ".join(changes.fields)
+    if not changes.only or flip.value is None:
+        return f"What changed: {changes.what} ({fields}); the flip rate is their effects together."
+    ci = flip.ci
     interval = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
-    what = changes["what"]
+    what = changes.what
     return (
         f"What changed: {what} ({fields}), nothing else that is hashed. {what[0].upper()}"
-        f"{what[1:]} changed {100 * flip['value']:.1f}%{interval} of verdicts on the same pairs."
+        f"{what[1:]} changed {100 * flip.value:.1f}%{interval} of verdicts on the same pairs."
     )
 
 
@@ -171,10 +172,11 @@ def judges_compare(
     seed: int = 0,
     alpha: float = 0.05,
     min_n: int = 20,
-) -> dict[str, Any]:
-    """The drift of ``second`` against the baseline ``first`` on the subject's pairs, as
-    JSON (``subject``, ``first``, ``second``, ``people``, ``length_unit``, ``slice_names``
-    and the figures of :func:`analysis.metrics.drift.drift_figures` under ``figures``)."""
+) -> Comparison:
+    """The drift of ``second`` against the baseline ``first`` on the subject's pairs
+    (``subject``, ``first``, ``second``, ``people``, ``length_unit``, ``slice_names`` and the
+    figures of :func:`analysis.metrics.drift.drift_figures` under ``figures``): written as
+    JSON and read back typed (``.as_json()`` is that JSON)."""
     if first.pk == second.pk:
         raise ValueError("pick two different judges to compare")
     if audit is not None:
@@ -196,20 +198,22 @@ def judges_compare(
     )
     both = frame["first"].notna() & frame["second"].notna()
     labelled = both & people.notna()
-    return {
-        "subject": table.subject,
-        "first": _judge_json(first),
-        "second": _judge_json(second),
-        "people": PEOPLE,
-        "pairs": len(frame),
-        "pairs_compared": int(both.sum()),
-        "pairs_labelled": int(labelled.sum()),
-        "length_unit": unit,
-        "length_cuts": _cuts(lengths),
-        "slice_names": {c: SLICE_NAMES[c] for c in slices},
-        "changes": config_changes(first, second),
-        "figures": figures,
-    }
+    return comparison_parse(
+        {
+            "subject": table.subject,
+            "first": _judge_json(first),
+            "second": _judge_json(second),
+            "people": PEOPLE,
+            "pairs": len(frame),
+            "pairs_compared": int(both.sum()),
+            "pairs_labelled": int(labelled.sum()),
+            "length_unit": unit,
+            "length_cuts": _cuts(lengths),
+            "slice_names": {c: SLICE_NAMES[c] for c in slices},
+            "changes": config_changes(first, second),
+            "figures": figures,
+        }
+    )
 
 
 def _cuts(lengths: pd.Series) -> list[float]:

@@ -5,7 +5,7 @@ matrix, the agreement table and an SVG plot of flip rate by slice. Computed on r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -22,6 +22,7 @@ from analysis import compare, gates, plots
 from analysis.metrics.gate import GateRuleError
 from analysis.models import GateCheck
 from analysis.plots import IntervalRow, ReferenceLine
+from analysis.snapshot import Comparison, SliceTest
 from analysis.subject_views import subject_views
 from annotation.models import Audit
 from annotation.selectors import audit_for_lead
@@ -100,7 +101,7 @@ def _compare(
         )
         context["data"] = data
         context["view"] = compare_model(data)
-        context["api_url"] += f"?a={data['first']['id']}&b={data['second']['id']}"
+        context["api_url"] += f"?a={data.first.id}&b={data.second.id}"
         if audit is not None:
             context["gate_offer"] = _gate_offer(audit, form.cleaned_data["b"])
             context["gate_in_force"] = _gate_in_force(
@@ -178,60 +179,50 @@ def _pct(value: float | None) -> str:
     return "\u2014" if value is None else f"{100 * value:.1f}%"
 
 
-def compare_model(data: Mapping[str, Any]) -> dict[str, Any]:
+def _slice_row(data: Comparison, row: SliceTest) -> dict[str, Any]:
+    ci = row.flip_rate_ci
+    return {
+        "name": data.slice_name(row),
+        "n": row.n,
+        "flip_rate": _pct(row.flip_rate),
+        "ci": f"[{_pct(ci[0])}, {_pct(ci[1])}]" if ci else "",
+        "q_flip": plots.number_text(row.q_flip) if row.q_flip is not None else "",
+        "agreement": (
+            f"{_pct(row.agreement_first)} \u2192 {_pct(row.agreement_second)}"
+            if row.agreement_first is not None
+            else ""
+        ),
+        "q_agreement": (plots.number_text(row.q_agreement) if row.q_agreement is not None else ""),
+        "shifted": row.shifted,
+        "why": ", ".join(row.why),
+        "tested": row.tested,
+    }
+
+
+def compare_model(data: Comparison) -> dict[str, Any]:
     """What the template shows, as strings and an SVG (no figure is computed here)."""
-    figures = data["figures"]
-    names = data["slice_names"]
-    agreement = figures.get("agreement")
-    deltas = []
-    if agreement:
-        for kind, entry in agreement["kinds"].items():
-            deltas.append(
-                {
-                    "name": KIND_NAMES.get(kind, kind),
-                    "first": plots.result_text(entry["first"]),
-                    "second": plots.result_text(entry["second"]),
-                    "delta": plots.result_text(entry["delta"]),
-                }
-            )
-    rows = []
-    for row in figures["slices"]:
-        rows.append(
-            {
-                "name": f"{names.get(row['slice'], row['slice'])}: {row['value']}",
-                "n": row["n"],
-                "flip_rate": _pct(row["flip_rate"]),
-                "ci": (
-                    f"[{_pct(row['flip_rate_ci'][0])}, {_pct(row['flip_rate_ci'][1])}]"
-                    if row.get("flip_rate_ci")
-                    else ""
-                ),
-                "q_flip": plots.number_text(row["q_flip"]) if row["q_flip"] is not None else "",
-                "agreement": (
-                    f"{_pct(row['agreement_first'])} \u2192 {_pct(row['agreement_second'])}"
-                    if row.get("agreement_first") is not None
-                    else ""
-                ),
-                "q_agreement": (
-                    plots.number_text(row["q_agreement"])
-                    if row.get("q_agreement") is not None
-                    else ""
-                ),
-                "shifted": row["shifted"],
-                "why": ", ".join(row["why"]),
-                "tested": row["tested"],
-            }
-        )
-    overall = figures["flip_rate"]
+    figures = data.figures
+    agreement = figures.agreement
+    deltas = [
+        {
+            "name": KIND_NAMES.get(kind, kind),
+            "first": plots.result_text(entry.first),
+            "second": plots.result_text(entry.second),
+            "delta": plots.result_text(entry.delta),
+        }
+        for kind, entry in (agreement.kinds.items() if agreement else ())
+    ]
+    rows = [_slice_row(data, row) for row in figures.slices]
+    overall = figures.flip_rate
     bars = [
         IntervalRow(
-            label=f"{names.get(row['slice'], row['slice'])}: {row['value']}",
-            value=row["flip_rate"],
-            ci=tuple(row["flip_rate_ci"]) if row.get("flip_rate_ci") else None,
-            n=row["n"],
-            colour=plots.PALETTE[1] if row["shifted"] else plots.PALETTE[0],
+            label=data.slice_name(row),
+            value=row.flip_rate,
+            ci=row.flip_rate_ci,
+            n=row.n,
+            colour=plots.PALETTE[1] if row.shifted else plots.PALETTE[0],
         )
-        for row in sorted(figures["slices"], key=lambda r: (r["slice"], r["value"]))
+        for row in sorted(figures.slices, key=lambda r: (r.slice, r.value))
     ]
     chart = (
         plots.interval_chart(
@@ -244,38 +235,37 @@ def compare_model(data: Mapping[str, Any]) -> dict[str, Any]:
         if bars
         else None
     )
-    labels = figures["flip_matrix"]["labels"]
+    labels = figures.flip_matrix.labels
     matrix = [
         {"label": label, "counts": counts}
-        for label, counts in zip(labels, figures["flip_matrix"]["counts"], strict=True)
+        for label, counts in zip(labels, figures.flip_matrix.counts, strict=True)
     ]
     orders = []
     for key in ("first", "second"):
-        entry = figures.get("orders", {}).get(key)
+        entry = getattr(figures.orders, key)
         if not entry:
             continue
-        agree = entry.get("agreement", {})
+        agree = entry.agreement
         orders.append(
             {
-                "label": data[key]["label"],
-                "both": plots.result_text(agree.get("both_orders")) if agree else "",
-                "original": plots.result_text(agree.get("original_order")) if agree else "",
-                "swapped": plots.result_text(agree.get("swapped_order")) if agree else "",
-                "consistency": plots.result_text(entry["position_consistency"]["all"]),
+                "label": data.judge(key).label,
+                "both": plots.result_text(agree.both_orders) if agree else "",
+                "original": plots.result_text(agree.original_order) if agree else "",
+                "swapped": plots.result_text(agree.swapped_order) if agree else "",
+                "consistency": plots.result_text(entry.position_consistency.all),
             }
         )
-    test = agreement["mcnemar"] if agreement else None
     return {
         "flip_rate": plots.result_text(overall),
-        "flips": overall.get("details", {}).get("flips"),
+        "flips": overall.details.get("flips"),
         "change": compare.change_sentence(data),
         "deltas": deltas,
-        "mcnemar": test,
+        "mcnemar": agreement.mcnemar if agreement else None,
         "shifted": [r for r in rows if r["shifted"]],
         "rows": rows,
         "chart": chart,
         "labels": labels,
         "matrix": matrix,
         "orders": orders,
-        "level": round(100 * figures["settings"]["level"]),
+        "level": round(100 * figures.settings.level),
     }

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from itertools import pairwise
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
@@ -48,9 +48,11 @@ from django.utils import timezone
 from analysis import compare, selectors
 from analysis.export_flat import JUDGE_PARTS, FlatPlan
 from analysis.refusal_instrument import people_classes
+from analysis.snapshot import Result
 from annotation.models import Adjudication, Audit, AuditItem, Label
 from corpus.importers import schema
 from corpus.models import HumanVote, Outcome, Pair
+from judges.class_files import FEATURES  # a response's measured features, by name
 from judges.models import ResponseClassification, ResponseFeatures, Verdict
 
 ExportFormat = Literal["jsonl", "csv", "parquet"]
@@ -138,6 +140,45 @@ class ExportStats:
             }
         judge["verdicts"] += 1
         return fingerprint
+
+    def item_of(self, item: dict[str, Any], adjudicated: bool, labels: int) -> None:
+        """Count an audit item (with its stratum), its adjudication and its labels."""
+        self.strata[item["stratum"]] += 1
+        self.adjudicated += adjudicated
+        self.labels += labels
+
+
+class Pseudonyms(dict[int, str]):
+    """Each annotator's pseudonym (:func:`pseudonym`), computed once: ``voters[user_id]``."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def __missing__(self, user_id: int) -> str:
+        voter = self[user_id] = pseudonym(user_id, secret=self.secret)
+        return voter
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One chunk of pairs and what both layouts read for it (by pair, item or response id):
+    the row builders' common input."""
+
+    pairs: list[dict[str, Any]]
+    items: dict[int, list[dict[str, Any]]]
+    labels: dict[int, list[dict[str, Any]]]
+    adjudications: dict[int, dict[str, Any]]
+    imported: dict[int, list[dict[str, Any]]]
+    verdicts: Any  # the chunk's Verdict query, each layout reads its columns
+    stats: ExportStats
+    voters: Pseudonyms
+    qualify: bool  # pair ids qualified by dataset (the audits' datasets differ)
+    response_tables: bool  # anything classified or measured on this site
+
+    @property
+    def response_ids(self) -> list[int]:
+        return [p["response_a_id"] for p in self.pairs] + [p["response_b_id"] for p in self.pairs]
 
 
 try:  # orjson is several times faster; the output is the same compact JSON
@@ -308,14 +349,6 @@ def _rows_for(
         )
     for label in _fetch(label_values):
         labels[label["item_id"]].append(label)
-    adjudications = {
-        row["item_id"]: row
-        for row in _fetch(
-            Adjudication.objects.filter(item_id__in=item_ids).values(
-                "item_id", "outcome", "reference_judge__fingerprint"
-            )
-        )
-    }
     imported: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for imported_vote in _fetch(
         HumanVote.objects.filter(pair_id__gte=lo, pair_id__lte=hi)
@@ -323,56 +356,60 @@ def _rows_for(
         .values("pair_id", "voter_id", "outcome", "strength", "source")
     ):
         imported[imported_vote["pair_id"]].append(imported_vote)
-    verdict_rows_all = Verdict.objects.filter(pair_id__gte=lo, pair_id__lte=hi).order_by(
-        "judge__name", "judge__version"
-    )
-    if plan is not None:
-        return _flat_rows(
-            pairs=pairs,
-            items=items,
-            labels=labels,
-            adjudications=adjudications,
-            imported=imported,
-            verdict_rows=verdict_rows_all,
-            plan=plan,
-            stats=stats,
-            secret=secret,
-            qualify=qualify,
-            response_tables=response_tables,
-        )
-    return _generic_rows(
+    chunk = _Chunk(
         pairs=pairs,
         items=items,
         labels=labels,
-        adjudications=adjudications,
+        adjudications={
+            row["item_id"]: row
+            for row in _fetch(
+                Adjudication.objects.filter(item_id__in=item_ids).values(
+                    "item_id", "outcome", "reference_judge__fingerprint"
+                )
+            )
+        },
         imported=imported,
-        verdict_query=verdict_rows_all,
+        verdicts=Verdict.objects.filter(pair_id__gte=lo, pair_id__lte=hi).order_by(
+            "judge__name", "judge__version"
+        ),
         stats=stats,
-        secret=secret,
+        voters=Pseudonyms(secret),
         qualify=qualify,
         response_tables=response_tables,
     )
+    return _flat_rows(chunk, plan) if plan is not None else _generic_rows(chunk)
 
 
-def _flat_rows(
-    *,
-    pairs: list[dict[str, Any]],
-    items: dict[int, list[dict[str, Any]]],
-    labels: dict[int, list[dict[str, Any]]],
-    adjudications: dict[int, dict[str, Any]],
-    imported: dict[int, list[dict[str, Any]]],
-    verdict_rows: Any,
-    plan: FlatPlan,
-    stats: ExportStats,
-    secret: str,
-    qualify: bool,
-    response_tables: bool,
-) -> Iterator[dict[str, Any]]:
+def _pair_columns(pair: dict[str, Any], qualify: bool, *, keys: bool) -> dict[str, Any]:
+    """A row's pair columns in both layouts: its id (qualified by dataset when the audits'
+    datasets differ), with ``keys`` its dataset and source key, the texts (None where a
+    response has no text), models, category and turn."""
+    has_text = bool(pair["response_a__has_text"] and pair["response_b__has_text"])
+    source_key = pair["source_key"]
+    columns: dict[str, Any] = {
+        "pair_id": f"{pair['dataset__name']}:{source_key}" if qualify else source_key
+    }
+    if keys:
+        columns["dataset"] = pair["dataset__name"]
+        columns["source_key"] = source_key
+    columns["prompt"] = pair["prompt__text"] if has_text else None
+    columns["response_a"] = pair["response_a__text"] if has_text else None
+    columns["response_b"] = pair["response_b__text"] if has_text else None
+    columns["has_text"] = has_text
+    columns["model_a"] = pair["response_a__model_name"]
+    columns["model_b"] = pair["response_b__model_name"]
+    columns["category"] = pair["category"] or pair["prompt__category"]
+    columns["turn"] = pair["turn"]
+    return columns
+
+
+def _flat_rows(chunk: _Chunk, plan: FlatPlan) -> Iterator[dict[str, Any]]:
     """Flat rows straight from the chunk's reads (no nested row on the way: this is the
     default export and the one timed in bench/export_bench.py)."""
+    pairs, items, labels, stats = chunk.pairs, chunk.items, chunk.labels, chunk.stats
     verdicts: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for verdict in _fetch(
-        verdict_rows.values(
+        chunk.verdicts.values(
             *_VERDICT_JUDGE,
             "outcome",
             "outcome_ab",
@@ -382,15 +419,14 @@ def _flat_rows(
         )
     ):
         verdicts[verdict["pair_id"]].append(verdict)
-    response_ids = [p["response_a_id"] for p in pairs] + [p["response_b_id"] for p in pairs]
     people = plan.people
     classes: dict[int, str] = {}
-    if response_tables and plan.classifier:
+    if chunk.response_tables and plan.classifier:
         classes = {
             row["response_id"]: row["label"]
             for row in _fetch(
                 ResponseClassification.objects.filter(
-                    response_id__in=response_ids, classifier=plan.classifier
+                    response_id__in=chunk.response_ids, classifier=plan.classifier
                 ).values("response_id", "label")
             )
         }
@@ -401,24 +437,11 @@ def _flat_rows(
     empty = dict.fromkeys(plan.annotators.values())
     for names in judge_columns.values():
         empty.update(dict.fromkeys(names))
-    voters: dict[int, str] = {}
+    adjudications, voters = chunk.adjudications, chunk.voters
     for pair in pairs:
         pk = pair["pk"]
-        has_text = bool(pair["response_a__has_text"] and pair["response_b__has_text"])
         row: dict[str, Any] = {
-            "pair_id": (
-                f"{pair['dataset__name']}:{pair['source_key']}" if qualify else pair["source_key"]
-            ),
-            "dataset": pair["dataset__name"],
-            "source_key": pair["source_key"],
-            "prompt": pair["prompt__text"] if has_text else None,
-            "response_a": pair["response_a__text"] if has_text else None,
-            "response_b": pair["response_b__text"] if has_text else None,
-            "has_text": has_text,
-            "model_a": pair["response_a__model_name"],
-            "model_b": pair["response_b__model_name"],
-            "category": pair["category"] or pair["prompt__category"],
-            "turn": pair["turn"],
+            **_pair_columns(pair, chunk.qualify, keys=True),
             "audit_id": None,
             "stratum": None,
             "inclusion_probability": None,
@@ -432,9 +455,7 @@ def _flat_rows(
         for index, item in enumerate(items[pk]):
             item_labels = labels[item["pk"]]
             adjudication = adjudications.get(item["pk"])
-            stats.strata[item["stratum"]] += 1
-            stats.adjudicated += adjudication is not None
-            stats.labels += len(item_labels)
+            stats.item_of(item, adjudication is not None, len(item_labels))
             if index:  # a pair in several audits: the first audit's design and labels
                 continue
             agreed = consensus([label["outcome"] for label in item_labels])
@@ -448,13 +469,8 @@ def _flat_rows(
             row["consensus"] = agreed
             row["label_count"] = len(item_labels)
             for label in item_labels:
-                voter = voters.get(label["annotator_id"])
-                if voter is None:
-                    voter = voters[label["annotator_id"]] = pseudonym(
-                        label["annotator_id"], secret=secret
-                    )
-                row[plan.annotators[voter]] = label["outcome"]
-        stats.imported_votes += len(imported.get(pk, ()))
+                row[plan.annotators[voters[label["annotator_id"]]]] = label["outcome"]
+        stats.imported_votes += len(chunk.imported.get(pk, ()))
         for verdict in verdicts.get(pk, ()):
             fingerprint = stats.verdict_of(verdict)
             stats.verdicts += 1
@@ -472,22 +488,12 @@ def _flat_rows(
         yield row
 
 
-def _generic_rows(
-    *,
-    pairs: list[dict[str, Any]],
-    items: dict[int, list[dict[str, Any]]],
-    labels: dict[int, list[dict[str, Any]]],
-    adjudications: dict[int, dict[str, Any]],
-    imported: dict[int, list[dict[str, Any]]],
-    verdict_query: Any,
-    stats: ExportStats,
-    secret: str,
-    qualify: bool,
-    response_tables: bool,
-) -> Iterator[dict[str, Any]]:
+def _generic_rows(chunk: _Chunk) -> Iterator[dict[str, Any]]:
+    pairs, items, labels, stats = chunk.pairs, chunk.items, chunk.labels, chunk.stats
+    adjudications, imported, voters = chunk.adjudications, chunk.imported, chunk.voters
     verdicts: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for verdict in _fetch(
-        verdict_query.annotate(
+        chunk.verdicts.annotate(
             criteria_ab_text=Cast("criteria_ab", TextField()),
             criteria_ba_text=Cast("criteria_ba", TextField()),
         ).values(
@@ -499,11 +505,10 @@ def _generic_rows(
         )
     ):
         verdicts[verdict["pair_id"]].append(verdict)
-    response_ids = [p["response_a_id"] for p in pairs] + [p["response_b_id"] for p in pairs]
+    # nothing classified or measured on this site: skip the look-ups
+    response_ids = chunk.response_ids if chunk.response_tables else []
     classes: dict[int, list[dict[str, Any]]] = defaultdict(list)
     features: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    if not response_tables:
-        response_ids = []  # nothing classified or measured on this site: skip the look-ups
     for row in _fetch(
         ResponseClassification.objects.filter(response_id__in=response_ids)
         .order_by("classifier")
@@ -513,20 +518,10 @@ def _generic_rows(
     for row in _fetch(
         ResponseFeatures.objects.filter(response_id__in=response_ids)
         .order_by("extractor")
-        .values(
-            "response_id",
-            "extractor",
-            "length_chars",
-            "length_tokens",
-            "headers",
-            "list_items",
-            "bold",
-            "prompt_similarity",
-        )
+        .values("response_id", "extractor", *FEATURES)
     ):
         features[row.pop("response_id")].append(row)
 
-    voters: dict[int, str] = {}
     for pair in pairs:
         pk = pair["pk"]
         votes: list[dict[str, Any]] = []
@@ -550,14 +545,9 @@ def _generic_rows(
                     "labels": len(item_labels),
                 }
             )
-            stats.strata[item["stratum"]] += 1
-            stats.adjudicated += adjudication is not None
+            stats.item_of(item, adjudication is not None, len(item_labels))
             for label in item_labels:
-                voter = voters.get(label["annotator_id"])
-                if voter is None:
-                    voter = voters[label["annotator_id"]] = pseudonym(
-                        label["annotator_id"], secret=secret
-                    )
+                voter = voters[label["annotator_id"]]
                 vote: dict[str, Any] = {
                     "voter_id": voter,
                     "outcome": label["outcome"],
@@ -581,7 +571,6 @@ def _generic_rows(
                         "labelled_at": _when(label["created_at"]),
                     }
                 )
-            stats.labels += len(item_labels)
         for vote_row in imported.get(pk, ()):
             vote = {
                 "voter_id": vote_row["voter_id"],
@@ -636,20 +625,9 @@ def _generic_rows(
                 },
             },
         }
-        has_text = bool(pair["response_a__has_text"] and pair["response_b__has_text"])
         stats.pairs += 1
         row = {
-            "pair_id": (
-                f"{pair['dataset__name']}:{pair['source_key']}" if qualify else pair["source_key"]
-            ),
-            "prompt": pair["prompt__text"] if has_text else None,
-            "response_a": pair["response_a__text"] if has_text else None,
-            "response_b": pair["response_b__text"] if has_text else None,
-            "has_text": has_text,
-            "model_a": pair["response_a__model_name"],
-            "model_b": pair["response_b__model_name"],
-            "category": pair["category"] or pair["prompt__category"],
-            "turn": pair["turn"],
+            **_pair_columns(pair, chunk.qualify, keys=False),
             "meta": meta,
             "votes": votes,
             "verdicts": verdict_rows,
@@ -794,6 +772,20 @@ def write_parquet(
     row_group: int = CHUNK_PAIRS,
     table: Table = GENERIC,
 ) -> None:
+    for _ in parquet_row_groups(rows, out, row_group=row_group, table=table):
+        pass
+
+
+def parquet_row_groups(
+    rows: Iterable[dict[str, Any]],
+    out: IO[bytes],
+    *,
+    row_group: int = CHUNK_PAIRS,
+    table: Table = GENERIC,
+) -> Iterator[None]:
+    """Write ``rows`` to ``out`` as Parquet, one row group per ``row_group`` rows; yields after
+    each full row group is written (a stream sends what ``out`` holds), and returns when the
+    file is closed."""
     import pyarrow.parquet as pq
 
     columns = _Columns(table)
@@ -803,6 +795,7 @@ def write_parquet(
             columns.add(row)
             if columns.size >= row_group:
                 writer.write_table(columns.take())
+                yield
         if columns.size:
             writer.write_table(columns.take())
     finally:
@@ -886,10 +879,10 @@ def manifest_drift(audits: Sequence[Audit], *, n_boot: int = 1000) -> list[dict[
                 data = compare.judges_compare(
                     first=first, second=second, audit=audit, n_boot=n_boot
                 )
-                figures = data["figures"]
-                flip = figures["flip_rate"]
-                kappa = (figures.get("agreement") or {}).get("kinds", {}).get("cohen_kappa")
-                delta = kappa["delta"] if kappa else None
+                figures = data.figures
+                flip = figures.flip_rate
+                kappa = figures.agreement.kinds.get("cohen_kappa") if figures.agreement else None
+                delta = kappa.delta if kappa else None
                 out.append(
                     {
                         "audit": audit.pk,
@@ -899,16 +892,19 @@ def manifest_drift(audits: Sequence[Audit], *, n_boot: int = 1000) -> list[dict[
                             "version": second.version,
                             "fingerprint": second.fingerprint,
                         },
-                        "pairs_compared": data["pairs_compared"],
-                        "pairs_labelled": data["pairs_labelled"],
-                        "flip_rate": {"value": flip.get("value"), "ci": flip.get("ci")},
-                        "delta_cohen_kappa": {"value": delta.get("value"), "ci": delta.get("ci")}
-                        if delta
-                        else None,
-                        "level": figures["settings"]["level"],
+                        "pairs_compared": data.pairs_compared,
+                        "pairs_labelled": data.pairs_labelled,
+                        "flip_rate": _value_and_ci(flip),
+                        "delta_cohen_kappa": _value_and_ci(delta) if delta else None,
+                        "level": figures.settings.level,
                     }
                 )
     return out
+
+
+def _value_and_ci(result: Result) -> dict[str, Any]:
+    ci = result.ci
+    return {"value": result.value, "ci": list(ci) if ci is not None else None}
 
 
 def _check(fmt: str, layout: str) -> None:
@@ -1020,21 +1016,9 @@ def _stream(audits: list[Audit], fmt: str, chunk_size: int, layout: str) -> Iter
     rows = export_rows(ids, chunk_size=chunk_size, plan=plan)
 
     if fmt == "parquet":
-        # ParquetWriter needs to be driven by rows; run it through a generator of row groups.
-        import pyarrow.parquet as pq
-
-        columns = _Columns(table)
-        writer = pq.ParquetWriter(buffer, columns.schema, compression="zstd")
-        try:
-            for row in rows:
-                columns.add(row)
-                if columns.size >= chunk_size:
-                    writer.write_table(columns.take())
-                    yield buffer.take()
-            if columns.size:
-                writer.write_table(columns.take())
-        finally:
-            writer.close()
+        sink = cast(IO[bytes], buffer)
+        for _ in parquet_row_groups(rows, sink, row_group=chunk_size, table=table):
+            yield buffer.take()
         yield buffer.take()
         return
     if fmt == "csv":

@@ -159,7 +159,7 @@ def gate_evaluate(
         compared_with = baseline or drift_baseline(audit, used)
         if compared_with is not None and compared_with.pk != used.pk:
             compared = compare.judges_compare(first=compared_with, second=used, audit=audit)
-            figures = {**figures, **drift.gate_figures(compared["figures"])}
+            figures = {**figures, **drift.gate_figures(compared.figures.as_json())}
         else:
             compared_with = None
             figures = {

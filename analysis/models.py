@@ -93,7 +93,18 @@ class MetricSnapshot(models.Model):
         return None
 
 
-class ReleaseGate(models.Model):
+class Decision(models.Model):
+    """A row a lead writes and nobody edits (a gate, a check of one): when, newest first.
+    Each model names its own ``created_by`` (the reverse accessors differ)."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-pk"]
+
+
+class ReleaseGate(Decision):
     """A lead's release rules for one judge on an audit, pinned to the judge's fingerprint.
 
     ``rules`` are kept as written (one-line strings in the syntax of
@@ -110,17 +121,15 @@ class ReleaseGate(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="release_gates"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
-        ordering = ["-created_at", "-pk"]
+    class Meta(Decision.Meta):
         indexes = [models.Index(fields=["audit", "-created_at"], name="gate_audit_latest")]
 
     def __str__(self) -> str:
         return f"gate {self.pk} on audit {self.audit_id} ({len(self.rules)} rules)"
 
 
-class GateCheck(models.Model):
+class GateCheck(Decision):
     """A gate's rules checked for another version of its judge, recorded pinned to that
     version's fingerprint ("check these rules for v2" on the comparison page).
 
@@ -141,10 +150,6 @@ class GateCheck(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
         return f"check {self.pk} of gate {self.gate_id} for judge {self.judge_id}: {self.status}"

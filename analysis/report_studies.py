@@ -85,6 +85,11 @@ def pts(result: Result | None, digits: int = 1) -> dict[str, Any]:
     }
 
 
+def pts_cells(**columns: Result | None) -> dict[str, dict[str, Any]]:
+    """A table row's cells in percentage points (:func:`pts`), by column name."""
+    return {name: pts(result) for name, result in columns.items()}
+
+
 # Judges shipped to show the mechanics, keyed on their model id: the report says so beside
 # their refusal gap (judges/data/gemma/README.md).
 DEMONSTRATION_JUDGES: Final = {
@@ -199,10 +204,7 @@ def _refusal(
         rows = [
             {
                 "class": CLASS_NAMES.get(row.response_class, row.response_class),
-                "human": pts(row.human),
-                "judge": pts(row.judge),
-                "gap": pts(row.gap),
-                "half": pts(row.gap_ties_half),
+                **pts_cells(human=row.human, judge=row.judge, gap=row.gap, half=row.gap_ties_half),
             }
             for row in gap.rows
         ]
@@ -368,9 +370,7 @@ def _style(
         rows = [
             {
                 "feature": FEATURE_NAMES.get(row.feature, row.feature),
-                "human": pts(row.human),
-                "judge": pts(row.judge),
-                "net": pts(row.net),
+                **pts_cells(human=row.human, judge=row.judge, net=row.net),
             }
             for row in fit.rows
         ]

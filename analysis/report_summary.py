@@ -28,7 +28,7 @@ Pure: no Django; reads the typed snapshot (:mod:`analysis.snapshot`); the report
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -341,23 +341,48 @@ def _measured(
     return Finding(kind, title, sentence + others, label, size, figure.excludes_zero, anchor)
 
 
-def _refusal_finding(lines: Sequence[JudgeLine], metrics: SnapshotMetrics, level: float) -> Finding:
-    title, anchor = "Refusal gap", "refusal-gap"
-    best, defined, clear = _pick(lines, lambda line: line.refusal_gap)
+def _study_finding(
+    kind: str,
+    title: str,
+    anchor: str,
+    lines: Sequence[JudgeLine],
+    figure_of: Callable[[JudgeLine], Figure],
+    study_reason: str | None,
+    describe: Callable[[JudgeLine, Figure], str],
+) -> Finding:
+    """A study's finding (refusal gap, style), led by the judge :func:`_pick` chooses and said
+    by ``describe(judge, figure)``; when no judge has the figure, not measured for the study's
+    reason, else the first judge's."""
+    best, defined, clear = _pick(lines, figure_of)
     if best is None:
-        study = metrics.studies.refusal.reason if metrics.studies else None
-        reason = display_text(study) or next(
-            (line.refusal_gap.reason for line in lines if line.refusal_gap.reason),
+        reason = display_text(study_reason) or next(
+            (figure_of(line).reason for line in lines if figure_of(line).reason),
             "no judge has verdicts",
         )
-        return _not_measured("refusal", title, anchor, reason)
-    gap = best.refusal_gap
-    numbers = (
-        f"{pts(gap.value)} points of win probability, {_interval_words(gap, level)}"  # type: ignore[arg-type]
-        f"{_p_words(gap)}; {_n_words(gap.n, 'pairs')}"
+        return _not_measured(kind, title, anchor, reason)
+    figure = figure_of(best)
+    sentence = describe(best, figure)
+    return _measured(kind, title, anchor, best.label, figure, sentence, _others(defined, clear))
+
+
+def _refusal_finding(lines: Sequence[JudgeLine], metrics: SnapshotMetrics, level: float) -> Finding:
+    def describe(best: JudgeLine, gap: Figure) -> str:
+        numbers = (
+            f"{pts(gap.value)} points of win probability, {_interval_words(gap, level)}"  # type: ignore[arg-type]
+            f"{_p_words(gap)}; {_n_words(gap.n, 'pairs')}"
+        )
+        return _sentence("refusal", gap, label=best.label, numbers=numbers)
+
+    study = metrics.studies.refusal.reason if metrics.studies else None
+    return _study_finding(
+        "refusal",
+        "Refusal gap",
+        "refusal-gap",
+        lines,
+        lambda line: line.refusal_gap,
+        study,
+        describe,
     )
-    sentence = _sentence("refusal", gap, label=best.label, numbers=numbers)
-    return _measured("refusal", title, anchor, best.label, gap, sentence, _others(defined, clear))
 
 
 def _position_finding(lines: Sequence[JudgeLine], level: float) -> Finding:
@@ -399,24 +424,20 @@ def _position_finding(lines: Sequence[JudgeLine], level: float) -> Finding:
 
 
 def _style_finding(lines: Sequence[JudgeLine], metrics: SnapshotMetrics, level: float) -> Finding:
-    title, anchor = "Style and length", "style"
-    best, defined, clear = _pick(lines, lambda line: line.style)
-    if best is None:
-        study = metrics.studies.style.reason if metrics.studies else None
-        reason = display_text(study) or next(
-            (line.style.reason for line in lines if line.style.reason), "no judge has verdicts"
+    def describe(best: JudgeLine, net: Figure) -> str:
+        feature = best.style_feature or ""
+        numbers = (
+            f"{pts(net.value)} points of win probability "  # type: ignore[arg-type]
+            f"{FEATURE_UNITS.get(feature, 'per unit')}, net of people's, "
+            f"{_interval_words(net, level)}{_p_words(net)}; {_n_words(net.n, 'pairs')}"
         )
-        return _not_measured("style", title, anchor, reason)
-    net = best.style
-    feature = best.style_feature or ""
-    words = FEATURE_WORDS.get(feature, feature)
-    numbers = (
-        f"{pts(net.value)} points of win probability {FEATURE_UNITS.get(feature, 'per unit')}, "  # type: ignore[arg-type]
-        f"net of people's, {_interval_words(net, level)}{_p_words(net)}; "
-        f"{_n_words(net.n, 'pairs')}"
+        words = FEATURE_WORDS.get(feature, feature)
+        return _sentence("style", net, label=best.label, words=words, numbers=numbers)
+
+    study = metrics.studies.style.reason if metrics.studies else None
+    return _study_finding(
+        "style", "Style and length", "style", lines, lambda line: line.style, study, describe
     )
-    sentence = _sentence("style", net, label=best.label, words=words, numbers=numbers)
-    return _measured("style", title, anchor, best.label, net, sentence, _others(defined, clear))
 
 
 # --- slices: fold the small ones ---------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The shape of a stored snapshot, written once: pydantic models of ``MetricSnapshot.metrics``
-and ``MetricSnapshot.counts`` (no Django).
+and ``MetricSnapshot.counts`` (no Django); and of a comparison of two judges
+(:class:`Comparison`, computed on request), which is made of the same figures.
 
 :func:`analysis.figures.figures_compute` and :func:`analysis.studies.studies_compute` write
 plain JSON; :func:`metrics_parse` reads it back as :class:`SnapshotMetrics`, whose attributes
@@ -853,3 +854,156 @@ def _unknown_in(value: Any, where: str) -> list[str]:
     if isinstance(value, list | tuple):
         return [k for i, v in enumerate(value) for k in _unknown_in(v, f"{where}[{i}]")]
     return []
+
+
+# --- a judge comparison (computed on request, never stored) --------------------------------------
+#
+# What :func:`analysis.compare.judges_compare` writes (its figures by
+# :func:`analysis.metrics.drift.drift_figures`) and reads back with :func:`comparison_parse`:
+# the page, ``judge_compare``, the export manifest and the gate read these attributes; the API
+# and ``judge_compare --format json`` answer with ``as_json()``, the written JSON again.
+
+
+class ComparedJudge(Shape):
+    """One of the two judges, as the comparison names it."""
+
+    id: int
+    name: str
+    version: int
+    label: str
+    model_id: str = ""
+    fingerprint: str = ""
+
+
+class ConfigChanges(Shape):
+    """Which hashed parts of the two configurations differ (:func:`analysis.compare.
+    config_changes`): ``fields`` None when a configuration was not recorded."""
+
+    fields: list[str] | None = None
+    what: str = ""
+    only: bool = False
+
+
+class FlipMatrix(Shape):
+    """Counts of (first, second) verdicts; rows are the first judge's."""
+
+    labels: list[str] = Field(default_factory=list)
+    counts: list[list[int]] = Field(default_factory=list)
+
+
+class DriftSettings(Shape):
+    n_boot: int = 0
+    level: Number = 0.95
+    seed: int = 0
+    alpha: Number = 0.05
+    min_n: int = 0
+    slices: list[str] = Field(default_factory=list)
+
+
+class McNemar(Shape):
+    """b = only the first judge right, c = only the second."""
+
+    b: int = 0
+    c: int = 0
+    n: int = 0
+    statistic: Number | None = None
+    p_value: Number = 1.0
+    exact: bool = True
+
+
+class AgreementDelta(Shape):
+    """One coefficient for both judges and the paired change ``second - first``."""
+
+    first: Result
+    second: Result
+    delta: Result
+
+
+class AgreementChange(Shape):
+    n: int = 0
+    kinds: dict[str, AgreementDelta] = Field(default_factory=dict)
+    mcnemar: McNemar = Field(default_factory=McNemar)
+
+
+class SliceTest(Shape):
+    """One slice value's flip rate and agreement change, tested (``drift.slice_tests``)."""
+
+    slice: str
+    value: str
+    n: int = 0
+    flips: int = 0
+    flip_rate: Number | None = None
+    rest_flip_rate: Number | None = None
+    p_flip: Number | None = None
+    q_flip: Number | None = None
+    tested: bool = False
+    # with people's verdicts
+    labelled: int | None = None
+    agreement_first: Number | None = None
+    agreement_second: Number | None = None
+    agreement_delta: Number | None = None
+    p_agreement: Number | None = None
+    q_agreement: Number | None = None
+    shifted: bool = False
+    why: list[str] = Field(default_factory=list)
+    flip_rate_ci: tuple[Number, Number] | None = None
+    clusters: int | None = None
+
+
+class JudgeOrders(Shape):
+    """One judge in each presentation order: position consistency, and with people's
+    verdicts agreement in both orders and in each."""
+
+    position_consistency: PositionBySlice = Field(default_factory=PositionBySlice)
+    agreement: OrderAgreement | None = None
+
+
+class Orders(Shape):
+    first: JudgeOrders | None = None
+    second: JudgeOrders | None = None
+
+
+class DriftFigures(Shape):
+    """:func:`analysis.metrics.drift.drift_figures`; ``agreement`` only with people."""
+
+    n: int = 0
+    flip_rate: Result = Field(default_factory=Result)
+    flip_matrix: FlipMatrix = Field(default_factory=FlipMatrix)
+    settings: DriftSettings = Field(default_factory=DriftSettings)
+    agreement: AgreementChange | None = None
+    slices: list[SliceTest] = Field(default_factory=list)
+    shifted: int = 0
+    orders: Orders = Field(default_factory=Orders)
+
+
+class Comparison(Shape):
+    """Two judges on the same pairs: ``second`` (v2) against the baseline ``first`` (v1)."""
+
+    subject: Subject = Field(default_factory=Subject)
+    first: ComparedJudge
+    second: ComparedJudge
+    people: str = ""
+    pairs: int = 0
+    pairs_compared: int = 0
+    pairs_labelled: int = 0
+    length_unit: str = ""
+    length_cuts: list[Number] = Field(default_factory=list)
+    slice_names: dict[str, str] = Field(default_factory=dict)
+    changes: ConfigChanges = Field(default_factory=ConfigChanges)
+    figures: DriftFigures = Field(default_factory=DriftFigures)
+
+    def judge(self, which: str) -> ComparedJudge:
+        """``first`` or ``second`` by name."""
+        if which not in ("first", "second"):
+            raise ValueError(f"no judge {which!r} in a comparison")
+        judge: ComparedJudge = getattr(self, which)
+        return judge
+
+    def slice_name(self, row: SliceTest) -> str:
+        """``Category: coding``: the slice's name as pages show it, and the value."""
+        return f"{self.slice_names.get(row.slice, row.slice)}: {row.value}"
+
+
+def comparison_parse(data: Any) -> Comparison:
+    """The JSON :func:`analysis.compare.judges_compare` writes, as :class:`Comparison`."""
+    return Comparison.model_validate(data)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver
 
+from analysis.routes import named, subject_routes
 from config.lazy import lazy_routes
 
 # The report pages need pandas and scipy: their modules load on the first request to one of
@@ -11,42 +12,28 @@ urlpatterns: list[URLPattern | URLResolver] = [
     *lazy_routes(
         "analysis.views",
         [
-            ("", "report_index", "report_index"),
-            ("audit/<int:pk>/", "audit_report", "audit_report"),
-            ("audit/<int:pk>/recompute/", "audit_report_recompute", "audit_report_recompute"),
-            ("audit/<int:pk>/gate/", "audit_gate", "audit_gate"),
-            ("audit/<int:pk>/precision/", "audit_precision", "audit_precision"),
-            ("audit/<int:pk>/refusal-gap.csv", "audit_refusal_csv", "audit_refusal_csv"),
-            ("dataset/<slug:name>/", "dataset_report", "dataset_report"),
-            ("dataset/<slug:name>/refusal-gap.csv", "dataset_refusal_csv", "dataset_refusal_csv"),
-            (
-                "dataset/<slug:name>/recompute/",
-                "dataset_report_recompute",
-                "dataset_report_recompute",
+            *named(
+                ("", "report_index"),
+                ("audit/<int:pk>/gate/", "audit_gate"),
+                ("audit/<int:pk>/precision/", "audit_precision"),
+            ),
+            *subject_routes(
+                [
+                    ("", "report"),
+                    ("recompute/", "report_recompute"),
+                    ("refusal-gap.csv", "refusal_csv"),
+                ]
             ),
         ],
     ),
     *lazy_routes(
         "analysis.compare_views",
         [
-            ("audit/<int:pk>/compare/", "audit_compare", "audit_compare"),
-            ("audit/<int:pk>/gate/candidate/", "audit_gate_candidate", "audit_gate_candidate"),
-            ("dataset/<slug:name>/compare/", "dataset_compare", "dataset_compare"),
+            *subject_routes([("compare/", "compare")]),
+            *named(("audit/<int:pk>/gate/candidate/", "audit_gate_candidate")),
         ],
     ),
     *lazy_routes(
-        "analysis.instrument_views",
-        [
-            (
-                "audit/<int:pk>/refusal-instrument/",
-                "audit_refusal_instrument",
-                "audit_refusal_instrument",
-            ),
-            (
-                "dataset/<slug:name>/refusal-instrument/",
-                "dataset_refusal_instrument",
-                "dataset_refusal_instrument",
-            ),
-        ],
+        "analysis.instrument_views", subject_routes([("refusal-instrument/", "refusal_instrument")])
     ),
 ]

@@ -348,7 +348,7 @@ def test_an_exported_calibration_set_imported_as_a_dataset_rechecks_a_new_judge_
 
     data = compare.judges_compare(first=v1, second=v2, dataset=target, n_boot=100)
 
-    assert data["pairs_labelled"] == data["pairs_compared"] == 3
+    assert data.pairs_labelled == data.pairs_compared == 3
     # A plain recount: both annotators' votes per pair, a strict majority else a tie.
     right = {1: 0, 2: 0}
     for pair in dm.Pair.objects.filter(dataset=target):
@@ -356,8 +356,9 @@ def test_an_exported_calibration_set_imported_as_a_dataset_rechecks_a_new_judge_
         truth = votes[0] if votes.count(votes[0]) * 2 > len(votes) else "tie"
         for version, judge in ((1, v1), (2, v2)):
             right[version] += jm.Verdict.objects.get(judge=judge, pair=pair).outcome == truth
-    agreement = data["figures"]["agreement"]["kinds"]["percent_agreement"]
-    assert agreement["first"]["value"] == pytest.approx(right[1] / 3)
-    assert agreement["second"]["value"] == pytest.approx(right[2] / 3)
-    assert agreement["delta"]["value"] == pytest.approx((right[2] - right[1]) / 3)
-    assert data["figures"]["flip_rate"]["value"] == pytest.approx(2 / 3)  # the two ties
+    assert data.figures.agreement is not None
+    agreement = data.figures.agreement.kinds["percent_agreement"]
+    assert agreement.first.value == pytest.approx(right[1] / 3)
+    assert agreement.second.value == pytest.approx(right[2] / 3)
+    assert agreement.delta.value == pytest.approx((right[2] - right[1]) / 3)
+    assert data.figures.flip_rate.value == pytest.approx(2 / 3)  # the two ties

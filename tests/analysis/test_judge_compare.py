@@ -71,17 +71,18 @@ def test_it_reports_the_planted_slice_first_with_the_true_rate_inside(planted: d
     data = compare.judges_compare(
         first=planted["v1"], second=planted["v2"], dataset=planted["dataset"], n_boot=500
     )
-    figures = data["figures"]
-    assert data["pairs_compared"] == 160 and data["pairs_labelled"] == 160
-    assert figures["flip_rate"]["value"] == pytest.approx(planted["flipped"] / 160)
-    top = figures["slices"][0]
-    assert (top["slice"], top["value"], top["shifted"]) == ("category", "coding", True)
-    low, high = top["flip_rate_ci"]
-    assert top["flip_rate"] == pytest.approx(16 / 40)
+    figures = data.figures
+    assert data.pairs_compared == 160 and data.pairs_labelled == 160
+    assert figures.flip_rate.value == pytest.approx(planted["flipped"] / 160)
+    top = figures.slices[0]
+    assert (top.slice, top.value, top.shifted) == ("category", "coding", True)
+    assert top.flip_rate_ci is not None
+    low, high = top.flip_rate_ci
+    assert top.flip_rate == pytest.approx(16 / 40)
     assert low <= 0.4 <= high
-    assert sum(sum(row) for row in figures["flip_matrix"]["counts"]) == 160
-    assert np.trace(np.array(figures["flip_matrix"]["counts"])) == 160 - planted["flipped"]
-    assert set(data["slice_names"]) >= {"category", "length_bucket"}
+    assert sum(sum(row) for row in figures.flip_matrix.counts) == 160
+    assert np.trace(np.array(figures.flip_matrix.counts)) == 160 - planted["flipped"]
+    assert set(data.slice_names) >= {"category", "length_bucket"}
 
 
 def test_the_command_prints_markdown_and_json(planted: dict) -> None:
@@ -279,7 +280,7 @@ def test_it_says_what_changed_and_by_how_much_when_only_the_reference_differs(
     v2.config = base.replace(reference_field="reference").to_dict()
     Judge.objects.bulk_update([v1, v2], ["config"])
     data = compare.judges_compare(first=v1, second=v2, dataset=planted["dataset"], n_boot=200)
-    assert data["changes"] == {
+    assert data.changes.as_json() == {
         "fields": ["reference_field"],
         "what": "the reference answer",
         "only": True,
@@ -302,10 +303,44 @@ def test_it_says_what_changed_and_by_how_much_when_only_the_reference_differs(
     ).to_dict()
     v2.save(update_fields=["config"])
     data = compare.judges_compare(first=v1, second=v2, dataset=planted["dataset"], n_boot=200)
-    assert data["changes"]["what"] == "the model and the template"
+    assert data.changes.what == "the model and the template"
     assert "their effects together" in compare.change_sentence(data)
     # Judges imported with their verdicts record no configuration: nothing is claimed.
     v1.config = {}
     v1.save(update_fields=["config"])
     data = compare.judges_compare(first=v1, second=v2, dataset=planted["dataset"], n_boot=200)
-    assert data["changes"]["fields"] is None and compare.change_sentence(data) == ""
+    assert data.changes.fields is None and compare.change_sentence(data) == ""
+
+
+@pytest.mark.parametrize("subject", ["dataset", "audit"])
+def test_the_typed_comparison_gives_back_the_json_it_was_written_as(
+    subject: str, audit: Audit, lead_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page, the command and the manifest read the comparison by attribute; the API and
+    ``--format json`` answer with its ``as_json()``: the writer's JSON, key for key in its
+    order, number for number (1 stays 1, 1.0 stays 1.0), and no key the shape does not name."""
+    from analysis import snapshot
+
+    written: list[dict] = []
+
+    def parse(data: dict) -> snapshot.Comparison:
+        written.append(data)
+        return snapshot.comparison_parse(data)
+
+    monkeypatch.setattr(compare, "comparison_parse", parse)
+    kinds = {"dataset": dict(dataset=audit.dataset), "audit": dict(audit=audit)}[subject]
+    v1, v2 = audit.judges.order_by("version")
+    typed = compare.judges_compare(first=v1, second=v2, n_boot=50, **kinds)
+    expected = json.dumps(written[-1])
+    assert json.dumps(typed.as_json()) == expected
+    assert snapshot.unknown_keys(typed) == []
+    assert typed.figures.slices and typed.figures.orders.first is not None
+    # the dataset's imported votes give agreement and McNemar; nobody labelled the audit
+    assert (typed.figures.agreement is not None) == (subject == "dataset")
+    url = (
+        f"/api/audits/{audit.pk}/compare/"
+        if subject == "audit"
+        else "/api/datasets/planted/compare/"
+    )
+    body = lead_client.get(f"{url}?a={v1.pk}&b={v2.pk}").json()
+    assert len(written) == 2 and json.dumps(body) == json.dumps(written[-1])  # 1,000 resamples

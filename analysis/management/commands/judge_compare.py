@@ -16,6 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis import compare
+from analysis.snapshot import Comparison, Result, SliceTest
 from annotation.models import Audit
 from corpus.models import Dataset
 
@@ -77,7 +78,7 @@ class Command(BaseCommand):
         except (compare.JudgeNotFound, ValueError) as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR) from None
         if options["format"] == "json":
-            self.stdout.write(json.dumps(data, indent=2))
+            self.stdout.write(json.dumps(data.as_json(), indent=2))
         else:
             self.stdout.write(markdown(data))
 
@@ -86,55 +87,53 @@ def _number(value: Any, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _result(result: dict[str, Any] | None, digits: int = 3) -> str:
-    if not result or result.get("value") is None:
-        return f"undefined ({(result or {}).get('reason', 'not computed')})"
-    text = _number(result["value"], digits)
-    ci = result.get("ci")
-    if ci:
-        text += f" [{_number(ci[0], digits)}, {_number(ci[1], digits)}]"
+def _result(result: Result | None, digits: int = 3) -> str:
+    if result is None or result.value is None:
+        return f"undefined ({(result.reason if result else None) or 'not computed'})"
+    text = _number(result.value, digits)
+    if result.ci:
+        text += f" [{_number(result.ci[0], digits)}, {_number(result.ci[1], digits)}]"
     return text
 
 
-def markdown(data: dict[str, Any]) -> str:
+def markdown(data: Comparison) -> str:
     """The comparison as Markdown: summary, shifted slices, flip matrix, deltas, slices."""
-    figures = data["figures"]
-    first, second = data["first"]["label"], data["second"]["label"]
-    subject = data["subject"]
-    level = round(100 * figures["settings"]["level"])
+    figures = data.figures
+    settings = figures.settings
+    first, second = data.first.label, data.second.label
+    level = round(100 * settings.level)
     lines = [
         f"# {second} against {first}",
         "",
-        f"{subject['kind']} {subject['name']}: {data['pairs_compared']} pairs with both "
-        f"verdicts, {data['pairs_labelled']} of them labelled by people "
-        f"({figures['settings']['n_boot']} cluster-bootstrap resamples over prompts, "
-        f"{level}% intervals; shifts at FDR {figures['settings']['alpha']:g}).",
+        f"{data.subject.kind} {data.subject.name}: {data.pairs_compared} pairs with both "
+        f"verdicts, {data.pairs_labelled} of them labelled by people "
+        f"({settings.n_boot} cluster-bootstrap resamples over prompts, "
+        f"{level}% intervals; shifts at FDR {settings.alpha:g}).",
         "",
-        f"- flip rate: {_result(figures['flip_rate'])} "
-        f"({figures['flip_rate'].get('details', {}).get('flips', 0)} flips)",
+        f"- flip rate: {_result(figures.flip_rate)} "
+        f"({figures.flip_rate.details.get('flips', 0)} flips)",
     ]
     if change := compare.change_sentence(data):
         lines.append(f"- {change}")
-    agreement = figures.get("agreement")
+    agreement = figures.agreement
     if agreement:
-        for kind, entry in agreement["kinds"].items():
+        for kind, entry in agreement.kinds.items():
             lines.append(
-                f"- {KIND_NAMES.get(kind, kind)} with people: {_result(entry['first'])} -> "
-                f"{_result(entry['second'])}, delta {_result(entry['delta'])}"
+                f"- {KIND_NAMES.get(kind, kind)} with people: {_result(entry.first)} -> "
+                f"{_result(entry.second)}, delta {_result(entry.delta)}"
             )
-        test = agreement["mcnemar"]
+        test = agreement.mcnemar
         lines.append(
-            f"- McNemar: b = {test['b']} (only {first} right), c = {test['c']} "
-            f"(only {second} right), p = {test['p_value']:.3g}"
-            + (" (exact)" if test["exact"] else "")
+            f"- McNemar: b = {test.b} (only {first} right), c = {test.c} "
+            f"(only {second} right), p = {test.p_value:.3g}" + (" (exact)" if test.exact else "")
         )
-    shifted = [row for row in figures["slices"] if row["shifted"]]
+    shifted = [row for row in figures.slices if row.shifted]
     lines += ["", f"## Shifted slices ({len(shifted)})", ""]
     if not shifted:
         lines.append("No slice moved more than chance allows.")
     else:
         lines += _slice_table(shifted, data)
-    labels = figures["flip_matrix"]["labels"]
+    labels = figures.flip_matrix.labels
     lines += [
         "",
         f"## Flip matrix (rows: {first}, columns: {second})",
@@ -142,10 +141,10 @@ def markdown(data: dict[str, Any]) -> str:
         "| | " + " | ".join(labels) + " |",
         "|---|" + "---:|" * len(labels),
     ]
-    for label, row in zip(labels, figures["flip_matrix"]["counts"], strict=True):
+    for label, row in zip(labels, figures.flip_matrix.counts, strict=True):
         lines.append(f"| {label} | " + " | ".join(str(c) for c in row) + " |")
-    orders = figures.get("orders", {})
-    if any("agreement" in entry for entry in orders.values()):
+    orders = {key: getattr(figures.orders, key) for key in ("first", "second")}
+    if any(entry and entry.agreement for entry in orders.values()):
         lines += [
             "",
             "## Agreement with people by presentation order",
@@ -153,42 +152,41 @@ def markdown(data: dict[str, Any]) -> str:
             "| judge | both orders | original order | swapped order | position consistency |",
             "|---|---:|---:|---:|---:|",
         ]
-        for key, label in (("first", first), ("second", second)):
-            entry = orders.get(key)
-            if not entry or "agreement" not in entry:
+        for key, entry in orders.items():
+            label = data.judge(key).label
+            if not entry or not entry.agreement:
                 continue
-            agree = entry["agreement"]
-            if agree["n"] == 0:  # imported verdicts often carry one order only
+            agree = entry.agreement
+            if agree.n == 0:  # imported verdicts often carry one order only
                 lines.append(f"| {label} | — | — | — | — (not judged in both orders) |")
                 continue
             lines.append(
-                f"| {label} | {_result(agree['both_orders'])} | {_result(agree['original_order'])}"
-                f" | {_result(agree['swapped_order'])} | "
-                f"{_result(entry['position_consistency']['all'])} |"
+                f"| {label} | {_result(agree.both_orders)} | {_result(agree.original_order)}"
+                f" | {_result(agree.swapped_order)} | "
+                f"{_result(entry.position_consistency.all)} |"
             )
     lines += ["", "## Flip rate by slice", ""]
-    lines += _slice_table(figures["slices"], data) if figures["slices"] else ["No slices."]
+    lines += _slice_table(figures.slices, data) if figures.slices else ["No slices."]
     return "\n".join(lines) + "\n"
 
 
-def _slice_table(rows: list[dict[str, Any]], data: dict[str, Any]) -> list[str]:
-    names = data["slice_names"]
+def _slice_table(rows: list[SliceTest], data: Comparison) -> list[str]:
     out = [
         "| slice | pairs | flip rate [CI] | q (flip) | agreement v1 -> v2 | q (agreement) "
         "| shifted |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
-        ci = row.get("flip_rate_ci")
-        rate = _number(row["flip_rate"]) + (f" [{_number(ci[0])}, {_number(ci[1])}]" if ci else "")
+        ci = row.flip_rate_ci
+        rate = _number(row.flip_rate) + (f" [{_number(ci[0])}, {_number(ci[1])}]" if ci else "")
         agreement = (
-            f"{_number(row['agreement_first'])} -> {_number(row['agreement_second'])}"
-            if row.get("agreement_first") is not None
+            f"{_number(row.agreement_first)} -> {_number(row.agreement_second)}"
+            if row.agreement_first is not None
             else "—"
         )
         out.append(
-            f"| {names.get(row['slice'], row['slice'])}: {row['value']} | {row['n']} | {rate} | "
-            f"{_number(row['q_flip'])} | {agreement} | {_number(row.get('q_agreement'))} | "
-            f"{'yes (' + ', '.join(row['why']) + ')' if row['shifted'] else 'no'} |"
+            f"| {data.slice_name(row)} | {row.n} | {rate} | "
+            f"{_number(row.q_flip)} | {agreement} | {_number(row.q_agreement)} | "
+            f"{'yes (' + ', '.join(row.why) + ')' if row.shifted else 'no'} |"
         )
     return out
