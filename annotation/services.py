@@ -621,13 +621,7 @@ def adjudication_decide(
         AuditItem.objects.select_for_update().filter(pk=item.pk).first()
         if Adjudication.objects.filter(item=item).exists():
             raise AlreadyAdjudicated("This item has already been decided.")
-        adjudication = Adjudication.objects.create(
-            item=item,
-            lead=lead,
-            outcome=outcome,
-            note=note.strip(),
-            reference_judge=reference_judge,
-        )
+        adjudication = _adjudication_create(item, lead, outcome, note.strip(), reference_judge)
         audit_labels_changed.send(sender=Audit, audit=item.audit)
         return adjudication
 
@@ -664,13 +658,7 @@ def adjudication_revise(
             return current
         before = _adjudication_state(current)
         current.delete()
-        revised = Adjudication.objects.create(
-            item=item,
-            lead=lead,
-            outcome=outcome,
-            note=note,
-            reference_judge=reference_judge,
-        )
+        revised = _adjudication_create(item, lead, outcome, note, reference_judge)
         AdjudicationRevision.objects.create(
             item=item,
             changed_by=lead,
@@ -680,6 +668,16 @@ def adjudication_revise(
         )
         audit_labels_changed.send(sender=Audit, audit=item.audit)
         return revised
+
+
+def _adjudication_create(
+    item: AuditItem, lead: Any, outcome: str, note: str, reference_judge: Judge | None
+) -> Adjudication:
+    """The item's decision row, written by `adjudication_decide` and `adjudication_revise`
+    (both hold the item row lock)."""
+    return Adjudication.objects.create(
+        item=item, lead=lead, outcome=outcome, note=note, reference_judge=reference_judge
+    )
 
 
 def _check_outcome(item: AuditItem, outcome: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Final
 
 from corpus.importers.readers import (
@@ -72,13 +72,21 @@ class Checker:
 
     # Scalars --------------------------------------------------------------------------------
 
-    def string(
-        self, name: str, default: Any = MISSING, *, nullable: bool = False, nonempty: bool = False
-    ) -> Any:
+    def _given(self, name: str, default: Any, check: Callable[[Any], Any]) -> Any:
+        """The field checked by `check`; an optional field left out is its default, unchecked."""
         value = self.raw(name, default)
         if value is default and value is not MISSING:
             return value
-        return self.check_string(name, value, nullable=nullable, nonempty=nonempty)
+        return check(value)
+
+    def string(
+        self, name: str, default: Any = MISSING, *, nullable: bool = False, nonempty: bool = False
+    ) -> Any:
+        return self._given(
+            name,
+            default,
+            lambda v: self.check_string(name, v, nullable=nullable, nonempty=nonempty),
+        )
 
     def check_string(
         self, where: str, value: Any, *, nullable: bool = False, nonempty: bool = False
@@ -105,10 +113,9 @@ class Checker:
         minimum: int | None = None,
         choices: Collection[int] | None = None,
     ) -> Any:
-        value = self.raw(name, default)
-        if value is default and value is not MISSING:
-            return value
-        return self.check_integer(name, value, minimum=minimum, choices=choices)
+        return self._given(
+            name, default, lambda v: self.check_integer(name, v, minimum=minimum, choices=choices)
+        )
 
     def check_integer(
         self,
@@ -138,10 +145,7 @@ class Checker:
         return number
 
     def number(self, name: str, default: Any = MISSING) -> Any:
-        value = self.raw(name, default)
-        if value is default and value is not MISSING:
-            return value
-        return self.check_number(name, value)
+        return self._given(name, default, lambda v: self.check_number(name, v))
 
     def check_number(self, where: str, value: Any) -> float | None:
         if value is MISSING or value is None:
@@ -175,10 +179,7 @@ class Checker:
         return key
 
     def choice(self, name: str, choices: Collection[str], default: Any = MISSING) -> Any:
-        value = self.raw(name, default)
-        if value is default and value is not MISSING:
-            return value
-        return self.check_choice(name, value, choices)
+        return self._given(name, default, lambda v: self.check_choice(name, v, choices))
 
     def check_choice(self, where: str, value: Any, choices: Collection[str]) -> str | None:
         if value is MISSING:
@@ -204,14 +205,18 @@ class Checker:
             return MISSING
         return value
 
-    def obj(self, name: str, value: Any) -> dict[str, Any] | None:
+    def _structure_of(self, name: str, value: Any, kind: type, expected: str) -> Any:
+        """`structure`, or None (a problem recorded) unless it is a `kind`, e.g. "an object"."""
         value = self.structure(name, value)
         if value is MISSING:
             return None
-        if not isinstance(value, dict):
-            self.error(name, f"expected an object, got {describe(value)}")
+        if not isinstance(value, kind):
+            self.error(name, f"expected {expected}, got {describe(value)}")
             return None
         return value
+
+    def obj(self, name: str, value: Any) -> dict[str, Any] | None:
+        return self._structure_of(name, value, dict, "an object")
 
     def turns(self, name: str, *, null_as_empty: bool = True) -> list[str] | None:
         """A conversation side as a list of turn texts (a bare string is one turn)."""
@@ -220,11 +225,8 @@ class Checker:
             return None
         if isinstance(value, str) and not value.lstrip().startswith("["):
             return [value]
-        value = self.structure(name, value)
-        if value is MISSING:
-            return None
-        if not isinstance(value, list):
-            self.error(name, f"expected a list of turns, got {describe(value)}")
+        value = self._structure_of(name, value, list, "a list of turns")
+        if value is None:
             return None
         if not value:
             self.error(name, "expected at least one turn, got an empty list")

@@ -207,19 +207,39 @@ def _order(
     return outcome, status
 
 
+def _judge_orders(
+    c: Checker,
+    judge_fields: tuple[str, str, str],
+    ab_fields: tuple[str, str, str],
+    ba_fields: tuple[str, str, str],
+) -> tuple[JudgeRef | None, dict[str, Any]]:
+    """A verdict's judge (see `_judge`) and both orders' outcome and status (see `_order`), as
+    VerdictRecord's keyword arguments."""
+    judge = _judge(c, *judge_fields)
+    outcome_ab, status_ab = _order(c, *ab_fields)
+    outcome_ba, status_ba = _order(c, *ba_fields)
+    orders = {
+        "outcome_ab": outcome_ab,
+        "outcome_ba": outcome_ba,
+        "status_ab": status_ab,
+        "status_ba": status_ba,
+    }
+    return judge, orders
+
+
 def _flat_verdict(c: Checker) -> VerdictRecord | None:
-    judge = _judge(c, "judge", "judge_model_id", "judge_fingerprint")
-    # An empty verdict cell for a judge that ran means its answer could not be read.
-    outcome_ab, status_ab = _order(c, "judge_verdict", "judge_status", "failed")
-    outcome_ba, status_ba = _order(c, "judge_verdict_swapped", "judge_status_swapped", "not_run")
+    judge, orders = _judge_orders(
+        c,
+        ("judge", "judge_model_id", "judge_fingerprint"),
+        # An empty verdict cell for a judge that ran means its answer could not be read.
+        ("judge_verdict", "judge_status", "failed"),
+        ("judge_verdict_swapped", "judge_status_swapped", "not_run"),
+    )
     if judge is None:
         return None
     return VerdictRecord(
         judge=judge,
-        outcome_ab=outcome_ab,
-        outcome_ba=outcome_ba,
-        status_ab=status_ab,
-        status_ba=status_ba,
+        **orders,
         margin=c.number("judge_margin", None),
         raw_ab=c.string("judge_raw", "") or "",
         raw_ba=c.string("judge_raw_swapped", "") or "",
@@ -228,9 +248,12 @@ def _flat_verdict(c: Checker) -> VerdictRecord | None:
 
 
 def _nested_verdict(c: Checker, path: str, item: dict[str, Any]) -> VerdictRecord | None:
-    judge = _judge(c, "judge", "model_id", "fingerprint")
-    outcome_ab, status_ab = _order(c, "outcome_ab", "status_ab", "not_run")
-    outcome_ba, status_ba = _order(c, "outcome_ba", "status_ba", "not_run")
+    judge, orders = _judge_orders(
+        c,
+        ("judge", "model_id", "fingerprint"),
+        ("outcome_ab", "status_ab", "not_run"),
+        ("outcome_ba", "status_ba", "not_run"),
+    )
     outcome = _outcome(c, "outcome", item["outcome"]) if c.has("outcome") else None
     consistent = item.get("consistent")
     if consistent is not None and not isinstance(consistent, bool):
@@ -240,10 +263,7 @@ def _nested_verdict(c: Checker, path: str, item: dict[str, Any]) -> VerdictRecor
         return None
     return VerdictRecord(
         judge=judge,
-        outcome_ab=outcome_ab,
-        outcome_ba=outcome_ba,
-        status_ab=status_ab,
-        status_ba=status_ba,
+        **orders,
         raw_ab=c.string("raw_ab", "") or "",
         raw_ba=c.string("raw_ba", "") or "",
         margin=c.number("margin", None),
