@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -12,26 +12,23 @@ from django.db.models import Q
 
 if TYPE_CHECKING:
     from analysis.snapshot import SnapshotCounts, SnapshotMetrics
+    from annotation.models import Audit
+    from corpus.models import Dataset
 
 log = logging.getLogger(__name__)
 _logged_unreadable: set[int] = set()  # snapshot ids already logged by this process
 
 
+def _subject(model: str) -> Any:
+    """What a snapshot is of: an audit or a dataset, never both (``snapshot_one_subject``)."""
+    return models.ForeignKey(
+        model, null=True, blank=True, on_delete=models.CASCADE, related_name="snapshots"
+    )
+
+
 class MetricSnapshot(models.Model):
-    audit = models.ForeignKey(
-        "annotation.Audit",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="snapshots",
-    )
-    dataset = models.ForeignKey(
-        "corpus.Dataset",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="snapshots",
-    )
+    audit: models.ForeignKey[Audit | None, Audit | None] = _subject("annotation.Audit")
+    dataset: models.ForeignKey[Dataset | None, Dataset | None] = _subject("corpus.Dataset")
     created_at = models.DateTimeField(auto_now_add=True)
     label_count = models.PositiveIntegerField(default=0)
     counts = models.JSONField(default=dict)  # items, labels, votes, verdicts it was computed from

@@ -84,6 +84,7 @@ def _setup_django() -> None:
 
 def _pairs(dataset: object, n_pairs: int, rng: object) -> list[object]:
     """n_pairs pairs over n_pairs / 2 prompts, each response with a refusal class."""
+    from bench.benchrows import pair_of
     from corpus.models import Pair, Prompt, Response
     from judges.models import ResponseClassification
 
@@ -124,12 +125,12 @@ def _pairs(dataset: object, n_pairs: int, rng: object) -> list[object]:
     )
     return Pair.objects.bulk_create(
         [
-            Pair(
+            pair_of(
+                responses,
+                i,
                 dataset=dataset,
                 source_key=f"pair-{i}",
                 prompt=prompts[p],
-                response_a=responses[2 * i],
-                response_b=responses[2 * i + 1],
                 category=prompts[p].category,
                 content_hash=f"pair-{i}",
             )
@@ -183,16 +184,15 @@ def _verdicts(judges: list[object], pairs: list[object], truths: list[str], rng:
 def generate(dataset_pairs: int = DATASET_PAIRS) -> None:
     _setup_django()
     import random
-    from datetime import timedelta
 
     from django.contrib.auth.models import User
     from django.db import connection
     from django.utils import timezone
 
     from annotation.models import Adjudication, Assignment, Audit, AuditItem, Label
+    from bench.benchrows import imported_judge, submitted_assignment
     from config.roles import ensure_groups
     from corpus.models import Dataset, HumanVote
-    from judges.models import Judge
 
     rng = random.Random(SEED)
     started = time.perf_counter()
@@ -203,9 +203,8 @@ def generate(dataset_pairs: int = DATASET_PAIRS) -> None:
     for user in annotators:
         user.groups.add(annotator_group)
     judges = [
-        Judge.objects.create(
+        imported_judge(
             name=f"bench judge {k}",
-            provider="imported",
             model_id=f"judge-model-{k}",
             fingerprint=f"bench-judge-{k}",
             swap_policy="both" if k == 0 else "ab_only",
@@ -241,14 +240,7 @@ def generate(dataset_pairs: int = DATASET_PAIRS) -> None:
     now = timezone.now()
     assignments = Assignment.objects.bulk_create(
         [
-            Assignment(
-                item=item,
-                annotator=user,
-                a_on_left=rng.random() < 0.5,
-                status="submitted",
-                served_at=now,
-                expires_at=now + timedelta(minutes=10),
-            )
+            submitted_assignment(item, user, rng=rng, now=now)
             for item in items
             for user in annotators[:3]
         ]

@@ -115,17 +115,13 @@ def _fill(n_pairs: int) -> tuple[Any, list[Any]]:
     from django.core.management.color import no_style
     from django.db import connection
 
+    from bench.benchrows import imported_judge
     from corpus.models import Dataset, Pair, Prompt, Response
-    from judges.models import Judge, ResponseClassification, Verdict
+    from judges.models import ResponseClassification, Verdict
 
     dataset = Dataset.objects.create(name="bench", description="annotator bench")
     judges = [
-        Judge.objects.create(
-            name=f"bench-judge-{i}",
-            provider="imported",
-            model_id=f"model-{i}",
-            fingerprint=f"{i:064d}",
-        )
+        imported_judge(name=f"bench-judge-{i}", model_id=f"model-{i}", fingerprint=f"{i:064d}")
         for i in range(2)
     ]
     n = n_pairs

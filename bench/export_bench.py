@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +83,7 @@ def seed(n: int) -> int:
     from django.utils import timezone
 
     from annotation import models as am
+    from bench.benchrows import imported_judge, pair_of, submitted_assignment
     from corpus import models as dm
     from judges import models as jm
 
@@ -98,12 +98,7 @@ def seed(n: int) -> int:
             name="bench", dataset=dataset, created_by=lead, target_size=n
         )
         judges = [
-            jm.Judge.objects.create(
-                name=f"bench-judge-{j}",
-                provider="imported",
-                model_id=f"model-{j}",
-                fingerprint=f"{j:064x}",
-            )
+            imported_judge(name=f"bench-judge-{j}", model_id=f"model-{j}", fingerprint=f"{j:064x}")
             for j in range(2)
         ]
         for start in range(0, n, BATCH):
@@ -122,12 +117,12 @@ def seed(n: int) -> int:
                 for side in "ab"
             )
             pairs = dm.Pair.objects.bulk_create(
-                dm.Pair(
+                pair_of(
+                    responses,
+                    k,
                     dataset=dataset,
                     source_key=f"bench-{i}",
                     prompt=prompt,
-                    response_a=responses[2 * k],
-                    response_b=responses[2 * k + 1],
                     content_hash=f"pair{i}",
                 )
                 for k, (i, prompt) in enumerate(zip(keys, prompts, strict=True))
@@ -145,14 +140,7 @@ def seed(n: int) -> int:
             )
             pairs_of_annotators = [rng.sample(users, 2) for _ in items]
             assignments = am.Assignment.objects.bulk_create(
-                am.Assignment(
-                    item=item,
-                    annotator=user,
-                    a_on_left=rng.random() < 0.5,
-                    status="submitted",
-                    served_at=now,
-                    expires_at=now + timedelta(minutes=10),
-                )
+                submitted_assignment(item, user, rng=rng, now=now)
                 for item, two in zip(items, pairs_of_annotators, strict=True)
                 for user in two
             )

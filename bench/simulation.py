@@ -212,6 +212,7 @@ def study_write(
     """Write a simulated study into ``dataset`` as pairs with classified, featurised
     responses, ``judge``'s verdicts and (with ``votes``) one person's votes; bulk inserts,
     so the pairs' ids follow the simulated order. Returns the pairs. Needs Django set up."""
+    from bench.benchrows import pair_of
     from corpus.models import HumanVote, Pair, Prompt, Response
     from judges.models import ResponseClassification, ResponseFeatures, Verdict
 
@@ -232,12 +233,12 @@ def study_write(
         for offset, side in ((0, "a"), (1, "b"))
     )
     pairs = Pair.objects.bulk_create(
-        Pair(
+        pair_of(
+            responses,
+            k,
             dataset=dataset,
             source_key=f"p{k}",
             prompt=prompts[k],
-            response_a=responses[2 * k],
-            response_b=responses[2 * k + 1],
             content_hash=_sha(f"pair:{seed}:{k}"),
         )
         for k in range(n_pairs)

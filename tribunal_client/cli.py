@@ -30,6 +30,7 @@ from tribunal_client.errors import (
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 2}
 USAGE_ERROR = 3
 REFUSED = 1
+_Run = Callable[[Client, argparse.Namespace], int]  # a subcommand: its exit code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,9 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     common = [_server_options()]
 
-    gate = commands.add_parser(
+    def command(name: str, run: _Run, **kwargs: Any) -> argparse.ArgumentParser:
+        """A subcommand taking the server options; ``main`` calls ``run(client, args)``."""
+        sub = commands.add_parser(name, parents=common, **kwargs)
+        sub.set_defaults(run=run)
+        return sub
+
+    gate = command(
         "gate",
-        parents=common,
+        _gate,
         help="check an audit's release gate (exit 0 PASS, 1 FAIL, 2 INCONCLUSIVE)",
         description="Check an audit's release gate as `manage.py gate` does: the stored gate, "
         "or with --rule those rules for --judge, stored nowhere.",
@@ -96,11 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         "'lower(cohen_kappa) >= 0.6 on each slice with n >= 30' (repeatable)",
     )
     gate.add_argument("--format", choices=["text", "json"], default="text")
-    gate.set_defaults(run=_gate)
 
-    report = commands.add_parser(
-        "report", parents=common, help="print an audit's or a dataset's figures as JSON"
-    )
+    report = command("report", _report, help="print an audit's or a dataset's figures as JSON")
     subject = report.add_mutually_exclusive_group(required=True)
     subject.add_argument("--audit", type=int, metavar="N", help="audit id")
     subject.add_argument("--dataset", metavar="NAME", help="dataset name")
@@ -111,11 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for the first figures (default 120)",
     )
-    report.set_defaults(run=_report)
 
-    export = commands.add_parser(
+    export = command(
         "export",
-        parents=common,
+        _export,
         help="download audits' calibration set and its manifest (sha256 checked)",
     )
     export.add_argument(
@@ -131,11 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="flat",
         help="flat: one plain value per cell (default); generic: nested, imports back",
     )
-    export.set_defaults(run=_export)
 
-    upload = commands.add_parser(
+    upload = command(
         "import",
-        parents=common,
+        _import,
         help="import files of pairs and verdicts and wait for each (exit 1 if refused)",
     )
     upload.add_argument("--dataset", required=True, metavar="NAME")
@@ -144,7 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait", type=float, default=600.0, metavar="SECONDS", help="per file (default 600)"
     )
     upload.add_argument("files", nargs="+", metavar="FILE")
-    upload.set_defaults(run=_import)
     return parser
 
 
@@ -226,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_url(args.url)
     except ValueError as exc:
         parser.error(f"--url: {exc}")
-    run: Callable[[Client, argparse.Namespace], int] = args.run
+    run: _Run = args.run
     client = None
     try:
         client = Client.from_env(args.url, args.token_env, timeout=args.timeout)

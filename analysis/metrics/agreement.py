@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,41 @@ TwoRaterMetric = Literal["percent_agreement", "cohen_kappa", "scott_pi", "gwet_a
 TWO_RATER_METRICS: tuple[str, ...] = ("percent_agreement", "cohen_kappa", "scott_pi", "gwet_ac")
 
 _EPS = 1e-12
+
+
+class VoteOptions(TypedDict, total=False):
+    """How every function here reads votes and resamples them (module docstring), by
+    keyword: ``policy`` (default: S1, or the CodedVotes' own), ``categories``, ``cluster``
+    (default: resample items), ``n_boot`` (default 0: no interval), ``level`` (0.95),
+    ``seed`` (0); the defaults are :func:`_options`'s."""
+
+    policy: TiePolicy | None
+    categories: Sequence[Hashable] | None
+    cluster: str | None
+    n_boot: int
+    level: float
+    seed: bootstrap.Seed
+
+
+class _Reading(NamedTuple):
+    """How votes are coded: :func:`~analysis.metrics.votes.as_coded`'s keywords."""
+
+    policy: TiePolicy | None
+    categories: Sequence[Hashable] | None
+    cluster: str | None
+
+
+def _options(
+    *,
+    policy: TiePolicy | None = None,
+    categories: Sequence[Hashable] | None = None,
+    cluster: str | None = None,
+    n_boot: int = 0,
+    level: float = 0.95,
+    seed: bootstrap.Seed = 0,
+) -> tuple[_Reading, bootstrap.Resampling]:
+    """:class:`VoteOptions` with their defaults: the reading and the resampling."""
+    return _Reading(policy, categories, cluster), bootstrap.Resampling(n_boot, level, seed)
 
 
 # --- two raters ---------------------------------------------------------------------------
@@ -213,15 +248,11 @@ def _coefficient(kind: str, doc: str) -> Callable[..., Result]:
         *,
         reference: Sequence[Hashable] | None = None,
         weights: Weights = "unweighted",
-        policy: TiePolicy | None = None,
-        categories: Sequence[Hashable] | None = None,
-        cluster: str | None = None,
-        n_boot: int = 0,
-        level: float = 0.95,
-        seed: bootstrap.Seed = 0,
+        **options: Unpack[VoteOptions],
     ) -> Result:
-        pairs = _pairs(data, rater, reference, policy, categories, cluster)
-        return _two_rater(kind, pairs, weights, n_boot, level, seed)
+        reading, resampling = _options(**options)
+        pairs = _pairs(data, rater, reference, *reading)
+        return _two_rater(kind, pairs, weights, *resampling)
 
     coefficient.__name__ = coefficient.__qualname__ = kind
     coefficient.__doc__ = doc
@@ -368,15 +399,7 @@ def _pairable(
 
 
 def fleiss_kappa(
-    data: Any,
-    *,
-    raters: Sequence[Hashable] | None = None,
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
+    data: Any, *, raters: Sequence[Hashable] | None = None, **options: Unpack[VoteOptions]
 ) -> Result:
     """Fleiss' kappa (Fleiss 1971) for N items rated by several raters.
 
@@ -387,7 +410,8 @@ def fleiss_kappa(
     are skipped. ``data`` is a vote DataFrame (``raters`` restricts it) or an items x
     categories counts table.
     """
-    items = _pairable(data, raters, policy, categories, cluster)
+    reading, resampling = _options(**options)
+    items = _pairable(data, raters, *reading)
     counts, per_item = items.counts, items.per_item
     agreement = ((counts**2).sum(axis=1) - per_item) / (per_item * (per_item - 1))
     contributions = np.column_stack([np.ones(len(counts)), agreement, counts])
@@ -409,9 +433,7 @@ def fleiss_kappa(
         return None
 
     details: dict[str, float | int | str] = {"votes": float(per_item.sum())}
-    return items.estimate(
-        contributions, statistic, why_undefined, details, bootstrap.Resampling(n_boot, level, seed)
-    )
+    return items.estimate(contributions, statistic, why_undefined, details, resampling)
 
 
 def _reliability_to_votes(data: Any) -> pd.DataFrame:
@@ -438,12 +460,7 @@ def krippendorff_alpha(
     *,
     level_of_measurement: MeasurementLevel = "nominal",
     raters: Sequence[Hashable] | None = None,
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
+    **options: Unpack[VoteOptions],
 ) -> Result:
     """Krippendorff's alpha = 1 - D_o / D_e from the coincidence matrix (Krippendorff 2011).
 
@@ -460,9 +477,10 @@ def krippendorff_alpha(
             f"level_of_measurement must be nominal, ordinal or interval, got "
             f"{level_of_measurement!r}"
         )
+    reading, resampling = _options(**options)
     if not isinstance(data, pd.DataFrame | CodedVotes):
         data = _reliability_to_votes(data)
-    items = _pairable(data, raters, policy, categories, cluster)
+    items = _pairable(data, raters, *reading)
     counts, per_unit, q = items.counts, items.per_item, len(items.categories)
     pairs = counts[:, :, np.newaxis] * counts[:, np.newaxis, :]
     pairs[:, np.arange(q), np.arange(q)] -= counts
@@ -491,9 +509,7 @@ def krippendorff_alpha(
         "pairable_values": float(per_unit.sum()),
         "level_of_measurement": level_of_measurement,
     }
-    return items.estimate(
-        contributions, statistic, why_undefined, details, bootstrap.Resampling(n_boot, level, seed)
-    )
+    return items.estimate(contributions, statistic, why_undefined, details, resampling)
 
 
 def _alpha_distance(
@@ -529,12 +545,7 @@ def human_ceiling(
     metric: str = "percent_agreement",
     weights: Weights = "unweighted",
     level_of_measurement: MeasurementLevel = "nominal",
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
+    **options: Unpack[VoteOptions],
 ) -> Result:
     """The same metric among humans: how well a judge could hope to agree with people.
 
@@ -545,23 +556,15 @@ def human_ceiling(
     humans' votes. ``humans`` defaults to every rater in ``votes``: pass the human ids when
     ``votes`` also holds judges.
     """
-    resampling: dict[str, Any] = dict(cluster=cluster, n_boot=n_boot, level=level, seed=seed)
     if metric == "fleiss_kappa":
-        return fleiss_kappa(
-            votes, raters=humans, policy=policy, categories=categories, **resampling
-        )
+        return fleiss_kappa(votes, raters=humans, **options)
     if metric == "krippendorff_alpha":
         return krippendorff_alpha(
-            votes,
-            level_of_measurement=level_of_measurement,
-            raters=humans,
-            policy=policy,
-            categories=categories,
-            **resampling,
+            votes, level_of_measurement=level_of_measurement, raters=humans, **options
         )
-    coded = as_coded(votes, policy=policy, categories=categories, cluster=cluster)
-    pairs = _pairs_among(coded, humans)
-    return _two_rater(metric, pairs, weights, n_boot, level, seed)
+    reading, resampling = _options(**options)
+    pairs = _pairs_among(as_coded(votes, **reading._asdict()), humans)
+    return _two_rater(metric, pairs, weights, *resampling)
 
 
 def constant_answer_baseline(
@@ -570,12 +573,7 @@ def constant_answer_baseline(
     reference: Sequence[Hashable] | None = None,
     metric: str = "percent_agreement",
     weights: Weights = "unweighted",
-    policy: TiePolicy | None = None,
-    categories: Sequence[Hashable] | None = None,
-    cluster: str | None = None,
-    n_boot: int = 0,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
+    **options: Unpack[VoteOptions],
 ) -> Result:
     """Score of a rater that always gives the reference raters' most common answer.
 
@@ -584,7 +582,8 @@ def constant_answer_baseline(
     agreement means little unless it beats this; chance-corrected coefficients give such a
     rater 0 (or undefined when the references also used one category only).
     """
-    coded = as_coded(votes, policy=policy, categories=categories, cluster=cluster)
+    reading, resampling = _options(**options)
+    coded = as_coded(votes, **reading._asdict())
     theirs = coded.counts(coded.rater_codes(reference))
     keep = theirs.sum(axis=1) > 0
     theirs = theirs[keep]
@@ -595,4 +594,4 @@ def constant_answer_baseline(
     extra: dict[str, float | int | str] = {}
     if len(theirs):
         extra["answer"] = str(coded.categories[answer])
-    return _two_rater(metric, pairs, weights, n_boot, level, seed, extra)
+    return _two_rater(metric, pairs, weights, *resampling, extra)

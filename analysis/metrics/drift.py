@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -125,26 +125,47 @@ def flip_matrix(first: Any, second: Any) -> np.ndarray:
     return (_onehot(one[both]).T @ _onehot(two[both])).astype(int)
 
 
-def flip_rate(
-    first: Any,
-    second: Any,
+class Resampled(TypedDict, total=False):
+    """How :func:`flip_rate` and :func:`order_agreement` resample (defaults in
+    :func:`_shares`): ``clusters`` (one label per pair, e.g. its prompt; default the pairs),
+    ``n_boot`` (1000), ``level`` (0.95), ``seed``."""
+
+    clusters: Any
+    n_boot: int
+    level: float
+    seed: bootstrap.Seed
+
+
+def _shares(
+    contributions: np.ndarray,
+    keep: np.ndarray,
+    columns: Mapping[int, Mapping[str, float | int | str]],
     *,
     clusters: Any = None,
     n_boot: int = 1000,
     level: float = 0.95,
     seed: bootstrap.Seed = 0,
-) -> Result:
+) -> list[Result]:
+    """Each of ``columns`` (index: details) as a share of the kept pairs, by
+    :func:`bootstrap.share_estimate`, resampling the kept pairs' ``clusters`` or the pairs."""
+    labels = _subset(_clusters(clusters, len(keep)), keep)
+    resampling = bootstrap.Resampling(n_boot, level, seed)
+    return [
+        bootstrap.share_estimate(contributions, column, labels, resampling, details)
+        for column, details in columns.items()
+    ]
+
+
+def flip_rate(first: Any, second: Any, **resampled: Unpack[Resampled]) -> Result:
     """Share of pairs (with both verdicts) whose verdict differs, with a percentile bootstrap CI
-    resampling ``clusters`` (e.g. prompts) or pairs. Details: ``flips``, ``pairs``."""
+    resampling ``clusters`` (e.g. prompts) or pairs (:class:`Resampled`). Details: ``flips``,
+    ``pairs``."""
     one, two = _pair(first, second)
-    labels = _clusters(clusters, len(one))
     both = pd.notna(one) & pd.notna(two)
     flipped = (one[both] != two[both]).astype(float)
     contributions = np.column_stack([np.ones(len(flipped)), flipped])
     details: dict[str, float | int | str] = {"flips": int(flipped.sum()), "pairs": int(both.sum())}
-    return bootstrap.share_estimate(
-        contributions, 1, _subset(labels, both), bootstrap.Resampling(n_boot, level, seed), details
-    )
+    return _shares(contributions, both, {1: details}, **resampled)[0]
 
 
 def length_buckets(lengths: Any, labels: Sequence[str] = LENGTH_BUCKETS) -> np.ndarray:
@@ -308,39 +329,25 @@ def agreement_change(
 
 
 def order_agreement(
-    original: Any,
-    swapped: Any,
-    people: Any,
-    *,
-    clusters: Any = None,
-    n_boot: int = 1000,
-    level: float = 0.95,
-    seed: bootstrap.Seed = 0,
+    original: Any, swapped: Any, people: Any, **resampled: Unpack[Resampled]
 ) -> dict[str, Any]:
     """Agreement with ``people`` counting a pair right only when both orders are right
     (``both_orders``), and of each order alone (``original_order``, ``swapped_order``), on
-    the pairs with both orders and a people's verdict (the same pairs for all three)."""
+    the pairs with both orders and a people's verdict (the same pairs for all three);
+    resampled as :func:`flip_rate` is."""
     first, second = _pair(original, swapped)
     truth = _people(people, len(first))
-    labels = _clusters(clusters, len(first))
     keep = pd.notna(first) & pd.notna(second) & pd.notna(truth)
     right_ab = first[keep] == truth[keep]
     right_ba = second[keep] == truth[keep]
     contributions = np.column_stack(
         [np.ones(int(keep.sum())), right_ab & right_ba, right_ab, right_ba]
     ).astype(float)
+    names = {1: "both_orders", 2: "original_order", 3: "swapped_order"}
+    rights = {column: {"right": int(contributions[:, column].sum())} for column in names}
+    results = _shares(contributions, keep, rights, **resampled)
     out: dict[str, Any] = {"n": int(keep.sum())}
-    for column, name in ((1, "both_orders"), (2, "original_order"), (3, "swapped_order")):
-        details: dict[str, float | int | str] = {"right": int(contributions[:, column].sum())}
-        out[name] = result_json(
-            bootstrap.share_estimate(
-                contributions,
-                column,
-                _subset(labels, keep),
-                bootstrap.Resampling(n_boot, level, seed),
-                details,
-            )
-        )
+    out.update({name: result_json(r) for name, r in zip(names.values(), results, strict=True)})
     return out
 
 

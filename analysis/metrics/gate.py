@@ -60,7 +60,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from analysis.metrics.outcomes import Estimate, Undefined
@@ -480,16 +480,7 @@ class GateResult:
                     "reason": outcome.reason,
                     "labels_needed": outcome.labels_needed,
                     "slices": [
-                        {
-                            "slice": s.slice,
-                            "status": s.status,
-                            "reason": s.reason,
-                            "value": s.value,
-                            "ci": list(s.ci) if s.ci else None,
-                            "n": s.n,
-                            "labels_needed": s.labels_needed,
-                        }
-                        for s in outcome.slices
+                        {**asdict(s), "ci": list(s.ci) if s.ci else None} for s in outcome.slices
                     ],
                 }
                 for outcome in self.rules

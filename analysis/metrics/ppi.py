@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -200,6 +200,15 @@ def tuned_lambda(
     return float(min(1.0, max(0.0, value)))
 
 
+class PpiOptions(TypedDict, total=False):
+    """What :func:`ppi_row` passes on to :func:`ppi_mean` (defaults there)."""
+
+    lam: Lambda
+    weights: Any
+    strata: Any
+    level: float
+
+
 def ppi_mean(
     labels: Any,
     judge_labelled: Any,
@@ -326,19 +335,15 @@ def ppi_row(
     judge_labelled: Any,
     judge_unlabelled: Any,
     *,
-    weights: Any = None,
-    strata: Any = None,
-    lam: Lambda = "tune",
-    level: float = 0.95,
     half_width: float | None = None,
+    **options: Unpack[PpiOptions],
 ) -> dict[str, Any]:
     """One group's row of :func:`ppi_by_group` (its columns but the group keys), from the
-    labelled values and the judge's unlabelled values or their :class:`Moments`."""
+    labelled values and the judge's unlabelled values or their :class:`Moments`; ``options``
+    as for :func:`ppi_mean`."""
     everything = _moments(judge_unlabelled)
     labelled_count = len(_array(labels, "labels"))
-    estimate = ppi_mean(
-        labels, judge_labelled, everything, lam=lam, weights=weights, strata=strata, level=level
-    )
+    estimate = ppi_mean(labels, judge_labelled, everything, **options)
     row: dict[str, Any] = {
         "n_labelled": labelled_count,
         "n_judged": everything.n,

@@ -45,9 +45,10 @@ such as "the gap's interval excludes more than 0.10" reads the figure as it is; 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -431,20 +432,19 @@ def cluster_ols(
     codes = pd.factorize(np.asarray(clusters))[0]
     n_clusters = int(codes.max()) + 1 if len(codes) else 0
 
+    # Every outcome, fitted or failed, describes the same rows and settings.
+    model = functools.partial(
+        LinearModel,
+        n_rows=len(y),
+        n_clusters=n_clusters,
+        level=level,
+        ties=ties,
+        length_scale=length_scale,
+        not_identified=missing,
+    )
+
     def failed(reason: str) -> LinearModel:
-        return LinearModel(
-            terms=(),
-            params=np.zeros(0),
-            cov=np.zeros((0, 0)),
-            df=0,
-            n_rows=len(y),
-            n_clusters=n_clusters,
-            level=level,
-            ties=ties,
-            length_scale=length_scale,
-            not_identified=missing,
-            reason=reason,
-        )
+        return model(terms=(), params=np.zeros(0), cov=np.zeros((0, 0)), df=0, reason=reason)
 
     if len(y) == 0:
         return failed("no rated responses")
@@ -466,17 +466,11 @@ def cluster_ols(
     fit = sm.OLS(np.asarray(y, dtype=float), matrix).fit(
         cov_type="cluster", cov_kwds={"groups": codes}, use_t=True
     )
-    return LinearModel(
+    return model(
         terms=tuple(kept),
         params=np.asarray(fit.params, dtype=float),
         cov=np.asarray(fit.cov_params(), dtype=float),
         df=n_clusters - 1,
-        n_rows=len(y),
-        n_clusters=n_clusters,
-        level=level,
-        ties=ties,
-        length_scale=length_scale,
-        not_identified=missing,
     )
 
 
@@ -632,6 +626,27 @@ class RegressionInputs:
     length_scale: float | None
     ties: str
 
+    def fit(self, level: float) -> LinearModel:
+        """OLS clustered by pair (:func:`cluster_ols`), ``absent`` listed as not identified."""
+        return cluster_ols(
+            self.y,
+            self.design,
+            self.clusters,
+            level=level,
+            ties=self.ties,
+            length_scale=self.length_scale,
+            not_identified=self.absent,
+        )
+
+
+class LpmOptions(TypedDict, total=False):
+    """What :func:`refusal_lpm` and :func:`moderation_gap` pass on to :func:`lpm_design` and
+    :func:`gap_design` (defaults there)."""
+
+    ties: Ties
+    length_scale: float | None
+    opponent_controls: bool
+
 
 def lpm_design(
     sides: pd.DataFrame,
@@ -680,29 +695,17 @@ def _inputs(
     return RegressionInputs(design, y, rows["pair_id"].to_numpy(), rows, absent, scale, ties)
 
 
-def _fit(inputs: RegressionInputs, level: float) -> LinearModel:
-    return cluster_ols(
-        inputs.y,
-        inputs.design,
-        inputs.clusters,
-        level=level,
-        ties=inputs.ties,
-        length_scale=inputs.length_scale,
-        not_identified=inputs.absent,
-    )
-
-
 def refusal_lpm(
     sides: pd.DataFrame,
     rater: Hashable,
     *,
-    ties: Ties = "drop",
     level: float = 0.95,
-    length_scale: float | None = None,
-    opponent_controls: bool = False,
+    **options: Unpack[LpmOptions],
 ) -> LinearModel:
     """Pasch's linear probability model for one rater (see the module docstring).
 
+    ``options`` (:class:`LpmOptions`; defaults in :func:`lpm_design`): ``ties`` (``"drop"``
+    or ``"half"``), ``length_scale`` and ``opponent_controls``.
     ``length_scale`` (tokens per SD) defaults to :func:`length_scale_of` over the whole sides
     table, so every rater's ``len_diff`` coefficient is on the same scale. Rows missing
     ``len_diff`` or ``sim`` are left out; ``sim`` is left out of the model when the column is
@@ -715,10 +718,7 @@ def refusal_lpm(
     on what they faced. With them, it is the class's win probability against a normal
     response of the same length and similarity, minus one half.
     """
-    inputs = lpm_design(
-        sides, rater, ties=ties, length_scale=length_scale, opponent_controls=opponent_controls
-    )
-    return _fit(inputs, level)
+    return lpm_design(sides, rater, **options).fit(level)
 
 
 @dataclass(frozen=True)
@@ -932,7 +932,7 @@ def indicator_gap(
         ties=ties,
         length_scale=length_scale,
     )
-    return _fit(inputs, level)
+    return inputs.fit(level)
 
 
 def moderation_gap(
@@ -940,10 +940,8 @@ def moderation_gap(
     *,
     human: Hashable,
     judge: Hashable,
-    ties: Ties = "drop",
     level: float = 0.95,
-    length_scale: float | None = None,
-    opponent_controls: bool = False,
+    **options: Unpack[LpmOptions],
 ) -> ModerationGap:
     """Stack ``human`` and ``judge`` rows and estimate the refusal gaps (module docstring).
 
@@ -952,15 +950,8 @@ def moderation_gap(
     Standard errors are clustered by pair, which holds the human and judge rows of a pair
     together. ``opponent_controls`` as in :func:`refusal_lpm` (interacted with ``judge`` too).
     """
-    inputs = gap_design(
-        sides,
-        human=human,
-        judge=judge,
-        ties=ties,
-        length_scale=length_scale,
-        opponent_controls=opponent_controls,
-    )
-    model = _fit(inputs, level)
+    inputs = gap_design(sides, human=human, judge=judge, **options)
+    model = inputs.fit(level)
     gaps = {cls: model.estimate(f"{JUDGE}:{term}") for cls, term in CLASS_TERMS.items()}
     return ModerationGap(
         human=human,

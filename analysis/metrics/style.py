@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,6 @@ from analysis.metrics.refusal import (
     LinearModel,
     RegressionInputs,
     Ties,
-    cluster_ols,
     points_row,
     rated_by_both,
     rows_where,
@@ -139,6 +138,14 @@ def _won_a(verdicts: pd.DataFrame, raters: Sequence[Hashable]) -> pd.DataFrame:
     return pd.DataFrame(
         {"pair_id": votes["pair_id"], "rater": votes["rater"], "won_a": won.astype(float)}
     )
+
+
+class StyleOptions(TypedDict, total=False):
+    """What :func:`style_sensitivity` passes on to :func:`style_design` (defaults there)."""
+
+    ties: Ties
+    features: Sequence[str]
+    length_scale: float | None
 
 
 def style_design(
@@ -238,36 +245,21 @@ def style_sensitivity(
     *,
     human: Hashable,
     judge: Hashable,
-    ties: Ties = "drop",
-    features: Sequence[str] = FEATURES,
     level: float = 0.95,
-    length_scale: float | None = None,
+    **options: Unpack[StyleOptions],
 ) -> StyleSensitivity:
     """A judge's sensitivity to length and markdown, net of the humans' on the same pairs.
 
     ``pairs``: ``pair_id``, ``tokens_a``, ``tokens_b`` and markdown counts or texts (see
     :func:`style_features`). ``verdicts``: ``pair_id``, ``rater``, ``verdict`` (A, B, tie,
     both_bad). ``net[feature]`` is the judge-minus-human coefficient on the 0-1 scale.
-    ``length_scale`` fixes the standard deviation that scales the length difference (default:
-    the pairs' own).
+    ``options`` as for :func:`style_design`: ``ties`` (``"drop"``), ``features`` (all),
+    ``length_scale``, which fixes the standard deviation that scales the length difference
+    (default: the pairs' own).
     """
-    inputs = style_design(
-        pairs,
-        verdicts,
-        human=human,
-        judge=judge,
-        ties=ties,
-        features=features,
-        length_scale=length_scale,
-    )
-    model = cluster_ols(
-        inputs.y,
-        inputs.design,
-        inputs.clusters,
-        level=level,
-        ties=ties,
-        not_identified=inputs.absent,
-    )
+    inputs = style_design(pairs, verdicts, human=human, judge=judge, **options)
+    model = inputs.fit(level)
+    features = options.get("features", FEATURES)
     net = {feature: model.estimate(f"{JUDGE}:{feature}") for feature in features}
     return StyleSensitivity(
         human=human,

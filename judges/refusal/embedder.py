@@ -37,7 +37,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -246,16 +246,8 @@ class EmbedderIdentity:
     precision: str = "float32"
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "precision": self.precision,
-            "model": self.model,
-            "package": self.package,
-            "package_version": self.package_version,
-            "weights_sha256": self.weights_sha256,
-            "tokenizer_sha256": self.tokenizer_sha256,
-            "max_length": self.max_length,
-            "pooling": self.pooling,
-        }
+        """The fields as JSON, ``precision`` first (the key order it has always had)."""
+        return {"precision": self.precision} | asdict(self)
 
 
 class MiniLMEmbedder:
