@@ -348,6 +348,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_serving(
+    process: subprocess.Popen[Any], base_url: str, *, deadline: float, log_tail: Callable[[], str]
+) -> None:
+    """Poll ``{base_url}/models`` until the server answers; a RuntimeError with the tail of its
+    log when the process exits first or the ``time.monotonic()`` deadline passes."""
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"llama.cpp server exited: {log_tail()}")
+        try:
+            if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"llama.cpp server not ready: {log_tail()}")
+        time.sleep(0.5)
+
+
 @dataclass
 class LlamaServer:
     """``python -m judges.llama_server`` on a free local port, for the duration of a run."""
@@ -394,19 +412,16 @@ class LlamaServer:
         start = time.monotonic()
         self.process = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = start + SERVER_START_LIMIT_S
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"llama.cpp server exited: {self._log_tail()}")
-            try:
-                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError(f"llama.cpp server not ready: {self._log_tail()}")
-            time.sleep(0.5)
+        try:
+            wait_until_serving(
+                self.process,
+                self.base_url,
+                deadline=start + SERVER_START_LIMIT_S,
+                log_tail=self._log_tail,
+            )
+        except RuntimeError:
+            self.__exit__()
+            raise
         self.started_in_s = time.monotonic() - start
         return self
 

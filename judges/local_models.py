@@ -11,7 +11,7 @@ download is ever attempted):
   very same parser as an HTTP judge. Log-probabilities of the generated tokens come from the
   model's own logits, so the margin works as it does for an endpoint that returns them.
 
-Both implement ``complete(messages, ...) -> ChatResult`` (`judges.core.runner.ChatCompleter`),
+Both are a `judges.core.client.ChatCompleter` (``answer(messages, sampling) -> ChatResult``),
 so runs, the cache, both orders, counts and failed parses are exactly those of HTTP judges.
 A reward model needs the question and the two answers rather than a prompt: `run_config`
 gives the configuration to run it with, whose user template carries them between per-process
@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from judges.core.client import ChatResult
+from judges.core.client import ChatCompleter, ChatResult, Sampling
 from judges.core.config import JudgeConfig, JudgeConfigError
 from judges.core.parsing import TokenLogprob
 from judges.core.templates import ChatMessage
@@ -143,7 +143,7 @@ def _require_dir(directory: str) -> None:
 # --- reward model ------------------------------------------------------------------------------
 
 
-class RewardModelJudge:
+class RewardModelJudge(ChatCompleter):
     """Scores each response with a sequence-classification model; see the module docstring."""
 
     def __init__(
@@ -241,17 +241,8 @@ class RewardModelJudge:
                 self._scores.popitem(last=False)
         return value
 
-    def complete(
-        self,
-        messages: list[ChatMessage],
-        *,
-        model: str,
-        temperature: float = 0.0,
-        max_tokens: int = 1,
-        seed: int | None = None,
-        top_p: float | None = None,
-        top_logprobs: int = 0,
-    ) -> ChatResult:
+    def answer(self, messages: Sequence[ChatMessage], sampling: Sampling) -> ChatResult:
+        """A verdict from the two scores; of ``sampling`` only the model name is used."""
         started = time.perf_counter()
         question, first, second = self._split(messages)
         score_1 = self.score(question, first)
@@ -282,7 +273,7 @@ class RewardModelJudge:
             content="".join(t.token for t in tokens),
             logprobs=tokens,
             latency_s=time.perf_counter() - started,
-            model=model,
+            model=sampling.model_id,
             finish_reason="stop",
         )
 
@@ -299,7 +290,7 @@ class RewardModelJudge:
 # --- causal LM judge ---------------------------------------------------------------------------
 
 
-class CausalLMJudge:
+class CausalLMJudge(ChatCompleter):
     """A local causal LM answering the judge prompt; see the module docstring."""
 
     def __init__(self, model: Any, tokenizer: Any) -> None:
@@ -335,37 +326,27 @@ class CausalLMJudge:
         text = "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
         return tok(text + "\n\nAssistant:", return_tensors="pt")
 
-    def complete(
-        self,
-        messages: list[ChatMessage],
-        *,
-        model: str,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        seed: int | None = None,
-        top_p: float | None = None,
-        top_logprobs: int = 0,
-    ) -> ChatResult:
+    def answer(self, messages: Sequence[ChatMessage], sampling: Sampling) -> ChatResult:
         import torch
 
         inputs = self.prompt_ids(messages)
         prompt_len = int(inputs["input_ids"].shape[1])
-        if self.max_positions and prompt_len + max_tokens > self.max_positions:
+        if self.max_positions and prompt_len + sampling.max_tokens > self.max_positions:
             raise LocalModelError(
-                f"the prompt is {prompt_len} tokens and max_tokens {max_tokens}; "
+                f"the prompt is {prompt_len} tokens and max_tokens {sampling.max_tokens}; "
                 f"this model reads at most {self.max_positions}"
             )
-        sample = temperature > 0
+        sample = sampling.temperature > 0
         options: dict[str, Any] = {
-            "max_new_tokens": max_tokens,
+            "max_new_tokens": sampling.max_tokens,
             "do_sample": sample,
             "return_dict_in_generate": True,
-            "output_logits": top_logprobs > 0,
+            "output_logits": sampling.top_logprobs > 0,
         }
         if sample:
-            options["temperature"] = temperature
-            if top_p is not None:
-                options["top_p"] = top_p
+            options["temperature"] = sampling.temperature
+            if sampling.top_p is not None:
+                options["top_p"] = sampling.top_p
         else:  # greedy: clear any sampling defaults shipped in generation_config.json
             options.update(temperature=None, top_p=None, top_k=None)
         pad = self.tokenizer.pad_token_id
@@ -375,16 +356,16 @@ class CausalLMJudge:
             options["pad_token_id"] = pad
         started = time.perf_counter()
         with self._lock, torch.no_grad():
-            if seed is not None:
-                torch.manual_seed(seed)
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
             out = self.model.generate(**inputs, **options)
         latency = time.perf_counter() - started
         new_ids = out.sequences[0, prompt_len:].tolist()
         content = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         logprobs = None
-        if top_logprobs > 0 and getattr(out, "logits", None):
-            logprobs = self._token_logprobs(new_ids, out.logits, top_logprobs)
-        finish = "length" if len(new_ids) >= max_tokens else "stop"
+        if sampling.top_logprobs > 0 and getattr(out, "logits", None):
+            logprobs = self._token_logprobs(new_ids, out.logits, sampling.top_logprobs)
+        finish = "length" if len(new_ids) >= sampling.max_tokens else "stop"
         return ChatResult(
             content=content,
             logprobs=logprobs,
@@ -394,7 +375,7 @@ class CausalLMJudge:
                 "total_tokens": prompt_len + len(new_ids),
             },
             latency_s=latency,
-            model=model,
+            model=sampling.model_id,
             finish_reason=finish,
         )
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Required, TypedDict, Unpack
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -348,26 +348,22 @@ def _run_end(run: JudgeRun, status: str, error: str = "") -> None:
     run.save(update_fields=["status", "error", "finished_at"])
 
 
-def judge_run_start(
-    *,
-    judge: Judge,
-    dataset: Dataset | None,
-    pair_ids: Sequence[int] | None = None,
-    scope: str = "",
-    limit: int | None = None,
-    created_by: Any = None,
-) -> JudgeRun:
-    """Create a run (`judge_run_create`) and enqueue the `judges.judge_run` task once this
-    commits."""
+class JudgeRunRequest(TypedDict, total=False):
+    """`judge_run_create`'s keyword arguments, for the functions that pass them on."""
+
+    judge: Required[Judge]
+    dataset: Required[Dataset | None]
+    pair_ids: Sequence[int] | None
+    scope: str
+    limit: int | None
+    created_by: Any
+
+
+def judge_run_start(**request: Unpack[JudgeRunRequest]) -> JudgeRun:
+    """Create a run (`judge_run_create`, same arguments) and enqueue the `judges.judge_run`
+    task once this commits."""
     with transaction.atomic():
-        run = judge_run_create(
-            judge=judge,
-            dataset=dataset,
-            pair_ids=pair_ids,
-            scope=scope,
-            limit=limit,
-            created_by=created_by,
-        )
+        run = judge_run_create(**request)
         enqueue("judges.judge_run", run.pk)
     return run
 
@@ -430,6 +426,19 @@ def judge_runs_recover() -> list[int]:
 # --- runs: execution ---------------------------------------------------------------------------
 
 
+# A run's ``counts`` JSON key for each `RunCounts` field it shows, in the JSON's order.
+COUNTS_JSON_NAMES: Final = (
+    ("orders", "total"),
+    ("orders_done", "done"),
+    ("calls", "calls_made"),
+    ("http_requests", "http_requests"),
+    ("cache_hits", "cache_hits"),
+    ("parsed", "parsed"),
+    ("failed_parses", "failed_parse"),
+    ("errors", "errors"),
+)
+
+
 @dataclass
 class _RunState:
     """What the callbacks share during one execution (all in the caller's thread)."""
@@ -448,16 +457,7 @@ class _RunState:
     lease_lost: threading.Event = field(default_factory=threading.Event)
 
     def counts_json(self) -> dict[str, Any]:
-        c = self.counts
-        return {
-            "orders": c.total,
-            "orders_done": c.done,
-            "calls": c.calls_made,
-            "http_requests": c.http_requests,
-            "cache_hits": c.cache_hits,
-            "parsed": c.parsed,
-            "failed_parses": c.failed_parse,
-            "errors": c.errors,
+        return {key: getattr(self.counts, name) for key, name in COUNTS_JSON_NAMES} | {
             "mean_latency_s": (
                 round(self.latency_total_s / self.fresh_calls, 4) if self.fresh_calls else None
             ),
@@ -765,20 +765,17 @@ def families_update(
         raise ValidationError(errors)
     counts = {"set": 0, "cleared": 0}
     with transaction.atomic():
-        for name, family in cleaned_models.items():
-            if family:
-                ModelFamily.objects.update_or_create(
-                    model_name=name, defaults={"family": family, "updated_by": user}
-                )
-                counts["set"] += 1
-            else:
-                counts["cleared"] += ModelFamily.objects.filter(model_name=name).delete()[0]
-        for pk, family in cleaned_judges.items():
-            if family:
-                JudgeFamily.objects.update_or_create(
-                    judge_id=pk, defaults={"family": family, "updated_by": user}
-                )
-                counts["set"] += 1
-            else:
-                counts["cleared"] += JudgeFamily.objects.filter(judge_id=pk).delete()[0]
+        tables: tuple[tuple[type[ModelFamily | JudgeFamily], str, Mapping[Any, str]], ...] = (
+            (ModelFamily, "model_name", cleaned_models),
+            (JudgeFamily, "judge_id", cleaned_judges),
+        )
+        for model, key, chosen in tables:
+            for value, family in chosen.items():
+                if family:
+                    model.objects.update_or_create(
+                        **{key: value}, defaults={"family": family, "updated_by": user}
+                    )
+                    counts["set"] += 1
+                else:
+                    counts["cleared"] += model.objects.filter(**{key: value}).delete()[0]
     return counts

@@ -3,6 +3,9 @@ dataset's responses and watching that."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -18,32 +21,40 @@ from judges.forms import JudgeCardsQuery, JudgeCreateForm, JudgeRunForm
 from judges.models import ClassificationRun, Judge, JudgeRun
 
 ACTIVE = (JudgeRun.Status.PENDING, JudgeRun.Status.RUNNING)
+F = TypeVar("F", bound=Form)
 
 
-def _add_service_errors(form: Form, exc: ValidationError) -> None:
-    """Put a service's field errors on the form's fields (or on the form when it has none)."""
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
-
-
-def _list_page(
-    request: HttpRequest,
-    *,
-    run_form: JudgeRunForm | None = None,
-    create_form: JudgeCreateForm | None = None,
-    status: int = 200,
-) -> HttpResponse:
+def _list_page(request: HttpRequest, *, refused: Form | None = None) -> HttpResponse:
+    """The judges with their two forms; ``refused``, a posted form with its errors, comes
+    back in its place with status 400."""
     return render(
         request,
         "judges/judge_list.html",
         {
             "judges": selectors.judge_list_with_stats(),
             "runs": selectors.judge_runs(limit=15),
-            "run_form": run_form or JudgeRunForm(),
-            "create_form": create_form or JudgeCreateForm(),
+            "run_form": refused if isinstance(refused, JudgeRunForm) else JudgeRunForm(),
+            "create_form": refused if isinstance(refused, JudgeCreateForm) else JudgeCreateForm(),
         },
-        status=status,
+        status=200 if refused is None else 400,
     )
+
+
+def _list_form_post(
+    request: HttpRequest, form_class: type[F], act: Callable[[F], HttpResponse]
+) -> HttpResponse:
+    """A lead posts one of the list page's forms: once it is valid, ``act(form)`` calls the
+    service and redirects. A refused form goes back on the list page, the service's field
+    errors on the form's fields (or on the form when it has no such field)."""
+    require_lead(request.user)
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            return act(form)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+    return _list_page(request, refused=form)
 
 
 @login_required
@@ -55,24 +66,17 @@ def judge_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def judge_create(request: HttpRequest) -> HttpResponse:
-    require_lead(request.user)
-    form = JudgeCreateForm(request.POST)
-    if form.is_valid():
-        try:
-            config = services.judge_config_build(**form.config_fields())
-            result = services.judge_version_get_or_create(
-                config=config, name=form.cleaned_data["name"]
-            )
-        except ValidationError as exc:
-            _add_service_errors(form, exc)
+    def create(form: JudgeCreateForm) -> HttpResponse:
+        config = services.judge_config_build(**form.config_fields())
+        result = services.judge_version_get_or_create(config=config, name=form.cleaned_data["name"])
+        judge = result.judge
+        if result.created:
+            messages.success(request, f"Created {judge} ({judge.fingerprint[:12]}).")
         else:
-            judge = result.judge
-            if result.created:
-                messages.success(request, f"Created {judge} ({judge.fingerprint[:12]}).")
-            else:
-                messages.info(request, f"This configuration is already {judge}; nothing new.")
-            return redirect("judge_detail", pk=judge.pk)
-    return _list_page(request, create_form=form, status=400)
+            messages.info(request, f"This configuration is already {judge}; nothing new.")
+        return redirect("judge_detail", pk=judge.pk)
+
+    return _list_form_post(request, JudgeCreateForm, create)
 
 
 @login_required
@@ -95,23 +99,18 @@ def judge_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def judge_run_start(request: HttpRequest) -> HttpResponse:
-    require_lead(request.user)
-    form = JudgeRunForm(request.POST)
-    if form.is_valid():
+    def start(form: JudgeRunForm) -> HttpResponse:
         data = form.cleaned_data
-        try:
-            run = services.judge_run_start(
-                judge=data["judge"],
-                dataset=data["dataset"],
-                limit=data["limit"],
-                created_by=request.user,
-            )
-        except ValidationError as exc:
-            _add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Run {run.pk} started: {run.judge} on {run.target}.")
-            return redirect("judge_run_detail", pk=run.pk)
-    return _list_page(request, run_form=form, status=400)
+        run = services.judge_run_start(
+            judge=data["judge"],
+            dataset=data["dataset"],
+            limit=data["limit"],
+            created_by=request.user,
+        )
+        messages.success(request, f"Run {run.pk} started: {run.judge} on {run.target}.")
+        return redirect("judge_run_detail", pk=run.pk)
+
+    return _list_form_post(request, JudgeRunForm, start)
 
 
 @login_required

@@ -71,6 +71,14 @@ def broker_at() -> Iterator[Callable[[str], None]]:
     conf.task_always_eager = saved[0]
 
 
+@pytest.fixture
+def broker_away(settings: Any, broker_at: Callable[[str], None]) -> None:
+    """The broker is away (nothing listens at CLOSED); the retry thread stays out of the test."""
+    settings.CELERY_BROKER_URL = CLOSED
+    settings.TRIBUNAL_TASKS_RETRY_SECONDS = 3600
+    broker_at(CLOSED)
+
+
 def test_the_cache_is_the_brokers_redis_unless_cache_url_says_otherwise() -> None:
     assert cache_location(None, "redis://r:6379/0") == "redis://r:6379/0"
     assert cache_location("redis://c:6379/2", "redis://r:6379/0") == "redis://c:6379/2"
@@ -133,15 +141,10 @@ def _body(message: dict[str, Any]) -> str:
     return base64.b64decode(message["body"]).decode()
 
 
+@pytest.mark.usefixtures("broker_away")
 def test_a_label_costs_one_refused_connection_while_the_broker_is_away(
-    data: AuditData,
-    settings: Any,
-    broker_at: Callable[[str], None],
-    django_capture_on_commit_callbacks: Callable[..., Any],
+    data: AuditData, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
-    settings.CELERY_BROKER_URL = CLOSED
-    settings.TRIBUNAL_TASKS_RETRY_SECONDS = 3600  # the retry thread stays out of this test
-    broker_at(CLOSED)
     other = data.audit.dataset
     with mock.patch.object(config_tasks, "_apply_async", wraps=config_tasks._apply_async) as sent:
         for _ in range(10):  # ten labels, each its own commit; no exception reaches them
@@ -165,16 +168,13 @@ def test_a_label_costs_one_refused_connection_while_the_broker_is_away(
     assert MetricSnapshot.objects.filter(audit=data.audit).exists()
 
 
+@pytest.mark.usefixtures("broker_away")
 def test_the_report_catches_up_on_a_real_broker_once_it_returns(
     data: AuditData,
-    settings: Any,
     broker_at: Callable[[str], None],
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     client = _redis()
-    settings.CELERY_BROKER_URL = CLOSED
-    settings.TRIBUNAL_TASKS_RETRY_SECONDS = 3600
-    broker_at(CLOSED)
     with django_capture_on_commit_callbacks(execute=True):
         services.snapshot_request(audit=data.audit)
     assert config_tasks.outbox_size() == 1 and client.llen("celery") == 0

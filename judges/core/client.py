@@ -22,6 +22,7 @@ import json
 import random
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +59,43 @@ class ChatResult:
     attempts: int = 1
     model: str = ""
     finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What a judge call asks for besides its messages: the judge config's fields of these
+    names."""
+
+    model_id: str
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    seed: int | None = None
+    top_p: float | None = None
+    top_logprobs: int = 0
+
+
+class ChatCompleter(ABC):
+    """What the runner calls for a judge's answer: `ChatClient`, `NextTokenClient` or a
+    local-model adapter. Each implements `answer`; `complete` is the keyword form."""
+
+    @abstractmethod
+    def answer(self, messages: Sequence[ChatMessage], sampling: Sampling) -> ChatResult: ...
+
+    def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str,
+        temperature: float = 0.0,
+        max_tokens: int = 1024,
+        seed: int | None = None,
+        top_p: float | None = None,
+        top_logprobs: int = 0,
+    ) -> ChatResult:
+        """`answer`, with the sampling as keywords."""
+        return self.answer(
+            messages, Sampling(model, temperature, max_tokens, seed, top_p, top_logprobs)
+        )
 
 
 class TokenBucket:
@@ -103,7 +141,7 @@ class TokenBucket:
         return wait
 
 
-class ChatClient:
+class ChatClient(ChatCompleter):
     """``complete()`` sends one chat-completions request, retrying as described above."""
 
     def __init__(
@@ -162,30 +200,20 @@ class ChatClient:
     def close(self) -> None:
         self._http.close()
 
-    def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str,
-        temperature: float = 0.0,
-        max_tokens: int = 1024,
-        seed: int | None = None,
-        top_p: float | None = None,
-        top_logprobs: int = 0,
-    ) -> ChatResult:
+    def answer(self, messages: Sequence[ChatMessage], sampling: Sampling) -> ChatResult:
         body: dict[str, Any] = {
-            "model": model,
+            "model": sampling.model_id,
             "messages": list(messages),
-            "temperature": temperature,
-            "max_tokens": max_tokens,
+            "temperature": sampling.temperature,
+            "max_tokens": sampling.max_tokens,
         }
-        if seed is not None:
-            body["seed"] = seed
-        if top_p is not None:
-            body["top_p"] = top_p
-        if top_logprobs > 0:
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        if sampling.top_p is not None:
+            body["top_p"] = sampling.top_p
+        if sampling.top_logprobs > 0:
             body["logprobs"] = True
-            body["top_logprobs"] = top_logprobs
+            body["top_logprobs"] = sampling.top_logprobs
 
         attempt = 0
         while True:

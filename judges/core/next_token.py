@@ -40,7 +40,7 @@ from typing import Any, Final
 
 import httpx
 
-from judges.core.client import ChatCallError, ChatResult
+from judges.core.client import ChatCallError, ChatCompleter, ChatResult, Sampling
 from judges.core.parsing import LogprobMargin, Outcome, ParsedVerdict, TokenLogprob
 from judges.core.templates import ChatMessage
 
@@ -150,7 +150,7 @@ def combine_next_token(ab: Mapping[str, float], ba: Mapping[str, float]) -> Comb
     )
 
 
-class NextTokenClient:
+class NextTokenClient(ChatCompleter):
     """Posts the prefilled prompt to ``{base_url}/next_token`` (`judges.llama_server`) and
     returns the letters' log-probabilities; the runner's `ChatCompleter`."""
 
@@ -177,17 +177,8 @@ class NextTokenClient:
     def close(self) -> None:
         self._http.close()
 
-    def complete(
-        self,
-        messages: list[ChatMessage],
-        *,
-        model: str,
-        temperature: float,
-        max_tokens: int,
-        seed: int | None,
-        top_p: float | None,
-        top_logprobs: int,
-    ) -> ChatResult:
+    def answer(self, messages: Sequence[ChatMessage], sampling: Sampling) -> ChatResult:
+        """The letters' log-probabilities; ``sampling`` plays no part (no text is sampled)."""
         body = {
             "prompt": render_prompt(messages, prompt_format=self.prompt_format),
             "candidates": list(LETTERS),

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Final, Literal, Protocol
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Final, Literal
 
-from judges.core.client import ChatCallError, ChatClient, ChatResult
+from judges.core.client import ChatCallError, ChatClient, ChatCompleter, Sampling
 from judges.core.config import JudgeConfig, JudgeConfigError
 from judges.core.next_token import next_token_verdict
 from judges.core.parsing import (
@@ -39,7 +39,7 @@ from judges.core.parsing import (
     parse_verdict,
     verdict_margin,
 )
-from judges.core.templates import ORDERS, ChatMessage, Order, messages_for_order
+from judges.core.templates import ORDERS, Order, messages_for_order
 
 PairId = str | int
 RunStatus = Literal["ok", "failed", "error"]
@@ -55,22 +55,6 @@ class PairPayload:
     answer_b: str
     # The reference answer for a judge with ``reference_field``; None when the pair has none.
     reference: str | None = None
-
-
-class ChatCompleter(Protocol):
-    """What the runner needs from a client: `ChatClient` or a local-model adapter."""
-
-    def complete(
-        self,
-        messages: list[ChatMessage],
-        *,
-        model: str,
-        temperature: float,
-        max_tokens: int,
-        seed: int | None,
-        top_p: float | None,
-        top_logprobs: int,
-    ) -> ChatResult: ...
 
 
 @dataclass(frozen=True)
@@ -109,40 +93,19 @@ class OrderResult:
         return self.margin.value if self.order == "ab" else -self.margin.value
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON for storage; `from_dict` reads it back."""
+        """Plain JSON for storage, every field but ``from_cache`` in the order declared;
+        `from_dict` reads it back."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "from_cache"}
         verdict = self.verdict
-        return {
-            "fingerprint": self.fingerprint,
-            "pair_id": self.pair_id,
-            "order": self.order,
-            "status": self.status,
-            "raw_output": self.raw_output,
-            "verdict": None
-            if verdict is None
-            else {
-                "status": verdict.status,
-                "outcome": verdict.outcome,
-                "strength": verdict.strength,
-                "token": verdict.token,
+        if verdict is not None:
+            data["verdict"] = {f.name: getattr(verdict, f.name) for f in fields(verdict)} | {
                 "criteria": verdict.criteria_json(),
-                "reason": verdict.reason,
-                "letter_offset": verdict.letter_offset,
-                "conflicting": verdict.conflicting,
                 "warnings": list(verdict.warnings),
-            },
-            "margin": None
-            if self.margin is None
-            else {
-                "value": self.margin.value,
-                "exact": self.margin.exact,
-                "reason": self.margin.reason,
-                "token_index": self.margin.token_index,
-            },
-            "error": self.error,
-            "usage": dict(self.usage),
-            "latency_s": self.latency_s,
-            "attempts": self.attempts,
-        }
+            }
+        if self.margin is not None:
+            data["margin"] = asdict(self.margin)
+        data["usage"] = dict(self.usage)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OrderResult:
@@ -241,15 +204,8 @@ def judge_one(
             order=order,
             reference=pair.reference,
         )
-        result = client.complete(
-            messages,
-            model=config.model_id,
-            temperature=config.temperature,
-            max_tokens=config.max_tokens,
-            seed=config.seed,
-            top_p=config.top_p,
-            top_logprobs=config.top_logprobs,
-        )
+        sampling = Sampling(**{f.name: getattr(config, f.name) for f in fields(Sampling)})
+        result = client.answer(messages, sampling)
     except ChatCallError as exc:
         return replace(base, error=exc.reason, attempts=exc.attempts)
     except Exception as exc:  # a bug or an adapter failure must not kill the whole run

@@ -93,25 +93,21 @@ SOURCES: Final = (
     "llmbar",
 )
 STRATA: Final = ("capability", "refusal-phrase", "other")
-# Texts drawn per source and stratum (all of them when a stratum is smaller).
-STRATUM_SIZES: Final[dict[str, tuple[int, int, int]]] = {
-    "alpaca_eval:gpt4_1106_preview": (20, 25, 25),
-    "alpaca_eval:claude-2.1": (25, 40, 25),
-    "alpaca_eval:llama-2-70b-chat": (15, 40, 25),
-    "hh-rlhf": (25, 45, 30),
-    "pandalm": (5, 15, 30),
-    "llmbar": (5, 15, 20),
+# Texts drawn per source and stratum (all of them when a stratum is smaller): for the check
+# set, then for the sealed set. The sealed set is drawn with the check set's filters from what
+# the check set left, before any classifier was trained on the new data, and not read until the
+# final head was frozen.
+DRAW_SIZES: Final[dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]]] = {
+    # source: ((check set per stratum), (sealed set per stratum)), strata in STRATA order
+    "alpaca_eval:gpt4_1106_preview": ((20, 25, 25), (10, 10, 10)),
+    "alpaca_eval:claude-2.1": ((25, 40, 25), (10, 20, 10)),
+    "alpaca_eval:llama-2-70b-chat": ((15, 40, 25), (5, 20, 10)),
+    "hh-rlhf": ((25, 45, 30), (15, 25, 15)),
+    "pandalm": ((5, 15, 30), (0, 0, 0)),
+    "llmbar": ((5, 15, 20), (0, 0, 0)),
 }
-# The sealed set: drawn with the check set's filters from what the check set left, before any
-# classifier was trained on the new data, and not read until the final head was frozen.
-SEALED_SIZES: Final[dict[str, tuple[int, int, int]]] = {
-    "alpaca_eval:gpt4_1106_preview": (10, 10, 10),
-    "alpaca_eval:claude-2.1": (10, 20, 10),
-    "alpaca_eval:llama-2-70b-chat": (5, 20, 10),
-    "hh-rlhf": (15, 25, 15),
-    "pandalm": (0, 0, 0),
-    "llmbar": (0, 0, 0),
-}
+STRATUM_SIZES: Final = {source: check for source, (check, _) in DRAW_SIZES.items()}
+SEALED_SIZES: Final = {source: sealed for source, (_, sealed) in DRAW_SIZES.items()}
 
 CAPABILITY_PHRASE: Final = re.compile(
     r"real[-\s]?time|\bbrows(?:e|ing|er)|internet\s*access|access\s*(?:to\s*)?(?:the\s*)?"

@@ -151,27 +151,19 @@ def _column_index(header: list[str], text_column: str, source: Path) -> int:
     )
 
 
+@dataclass
 class _Sink:
     """Classifies chunks of rows and writes them with the two columns filled in."""
 
-    def __init__(
-        self,
-        writer: Any,
-        classifier: RefusalClassifier,
-        text_index: int,
-        width: int,
-        class_index: int,
-        score_index: int,
-    ) -> None:
-        self.writer = writer
-        self.classifier = classifier
-        self.text_index = text_index
-        self.width = width
-        self.class_index = class_index
-        self.score_index = score_index
-        self.rows = 0
-        self.counts: Counter[str] = Counter()
-        self.blank_lines: list[int] = []
+    writer: Any
+    classifier: RefusalClassifier
+    text_index: int
+    width: int
+    class_index: int
+    score_index: int
+    rows: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    blank_lines: list[int] = field(default_factory=list)
 
     def write(self, chunk: list[tuple[int, list[str]]]) -> None:
         texts = [f[self.text_index] if self.text_index < len(f) else "" for _, f in chunk]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,34 @@ class HeadOutputs:
     uncertain: np.ndarray  # (n,) bool
 
 
+class _Head(ABC):
+    """What both formats share: they read rows of `dimension` numbers, and save as JSON."""
+
+    @abstractmethod
+    def input_weights(self) -> np.ndarray:
+        """The weights whose last axis runs over the inputs."""
+
+    @abstractmethod
+    def to_json(self) -> str: ...
+
+    @property
+    def dimension(self) -> int:
+        return int(self.input_weights().shape[-1])
+
+    def input_rows(self, values: np.ndarray, name: str = "inputs") -> np.ndarray:
+        """``values`` as an (n, dimension) float64 matrix; a ValueError naming ``name`` if not."""
+        x = np.asarray(values, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.dimension:
+            raise ValueError(f"{name} must have shape (n, {self.dimension}), got {x.shape}")
+        return x
+
+    def save(self, path: Path) -> str:
+        """Write the head; returns the file's sha256."""
+        data = self.to_json().encode("utf-8")
+        path.write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
+
+
 def summed_outputs(probabilities: np.ndarray, classes: Sequence[str]) -> HeadOutputs:
     """For one probability per class (a format-1 head, a user's model): the label is the most
     probable class, P(declined) the sum of the two refusal classes' probabilities (not
@@ -72,7 +101,7 @@ def summed_outputs(probabilities: np.ndarray, classes: Sequence[str]) -> HeadOut
 
 
 @dataclass(frozen=True)
-class LinearHead:
+class LinearHead(_Head):
     classes: tuple[str, ...]
     coef: np.ndarray  # (n_classes, dimension)
     intercept: np.ndarray  # (n_classes,)
@@ -91,19 +120,12 @@ class LinearHead:
         if not (np.isfinite(self.coef).all() and np.isfinite(self.intercept).all()):
             raise HeadFileError("the head holds a non-finite weight")
 
-    @property
-    def dimension(self) -> int:
-        return int(self.coef.shape[1])
+    def input_weights(self) -> np.ndarray:
+        return self.coef
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """(n, n_classes) class probabilities (softmax of the linear scores)."""
-        x = np.asarray(embeddings, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.dimension:
-            raise ValueError(f"embeddings must have shape (n, {self.dimension}), got {x.shape}")
-        scores = x @ self.coef.T + self.intercept
-        scores -= scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return softmax(self.input_rows(embeddings, "embeddings") @ self.coef.T + self.intercept)
 
     def outputs(self, inputs: np.ndarray) -> HeadOutputs:
         return summed_outputs(self.probabilities(inputs), self.classes)
@@ -124,12 +146,6 @@ class LinearHead:
         # `text` ends with "\n}": reopen it to append the weights after the metadata.
         return f'{text[:-2]},\n "intercept": {intercept},\n "coef": [\n  {rows}\n ]\n}}\n'
 
-    def save(self, path: Path) -> str:
-        """Write the head; returns the file's sha256."""
-        data = self.to_json().encode("utf-8")
-        path.write_bytes(data)
-        return hashlib.sha256(data).hexdigest()
-
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # = 1 / (1 + exp(-z)), without overflow
@@ -142,7 +158,7 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class TwoStageHead:
+class TwoStageHead(_Head):
     """Did it decline (calibrated), then why (see the module docstring)."""
 
     classes: tuple[str, ...]
@@ -183,16 +199,12 @@ class TwoStageHead:
         if not (0.0 <= low <= 0.5 <= high <= 1.0 and 0.0 <= self.uncertain_below <= 1.0):
             raise HeadFileError("uncertain_band must be (low <= 0.5 <= high) within [0, 1]")
 
-    @property
-    def dimension(self) -> int:
-        return int(self.declined_coef.shape[0])
+    def input_weights(self) -> np.ndarray:
+        return self.declined_coef
 
     def declined_logit(self, inputs: np.ndarray) -> np.ndarray:
         """Stage 1's logit before calibration."""
-        x = np.asarray(inputs, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.dimension:
-            raise ValueError(f"inputs must have shape (n, {self.dimension}), got {x.shape}")
-        return x @ self.declined_coef + self.declined_intercept
+        return self.input_rows(inputs) @ self.declined_coef + self.declined_intercept
 
     def outputs(self, inputs: np.ndarray) -> HeadOutputs:
         x = np.asarray(inputs, dtype=np.float64)
@@ -247,12 +259,6 @@ class TwoStageHead:
             + "\n ]}"
         )
         return f"{text[:-2]},\n{weights}\n}}\n"
-
-    def save(self, path: Path) -> str:
-        """Write the head; returns the file's sha256."""
-        data = self.to_json().encode("utf-8")
-        path.write_bytes(data)
-        return hashlib.sha256(data).hexdigest()
 
 
 Head = LinearHead | TwoStageHead

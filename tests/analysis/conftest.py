@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 
 from tests.analysis.test_snapshot import AuditData, build_audit
 
@@ -23,6 +24,20 @@ def data(lead: User) -> AuditData:
 def committed(django_capture_on_commit_callbacks: Callable[..., Any]) -> Callable[..., Any]:
     """Run what a request left for after its commit, as a live server does at once."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def lead_committed(
+    lead_client: Client, committed: Callable[..., Any], tasks_inline: None
+) -> Callable[[str, str], Any]:
+    """``lead_committed("get", url)``: the lead's request, then the tasks it left for after
+    its commit, run inline (what a live server and its worker do)."""
+
+    def send(method: str, url: str) -> Any:
+        with committed():
+            return getattr(lead_client, method)(url)
+
+    return send
 
 
 @pytest.fixture(autouse=True)

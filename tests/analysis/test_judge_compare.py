@@ -19,8 +19,6 @@ from tests.factories import (
     DatasetFactory,
     JudgeFactory,
     PairFactory,
-    PromptFactory,
-    ResponseFactory,
     UserFactory,
     VerdictFactory,
 )
@@ -43,14 +41,13 @@ def planted() -> dict[str, object]:
     pairs = []
     for i in range(160):
         category = CATEGORIES[i % 4]
-        prompt = PromptFactory(dataset=dataset)
         # lengths unrelated to the category (and to factory counters shared across tests)
         texts = ["x" * (40 + (i * 37) % 200), "y" * (40 + (i * 53) % 200)]
         pair = PairFactory(
-            prompt=prompt,
+            prompt__dataset=dataset,
             category=category,
-            response_a=ResponseFactory(prompt=prompt, text=texts[0]),
-            response_b=ResponseFactory(prompt=prompt, text=texts[1]),
+            response_a__text=texts[0],
+            response_b__text=texts[1],
         )
         pairs.append(pair)
         people = rng.choice(VERDICTS)

@@ -32,12 +32,10 @@ def test_it_returns_the_latest_snapshot_as_json(lead_client: Client, data: Audit
     assert body["snapshot"]["counts"]["items"] == len(data.rows)
 
 
-@pytest.mark.usefixtures("tasks_inline")
 def test_it_asks_for_figures_when_there_are_none_yet(
-    lead_client: Client, data: AuditData, committed: Callable[..., Any]
+    lead_client: Client, data: AuditData, lead_committed: Callable[[str, str], Any]
 ) -> None:
-    with committed():
-        response = lead_client.get(f"/api/audits/{data.audit.pk}/report/")
+    response = lead_committed("get", f"/api/audits/{data.audit.pk}/report/")
 
     assert response.status_code == 202
     assert response.json()["snapshot"] is None and response.json()["pending"] is True
@@ -64,23 +62,17 @@ def test_it_returns_the_history_oldest_first(lead_client: Client, data: AuditDat
     )
 
 
-@pytest.mark.usefixtures("tasks_inline")
-def test_it_recomputes_on_post(
-    lead_client: Client, data: AuditData, committed: Callable[..., Any]
-) -> None:
-    with committed():
-        response = lead_client.post(f"/api/audits/{data.audit.pk}/report/recompute/")
+def test_it_recomputes_on_post(data: AuditData, lead_committed: Callable[[str, str], Any]) -> None:
+    response = lead_committed("post", f"/api/audits/{data.audit.pk}/report/recompute/")
 
     assert response.status_code == 202
     assert MetricSnapshot.objects.filter(audit=data.audit).count() == 1
 
 
-@pytest.mark.usefixtures("tasks_inline")
 def test_it_serves_dataset_reports(
-    lead_client: Client, data: AuditData, committed: Callable[..., Any]
+    lead_client: Client, data: AuditData, lead_committed: Callable[[str, str], Any]
 ) -> None:
-    with committed():
-        lead_client.get(f"/api/datasets/{data.audit.dataset.name}/report/")
+    lead_committed("get", f"/api/datasets/{data.audit.dataset.name}/report/")
     response = lead_client.get(f"/api/datasets/{data.audit.dataset.name}/report/")
 
     assert response.status_code == 200

@@ -162,12 +162,10 @@ def test_it_keeps_the_page_free_of_inline_script_and_style(
     assert not re.search(r"<script(?![^>]*\bsrc=)", content)  # every script is a file
 
 
-@pytest.mark.usefixtures("tasks_inline")
 def test_it_shows_a_dataset_report(
-    lead_client: Client, data: AuditData, committed: Callable[..., Any]
+    lead_client: Client, data: AuditData, lead_committed: Callable[[str, str], Any]
 ) -> None:
-    with committed():
-        response = lead_client.get(f"/reports/dataset/{data.audit.dataset.name}/")
+    response = lead_committed("get", f"/reports/dataset/{data.audit.dataset.name}/")
 
     assert response.status_code == 200
     assert MetricSnapshot.objects.filter(dataset=data.audit.dataset).count() == 1

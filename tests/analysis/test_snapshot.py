@@ -48,7 +48,6 @@ from tests.factories import (
     LabelFactory,
     PairFactory,
     PromptFactory,
-    ResponseFactory,
     UserFactory,
 )
 
@@ -138,8 +137,8 @@ def build_audit(
         pair = PairFactory(
             prompt=prompt,
             category=category,
-            response_a=ResponseFactory(prompt=prompt, model_name=a_model),
-            response_b=ResponseFactory(prompt=prompt, model_name=b_model),
+            response_a__model_name=a_model,
+            response_b__model_name=b_model,
         )
         pair_ids.append(pair.pk)
         prompt_of[pair.pk] = prompt.pk

@@ -1,12 +1,16 @@
 """The audit builder: strata, quotas, inclusion probabilities, seeds; page, API and command.
 
-Also home to the small helpers the other audit tests import (`make_dataset`, `make_audit`).
+Also home to the small helpers the other audit tests import (`make_dataset`, `make_audit`,
+`label_queue`).
 """
 
 from __future__ import annotations
 
 import io
+import uuid
 from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,8 +19,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from annotation import sampling, services
-from annotation.models import Audit, AuditItem, Stratum
+from annotation import queue, sampling, services
+from annotation.models import Assignment, Audit, AuditItem, Stratum
 from corpus.models import Pair
 from judges.models import ResponseClassification
 from tests.factories import DatasetFactory, JudgeFactory, PairFactory, VerdictFactory
@@ -38,12 +42,14 @@ def make_audit(
     k: int = 2,
     pairs: int | None = None,
     seed: int = 1,
+    name: str = "Test audit",
+    dataset_name: str | None = None,
     **options: Any,
 ) -> Audit:
     """A random-control-only audit over a fresh dataset, the queue tests' starting point."""
-    dataset, _ = make_dataset(pairs or n_items)
+    dataset, _ = make_dataset(pairs or n_items, name=dataset_name)
     return services.audit_build(
-        name="Test audit",
+        name=name,
         dataset=dataset,
         judges=[],
         size=n_items,
@@ -55,6 +61,26 @@ def make_audit(
         annotators=annotators,
         **options,
     )
+
+
+def label_queue(
+    audit: Audit,
+    annotator: User,
+    choose: Callable[[Assignment], str],
+    *,
+    seconds: float,
+    submitted_after_s: float,
+) -> None:
+    """``annotator`` labels every item the queue serves them: ``choose`` picks the side, each
+    label takes ``seconds`` of work and is submitted ``submitted_after_s`` after serving."""
+    while (assignment := queue.queue_next(audit=audit, annotator=annotator)) is not None:
+        queue.label_submit(
+            assignment=assignment,
+            choice=choose(assignment),
+            submission_key=uuid.uuid4(),
+            time_spent_ms=int(seconds * 1000),
+            now=assignment.served_at + timedelta(seconds=submitted_after_s),
+        )
 
 
 def classify(response: Any, label: str) -> None:

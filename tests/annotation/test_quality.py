@@ -3,8 +3,6 @@ per-annotator figures and flags, the lead's table, gold pairs from the page."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,8 +11,8 @@ from django.test import Client
 from statsmodels.stats.proportion import proportion_confint
 
 from annotation import quality, queue, selectors, services
-from annotation.models import Audit
-from tests.annotation.test_audit_build import make_audit
+from annotation.models import Assignment, Audit
+from tests.annotation.test_audit_build import label_queue, make_audit
 from tests.factories import UserFactory
 
 # --- The statistics ---------------------------------------------------------------------------
@@ -109,22 +107,15 @@ def qc_audit(lead: User, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     )
     services.audit_options_set(audit=audit, gold_percent=50)
     plan = {"careful": (8, None), "steady": (6, None), "fast": (0.5, "left")}
+
+    def truth(assignment: Assignment) -> str:
+        outcome = assignment.item.gold_outcome or "A"
+        return queue.to_side(outcome, a_on_left=assignment.a_on_left)
+
     for person in (careful, steady, fast):
         seconds, always = plan[person.username]
-        while (assignment := queue.queue_next(audit=audit, annotator=person)) is not None:
-            item = assignment.item
-            if always:
-                choice = always
-            else:
-                truth = item.gold_outcome or "A"
-                choice = queue.to_side(truth, a_on_left=assignment.a_on_left)
-            queue.label_submit(
-                assignment=assignment,
-                choice=choice,
-                submission_key=uuid.uuid4(),
-                time_spent_ms=int(seconds * 1000),
-                now=assignment.served_at + timedelta(seconds=30),
-            )
+        choose = truth if always is None else lambda _, side=always: side
+        label_queue(audit, person, choose, seconds=seconds, submitted_after_s=30)
     return {"audit": audit, "people": (careful, steady, fast)}
 
 

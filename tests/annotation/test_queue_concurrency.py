@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
-from annotation import queue, selectors, services
+from annotation import queue, selectors
 from annotation.models import Audit, AuditItem, Label
 from config.roles import ensure_groups
-from tests.factories import DatasetFactory, PairFactory, UserFactory
+from tests.annotation.test_audit_build import make_audit
+from tests.factories import UserFactory
 
 pytestmark = [
     pytest.mark.postgres,
@@ -37,20 +38,14 @@ def _audit_for_16(tag: str, items: int, **options: Any) -> tuple[Audit, list[Any
     people: list[Any] = [UserFactory(username=f"{tag}-{i:02d}") for i in range(ANNOTATORS)]
     for person in people:
         person.groups.add(annotator_group)
-    dataset: Any = DatasetFactory(name=f"audit-{tag}")
-    for i in range(items):
-        PairFactory(prompt__dataset=dataset, source_key=f"{tag}-{i:04d}")
-    audit = services.audit_build(
-        name=f"Sixteen at once ({tag})",
-        dataset=dataset,
-        judges=[],
-        size=items,
-        overlap_k=K,
-        quotas={},
-        thresholds={},
-        seed=3,
-        created_by=UserFactory(username=f"{tag}-lead"),
+    audit = make_audit(
+        lead=UserFactory(username=f"{tag}-lead"),
         annotators=people,
+        n_items=items,
+        k=K,
+        seed=3,
+        name=f"Sixteen at once ({tag})",
+        dataset_name=f"audit-{tag}",
         **options,
     )
     return audit, people

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from annotation.models import (
 )
 from annotation.signals import audit_labels_changed
 from corpus.models import Dataset, Pair
+from tests.annotation.test_audit_build import label_queue
 from tests.browser.demo import add_pair
 from tests.browser.helpers import current_assignment, log_in, member, press_key, screenshot_dir
 
@@ -91,19 +91,14 @@ def _audit(
 
 
 def _label_all(audit: Audit, person: User, choice: str, seconds: float) -> None:
-    while (assignment := queue.queue_next(audit=audit, annotator=person)) is not None:
-        side = choice
-        if assignment.item.gold_outcome and choice == "truth":
-            side = queue.to_side(assignment.item.gold_outcome, a_on_left=assignment.a_on_left)
-        elif choice == "truth":
-            side = "tie"
-        queue.label_submit(
-            assignment=assignment,
-            choice=side,
-            submission_key=uuid.uuid4(),
-            time_spent_ms=int(seconds * 1000),
-            now=assignment.served_at + timedelta(seconds=60),
-        )
+    def side(assignment: Assignment) -> str:
+        if choice != "truth":
+            return choice
+        if assignment.item.gold_outcome:
+            return queue.to_side(assignment.item.gold_outcome, a_on_left=assignment.a_on_left)
+        return "tie"
+
+    label_queue(audit, person, side, seconds=seconds, submitted_after_s=60)
 
 
 def test_it_grows_an_audit_from_its_page(live_server: Any, page: Any, tmp_path: Path) -> None:

@@ -6,12 +6,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 
 from corpus.models import Dataset, Pair
 from judges import services
 from judges.models import Judge, JudgeRun
+from judges.refusal import DefaultRefusalClassifier, MiniLMEmbedder, load_default_classifier
 from tests.factories import DatasetFactory, PairFactory, PromptFactory, ResponseFactory
 from tests.judges.chat_server import ChatServer, RecordedRequest, Reply, chat_server
 
@@ -113,3 +115,28 @@ def float32(monkeypatch: pytest.MonkeyPatch) -> None:
     """Embed in float32, the precision that equals sentence-transformers to 1e-5 (the default,
     pinned here against a TRIBUNAL_EMBEDDING_PRECISION in the environment)."""
     monkeypatch.setenv("TRIBUNAL_EMBEDDING_PRECISION", "float32")
+
+
+@pytest.fixture(scope="module")
+def classifier() -> DefaultRefusalClassifier:
+    """The shipped refusal classifier, loaded once per test module."""
+    return load_default_classifier()
+
+
+@pytest.fixture
+def embed_batches(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[int]]:
+    """``sizes = embed_batches()`` starts recording how many token lists each
+    `MiniLMEmbedder.embed_ids` call embeds (from that point on, not before)."""
+
+    def start() -> list[int]:
+        sizes: list[int] = []
+        original = MiniLMEmbedder.embed_ids
+
+        def counting(self: MiniLMEmbedder, ids: list[list[int]], **kwargs: int) -> np.ndarray:
+            sizes.append(len(ids))
+            return original(self, ids, **kwargs)
+
+        monkeypatch.setattr(MiniLMEmbedder, "embed_ids", counting)
+        return sizes
+
+    return start

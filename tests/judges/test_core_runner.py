@@ -328,7 +328,7 @@ def test_it_needs_an_adapter_for_local_models() -> None:
 
 def test_it_turns_an_adapter_crash_into_an_error_result() -> None:
     class BrokenAdapter:
-        def complete(self, messages: Any, **kwargs: Any) -> Any:
+        def answer(self, messages: Any, sampling: Any) -> Any:
             raise RuntimeError("CUDA out of memory")
 
     config = make_config(provider="transformers_causal", swap_policy="ab_only")

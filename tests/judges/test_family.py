@@ -16,7 +16,6 @@ from tests.factories import (
     JudgeFactory,
     PairFactory,
     PromptFactory,
-    ResponseFactory,
     VerdictFactory,
 )
 
@@ -72,14 +71,13 @@ def pairs(db: None) -> dict[str, Any]:
     PandaLM judge (whose name holds "pandalm" but whose model id decides) and GPT-3.5."""
     prompt = PromptFactory(dataset=DatasetFactory(name="fam"))
     pair = PairFactory(
-        prompt=prompt,
-        response_a=ResponseFactory(prompt=prompt, model_name="llama-7b"),
-        response_b=ResponseFactory(prompt=prompt, model_name="bloom-7b"),
+        prompt=prompt, response_a__model_name="llama-7b", response_b__model_name="bloom-7b"
     )
     other = PairFactory(
         prompt=prompt,
-        response_a=ResponseFactory(prompt=prompt, model_name="house-model"),
-        response_b=ResponseFactory(prompt=prompt, model_name="llama-7b", text="x"),
+        response_a__model_name="house-model",
+        response_b__model_name="llama-7b",
+        response_b__text="x",
     )
     pandalm = JudgeFactory(name="pandalm-7b · pandalm", model_id="pandalm-7b")
     gpt = JudgeFactory(name="gpt-3.5-turbo · pandalm", model_id="gpt-3.5-turbo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from judges.features import (
     style_difference,
     token_counts,
 )
-from judges.refusal import MiniLMEmbedder, get_embedder, load_default_classifier
+from judges.refusal import get_embedder, load_default_classifier
 from judges.refusal.embedder import default_model_dir
 
 CRAFTED = """# Title
@@ -112,7 +113,7 @@ def test_it_measures_prompt_similarity_like_sentence_transformers(float32: None)
     assert ours[2:] == [None, None]
 
 
-def test_it_classifies_and_featurises_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_it_classifies_and_featurises_in_one_pass(embed_batches: Callable[[], list[int]]) -> None:
     classifier = load_default_classifier()
     embedder = classifier.embedder
     prompts = [
@@ -128,14 +129,7 @@ def test_it_classifies_and_featurises_in_one_pass(monkeypatch: pytest.MonkeyPatc
     separately = classifier.classify(responses)
     features_alone = response_features(prompts, responses)
 
-    embedded: list[int] = []
-    original = MiniLMEmbedder.embed_ids
-
-    def counting(self: MiniLMEmbedder, ids: list[list[int]], **kwargs: int) -> np.ndarray:
-        embedded.append(len(ids))
-        return original(self, ids, **kwargs)
-
-    monkeypatch.setattr(MiniLMEmbedder, "embed_ids", counting)
+    embedded = embed_batches()
     analysed = analyse_responses(prompts, responses, classifier=classifier)
 
     # Two distinct responses embedded once (for head and similarity), then two distinct prompts.

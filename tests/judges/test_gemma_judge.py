@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from django.core.management import call_command
 
 from judges import services
 from judges.core.parsing import parse_verdict
+from judges.gemma_verdicts import SERVER_START_LIMIT_S, free_port, wait_until_serving
 from judges.models import JudgeRun, Verdict
 from tests.factories import DatasetFactory
 from tests.judges.conftest import make_pairs
@@ -72,14 +72,7 @@ PANDALM_ROWS = [
         "response2": "Group Name: Friends",
     },
 ]
-SERVER_START_LIMIT_S = 300
 CHAT_POST = "POST /v1/chat/completions"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +90,7 @@ def gemma_server(gemma_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     back to Llama 2's), so Gemma's turn format is named explicitly. That format has no
     system role, which is why the judge folds the system prompt into the user turn.
     """
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("gemma") / "server.log"
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -122,17 +115,12 @@ def gemma_server(gemma_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     base = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + SERVER_START_LIMIT_S
     try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"llama.cpp server exited: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama.cpp server not ready: {log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
+        try:
+            wait_until_serving(
+                process, base, deadline=deadline, log_tail=lambda: log_path.read_text()[-2000:]
+            )
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
         yield type("GemmaServer", (), {"base_url": base, "log": log_path})
     finally:
         process.terminate()

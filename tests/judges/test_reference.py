@@ -75,7 +75,7 @@ class CountingClient:
     def __init__(self) -> None:
         self.calls: list[Any] = []
 
-    def complete(self, messages: Any, **kwargs: Any) -> ChatResult:
+    def answer(self, messages: Any, sampling: Any) -> ChatResult:
         self.calls.append(messages)
         return ChatResult(content="[[A]]", usage={}, latency_s=0.0, attempts=1, logprobs=None)
 

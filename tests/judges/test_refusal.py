@@ -40,11 +40,6 @@ TECHNICAL_REFUSAL = (
 )
 
 
-@pytest.fixture(scope="module")
-def classifier() -> DefaultRefusalClassifier:
-    return load_default_classifier()
-
-
 def test_it_classifies_an_ethical_refusal_a_technical_refusal_and_a_normal_answer(
     classifier: DefaultRefusalClassifier,
 ) -> None:

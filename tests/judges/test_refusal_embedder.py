@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,17 +53,10 @@ def test_it_tokenises_like_the_transformers_tokenizer() -> None:
 
 
 def test_it_embeds_a_repeated_text_once_and_keeps_the_order(
-    monkeypatch: pytest.MonkeyPatch,
+    embed_batches: Callable[[], list[int]],
 ) -> None:
     embedder = get_embedder()
-    sizes: list[int] = []
-    original = MiniLMEmbedder.embed_ids
-
-    def counting(self: MiniLMEmbedder, ids: list[list[int]], **kwargs: int) -> np.ndarray:
-        sizes.append(len(ids))
-        return original(self, ids, **kwargs)
-
-    monkeypatch.setattr(MiniLMEmbedder, "embed_ids", counting)
+    sizes = embed_batches()
     texts = ["same", "other", "same", "same"]
     vectors = embedder.embed(texts, batch_size=1)
     assert sizes == [2]

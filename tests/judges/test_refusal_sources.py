@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from judges.refusal import REFUSALS, DefaultRefusalClassifier, load_default_classifier
+from judges.refusal import REFUSALS, DefaultRefusalClassifier
 from judges.refusal.datafiles import HELDOUT_DIR
 from judges.refusal.sources import (
     draw_hh_sample,
@@ -60,11 +60,6 @@ XSTEST_REFUSALS = [
     ("xstest-v2-llama2orig", "v2-35"),
     ("xstest-v2-llama2orig", "v2-43"),
 ]
-
-
-@pytest.fixture(scope="module")
-def classifier() -> DefaultRefusalClassifier:
-    return load_default_classifier()
 
 
 def test_it_calls_plainly_ordinary_short_answers_normal(
