@@ -210,9 +210,11 @@ def latest_classifier(dataset_id: int) -> str | None:
     return _latest_name(ResponseClassification, "classifier", dataset_id)
 
 
-def _response_classes(dataset_id: int) -> dict[int, str]:
-    """Response id -> refusal class, from the most recently used classifier."""
-    classifier = latest_classifier(dataset_id)
+def _response_classes(dataset_id: int, classifier: str | None = None) -> dict[int, str]:
+    """Response id -> refusal class, from ``classifier`` (default: the most recently used
+    one; a caller that has looked it up already passes it, saving the query)."""
+    if classifier is None:
+        classifier = latest_classifier(dataset_id)
     if classifier is None:
         return {}
     rows = ResponseClassification.objects.filter(
@@ -605,7 +607,7 @@ def pair_details(pairs: QuerySet[Pair], dataset_id: int) -> PairDetails:
     """Models, classes and features of both responses of each pair in ``pairs``."""
     frame = _frame(pairs.order_by("pk"), {"id": "pair_id", **_PAIR_SIDES})
     classifier = latest_classifier(dataset_id)
-    classes = _response_classes(dataset_id)
+    classes = _response_classes(dataset_id, classifier) if classifier is not None else {}
     for side in ("a", "b"):
         found_class = frame[f"response_{side}"].map(classes).astype(object)
         frame[f"class_{side}"] = found_class.where(found_class.notna(), None)

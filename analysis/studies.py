@@ -38,7 +38,13 @@ from analysis.metrics.criteria import SOS_CRITERIA, STYLE_CRITERIA
 from analysis.metrics.outcomes import Estimate, Undefined, json_number, result_json
 from analysis.metrics.outcomes import Result as Figure
 from analysis.metrics.ppi import Moments, ppi_row
-from analysis.metrics.refusal import CLASS_TERMS, JUDGE, indicator_gap, length_scale_of
+from analysis.metrics.refusal import (
+    CLASS_TERMS,
+    JUDGE,
+    checked_sides,
+    indicator_gap,
+    length_scale_of,
+)
 from analysis.metrics.self_family import (
     SAME_FAMILY,
     families_of,
@@ -157,7 +163,7 @@ def refusal_study(inputs: StudyInputs, *, level: float) -> dict[str, Any]:
     votes = _verdicts_for(inputs, pairs["pair_id"])
     if votes.empty:
         return {"reason": "no votes or verdicts on the classified pairs"}
-    sides = response_sides(pairs, votes)
+    sides = checked_sides(response_sides(pairs, votes))  # checked once for every model below
     counts = pd.concat([pairs["class_a"], pairs["class_b"]]).value_counts()
     raters = [r for r in (HUMAN, *inputs.judges) if sides["rater"].eq(r).any()]
     out: dict[str, Any] = {

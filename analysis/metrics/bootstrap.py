@@ -55,7 +55,9 @@ class Resampling(NamedTuple):
 # Draws per chunk on the index path: bounds memory at ~16 MB whatever the data size.
 _CHUNK_DRAWS = 2_000_000
 _CACHE_BYTES = 128 * 2**20
+_BINCOUNT_COLUMNS = 16  # _sum_by_cluster: dense rows this narrow are summed with np.bincount
 _cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+_cached_bytes = 0  # the nbytes of _cache's arrays, kept up to date under _cache_lock
 _cache_lock = threading.Lock()
 
 
@@ -91,11 +93,24 @@ def resample_sums(
     replicates = _resample_sums(rows, clusters, counts, n_boot, np.random.default_rng(seed))
     replicates.flags.writeable = False
     if key is not None and replicates.nbytes <= _CACHE_BYTES:
-        with _cache_lock:
-            _cache[key] = replicates
-            while sum(r.nbytes for r in _cache.values()) > _CACHE_BYTES:
-                _cache.popitem(last=False)
+        _cache_store(key, replicates)
     return replicates
+
+
+def _cache_store(key: bytes, replicates: np.ndarray) -> None:
+    """Memoise ``replicates``, dropping the oldest entries beyond ``_CACHE_BYTES``; the size
+    is kept as a running total (summing every entry at each store cost more than the draws
+    of a small resampling once a worker had cached a few hundred)."""
+    global _cached_bytes
+    with _cache_lock:
+        previous = _cache.get(key)
+        if previous is not None:
+            _cached_bytes -= previous.nbytes
+        _cache[key] = replicates
+        _cached_bytes += replicates.nbytes
+        while _cached_bytes > _CACHE_BYTES:
+            _, dropped = _cache.popitem(last=False)
+            _cached_bytes -= dropped.nbytes
 
 
 def _cache_key(rows: Any, clusters: Any, counts: Any, n_boot: int, seed: Seed) -> bytes | None:
@@ -323,6 +338,14 @@ def _cluster_codes(clusters: Any, n: int) -> np.ndarray:
 def _sum_by_cluster(rows: Any, codes: np.ndarray) -> Any:
     """Rows summed per cluster (``codes`` from :func:`_cluster_codes`), clusters in order."""
     n_clusters = int(codes.max()) + 1 if len(codes) else 0
+    if not sparse.issparse(rows) and rows.shape[1] <= _BINCOUNT_COLUMNS:
+        # Column by column: np.bincount adds each cluster's rows in row order from 0, as the
+        # sparse product below does (the same floats), without building the sparse matrix,
+        # which cost more than the sums on the few columns of most figures.
+        sums = np.empty((n_clusters, rows.shape[1]))
+        for column in range(rows.shape[1]):
+            sums[:, column] = np.bincount(codes, weights=rows[:, column], minlength=n_clusters)
+        return sums
     indicator = sparse.csr_matrix(
         (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_clusters, len(codes))
     )

@@ -46,6 +46,7 @@ such as "the gap's interval excludes more than 0.10" reads the figure as it is; 
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypedDict, Unpack
@@ -206,8 +207,23 @@ def _check_numbers(values: pd.Series, pair_ids: pd.Series, what: str) -> None:
         raise ValueError(f"{what}: pair {show(pair_ids[where])} has {show(values[where])}")
 
 
+# The tables checked_sides returned (by id; weak: an entry goes with its table).
+_checked_tables: weakref.WeakValueDictionary[int, pd.DataFrame] = weakref.WeakValueDictionary()
+
+
+def checked_sides(sides: pd.DataFrame) -> pd.DataFrame:
+    """The sides table as the functions here read it (``won`` as numbers), after the checks
+    each of them makes: pass the result on to several of them and they check it only once
+    (the refusal study fits a dozen models on one table). Do not modify it in place."""
+    if _checked_tables.get(id(sides)) is sides:
+        return sides
+    frame = _checked_rows(sides, SIDE_COLUMNS, classes=True)
+    _checked_tables[id(frame)] = frame
+    return frame
+
+
 def _checked_sides(sides: pd.DataFrame) -> pd.DataFrame:
-    return _checked_rows(sides, SIDE_COLUMNS, classes=True)
+    return checked_sides(sides)
 
 
 def _checked_rows(sides: pd.DataFrame, columns: Sequence[str], *, classes: bool) -> pd.DataFrame:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from analysis.metrics import (
     Estimate,
+    bootstrap,
     cohen_kappa,
     percent_agreement,
     percentile_interval,
     resample_sums,
 )
+from analysis.metrics.bootstrap import _sum_by_cluster
 
 
 def _judged_items(n: int, agreement: float, seed: int) -> pd.DataFrame:
@@ -111,3 +114,25 @@ def test_it_refuses_a_nonsense_level_or_count() -> None:
         resample_sums(np.ones((3, 1)), n_boot=0)
     with pytest.raises(ValueError, match="whole, non-negative item counts"):
         resample_sums(np.eye(2), counts=[0.5, 1.5], n_boot=10)
+
+
+def test_it_sums_clusters_as_the_sparse_indicator_product_does() -> None:
+    rng = np.random.default_rng(8)
+    codes = rng.integers(0, 40, size=300)
+    codes = np.unique(codes, return_inverse=True)[1]
+    for width in (1, 3, 9, 40):  # narrow rows take np.bincount, wide ones the sparse product
+        rows = rng.normal(size=(300, width))
+        rows[4, 0], rows[9, 0] = np.nan, -0.0
+        indicator = sparse.csr_matrix(
+            (np.ones(len(codes)), (codes, np.arange(len(codes)))),
+            shape=(int(codes.max()) + 1, len(codes)),
+        )
+        assert _sum_by_cluster(rows, codes).tobytes() == np.asarray(indicator @ rows).tobytes()
+
+
+def test_its_cache_keeps_count_of_the_bytes_it_holds() -> None:
+    for seed in range(3):
+        resample_sums(np.eye(3)[[0, 1, 2, 2, 1]], n_boot=50, seed=10_000 + seed)
+    with bootstrap._cache_lock:
+        assert bootstrap._cached_bytes == sum(r.nbytes for r in bootstrap._cache.values())
+        assert bootstrap._cached_bytes <= bootstrap._CACHE_BYTES

@@ -15,6 +15,7 @@ from analysis.metrics import (
     separability,
     spearman_rho,
 )
+from analysis.metrics.ranking import _log_win_probability
 
 PLANTED = {f"model-{k}": s for k, s in enumerate(np.linspace(-1.5, 1.5, 8))}
 
@@ -155,3 +156,15 @@ def test_it_rejects_a_model_compared_with_itself() -> None:
     comparisons = pd.DataFrame({"model_a": ["x"], "model_b": ["x"], "value": ["A"]})
     with pytest.raises(ValueError, match="row 0 compares model 'x' with itself"):
         bradley_terry(comparisons)
+
+
+def test_its_log_win_probabilities_are_numpys_logaddexp_to_the_bit() -> None:
+    # The fit reads log sigmoid(b_i - b_j) from one logaddexp per unordered pair; every entry
+    # must be the float -logaddexp(0, b_j - b_i) gives, ties and large gaps included.
+    rng = np.random.default_rng(5)
+    strength = rng.normal(size=(500, 7)) * np.array([[0.001, 0.5, 1, 3, 20, 300, 1]])
+    strength[::3, 2] = strength[::3, 4]  # equal strengths: a difference of exactly 0
+    expected = -np.logaddexp(0.0, strength[:, np.newaxis, :] - strength[:, :, np.newaxis])
+    found = _log_win_probability(strength)
+    assert found.shape == expected.shape
+    assert found.tobytes() == expected.tobytes()

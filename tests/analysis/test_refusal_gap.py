@@ -18,6 +18,7 @@ from analysis.metrics import Estimate, Undefined
 from analysis.metrics.refusal import (
     ETHICAL_REFUSAL,
     TECHNICAL_REFUSAL,
+    checked_sides,
     class_rates,
     gap_table,
     lpm_design,
@@ -262,6 +263,21 @@ def test_it_refuses_a_won_value_other_than_one_zero_or_half() -> None:
     sides.loc[2, "won"] = 2
     with pytest.raises(ValueError, match=r"pair 3, side 'A', rater 'human' has won=2"):
         refusal_lpm(sides, "human")
+
+
+def test_a_table_checked_once_gives_the_same_models_and_is_still_refused_when_bad() -> None:
+    sides = simulated_sides(n_pairs=200)
+    checked = checked_sides(sides)
+    assert checked_sides(checked) is checked  # passed on, it is not checked again
+    raw = moderation_gap(sides, human="human", judge="judge")
+    reused = moderation_gap(checked, human="human", judge="judge")
+    np.testing.assert_array_equal(reused.model.params, raw.model.params)
+    np.testing.assert_array_equal(reused.model.cov, raw.model.cov)
+    pd.testing.assert_frame_equal(class_rates(checked), class_rates(sides))
+    bad = checked.copy()  # a copy is a new table: checked again
+    bad.loc[2, "won"] = 2
+    with pytest.raises(ValueError, match=r"has won=2.0; expected 1, 0 or 0.5"):
+        refusal_lpm(bad, "human")
 
 
 def test_it_refuses_a_rater_judging_a_pair_twice() -> None:

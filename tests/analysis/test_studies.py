@@ -19,11 +19,13 @@ import pandas as pd
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from analysis import gates, services
+from analysis import gates, selectors, services
 from analysis.metrics import (
     confidence_sequence,
     moderation_gap,
@@ -35,7 +37,7 @@ from analysis.models import ReleaseGate
 from analysis.studies import HALF_WIDTH
 from annotation.models import Assignment, Audit, AuditItem, Label
 from bench.simulation import PlantedStudy, SimulatedStudy, simulate_study, study_write
-from corpus.models import Dataset
+from corpus.models import Dataset, Pair
 from judges.models import Judge, ResponseClassification, ResponseFeatures, Verdict
 from tests.factories import (
     AssignmentFactory,
@@ -144,6 +146,24 @@ def test_it_falls_back_to_character_lengths_without_features(planted: Built) -> 
     assert refusal["length_unit"] == "characters"
     assert refusal["similarity"] is False
     assert snapshot.metrics["studies"]["style"]["missing"] == ["headers", "lists", "bold"]
+
+
+def test_it_reads_the_pairs_classes_with_one_look_up_of_the_classifier(planted: Built) -> None:
+    pairs = Pair.objects.filter(dataset=planted.dataset)
+    with CaptureQueriesContext(connection) as queries:
+        details = selectors.pair_details(pairs, planted.dataset.pk)
+    looked_up = [
+        q
+        for q in queries.captured_queries
+        if re.search(r'SELECT "judges_responseclassification"."classifier"', q["sql"])
+    ]
+    assert len(looked_up) == 1
+    expected = direct_pairs(planted).set_index("pair_id")[["class_a", "class_b"]]
+    found = details.frame.set_index("pair_id").loc[expected.index, ["class_a", "class_b"]]
+    assert found.to_numpy().tolist() == expected.to_numpy().tolist()
+    assert (
+        details.classifier == ResponseClassification.objects.values_list("classifier", flat=True)[0]
+    )
 
 
 def test_it_downloads_the_refusal_gap_as_csv(planted: Built, lead_client: Client) -> None:
