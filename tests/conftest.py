@@ -35,6 +35,17 @@ def _needs_database(item: pytest.Item) -> bool:
     )
 
 
+SERIAL_MARK = "pytest.mark.serial"
+
+
+def _serial_files_found(items: list[pytest.Item]) -> None:
+    """The Makefile's serial pass collects only the files containing `pytest.mark.serial`
+    (SERIAL_TESTS): a test marked serial otherwise would run in neither pass."""
+    for path in {item.path for item in items if item.get_closest_marker("serial") is not None}:
+        if SERIAL_MARK not in path.read_text(encoding="utf-8"):
+            raise pytest.UsageError(f"{path}: mark its serial tests with {SERIAL_MARK}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On a database other than SQLite, run only the tests that meet the database.
 
