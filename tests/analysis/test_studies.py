@@ -9,10 +9,13 @@ through the selectors loses or mislabels nothing), and cover what was planted.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from io import StringIO
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +47,25 @@ from tests.factories import (
     LabelFactory,
     UserFactory,
 )
+from tests.shared_rows import SharedRows
+
+# The planted dataset and the planted audit are written once for the tests of this module
+# that read them (one at a time: both name their judge "planted judge"), not once per test.
+BUILDS = ("planted", "audited")
+
+
+@pytest.fixture(scope="module")
+def _shared(django_db_blocker: Any) -> Iterator[SharedRows]:
+    rows = SharedRows(django_db_blocker)
+    yield rows
+    rows.release()
+
+
+@pytest.fixture(autouse=True)
+def _only_its_build(request: pytest.FixtureRequest, _shared: SharedRows) -> None:
+    """A test that reads neither build finds the database without them."""
+    if not set(BUILDS) & set(request.fixturenames):
+        _shared.release()
 
 
 @dataclass
@@ -83,9 +105,24 @@ def direct_verdicts(built: Built, only: list[int] | None = None) -> pd.DataFrame
 # --- the refusal gap and style through a dataset snapshot -----------------------------------
 
 
+def fresh(built: Built) -> Built:
+    """The build with its own copies of the rows' instances and of the simulated frames."""
+    return Built(
+        Dataset.objects.get(pk=built.dataset.pk),
+        Judge.objects.get(pk=built.judge.pk),
+        copy.deepcopy(built.study),
+        list(built.pair_ids),
+    )
+
+
 @pytest.fixture
-def planted(db: None) -> Built:
-    return build(900, seed=11)
+def _planted_rows(_shared: SharedRows, django_db_setup: None) -> Built:
+    return _shared.get("planted", lambda: build(900, seed=11))
+
+
+@pytest.fixture
+def planted(_planted_rows: Built, db: None) -> Built:
+    return fresh(_planted_rows)
 
 
 def test_it_stores_the_refusal_gap_that_the_planted_data_give(planted: Built) -> None:
@@ -264,8 +301,19 @@ def build_audit(n_pairs: int = 1500, n_hard: int = 150, n_random: int = 150) -> 
 
 
 @pytest.fixture
-def audited(db: None) -> AuditBuilt:
-    return build_audit()
+def _audited_rows(_shared: SharedRows, django_db_setup: None) -> AuditBuilt:
+    return _shared.get("audited", build_audit)
+
+
+@pytest.fixture
+def audited(_audited_rows: AuditBuilt, db: None) -> AuditBuilt:
+    built = _audited_rows
+    return AuditBuilt(
+        fresh(built.built),
+        Audit.objects.get(pk=built.audit.pk),
+        list(built.labelled),
+        built.design.copy(),
+    )
 
 
 def test_it_estimates_model_win_rates_by_prediction_powered_inference(
