@@ -12,10 +12,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from io import StringIO
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,24 +46,6 @@ from tests.factories import (
     UserFactory,
 )
 from tests.shared_rows import SharedRows
-
-# The planted dataset and the planted audit are written once for the tests of this module
-# that read them (one at a time: both name their judge "planted judge"), not once per test.
-BUILDS = ("planted", "audited")
-
-
-@pytest.fixture(scope="module")
-def _shared(django_db_blocker: Any) -> Iterator[SharedRows]:
-    rows = SharedRows(django_db_blocker)
-    yield rows
-    rows.release()
-
-
-@pytest.fixture(autouse=True)
-def _only_its_build(request: pytest.FixtureRequest, _shared: SharedRows) -> None:
-    """A test that reads neither build finds the database without them."""
-    if not set(BUILDS) & set(request.fixturenames):
-        _shared.release()
 
 
 @dataclass
@@ -115,9 +95,11 @@ def fresh(built: Built) -> Built:
     )
 
 
+# The planted dataset and the planted audit are written once for the tests of this module that
+# read them (one at a time: both name their judge "planted judge"), not once per test.
 @pytest.fixture
-def _planted_rows(_shared: SharedRows, django_db_setup: None) -> Built:
-    return _shared.get("planted", lambda: build(900, seed=11))
+def _planted_rows(shared_rows: SharedRows, django_db_setup: None) -> Built:
+    return shared_rows.get("planted", lambda: build(900, seed=11))
 
 
 @pytest.fixture
@@ -301,19 +283,23 @@ def build_audit(n_pairs: int = 1500, n_hard: int = 150, n_random: int = 150) -> 
 
 
 @pytest.fixture
-def _audited_rows(_shared: SharedRows, django_db_setup: None) -> AuditBuilt:
-    return _shared.get("audited", build_audit)
+def _audited_rows(shared_rows: SharedRows, django_db_setup: None) -> AuditBuilt:
+    return shared_rows.get("audited", build_audit)
 
 
-@pytest.fixture
-def audited(_audited_rows: AuditBuilt, db: None) -> AuditBuilt:
-    built = _audited_rows
+def fresh_audit(built: AuditBuilt) -> AuditBuilt:
+    """The audit's build with its own copies of instances and frames (see :func:`fresh`)."""
     return AuditBuilt(
         fresh(built.built),
         Audit.objects.get(pk=built.audit.pk),
         list(built.labelled),
         built.design.copy(),
     )
+
+
+@pytest.fixture
+def audited(_audited_rows: AuditBuilt, db: None) -> AuditBuilt:
+    return fresh_audit(_audited_rows)
 
 
 def test_it_estimates_model_win_rates_by_prediction_powered_inference(
