@@ -8,8 +8,11 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist): one per core; then the `serial` tests (real Redis and Celery
-# workers) in one process of their own.
+# workers) in one process of their own, which collects only the files that mark tests serial
+# (collecting the whole suite to run three files cost half a minute; tests/conftest.py refuses
+# a serial test whose file would not be found this way).
 PYTEST_WORKERS ?= auto
+SERIAL_TESTS ?= $(shell grep -rl --include='test_*.py' 'pytest.mark.serial' tests)
 # Optional extras to install: `make install EXTRAS=dev,gemma` adds the offline Gemma judge.
 EXTRAS ?= dev
 
@@ -47,11 +50,11 @@ chromium:
 
 test: install chromium
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not serial" $(PYTEST_ARGS)
-	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) $(SERIAL_TESTS)
 
 test-fast: install
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow and not browser and not serial" $(PYTEST_ARGS)
-	$(BIN)/python -m pytest -m "serial and not slow and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "serial and not slow and not browser" $(PYTEST_ARGS) $(SERIAL_TESTS)
 
 lint: install
 	$(BIN)/ruff check .

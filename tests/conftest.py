@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from config import tasks as config_tasks
 from config.roles import ensure_groups
 from config.tasks import Job
 from tests.factories import UserFactory
+from tests.shared_rows import SharedRows
 
 # Fixtures through which a test reaches the database (pytest-django refuses database access to
 # any test without one of them or the django_db marker).
@@ -33,6 +35,17 @@ def _needs_database(item: pytest.Item) -> bool:
     return item.get_closest_marker("django_db") is not None or bool(
         _DB_FIXTURES & set(getattr(item, "fixturenames", ()))
     )
+
+
+SERIAL_MARK = "pytest.mark.serial"
+
+
+def _serial_files_found(items: list[pytest.Item]) -> None:
+    """The Makefile's serial pass collects only the files containing `pytest.mark.serial`
+    (SERIAL_TESTS): a test marked serial otherwise would run in neither pass."""
+    for path in {item.path for item in items if item.get_closest_marker("serial") is not None}:
+        if SERIAL_MARK not in path.read_text(encoding="utf-8"):
+            raise pytest.UsageError(f"{path}: mark its serial tests with {SERIAL_MARK}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -82,6 +95,21 @@ def _tasks_recorded(request: pytest.FixtureRequest, settings: Any, monkeypatch: 
     if "tasks_inline" not in request.fixturenames:
         monkeypatch.setattr(config_tasks, "_run_here", sent.append)
     return sent
+
+
+@pytest.fixture(scope="module")
+def shared_rows(django_db_blocker: Any) -> Iterator[SharedRows]:
+    """Fixture data written once for the tests of a module that read it (tests/shared_rows.py)."""
+    rows = SharedRows(django_db_blocker)
+    yield rows
+    rows.release()
+
+
+@pytest.fixture(autouse=True)
+def _shared_rows_released(request: pytest.FixtureRequest) -> None:
+    """A test that reads none of its module's shared rows finds the database without them."""
+    if SharedRows.active is not None and "shared_rows" not in request.fixturenames:
+        SharedRows.active.release()
 
 
 @pytest.fixture

@@ -3,6 +3,9 @@
 Every operation is called with generated inputs, authenticated as a lead with a DRF token;
 no call may end in a server error and every response must match the schema. Seeded
 (`derandomize`) and small (10 examples per operation), so it runs in CI in about a minute.
+The fast suite fuzzes each operation with its examples; schemathesis's coverage phase (every
+boundary and invalid value of every parameter: about 4,500 calls, 7 in 8 of the walk) runs
+with the slow tests (`make test`, CI).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from config.roles import ensure_groups
@@ -62,11 +66,12 @@ def lead_token(db: None) -> str:
     return Token.objects.create(user=user).key
 
 
-def _load_schema() -> Any:
-    # Generated in-process (no request, no database) from this module's urls, then served by
-    # the Django app itself: schemathesis calls it through WSGI.
-    generated = SchemaGenerator(urlconf=__name__).get_schema(request=None, public=True)
-    loaded = schemathesis.openapi.from_dict(json.loads(OpenApiJsonRenderer().render(generated)))
+def _load_schema(generated: dict[str, Any], *phases: str) -> Any:
+    """The schema served by the Django app itself (schemathesis calls it through WSGI), walked
+    in schemathesis's `phases` only."""
+    enabled = {name: {"enabled": name in phases} for name in ("examples", "coverage", "fuzzing")}
+    config = SchemathesisConfig.from_dict({"phases": enabled})
+    loaded = schemathesis.openapi.from_dict(generated, config=config)
     loaded.app = WSGIHandler()
     for label in EXCLUDED:
         method, route = label.split(" ", 1)
@@ -74,21 +79,43 @@ def _load_schema() -> Any:
     return loaded
 
 
-schema = _load_schema()
-
-
-@pytest.mark.urls(__name__)
-@schema.parametrize()
-@settings(
+# Generated in-process (no request, no database) from this module's urls.
+_generated = json.loads(
+    OpenApiJsonRenderer().render(
+        SchemaGenerator(urlconf=__name__).get_schema(request=None, public=True)
+    )
+)
+schema = _load_schema(_generated, "examples", "fuzzing")
+boundaries = _load_schema(_generated, "coverage")
+walk = settings(
     max_examples=10,
     derandomize=True,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_it_answers_every_operation_without_server_errors_or_schema_violations(
-    case: Any, lead_token: str
-) -> None:
+
+
+def _call_and_validate(case: Any, lead_token: str) -> None:
     case.call_and_validate(
         headers={"Authorization": f"Token {lead_token}"},
         checks=[not_a_server_error, response_schema_conformance],
     )
+
+
+@pytest.mark.urls(__name__)
+@schema.parametrize()
+@walk
+def test_it_answers_every_operation_without_server_errors_or_schema_violations(
+    case: Any, lead_token: str
+) -> None:
+    _call_and_validate(case, lead_token)
+
+
+@pytest.mark.slow
+@pytest.mark.urls(__name__)
+@boundaries.parametrize()
+@walk
+def test_it_answers_boundary_and_invalid_values_without_server_errors_or_violations(
+    case: Any, lead_token: str
+) -> None:
+    _call_and_validate(case, lead_token)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("torch", "transformers", "tokenizers", "sklearn", "statsmodels")
 NUMERIC = ("numpy", "pandas", "scipy", "pyarrow")
@@ -64,6 +66,7 @@ def test_the_urlconf_loads_no_numeric_library_until_a_report_is_asked_for() -> N
     assert loaded.isdisjoint(NUMERIC + MODELS), loaded & set(NUMERIC + MODELS)
 
 
+@pytest.mark.slow  # end to end, over 2 s (issue 10)
 def test_a_report_view_loads_its_module_on_first_use() -> None:
     loaded = loaded_after(
         "from django.urls import resolve\n"
@@ -95,6 +98,7 @@ def test_a_label_asks_for_a_snapshot_without_loading_the_statistics() -> None:
     assert loaded.isdisjoint(NUMERIC + MODELS), loaded & set(NUMERIC + MODELS)
 
 
+@pytest.mark.slow  # end to end, over 2 s (issue 10)
 def test_a_worker_loads_the_tasks_without_the_models() -> None:
     loaded = loaded_after(
         "from config import celery_app\ncelery_app.loader.import_default_modules()"

@@ -15,15 +15,25 @@ from analysis.model_card import model_card, model_card_markdown
 from analysis.plots import result_text
 from annotation.models import Audit, AuditItem
 from judges.models import ResponseClassification
-from tests.analysis.test_studies import AuditBuilt, build_audit
+from tests.analysis.test_studies import AuditBuilt, build_audit, fresh_audit
+from tests.shared_rows import SharedRows
 
 
-@pytest.fixture
-def carded(db: None) -> AuditBuilt:
+def build_carded() -> AuditBuilt:
     audited = build_audit(300, 40, 40)
     services.snapshot_compute(audit=audited.audit, n_boot=50)
     audited.gate(["interval(refusal_gap.ethical_refusal) excludes below 0"])
     return audited
+
+
+@pytest.fixture
+def _carded_rows(shared_rows: SharedRows, django_db_setup: None) -> AuditBuilt:
+    return shared_rows.get("carded", build_carded)  # once for the tests that read it
+
+
+@pytest.fixture
+def carded(_carded_rows: AuditBuilt, db: None) -> AuditBuilt:
+    return fresh_audit(_carded_rows)
 
 
 def _classes(audit: Audit) -> dict[str, Counter[str]]:

@@ -16,7 +16,9 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from analysis import services
+from analysis.models import MetricSnapshot
 from corpus.models import Dataset
+from tests.shared_rows import SharedRows
 
 DATA = Path("/work/shared/data/pandalm")
 FILES = ["testset-v1.json", "gpt-3.5-turbo-testset-v1.json", "pandalm-7b-testset-v1.json"]
@@ -35,8 +37,7 @@ def raw() -> dict[str, Any]:
     return {"items": items, "judges": judges}
 
 
-@pytest.fixture
-def snapshot(db: None) -> Any:
+def imported_snapshot() -> Any:
     from corpus.importers.services import dataset_for_import, import_file
 
     dataset = dataset_for_import(name="pandalm")
@@ -44,6 +45,16 @@ def snapshot(db: None) -> Any:
         job = import_file(dataset=dataset, fmt="pandalm", path=DATA / name)
         assert job.counts.get("rows") == 999, job.errors
     return services.snapshot_compute(dataset=Dataset.objects.get(name="pandalm"), n_boot=200)
+
+
+@pytest.fixture
+def _snapshot_rows(shared_rows: SharedRows, django_db_setup: None) -> Any:
+    return shared_rows.get("pandalm", imported_snapshot)  # once for the tests that read it
+
+
+@pytest.fixture
+def snapshot(_snapshot_rows: Any, db: None) -> Any:
+    return MetricSnapshot.objects.get(pk=_snapshot_rows.pk)
 
 
 def test_it_reproduces_the_published_label_distribution(snapshot: Any) -> None:

@@ -9,6 +9,7 @@ through the selectors loses or mislabels nothing), and cover what was planted.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from tests.factories import (
     LabelFactory,
     UserFactory,
 )
+from tests.shared_rows import SharedRows
 
 
 @dataclass
@@ -85,9 +87,26 @@ def direct_verdicts(built: Built, only: list[int] | None = None) -> pd.DataFrame
 # --- the refusal gap and style through a dataset snapshot -----------------------------------
 
 
+def fresh(built: Built) -> Built:
+    """The build with its own copies of the rows' instances and of the simulated frames."""
+    return Built(
+        Dataset.objects.get(pk=built.dataset.pk),
+        Judge.objects.get(pk=built.judge.pk),
+        copy.deepcopy(built.study),
+        list(built.pair_ids),
+    )
+
+
+# The planted dataset and the planted audit are written once for the tests of this module that
+# read them (one at a time: both name their judge "planted judge"), not once per test.
 @pytest.fixture
-def planted(db: None) -> Built:
-    return build(900, seed=11)
+def _planted_rows(shared_rows: SharedRows, django_db_setup: None) -> Built:
+    return shared_rows.get("planted", lambda: build(900, seed=11))
+
+
+@pytest.fixture
+def planted(_planted_rows: Built, db: None) -> Built:
+    return fresh(_planted_rows)
 
 
 def test_it_stores_the_refusal_gap_that_the_planted_data_give(planted: Built) -> None:
@@ -284,8 +303,23 @@ def build_audit(n_pairs: int = 1500, n_hard: int = 150, n_random: int = 150) -> 
 
 
 @pytest.fixture
-def audited(db: None) -> AuditBuilt:
-    return build_audit()
+def _audited_rows(shared_rows: SharedRows, django_db_setup: None) -> AuditBuilt:
+    return shared_rows.get("audited", build_audit)
+
+
+def fresh_audit(built: AuditBuilt) -> AuditBuilt:
+    """The audit's build with its own copies of instances and frames (see :func:`fresh`)."""
+    return AuditBuilt(
+        fresh(built.built),
+        Audit.objects.get(pk=built.audit.pk),
+        list(built.labelled),
+        built.design.copy(),
+    )
+
+
+@pytest.fixture
+def audited(_audited_rows: AuditBuilt, db: None) -> AuditBuilt:
+    return fresh_audit(_audited_rows)
 
 
 def test_it_estimates_model_win_rates_by_prediction_powered_inference(

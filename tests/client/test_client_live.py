@@ -21,6 +21,7 @@ from tribunal_client import (
 )
 
 
+@pytest.mark.slow  # end to end, over 2 s (issue 10)
 def test_it_imports_audits_reports_and_exports_over_http(server: Server, tmp_path: Path) -> None:
     rows = scenario.generic_rows()
     source = scenario.write_jsonl(tmp_path / "verdicts.jsonl", rows)

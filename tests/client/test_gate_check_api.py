@@ -40,6 +40,7 @@ def audit(server: Server, rows: list[dict[str, Any]]) -> int:
     return built.id
 
 
+@pytest.mark.slow  # end to end, over 2 s (issue 10)
 def test_it_checks_rules_for_a_named_judge_and_stores_nothing(
     server: Server, audit: int, rows: list[dict[str, Any]]
 ) -> None:
@@ -59,6 +60,7 @@ def test_it_checks_rules_for_a_named_judge_and_stores_nothing(
     assert stored.status_code == 404  # nothing was written
 
 
+@pytest.mark.slow  # end to end, over 2 s (issue 10)
 def test_it_checks_the_stored_gate_only_for_the_judge_it_is_about(
     server: Server, audit: int, rows: list[dict[str, Any]]
 ) -> None:

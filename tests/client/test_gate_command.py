@@ -65,6 +65,7 @@ def manage_gate(*args: str) -> tuple[int, list[str]]:
     return int(exited.value.code or 0), out.getvalue().splitlines()
 
 
+@pytest.mark.slow  # end to end, over 2 s (issue 10)
 def test_it_exits_2_then_0_then_1_as_manage_py_gate(gated: Gated) -> None:
     audit = str(gated.audit)
     # Five labels: too few items behind an interval to decide.
@@ -151,6 +152,7 @@ def test_it_exits_3_listing_the_judges_for_an_unknown_judge(gated: Gated) -> Non
     assert code == 3 and "rule 1, metric: unknown metric 'kappa'" in err
 
 
+@pytest.mark.slow  # end to end, over 2 s (issue 10)
 def test_it_reports_exports_and_imports_from_the_command(gated: Gated, tmp_path: Path) -> None:
     scenario.label_as_judge(gated.server.http, gated.audit, scenario.PAIRS, gated.rows)
     code, out, err = gated.run("report", "--audit", str(gated.audit))

@@ -28,6 +28,7 @@ TEXTS = [
 ]
 
 
+@pytest.mark.slow  # end to end, over 2 s (issue 10)
 def test_it_embeds_exactly_like_sentence_transformers(float32: None) -> None:
     from sentence_transformers import SentenceTransformer
 
@@ -95,6 +96,7 @@ def test_it_refuses_a_bad_thread_setting(monkeypatch: pytest.MonkeyPatch) -> Non
     assert torch_threads() == 1
 
 
+@pytest.mark.slow  # end to end, over 2 s (issue 10)
 def test_it_embeds_in_bfloat16_nearly_as_in_float32_and_says_so_in_its_identity() -> None:
     from judges.refusal import load_default_classifier
     from judges.refusal.training_data import TRAINING_DIR, read_examples
@@ -135,6 +137,7 @@ def test_it_pins_the_precision_in_the_fingerprints(monkeypatch: pytest.MonkeyPat
         get_embedder()
 
 
+@pytest.mark.slow  # end to end, over 2 s (issue 10)
 def test_its_vectors_do_not_depend_on_the_number_of_workers() -> None:
     from judges.refusal.training_data import TRAINING_DIR, read_examples
 

@@ -13,18 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from django.core.management import call_command
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    BertConfig,
-    BertForSequenceClassification,
-    GPT2Config,
-    GPT2LMHeadModel,
-    PreTrainedTokenizerFast,
-)
 
 from corpus.models import Dataset
 from judges import services
@@ -45,7 +34,14 @@ WORDS = sorted(
 )
 
 
+# torch and transformers are imported where used: several seconds that the test processes
+# running none of these tests do not spend collecting them.
+
+
 def save_tokenizer(directory: Path, *, chat_template: str | None = None) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
     vocab = {token: i for i, token in enumerate([*SPECIALS, *WORDS])}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -69,6 +65,9 @@ IDS = {"pad_token_id": 0, "eos_token_id": 4, "bos_token_id": 4}
 
 @pytest.fixture(scope="module")
 def reward_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
     directory = tmp_path_factory.mktemp("reward-model")
     torch.manual_seed(0)
     config = BertConfig(
@@ -89,6 +88,9 @@ def reward_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def save_gpt2(directory: Path, *, always: str | None = None) -> None:
     """A random one-layer GPT-2; with ``always``, rigged so every greedy step emits that token
     (all embeddings zero but its own, and a final layer norm that outputs that embedding)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
     torch.manual_seed(0)
     config = GPT2Config(
         vocab_size=VOCAB_SIZE, n_embd=32, n_layer=1, n_head=2, n_positions=1024, **IDS
@@ -147,6 +149,9 @@ def pairs(db: None) -> Dataset:
 
 
 def reference_score(directory: Path, question: str, answer: str) -> float:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
     tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True)
     model.eval()
