@@ -20,6 +20,10 @@ app.autodiscover_tasks()
 def _sweep_jobs(**kwargs: Any) -> None:
     from config.leases import sweeper_start
 
-    # The apps' tasks modules register their sweeps when they are imported.
-    app.loader.import_default_modules()
+    # The apps' tasks modules register their sweeps when they are imported: finalizing the app
+    # imports them (autodiscovery). Not `app.loader.import_default_modules()`: that sends
+    # `import_modules`, on which Celery's Django fix-up runs `django.setup()` again, and Django
+    # then points the root logger at the stderr Celery has by now redirected into logging, so
+    # every later line of the worker's log (its "ready.", task errors) was lost.
+    app.finalize(auto=True)
     sweeper_start()

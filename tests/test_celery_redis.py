@@ -90,3 +90,43 @@ def test_it_imports_an_upload_in_a_real_worker(
     assert job.status == ImportJob.Status.DONE, job.errors
     assert Pair.objects.filter(dataset__name="pandalm-worker").count() == 999
     assert HumanVote.objects.filter(pair__dataset__name="pandalm-worker").count() == 3 * 999
+
+
+def test_a_worker_keeps_logging_after_it_is_ready(tmp_path: Path, settings: Any) -> None:
+    """The worker's `worker_ready` handler (config/celery.py) starts the job sweeps. It once
+    ran Celery's `import_default_modules`, on which Django configured logging again and
+    pointed the root logger at the stderr Celery had redirected into logging: every line the
+    worker logged afterwards was dropped, its "ready." first."""
+    log = tmp_path / "worker.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'worker.sqlite3'}",
+        "CELERY_BROKER_URL": REDIS_URL,
+        "TRIBUNAL_VAR_DIR": str(tmp_path),
+    }
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
+             "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "-n", "pytest-log@%h", "--loglevel=INFO"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            if b" ready." in log.read_bytes():
+                break
+            time.sleep(0.5)
+        text = log.read_text(errors="replace")
+        assert proc.poll() is None, f"the worker exited:\n{text}"
+        assert "Connected to redis" in text, text
+        assert "pytest-log@" in text and " ready." in text, f"no 'ready.' line:\n{text}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
