@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.db import connection, transaction
 from django.db.models import Count, F, FilteredRelation, Max, Q, QuerySet
 from django.db.models.functions import Length
 
@@ -695,6 +696,19 @@ def population_groups(dataset_id: int, judge_ids: Sequence[int]) -> pd.DataFrame
     the database, so a large dataset is summarised without reading its verdicts one by one:
     the judge-only half of a prediction-powered estimate needs only these counts.
     """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Judges that also judged larger datasets: PostgreSQL's default random_page_cost (4,
+            # a spinning disk's) makes it read all their verdicts and hash-join them with the
+            # dataset's pairs rather than look each pair's verdicts up in `verdict_pair_judge`.
+            # A 600-pair audit pool beside a 50,000-pair dataset: 34 ms a query against 2.4 ms;
+            # the 50,000-pair dataset itself: 95 ms either way. SSD's value, this transaction only.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL random_page_cost = 1.1")
+        return _population_groups(dataset_id, judge_ids)
+
+
+def _population_groups(dataset_id: int, judge_ids: Sequence[int]) -> pd.DataFrame:
     base = Verdict.objects.filter(
         pair__dataset_id=dataset_id, judge__in=list(judge_ids), outcome__isnull=False
     ).order_by()
