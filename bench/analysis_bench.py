@@ -307,6 +307,12 @@ def measure_snapshot(which: str, dataset_pairs: int = DATASET_PAIRS) -> None:
 
     audit = Audit.objects.get(name="bench-audit")
     services.snapshot_compute(audit=audit, n_boot=10)  # warm-up: imports, caches, plans
+    try:  # as a worker process does once set up (code without it: nothing)
+        from config.celery import startup_objects_freeze
+    except ImportError:
+        pass
+    else:
+        startup_objects_freeze()
     subject = (
         {"audit": audit}
         if which == "audit"

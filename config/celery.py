@@ -3,17 +3,36 @@ ready worker runs the job sweeps (config/leases.py) that finish jobs whose worke
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("tribunal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def startup_objects_freeze() -> None:
+    """Put what start-up allocated (Django, pandas, scipy, the apps: a few hundred thousand
+    objects that live as long as the process) out of the cyclic garbage collector's reach.
+
+    A snapshot allocates enough containers to set off full collections, and each one walked
+    them all: on the 300-item audit, 0.48-0.65 s a snapshot against 0.42-0.47 s frozen (five in
+    a row, one process each). Objects made later are collected as before. Each worker process
+    calls it once it is set up (prefork children on `worker_process_init`, the solo pool's
+    process when ready)."""
+    gc.collect()
+    gc.freeze()
+
+
+@worker_process_init.connect
+def _freeze_child(**kwargs: Any) -> None:
+    startup_objects_freeze()
 
 
 @worker_ready.connect
@@ -27,3 +46,4 @@ def _sweep_jobs(**kwargs: Any) -> None:
     # every later line of the worker's log (its "ready.", task errors) was lost.
     app.finalize(auto=True)
     sweeper_start()
+    startup_objects_freeze()

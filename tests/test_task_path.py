@@ -3,6 +3,7 @@ broker outage that costs a label one refused connection and catches up when it r
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -187,3 +188,14 @@ def test_the_report_catches_up_on_a_real_broker_once_it_returns(
     snapshot_refresh_task(**kwargs)  # what the worker does with it
     assert MetricSnapshot.objects.filter(audit=data.audit).exists()
     client.flushdb()
+
+
+def test_a_worker_process_puts_its_start_up_objects_out_of_the_collectors_reach() -> None:
+    from config.celery import startup_objects_freeze
+
+    before = gc.get_freeze_count()
+    try:
+        startup_objects_freeze()
+        assert gc.get_freeze_count() > max(before, 10_000)  # Django and the apps at least
+    finally:
+        gc.unfreeze()
