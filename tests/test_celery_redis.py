@@ -6,6 +6,7 @@ the result back from the shared database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from django.db import connection
 from config import celery_app
 from corpus.importers.services import import_jobs_create
 from corpus.models import HumanVote, ImportJob, Pair
+from tests.processes import process_stop
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
@@ -47,19 +49,27 @@ def worker(transactional_db: None, settings: Any) -> Iterator[subprocess.Popen[b
         "CELERY_BROKER_URL": REDIS_URL,
         "TRIBUNAL_VAR_DIR": str(settings.VAR_DIR),
     }
+    with _worker_running(env, "pytest@%h", "WARNING") as proc:
+        yield proc
+
+
+@contextlib.contextmanager
+def _worker_running(
+    env: dict[str, str], name: str, loglevel: str, **popen: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A solo-pool worker of this checkout, stopped (killed after 20 s) on leaving."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "pytest@%h",
-         "--loglevel=WARNING"],
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", name,
+         f"--loglevel={loglevel}"],
         cwd=settings.BASE_DIR,
         env=env,
+        **popen,
     )  # fmt: skip
-    yield proc
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield proc
+    finally:
+        process_stop(proc)
 
 
 def test_it_imports_an_upload_in_a_real_worker(
@@ -92,7 +102,7 @@ def test_it_imports_an_upload_in_a_real_worker(
     assert HumanVote.objects.filter(pair__dataset__name="pandalm-worker").count() == 3 * 999
 
 
-def test_a_worker_keeps_logging_after_it_is_ready(tmp_path: Path, settings: Any) -> None:
+def test_a_worker_keeps_logging_after_it_is_ready(tmp_path: Path) -> None:
     """The worker's `worker_ready` handler (config/celery.py) starts the job sweeps. It once
     ran Celery's `import_default_modules`, on which Django configured logging again and
     pointed the root logger at the stderr Celery had redirected into logging: every line the
@@ -104,17 +114,10 @@ def test_a_worker_keeps_logging_after_it_is_ready(tmp_path: Path, settings: Any)
         "CELERY_BROKER_URL": REDIS_URL,
         "TRIBUNAL_VAR_DIR": str(tmp_path),
     }
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-             "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-n", "pytest-log@%h", "--loglevel=INFO"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+    with (
+        open(log, "wb") as out,
+        _worker_running(env, "pytest-log@%h", "INFO", stdout=out, stderr=subprocess.STDOUT) as proc,
+    ):
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
             if b" ready." in log.read_bytes():
@@ -124,9 +127,3 @@ def test_a_worker_keeps_logging_after_it_is_ready(tmp_path: Path, settings: Any)
         assert proc.poll() is None, f"the worker exited:\n{text}"
         assert "Connected to redis" in text, text
         assert "pytest-log@" in text and " ready." in text, f"no 'ready.' line:\n{text}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()

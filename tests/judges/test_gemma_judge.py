@@ -31,6 +31,7 @@ from judges.gemma_verdicts import SERVER_START_LIMIT_S, free_port, wait_until_se
 from judges.models import JudgeRun, Verdict
 from tests.factories import DatasetFactory
 from tests.judges.conftest import make_pairs
+from tests.processes import process_stop
 
 pytest.importorskip(
     "llama_cpp",
@@ -123,12 +124,7 @@ def gemma_server(gemma_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             pytest.fail(str(exc))
         yield type("GemmaServer", (), {"base_url": base, "log": log_path})
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process_stop(process)
         log.close()
 
 
