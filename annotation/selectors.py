@@ -352,9 +352,12 @@ def assignment_for_annotator(user: Any, pk: int) -> Assignment:
     worker's CPU building the ORM version's SQL (select_related over three tables and an
     Exists) on every label; the same query from a string costs Python a small part of that.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(_assignment_sql(), [user.pk, pk, user.pk])
-        row = cursor.fetchone()
+    low, high = connection.ops.integer_field_range(Assignment._meta.pk.get_internal_type())
+    row = None
+    if low <= pk <= high:  # a larger id from the URL matches nothing (the ORM's rule)
+        with connection.cursor() as cursor:
+            cursor.execute(_assignment_sql(), [user.pk, pk, user.pk])
+            row = cursor.fetchone()
     if row is None:
         raise Http404("No Assignment matches the given query.")
     (assignment, item, audit), (is_annotator,) = _ASSIGNMENT_COLUMNS.load(row)

@@ -71,6 +71,8 @@ def test_it_refuses_another_persons_or_a_missing_assignment_and_a_removed_annota
         lookup(other_annotator, held.pk)  # not theirs
     with pytest.raises(Http404):
         lookup(annotator, held.pk + 1000)  # no such assignment
+    with pytest.raises(Http404):
+        lookup(annotator, 2**70)  # past the column's integer range (schemathesis found a 500)
     audit.annotators.remove(annotator)
     with pytest.raises(PermissionDenied):
         lookup(annotator, held.pk)  # taken off the audit
