@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,6 +49,17 @@ def _serial_files_found(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(f"{path}: mark its serial tests with {SERIAL_MARK}")
 
 
+# Modules holding slow tests only, whose collection itself takes seconds: left uncollected by a
+# run that deselects slow tests (`-m "not slow ..."`, `make test-fast`).
+SLOW_TO_COLLECT = frozenset({"test_api_schema_boundaries.py"})
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path.name in SLOW_TO_COLLECT and "not slow" in (config.option.markexpr or ""):
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On a database other than SQLite, run only the tests that meet the database.
 
@@ -88,6 +100,11 @@ def _tasks_recorded(request: pytest.FixtureRequest, settings: Any, monkeypatch: 
     settings.TRIBUNAL_SNAPSHOT_INTERVAL = 0
     # Personas are created in nearly every test; the default hasher costs 0.5 s each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Each test Client builds its own middleware, and WhiteNoise indexed every static file
+    # (about 200, with a stat and headers each) for each one: 410 indexes in the fast suite,
+    # about a tenth of its run. Files are looked up when asked for instead (the tests of
+    # serving static files as deployed set it back).
+    settings.WHITENOISE_AUTOREFRESH = True
     cache.clear()  # pending flags and throttle counts of earlier tests
     monkeypatch.setattr(config_tasks, "_outbox", {})  # what an earlier test's broker refused
     monkeypatch.setattr(config_tasks, "_broker_down_until", 0.0)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -35,8 +37,13 @@ def test_it_sends_a_content_security_policy(lead_client: Client) -> None:
 @pytest.mark.parametrize(
     "path", ["css/tribunal.css", "vendor/htmx-2.0.8.min.js", "js/workspace.js"]
 )
-def test_it_serves_static_files_without_collectstatic(client: Client, path: str) -> None:
-    # DEBUG is off, as in the demo: WhiteNoise, not runserver, must serve the page's assets.
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed-at-start", "looked-up"])
+def test_it_serves_static_files_without_collectstatic(
+    client: Client, settings: Any, path: str, indexed: bool
+) -> None:
+    # DEBUG is off, as in the demo: WhiteNoise, not runserver, must serve the page's assets,
+    # from its index as deployed and as looked up when asked for (as the other tests do).
+    settings.WHITENOISE_AUTOREFRESH = not indexed
     response = client.get(f"/static/{path}")
     assert response.status_code == 200
     body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
