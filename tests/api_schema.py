@@ -94,3 +94,18 @@ def call_and_validate(case: Any, lead_token: str) -> None:
         headers={"Authorization": f"Token {lead_token}"},
         checks=[not_a_server_error, response_schema_conformance],
     )
+
+
+def schema_test(name: str, *phases: str) -> Any:
+    """The test that walks the schema in schemathesis's `phases`: every operation called with
+    the phases' inputs as the lead, each answer checked (`call_and_validate`). Bind it to
+    `name` in a test module that also imports this module's fixtures."""
+
+    @pytest.mark.urls(URLCONF)
+    @load_schema(generated, *phases).parametrize()
+    @walk
+    def test(case: Any, lead_token: str) -> None:
+        call_and_validate(case, lead_token)
+
+    test.__name__ = test.__qualname__ = name
+    return test

@@ -10,28 +10,10 @@ with the slow tests (`make test`, CI), from `test_api_schema_boundaries.py`.
 
 from __future__ import annotations
 
-from typing import Any
+from tests.api_schema import keep_test_connection, lead_token, schema_test  # noqa: F401 (fixtures)
 
-import pytest
-
-from tests.api_schema import (
-    URLCONF,
-    call_and_validate,
-    generated,
-    keep_test_connection,  # noqa: F401 (autouse fixture)
-    lead_token,  # noqa: F401 (fixture)
-    load_schema,
-    walk,
+test_it_answers_every_operation_without_server_errors_or_schema_violations = schema_test(
+    "test_it_answers_every_operation_without_server_errors_or_schema_violations",
+    "examples",
+    "fuzzing",
 )
-
-schema = load_schema(generated, "examples", "fuzzing")
-
-
-@pytest.mark.urls(URLCONF)
-@schema.parametrize()
-@walk
-def test_it_answers_every_operation_without_server_errors_or_schema_violations(
-    case: Any,
-    lead_token: str,  # noqa: F811
-) -> None:
-    call_and_validate(case, lead_token)

@@ -8,29 +8,13 @@ deselect slow tests (`make test-fast`).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.api_schema import (
-    URLCONF,
-    call_and_validate,
-    generated,
-    keep_test_connection,  # noqa: F401 (autouse fixture)
-    lead_token,  # noqa: F401 (fixture)
-    load_schema,
-    walk,
+from tests.api_schema import keep_test_connection, lead_token, schema_test  # noqa: F401 (fixtures)
+
+test_it_answers_boundary_and_invalid_values_without_server_errors_or_violations = pytest.mark.slow(
+    schema_test(
+        "test_it_answers_boundary_and_invalid_values_without_server_errors_or_violations",
+        "coverage",
+    )
 )
-
-boundaries = load_schema(generated, "coverage")
-
-
-@pytest.mark.slow
-@pytest.mark.urls(URLCONF)
-@boundaries.parametrize()
-@walk
-def test_it_answers_boundary_and_invalid_values_without_server_errors_or_violations(
-    case: Any,
-    lead_token: str,  # noqa: F811
-) -> None:
-    call_and_validate(case, lead_token)
