@@ -49,15 +49,20 @@ def _serial_files_found(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(f"{path}: mark its serial tests with {SERIAL_MARK}")
 
 
-# Modules holding slow tests only, whose collection itself takes seconds: left uncollected by a
-# run that deselects slow tests (`-m "not slow ..."`, `make test-fast`).
-SLOW_TO_COLLECT = frozenset({"test_api_schema_boundaries.py"})
+# Modules holding slow tests only, whose collection itself takes seconds (schemathesis builds
+# every case of its coverage phase then), with the marks their tests carry: left uncollected by
+# a run whose -m expression selects no test with those marks (`make test-fast`).
+SLOW_TO_COLLECT = {"test_api_schema_boundaries.py": frozenset({"slow", "urls"})}
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    if collection_path.name in SLOW_TO_COLLECT and "not slow" in (config.option.markexpr or ""):
-        return True
-    return None
+    marks = SLOW_TO_COLLECT.get(collection_path.name)
+    if marks is None or not config.option.markexpr:
+        return None
+    from _pytest.mark.expression import Expression  # pytest's own -m evaluation (pinned)
+
+    selected = Expression.compile(config.option.markexpr).evaluate(lambda name, **_: name in marks)
+    return None if selected else True
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -102,7 +107,7 @@ def _tasks_recorded(request: pytest.FixtureRequest, settings: Any, monkeypatch: 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Each test Client builds its own middleware, and WhiteNoise indexed every static file
     # (about 200, with a stat and headers each) for each one: 410 indexes in the fast suite,
-    # about a tenth of its run. Files are looked up when asked for instead (the tests of
+    # about a twentieth of its CPU. Files are looked up when asked for instead (the tests of
     # serving static files as deployed set it back).
     settings.WHITENOISE_AUTOREFRESH = True
     cache.clear()  # pending flags and throttle counts of earlier tests
