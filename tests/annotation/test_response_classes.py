@@ -132,6 +132,28 @@ def test_an_audit_that_does_not_ask_ignores_them(lead: User, annotator: User) ->
     assert result.created and not ResponseClassLabel.objects.exists()
 
 
+def test_a_new_labels_classes_are_read_without_a_query(
+    classified: Classified,
+    lead: User,
+    annotator: User,
+    django_assert_num_queries: Any,
+) -> None:
+    """What the label call answers with comes from the rows just written, with classes asked
+    for or not (`queue._classes_known`)."""
+    plain = make_audit(lead=lead, annotators=[annotator], n_items=1, k=1)
+    unasked = _submit(_next(plain, annotator), None).label
+    with django_assert_num_queries(0):
+        asked = {row.side: row.response_class for row in classified.label.response_classes.all()}
+        none = list(unasked.response_classes.all())
+    assert asked == {classified.left: "normal", classified.right: "ethical_refusal"}
+    assert none == []
+    # Narrowed further, each is still a query of that label's own rows.
+    assert set(classified.label.response_classes.filter(side="A")) == set(
+        ResponseClassLabel.objects.filter(label=classified.label, side="A")
+    )
+    assert not unasked.response_classes.filter(side="A").exists()
+
+
 def test_revising_changes_the_classes_with_history_and_keeps_them_otherwise(
     classified: Classified, annotator: User
 ) -> None:
