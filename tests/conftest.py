@@ -16,6 +16,7 @@ from django.test import Client
 from config import tasks as config_tasks
 from config.roles import ensure_groups
 from config.tasks import Job
+from tests import template_db
 from tests.factories import UserFactory
 from tests.shared_rows import SharedRows
 
@@ -88,6 +89,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if ran_on_sqlite:
         config.hook.pytest_deselected(items=ran_on_sqlite)
         items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Test databases are copied from a migrated template (tests/template_db.py), not migrated
+    again in each test process."""
+    template_db.install()
 
 
 @pytest.fixture(autouse=True)
