@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from django.test import Client
 
 from analysis import compare
 from annotation.models import Audit, AuditItem
-from corpus.models import Dataset, HumanVote
+from corpus.models import Dataset, HumanVote, Pair
 from judges.models import Judge
 from tests.factories import (
     DatasetFactory,
@@ -22,17 +23,16 @@ from tests.factories import (
     UserFactory,
     VerdictFactory,
 )
-
-pytestmark = pytest.mark.django_db
+from tests.shared_rows import SharedRows
 
 VERDICTS = np.array(["A", "tie", "B"], dtype=object)
 CATEGORIES = ("coding", "math", "writing", "chat")
 
 
-@pytest.fixture
-def planted() -> dict[str, object]:
+def build_planted() -> dict[str, Any]:
     """160 pairs in four categories, one human vote each; v2 flips 40% of v1's verdicts in
-    "coding" and none elsewhere; v1 agrees with the people on about 80% of pairs."""
+    "coding" and none elsewhere; v1 agrees with the people on about 80% of pairs. With an
+    audit of every pair that nobody has labelled. Primary keys: each test reads fresh rows."""
     rng = np.random.default_rng(7)
     dataset = DatasetFactory(name="planted")
     v1 = JudgeFactory(name="judge-x", version=1, model_id="m-1")
@@ -61,7 +61,39 @@ def planted() -> dict[str, object]:
         )
         for judge, verdict in ((v1, first), (v2, second)):
             VerdictFactory(judge=judge, pair=pair, outcome=verdict, both_orders=True)
-    return {"dataset": dataset, "v1": v1, "v2": v2, "flipped": flipped, "pairs": pairs}
+    audit = Audit.objects.create(
+        name="drift", dataset=dataset, target_size=160, overlap_k=1, created_by=UserFactory()
+    )
+    audit.judges.add(v1, v2)
+    AuditItem.objects.bulk_create(
+        AuditItem(audit=audit, pair=pair, stratum="random", inclusion_probability=1.0, position=i)
+        for i, pair in enumerate(pairs)
+    )
+    return {
+        "dataset": dataset.pk,
+        "v1": v1.pk,
+        "v2": v2.pk,
+        "flipped": flipped,
+        "pairs": [pair.pk for pair in pairs],
+        "audit": audit.pk,
+    }
+
+
+@pytest.fixture
+def _planted_rows(shared_rows: SharedRows, django_db_setup: None) -> dict[str, Any]:
+    return shared_rows.get("planted", build_planted)  # once for the tests that read it
+
+
+@pytest.fixture
+def planted(_planted_rows: dict[str, Any], db: None) -> dict[str, Any]:
+    pairs = Pair.objects.in_bulk(_planted_rows["pairs"])
+    return {
+        "dataset": Dataset.objects.get(pk=_planted_rows["dataset"]),
+        "v1": Judge.objects.get(pk=_planted_rows["v1"]),
+        "v2": Judge.objects.get(pk=_planted_rows["v2"]),
+        "flipped": _planted_rows["flipped"],
+        "pairs": [pairs[pk] for pk in _planted_rows["pairs"]],
+    }
 
 
 def test_it_reports_the_planted_slice_first_with_the_true_rate_inside(planted: dict) -> None:
@@ -137,17 +169,8 @@ def test_the_page_is_for_leads_only(planted: dict, annotator_client: Client) -> 
 
 
 @pytest.fixture
-def audit(planted: dict) -> Audit:
-    audit = Audit.objects.create(
-        name="drift", dataset=planted["dataset"], target_size=160, overlap_k=1,
-        created_by=UserFactory(),
-    )  # fmt: skip
-    audit.judges.add(planted["v1"], planted["v2"])
-    for i, pair in enumerate(planted["pairs"]):
-        AuditItem.objects.create(
-            audit=audit, pair=pair, stratum="random", inclusion_probability=1.0, position=i
-        )
-    return audit
+def audit(_planted_rows: dict[str, Any], db: None) -> Audit:
+    return Audit.objects.get(pk=_planted_rows["audit"])
 
 
 def test_a_drift_gate_compares_with_the_previous_version(audit: Audit) -> None:
