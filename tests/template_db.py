@@ -17,9 +17,10 @@ process, in this run and in later ones, starts from that copy:
 A changed migration changes the hash, so a copy is never older than the migrations it stands
 for; a copy is written under a temporary name and renamed once whole, and its writers take a
 lock (a file lock in this checkout; on PostgreSQL the rename itself decides between
-checkouts). Everything else `create_test_db` does (the cache table, the serialized contents,
-the settings) happens as before. `--reuse-db`, `--no-migrations` and a file-based SQLite test
-database keep Django's own path.
+checkouts, and a process whose template another checkout's newer migrations dropped meanwhile
+migrates its database as before). Everything else `create_test_db` does (the cache table, the
+serialized contents, the settings) happens as before. `--reuse-db`, `--no-migrations` and a
+file-based SQLite test database keep Django's own path.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import django
 from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
+from django.db import DatabaseError
 from django.db.backends.base.creation import BaseDatabaseCreation
 
 TEMPLATE_PREFIX = "tribunal_template_"
@@ -142,7 +144,14 @@ def _postgres(creation: Any, verbosity: int, autoclobber: bool, serialize: bool)
         creation.connection.close()
         with creation._nodb_cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")
-            cursor.execute(f"CREATE DATABASE {quote(name)} TEMPLATE {quote(template)}")
+            try:
+                cursor.execute(f"CREATE DATABASE {quote(name)} TEMPLATE {quote(template)}")
+            except DatabaseError:  # dropped meanwhile by a checkout with other migrations
+                copied = False
+            else:
+                copied = True
+    if not copied:
+        return _ORIGINAL(creation, verbosity, autoclobber, serialize, False)
     return _finish(creation, name, serialize)
 
 
