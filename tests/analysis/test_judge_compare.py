@@ -14,7 +14,7 @@ from django.test import Client
 
 from analysis import compare
 from annotation.models import Audit, AuditItem
-from corpus.models import Dataset, HumanVote, Pair
+from corpus.models import Dataset, HumanVote
 from judges.models import Judge
 from tests.factories import (
     DatasetFactory,
@@ -74,7 +74,6 @@ def build_planted() -> dict[str, Any]:
         "v1": v1.pk,
         "v2": v2.pk,
         "flipped": flipped,
-        "pairs": [pair.pk for pair in pairs],
         "audit": audit.pk,
     }
 
@@ -86,13 +85,11 @@ def _planted_rows(shared_rows: SharedRows, django_db_setup: None) -> dict[str, A
 
 @pytest.fixture
 def planted(_planted_rows: dict[str, Any], db: None) -> dict[str, Any]:
-    pairs = Pair.objects.in_bulk(_planted_rows["pairs"])
     return {
         "dataset": Dataset.objects.get(pk=_planted_rows["dataset"]),
         "v1": Judge.objects.get(pk=_planted_rows["v1"]),
         "v2": Judge.objects.get(pk=_planted_rows["v2"]),
         "flipped": _planted_rows["flipped"],
-        "pairs": [pairs[pk] for pk in _planted_rows["pairs"]],
     }
 
 
