@@ -31,7 +31,9 @@ from tests.analysis.test_snapshot import AuditData, build_audit
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CLOSED = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
-pytestmark = pytest.mark.serial
+# The tests on a real Redis run in the serial pass (they empty its database and repoint Celery's
+# global app); the others, with no Redis, run with the rest of the suite.
+on_redis = pytest.mark.serial
 
 
 def _redis() -> Any:
@@ -104,6 +106,7 @@ _SUBMITTER = textwrap.dedent(
 )
 
 
+@on_redis
 def test_a_burst_from_several_processes_queues_one_task_per_subject(tmp_path: Any) -> None:
     client = _redis()
     env = {
@@ -169,6 +172,7 @@ def test_a_label_costs_one_refused_connection_while_the_broker_is_away(
     assert MetricSnapshot.objects.filter(audit=data.audit).exists()
 
 
+@on_redis
 @pytest.mark.usefixtures("broker_away")
 def test_the_report_catches_up_on_a_real_broker_once_it_returns(
     data: AuditData,
