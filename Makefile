@@ -13,6 +13,12 @@ PYTEST_ARGS ?=
 # a serial test whose file would not be found this way). Without REDIS_URL every serial test
 # is skipped (tests/conftest.py), so that pass is left out: its process cost 5 s to skip them.
 PYTEST_WORKERS ?= auto
+# worksteal: each worker starts with one contiguous half of the tests, so a module's shared
+# fixture rows and the classifier are built once rather than on both workers, and a worker that
+# runs dry takes tests from the other's queue. Measured on make test-fast, two runs each,
+# alternating: 126.6-126.8 s of CPU against 128.1-133.4 s with the default `load`, the same
+# tests passed.
+XDIST := -n $(PYTEST_WORKERS) --dist worksteal
 SERIAL_TESTS ?= $(shell grep -rl --include='test_*.py' 'pytest.mark.serial' tests)
 SERIAL_SKIPPED := @echo "serial tests (real Redis and Celery workers) not run: set REDIS_URL"
 # Test runs keep compiled modules (in __pycache__, which git ignores) even where the environment
@@ -55,11 +61,11 @@ chromium:
 	  else echo "chromium not installed: browser tests will be skipped"; fi; }
 
 test: install chromium
-	$(PYTEST) -n $(PYTEST_WORKERS) -m "not serial" $(PYTEST_ARGS)
+	$(PYTEST) $(XDIST) -m "not serial" $(PYTEST_ARGS)
 	$(if $(REDIS_URL),$(PYTEST) -m serial $(PYTEST_ARGS) $(SERIAL_TESTS),$(SERIAL_SKIPPED))
 
 test-fast: install
-	$(PYTEST) -n $(PYTEST_WORKERS) -m "not slow and not browser and not serial" $(PYTEST_ARGS)
+	$(PYTEST) $(XDIST) -m "not slow and not browser and not serial" $(PYTEST_ARGS)
 	$(if $(REDIS_URL),$(PYTEST) -m "serial and not slow and not browser" $(PYTEST_ARGS) $(SERIAL_TESTS),$(SERIAL_SKIPPED))
 
 lint: install
