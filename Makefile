@@ -13,9 +13,9 @@ PYTEST_ARGS ?=
 # a serial test whose file would not be found this way). Without REDIS_URL every serial test
 # is skipped (tests/conftest.py), so that pass is left out: its process cost 5 s to skip them.
 PYTEST_WORKERS ?= auto
-# worksteal: each worker starts with one contiguous half of the tests, so a module's shared
-# fixture rows and the classifier are built once rather than on both workers, and a worker that
-# runs dry takes tests from the other's queue. Measured on make test-fast, two runs each,
+# worksteal: each worker starts with one contiguous half of the tests, so a module's tests
+# (and its shared fixture rows) mostly stay on one worker rather than being dealt to both, and a
+# worker that runs dry takes tests from the other's queue. Measured on make test-fast, two runs each,
 # alternating: 126.6-126.8 s of CPU against 128.1-133.4 s with the default `load`, the same
 # tests passed.
 XDIST := -n $(PYTEST_WORKERS) --dist worksteal

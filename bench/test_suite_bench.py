@@ -71,6 +71,8 @@ def _collected(tree: Path) -> list[str]:
         text=True,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
     )
+    if done.returncode != 0:  # a module that fails to import would leave its tests out
+        sys.exit(f"{tree}: collecting the fast suite failed:\n{done.stdout[-3000:]}{done.stderr}")
     return list(dict.fromkeys(line for line in done.stdout.splitlines() if "::" in line))
 
 
